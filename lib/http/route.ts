@@ -1,0 +1,46 @@
+import type { z } from 'zod';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** Who may call a route: anyone, any active user, or superusers only. */
+export type AuthLevel = 'public' | 'user' | 'superuser';
+
+/** Media types a route accepts for its body. */
+export type BodyType = 'json' | 'form';
+
+/**
+ * One HTTP route: the contract that the local runtime, the CDK app and the OpenAPI document
+ * all read. It names its handler (`file.export` under functions/http) instead of importing
+ * it, so reading the table never loads handler code.
+ */
+export interface Route<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+  R extends z.ZodType = z.ZodType,
+> {
+  /** `file.export`: functions/http/<file>.ts exports <export>. Also the route's unique id. */
+  handler: string;
+  method: HttpMethod;
+  /** API Gateway path syntax: /api/v1/users/{user_id} */
+  path: string;
+  auth: AuthLevel;
+  summary: string;
+  tags: string[];
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Accepted body media types, JSON only unless stated. */
+  bodyTypes?: BodyType[];
+  /** Success status and body; no schema means an empty body (204) or a raw response. */
+  response: { status: number; schema?: R; description?: string; contentType?: string };
+  /** Error statuses worth listing in the API docs, beyond 401/422/500 which apply broadly. */
+  errors?: number[];
+}
+
+/** Declares a route with its types inferred (a typed identity). */
+export function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType>(
+  spec: Route<P, Q, B, R>,
+): Route<P, Q, B, R> {
+  return spec;
+}

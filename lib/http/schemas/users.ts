@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { Id, listOf, Timestamp } from './common.ts';
+
+const Email = z.email().max(320).transform((e) => e.toLowerCase());
+const Password = z.string().min(8).max(128);
+const FullName = z.string().max(255).nullable();
+
+export const UserPublic = z
+  .object({
+    id: Id,
+    email: z.string(),
+    full_name: z.string().nullable(),
+    is_active: z.boolean(),
+    is_superuser: z.boolean(),
+    created_at: Timestamp,
+  })
+  .meta({ id: 'UserPublic' });
+
+export const UsersPublic = listOf(UserPublic).meta({ id: 'UsersPublic' });
+
+export const UserRegister = z
+  .object({ email: Email, password: Password, full_name: FullName.optional() })
+  .meta({ id: 'UserRegister' });
+
+export const UserCreate = z
+  .object({
+    email: Email,
+    password: Password,
+    full_name: FullName.optional(),
+    is_active: z.boolean().default(true),
+    is_superuser: z.boolean().default(false),
+  })
+  .meta({ id: 'UserCreate' });
+
+export const UserUpdateMe = z
+  .object({ email: Email.optional(), full_name: FullName.optional() })
+  .meta({ id: 'UserUpdateMe' });
+
+export const UserUpdate = z
+  .object({
+    email: Email.optional(),
+    password: Password.optional(),
+    full_name: FullName.optional(),
+    is_active: z.boolean().optional(),
+    is_superuser: z.boolean().optional(),
+  })
+  .meta({ id: 'UserUpdate' });
+
+export const UpdatePassword = z
+  .object({ current_password: z.string().min(1), new_password: Password })
+  .meta({ id: 'UpdatePassword' });
+
+export const UserIdParam = z.object({ user_id: Id });

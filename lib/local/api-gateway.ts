@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { Route } from '#lib/http/route.ts';
+
+/** A route with its path compiled to a matcher, most specific first (as API Gateway picks). */
+export type CompiledRoute = { route: Route; pattern: RegExp; params: string[]; staticSegments: number };
+
+export function compileRoutes(routes: Route[]): CompiledRoute[] {
+  return routes
+    .map((route) => {
+      const params: string[] = [];
+      const segments = route.path.split('/').filter(Boolean);
+      const source = segments
+        .map((segment) => {
+          const param = /^\{(\w+)\}$/.exec(segment);
+          if (!param) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          params.push(param[1]!);
+          return '([^/]+)';
+        })
+        .join('/');
+      return {
+        route,
+        pattern: new RegExp(`^/${source}/?$`),
+        params,
+        staticSegments: segments.length - params.length,
+      };
+    })
+    .sort((a, b) => b.staticSegments - a.staticSegments);
+}
+
+export type Match = { route: Route; pathParameters: Record<string, string> } | { methodNotAllowed: string[] } | undefined;
+
+/** Finds the route for a method and path: a match, the allowed methods of the path, or nothing. */
+export function matchRoute(compiled: CompiledRoute[], method: string, path: string): Match {
+  const allowed: string[] = [];
+  for (const candidate of compiled) {
+    const found = candidate.pattern.exec(path);
+    if (!found) continue;
+    if (candidate.route.method !== method) {
+      allowed.push(candidate.route.method);
+      continue;
+    }
+    const pathParameters: Record<string, string> = {};
+    candidate.params.forEach((name, i) => {
+      pathParameters[name] = decodeURIComponent(found[i + 1]!);
+    });
+    return { route: candidate.route, pathParameters };
+  }
+  return allowed.length > 0 ? { methodNotAllowed: allowed } : undefined;
+}
+
+const TEXT_TYPES = /^(text\/|application\/(?:[a-z0-9.+-]+\+)?(?:json|xml|x-www-form-urlencoded|javascript))/i;
+
+/**
+ * Builds the API Gateway HTTP API (payload format 2.0) event that AWS would hand the route's
+ * Lambda: lower-cased headers with repeats joined by commas, cookies apart, decoded path
+ * parameters, and a body that is base64 unless it is text.
+ */
+export function toApiGatewayEvent(
+  req: IncomingMessage,
+  url: URL,
+  match: { route: Route; pathParameters: Record<string, string> },
+  body: Buffer,
+): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name === 'cookie') continue;
+    headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const query: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
+  const contentType = headers['content-type'] ?? '';
+  const isText = body.length === 0 || TEXT_TYPES.test(contentType);
+  const now = new Date();
+  const routeKey = `${match.route.method} ${match.route.path}`;
+  const cookies = req.headers.cookie?.split(';').map((c) => c.trim());
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    ...(cookies && { cookies }),
+    headers,
+    ...(Object.keys(query).length > 0 && { queryStringParameters: query }),
+    ...(Object.keys(match.pathParameters).length > 0 && { pathParameters: match.pathParameters }),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method: match.route.method,
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length > 0 && { body: isText ? body.toString('utf8') : body.toString('base64') }),
+    isBase64Encoded: !isText,
+  };
+}
+
+/** A Lambda context for one local invocation. */
+export function lambdaContext(functionName: string, timeoutMs = 29_000): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}

@@ -1,0 +1,56 @@
+import path from 'node:path';
+import { type Config, setConfig } from '#lib/config.ts';
+import { prepareDatabase } from '#lib/db/bootstrap.ts';
+import { closeDb, db } from '#lib/db/database.ts';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from '#lib/db/embedded.ts';
+import { routes } from '#lib/http/routes.ts';
+import { logger } from '#lib/logger.ts';
+import { createLocalServer } from './server.ts';
+
+export type LocalRuntime = { url: string; port: number; stop: () => Promise<void> };
+
+/**
+ * Starts everything `npm start` runs in one process: the database (embedded unless
+ * DATABASE_URL is set), migrations and seed, and the HTTP server on `config.port` (0 = any).
+ * `stop()` closes the server after in-flight requests, then the database.
+ */
+export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
+  let embedded: EmbeddedDatabase | undefined;
+  let config = base;
+  if (!config.databaseUrl) {
+    embedded = await startEmbeddedPostgres(path.resolve(config.dataDir));
+    config = { ...config, databaseUrl: embedded.url };
+  }
+  setConfig(config);
+  try {
+    await prepareDatabase(await db(), config.firstSuperuser);
+  } catch (error) {
+    await closeDb();
+    await embedded?.stop();
+    throw error;
+  }
+
+  const server = createLocalServer({ routes, corsOrigins: config.corsOrigins });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://127.0.0.1:${port}`;
+  logger.info('docsift is listening', { url, docs: `${url}/docs`, database: embedded ? 'embedded' : 'DATABASE_URL' });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await closeDb();
+      await embedded?.stop();
+    })();
+    return stopping;
+  };
+  return { url, port, stop };
+}

@@ -1,0 +1,93 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { APIGatewayProxyResultV2 } from 'aws-lambda';
+import type { HttpLambda } from '#lib/http/handler.ts';
+import { problemResponse } from '#lib/http/problem.ts';
+import type { Route } from '#lib/http/route.ts';
+import { logger } from '#lib/logger.ts';
+import { compileRoutes, lambdaContext, matchRoute, toApiGatewayEvent } from './api-gateway.ts';
+import { applyCors } from './cors.ts';
+
+/** Lambda's synchronous payload limit: bigger requests never reach a function in AWS either. */
+export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+
+const handlers = new Map<string, Promise<HttpLambda>>();
+
+/** Loads a route's handler the way Lambda would: its file under functions/http, its export. */
+function loadHandler(route: Route): Promise<HttpLambda> {
+  let handler = handlers.get(route.handler);
+  if (!handler) {
+    const [file, name] = route.handler.split('.') as [string, string];
+    handler = import(new URL(`../../functions/http/${file}.ts`, import.meta.url).href).then((module) => {
+      const fn = module[name] as HttpLambda | undefined;
+      if (typeof fn !== 'function') throw new Error(`functions/http/${file}.ts does not export ${name}`);
+      return fn;
+    });
+    handlers.set(route.handler, handler);
+  }
+  return handler;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_REQUEST_BYTES) {
+        resolve('too_large');
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, result: APIGatewayProxyResultV2): void {
+  // Payload format 2.0 lets a function return a bare value: API Gateway then sends it as JSON.
+  if (typeof result !== 'object' || result === null || !('statusCode' in result)) {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
+    return;
+  }
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(result.headers ?? {})) {
+    // Lambda's JSON serialisation drops undefined values, and so does API Gateway.
+    if (v !== undefined && v !== null) headers[k.toLowerCase()] = String(v);
+  }
+  if (result.cookies?.length) headers['set-cookie'] = result.cookies;
+  const body = result.body ? Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8') : undefined;
+  res.writeHead(result.statusCode ?? 200, headers).end(body);
+}
+
+/**
+ * The local stand-in for API Gateway + Lambda: turns each request into an HTTP API v2 event
+ * for the route's handler and the handler's result back into a response.
+ */
+export function createLocalServer(options: { routes: Route[]; corsOrigins: string[] }): Server {
+  const compiled = compileRoutes(options.routes);
+  return createServer(async (req, res) => {
+    try {
+      if (applyCors(req, res, options.corsOrigins)) return;
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const match = matchRoute(compiled, req.method ?? 'GET', url.pathname);
+      if (!match) return send(res, problemResponse(404, { detail: `No route for ${url.pathname}` }));
+      if ('methodNotAllowed' in match) {
+        return send(res, problemResponse(405, { headers: { allow: match.methodNotAllowed.join(', ') } }));
+      }
+      const body = await readBody(req);
+      if (body === 'too_large') {
+        return send(res, problemResponse(413, { detail: `Request bodies are limited to ${MAX_REQUEST_BYTES} bytes` }));
+      }
+      const event = toApiGatewayEvent(req, url, match, body);
+      const handler = await loadHandler(match.route);
+      send(res, await handler(event, lambdaContext(match.route.handler)));
+    } catch (error) {
+      // What API Gateway answers when a function itself fails.
+      logger.error('Local runtime: invocation failed', { error: error as Error });
+      if (!res.headersSent) send(res, problemResponse(500, { detail: 'Internal Server Error' }));
+      else res.destroy();
+    }
+  });
+}

@@ -1,0 +1,76 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { hashPassword } from '#lib/auth/passwords.ts';
+import type { Db } from '#lib/db/database.ts';
+import { BadRequestError } from '#lib/http/errors.ts';
+import type { MailOutbox } from '#lib/ports/mail/index.ts';
+import { findUserByEmail } from './users.ts';
+
+export const RECOVERY_SENT = 'If that email is registered, a password recovery email has been sent';
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Mails a single-use reset link to an active user. Unknown or inactive emails get no mail and
+ * the caller answers the same either way, so the endpoint does not reveal who has an account.
+ */
+export async function requestPasswordReset(
+  db: Db,
+  outbox: MailOutbox,
+  email: string,
+  options: { frontendUrl: string; expireMinutes: number },
+): Promise<void> {
+  const user = await findUserByEmail(db, email);
+  if (!user?.is_active) return;
+  const token = randomBytes(32).toString('base64url');
+  await db
+    .insertInto('password_reset_tokens')
+    .values({
+      token_hash: digest(token),
+      user_id: user.id,
+      expires_at: new Date(Date.now() + options.expireMinutes * 60_000),
+    })
+    .execute();
+  const link = `${options.frontendUrl.replace(/\/$/, '')}/reset-password?token=${token}`;
+  await outbox.send({
+    to: user.email,
+    subject: 'docsift - Password recovery',
+    text: `Someone asked to reset the password of ${user.email}.\n\nReset it here within ${options.expireMinutes} minutes: ${link}\n\nIf that was not you, ignore this mail.`,
+  });
+}
+
+/**
+ * Sets a new password with a reset token. The token is spent in the same transaction, so it
+ * works once; expired, spent and unknown tokens are all "Invalid token".
+ */
+export async function resetPassword(db: Db, token: string, newPassword: string): Promise<void> {
+  const hashed = await hashPassword(newPassword);
+  await db.transaction().execute(async (trx) => {
+    const spent = await trx
+      .updateTable('password_reset_tokens')
+      .set({ used_at: sql<Date>`clock_timestamp()` })
+      .where('token_hash', '=', digest(token))
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', sql<Date>`clock_timestamp()`)
+      .returning('user_id')
+      .executeTakeFirst();
+    if (!spent) throw new BadRequestError('Invalid token');
+    const user = await trx
+      .updateTable('users')
+      .set({ hashed_password: hashed })
+      .where('id', '=', spent.user_id)
+      .where('is_active', '=', true)
+      .returning('id')
+      .executeTakeFirst();
+    if (!user) throw new BadRequestError('Inactive user');
+    // Any other outstanding link for this user dies with this reset.
+    await trx
+      .updateTable('password_reset_tokens')
+      .set({ used_at: sql<Date>`clock_timestamp()` })
+      .where('user_id', '=', spent.user_id)
+      .where('used_at', 'is', null)
+      .execute();
+  });
+}

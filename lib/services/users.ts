@@ -1,0 +1,164 @@
+import { burnPasswordCheck, hashPassword, verifyPassword } from '#lib/auth/passwords.ts';
+import type { Db } from '#lib/db/database.ts';
+import { isUniqueViolation } from '#lib/db/errors.ts';
+import { toPage } from '#lib/db/paging.ts';
+import type { User } from '#lib/db/schema.ts';
+import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '#lib/http/errors.ts';
+import type { Paging } from '#lib/http/schemas/common.ts';
+import { newId } from '#lib/ids.ts';
+
+/** A user as the API shows it: never the password hash. */
+export type UserOut = {
+  id: string;
+  email: string;
+  full_name: string | null;
+  is_active: boolean;
+  is_superuser: boolean;
+  created_at: string;
+};
+
+export function toUserOut(u: User): UserOut {
+  return {
+    id: u.id,
+    email: u.email,
+    full_name: u.full_name,
+    is_active: u.is_active,
+    is_superuser: u.is_superuser,
+    created_at: u.created_at.toISOString(),
+  };
+}
+
+export type NewUserInput = {
+  email: string;
+  password: string;
+  full_name?: string | null | undefined;
+  is_active?: boolean;
+  is_superuser?: boolean;
+};
+
+const EMAIL_TAKEN = 'A user with this email already exists';
+
+/** Creates a user; an email already in use is a 409. */
+export async function createUser(db: Db, input: NewUserInput): Promise<User> {
+  const hashed = await hashPassword(input.password);
+  try {
+    return await db
+      .insertInto('users')
+      .values({
+        id: newId(),
+        email: input.email.toLowerCase(),
+        hashed_password: hashed,
+        full_name: input.full_name ?? null,
+        is_active: input.is_active ?? true,
+        is_superuser: input.is_superuser ?? false,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  } catch (error) {
+    if (isUniqueViolation(error, 'users_email_key')) throw new ConflictError(EMAIL_TAKEN);
+    throw error;
+  }
+}
+
+export function findUserById(db: Db, id: string): Promise<User | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findUserByEmail(db: Db, email: string): Promise<User | undefined> {
+  return db.selectFrom('users').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst();
+}
+
+export async function getUser(db: Db, id: string): Promise<User> {
+  const user = await findUserById(db, id);
+  if (!user) throw new NotFoundError('User not found');
+  return user;
+}
+
+export type AuthResult = { ok: true; user: User } | { ok: false; error: 'bad_credentials' | 'inactive' };
+
+/** Checks an email and password. Takes the same time whether or not the email exists. */
+export async function authenticate(db: Db, email: string, password: string): Promise<AuthResult> {
+  const user = await findUserByEmail(db, email);
+  if (!user) {
+    await burnPasswordCheck(password);
+    return { ok: false, error: 'bad_credentials' };
+  }
+  if (!(await verifyPassword(password, user.hashed_password))) return { ok: false, error: 'bad_credentials' };
+  if (!user.is_active) return { ok: false, error: 'inactive' };
+  return { ok: true, user };
+}
+
+export type UserChanges = {
+  email?: string | undefined;
+  password?: string | undefined;
+  full_name?: string | null | undefined;
+  is_active?: boolean | undefined;
+  is_superuser?: boolean | undefined;
+};
+
+/** Updates a user's fields; an email that another user has is a 409. */
+export async function updateUser(db: Db, id: string, changes: UserChanges): Promise<User> {
+  const { password, ...fields } = changes;
+  const values: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined) values[key] = value;
+  if (typeof values.email === 'string') values.email = values.email.toLowerCase();
+  if (password !== undefined) values.hashed_password = await hashPassword(password);
+  if (Object.keys(values).length === 0) return getUser(db, id);
+  try {
+    const user = await db.updateTable('users').set(values).where('id', '=', id).returningAll().executeTakeFirst();
+    if (!user) throw new NotFoundError('User not found');
+    return user;
+  } catch (error) {
+    if (isUniqueViolation(error, 'users_email_key')) throw new ConflictError(EMAIL_TAKEN);
+    throw error;
+  }
+}
+
+/** Changes a user's own password after checking the current one. */
+export async function changePassword(db: Db, user: User, current: string, next: string): Promise<void> {
+  if (!(await verifyPassword(current, user.hashed_password))) throw new BadRequestError('Incorrect password');
+  if (current === next) throw new BadRequestError('New password cannot be the same as the current one');
+  await updateUser(db, user.id, { password: next });
+}
+
+/** Deletes a user and, by cascade, their workspaces. A superuser cannot delete itself. */
+export async function deleteUser(db: Db, actor: User, id: string): Promise<void> {
+  if (actor.id === id && actor.is_superuser) {
+    throw new ForbiddenError('Super users are not allowed to delete themselves');
+  }
+  const deleted = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+  if (deleted.numDeletedRows === 0n) throw new NotFoundError('User not found');
+}
+
+/** A page of users in creation order, with the total. */
+export async function listUsers(
+  db: Db,
+  paging: Paging,
+): Promise<{ data: User[]; count: number; next_cursor: string | null }> {
+  const [rows, total] = await Promise.all([
+    db
+      .selectFrom('users')
+      .selectAll()
+      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
+      .orderBy('id')
+      .limit(paging.limit + 1)
+      .execute(),
+    db.selectFrom('users').select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+  ]);
+  return { ...toPage(rows, paging.limit), count: Number(total.count) };
+}
+
+/**
+ * Creates the first superuser when no user has its email. Safe to run at every start and from
+ * several processes at once (the unique email decides).
+ */
+export async function ensureFirstSuperuser(db: Db, email: string, password: string): Promise<'created' | 'exists'> {
+  if (await findUserByEmail(db, email)) return 'exists';
+  try {
+    await createUser(db, { email, password, is_superuser: true, full_name: null });
+    return 'created';
+  } catch (error) {
+    if (error instanceof ConflictError) return 'exists';
+    throw error;
+  }
+}

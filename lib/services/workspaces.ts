@@ -1,0 +1,129 @@
+import type { Db } from '#lib/db/database.ts';
+import { toPage } from '#lib/db/paging.ts';
+import type { User, Workspace } from '#lib/db/schema.ts';
+import { NotFoundError } from '#lib/http/errors.ts';
+import type { Paging } from '#lib/http/schemas/common.ts';
+import { newId } from '#lib/ids.ts';
+
+export const DEFAULT_WORKSPACE_NAME = 'Default Workspace';
+
+export type WorkspaceOut = {
+  id: string;
+  name: string;
+  description: string | null;
+  icon: string | null;
+  owner_id: string;
+  created_at: string;
+  updated_at: string;
+};
+
+export function toWorkspaceOut(w: Workspace): WorkspaceOut {
+  return {
+    id: w.id,
+    name: w.name,
+    description: w.description,
+    icon: w.icon,
+    owner_id: w.owner_id,
+    created_at: w.created_at.toISOString(),
+    updated_at: w.updated_at.toISOString(),
+  };
+}
+
+/**
+ * The workspace `id` if `user` owns it, else a 404 (never a 403: another tenant's workspace
+ * does not exist for the caller). Every workspace-scoped operation starts here.
+ */
+export async function requireWorkspace(db: Db, user: Pick<User, 'id'>, id: string): Promise<Workspace> {
+  const workspace = await db
+    .selectFrom('workspaces')
+    .selectAll()
+    .where('id', '=', id)
+    .where('owner_id', '=', user.id)
+    .executeTakeFirst();
+  if (!workspace) throw new NotFoundError('Workspace not found');
+  return workspace;
+}
+
+export type WorkspaceFields = { name: string; description?: string | null | undefined; icon?: string | null | undefined };
+
+export function createWorkspace(db: Db, owner: Pick<User, 'id'>, fields: WorkspaceFields): Promise<Workspace> {
+  return db
+    .insertInto('workspaces')
+    .values({
+      id: newId(),
+      name: fields.name,
+      description: fields.description ?? null,
+      icon: fields.icon ?? null,
+      owner_id: owner.id,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The owner's workspaces in creation order, a page at a time. */
+export async function listWorkspaces(
+  db: Db,
+  owner: Pick<User, 'id'>,
+  paging: Paging,
+): Promise<{ data: Workspace[]; count: number; next_cursor: string | null }> {
+  const mine = db.selectFrom('workspaces').where('owner_id', '=', owner.id);
+  const [rows, total] = await Promise.all([
+    mine
+      .selectAll()
+      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
+      .orderBy('id')
+      .limit(paging.limit + 1)
+      .execute(),
+    mine.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+  ]);
+  return { ...toPage(rows, paging.limit), count: Number(total.count) };
+}
+
+export async function updateWorkspace(
+  db: Db,
+  owner: Pick<User, 'id'>,
+  id: string,
+  changes: Partial<WorkspaceFields>,
+): Promise<Workspace> {
+  const values = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+  if (Object.keys(values).length === 0) return requireWorkspace(db, owner, id);
+  const updated = await db
+    .updateTable('workspaces')
+    .set(values)
+    .where('id', '=', id)
+    .where('owner_id', '=', owner.id)
+    .returningAll()
+    .executeTakeFirst();
+  if (!updated) throw new NotFoundError('Workspace not found');
+  return updated;
+}
+
+/** Deletes a workspace; everything in it goes with it (ON DELETE CASCADE). */
+export async function deleteWorkspace(db: Db, owner: Pick<User, 'id'>, id: string): Promise<void> {
+  const result = await db
+    .deleteFrom('workspaces')
+    .where('id', '=', id)
+    .where('owner_id', '=', owner.id)
+    .executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new NotFoundError('Workspace not found');
+}
+
+/**
+ * The owner's oldest workspace, or a new "Default Workspace" when they have none. Two calls
+ * racing for a user with no workspace must not create two: the owner's row is locked while
+ * deciding.
+ */
+export function ensureDefaultWorkspace(db: Db, owner: Pick<User, 'id'>): Promise<Workspace> {
+  return db.transaction().execute(async (trx) => {
+    await trx.selectFrom('users').select('id').where('id', '=', owner.id).forUpdate().executeTakeFirst();
+    const oldest = await trx
+      .selectFrom('workspaces')
+      .selectAll()
+      .where('owner_id', '=', owner.id)
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(1)
+      .executeTakeFirst();
+    return oldest ?? createWorkspace(trx, owner, { name: DEFAULT_WORKSPACE_NAME });
+  });
+}

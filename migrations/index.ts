@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely/migration';
+import * as usersAndWorkspaces from './2026-11-26T1000_users_and_workspaces.ts';
+
+/**
+ * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no
+ * migrations folder. Names sort in the order they run (ISO-date prefix).
+ */
+export const migrations: Record<string, Migration> = {
+  '2026-11-26T1000_users_and_workspaces': usersAndWorkspaces,
+};
