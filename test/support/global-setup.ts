@@ -1,0 +1,60 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chmod } from 'node:fs/promises';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { createDb } from '#lib/db/database.ts';
+import { startEmbeddedPostgres } from '#lib/db/embedded.ts';
+import { migrateToLatest } from '#lib/db/migrate.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A database URL on the test cluster with the right to create databases. */
+    adminDatabaseUrl: string;
+    /** The migrated database each test file clones its own database from. */
+    templateDatabase: string;
+  }
+}
+
+export const TEMPLATE_DATABASE = 'docsift_template';
+
+/**
+ * Starts the test suite's Postgres: TEST_DATABASE_URL when given (any server where that user
+ * may create databases), else an embedded cluster in a temporary folder. Migrates a template
+ * database once; every test file clones it (see database.ts), so files run in parallel on
+ * databases of their own.
+ */
+export default async function setup(project: TestProject) {
+  let adminDatabaseUrl = process.env.TEST_DATABASE_URL;
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  let tempDir: string | undefined;
+  if (!adminDatabaseUrl) {
+    tempDir = await mkdtemp(path.join(tmpdir(), 'docsift-test-pg-'));
+    // When root runs the tests, Postgres runs as user `postgres`, which must reach the folder.
+    await chmod(tempDir, 0o755);
+    const embedded = await startEmbeddedPostgres(tempDir);
+    adminDatabaseUrl = embedded.url;
+    stopEmbedded = embedded.stop;
+  }
+
+  const admin = new pg.Client({ connectionString: adminDatabaseUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+  await admin.end();
+
+  const templateUrl = new URL(adminDatabaseUrl);
+  templateUrl.pathname = `/${TEMPLATE_DATABASE}`;
+  const db = createDb(templateUrl.toString(), { max: 1 });
+  await migrateToLatest(db);
+  await db.destroy();
+
+  project.provide('adminDatabaseUrl', adminDatabaseUrl);
+  project.provide('templateDatabase', TEMPLATE_DATABASE);
+
+  return async () => {
+    await stopEmbedded?.();
+    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+  };
+}
