@@ -31,9 +31,13 @@ export function bodyParser(route: Route): MiddlewareObj<APIGatewayProxyEventV2> 
         try {
           await json.before?.(request as never);
         } catch (error) {
-          if ((error as { statusCode?: number }).statusCode === 422) {
-            throw new BadRequestError('The request body is not valid JSON', { cause: error });
+          const { statusCode, message } = error as { statusCode?: number; message?: string };
+          if (statusCode === 422 && message === 'Forbidden key in JSON body') {
+            throw new BadRequestError('The JSON body contains a forbidden key (__proto__ or constructor)', {
+              cause: error,
+            });
           }
+          if (statusCode === 422) throw new BadRequestError('The request body is not valid JSON', { cause: error });
           throw error;
         }
       } else if (FORM_TYPE.test(contentType) && accepted.includes('form')) {

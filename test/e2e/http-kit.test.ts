@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routes } from '#lib/http/routes.ts';
+import { MAX_REQUEST_BYTES } from '#lib/local/server.ts';
+import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
+
+let app: TestApp;
+let token: string;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  token = await app.api.login(SUPERUSER.email, SUPERUSER.password);
+});
+afterAll(() => app.stop());
+
+function expectProblem(res: { status: number; headers: Headers; body: any; text: string }, status: number) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toBe('application/problem+json');
+  expect(res.body).toMatchObject({ type: 'about:blank', status, title: expect.any(String) });
+  expect(res.text).not.toMatch(/\bat .+\.(ts|js):\d+/);
+}
+
+describe('bad input', () => {
+  it('answers malformed JSON with 400', async () => {
+    const res = await app.api.post('/api/v1/workspaces', {
+      token,
+      body: '{"name": "unterminated',
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(res, 400);
+    expect(res.body.detail).toBe('The request body is not valid JSON');
+  });
+
+  it('answers an empty JSON body with 400', async () => {
+    const res = await app.api.post('/api/v1/workspaces', { token, body: '', headers: { 'content-type': 'application/json' } });
+    expectProblem(res, 400);
+  });
+
+  it('answers a body of the wrong media type with 415', async () => {
+    const res = await app.api.post('/api/v1/workspaces', {
+      token,
+      body: 'name=x',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expectProblem(res, 415);
+    // The login form is one of the few routes that takes form encoding.
+    const form = await app.api.post('/api/v1/workspaces', { token, form: { name: 'x' } });
+    expectProblem(form, 415);
+  });
+
+  it('answers wrong types with 422 listing every failing field', async () => {
+    const res = await app.api.patch('/api/v1/users/me', { token, json: { email: 12, full_name: ['x'] } });
+    expectProblem(res, 422);
+    expect(res.body.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ location: 'body', path: 'email' }),
+        expect.objectContaining({ location: 'body', path: 'full_name' }),
+      ]),
+    );
+  });
+
+  it('answers a JSON array or scalar where an object belongs with 422', async () => {
+    for (const json of [[1, 2], 'text', null]) {
+      const res = await app.api.post('/api/v1/workspaces', { token, json });
+      expectProblem(res, 422);
+    }
+  });
+
+  it('refuses prototype-polluting keys with 400', async () => {
+    const res = await app.api.post('/api/v1/workspaces', {
+      token,
+      body: '{"name":"ok","__proto__":{"polluted":true}}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(res, 400);
+    expect(res.body.detail).toMatch(/forbidden key/);
+  });
+
+  it('answers an oversized body with 413', async () => {
+    const res = await app.api.post('/api/v1/workspaces', {
+      token,
+      body: JSON.stringify({ name: 'x'.repeat(MAX_REQUEST_BYTES) }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expectProblem(res, 413);
+  });
+
+  it('answers unknown paths with 404 and known paths with a wrong method with 405', async () => {
+    expectProblem(await app.api.get('/api/v1/nothing-here'), 404);
+    const res = await app.api.request('PUT', '/api/v1/users/me', { token });
+    expectProblem(res, 405);
+    expect(res.headers.get('allow')).toContain('GET');
+  });
+});
+
+describe('response headers', () => {
+  it('sets security headers and a request id on success and on errors', async () => {
+    for (const res of [await app.api.get('/api/v1/users/me', { token }), await app.api.get('/api/v1/users/me')]) {
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('strict-transport-security')).toMatch(/max-age=/);
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.headers.get('x-powered-by')).toBeNull();
+    }
+    const problem = await app.api.get('/api/v1/users/me');
+    expect(problem.body.request_id).toBe(problem.headers.get('x-request-id'));
+  });
+
+  it('answers CORS preflights for allowed origins only, as API Gateway does', async () => {
+    const preflight = (origin: string) =>
+      app.api.request('OPTIONS', '/api/v1/workspaces', {
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      });
+    const allowed = await preflight('http://app.example.com');
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('http://app.example.com');
+    expect(allowed.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(allowed.headers.get('access-control-allow-headers')).toContain('authorization');
+
+    const denied = await preflight('http://evil.example.com');
+    expect(denied.headers.get('access-control-allow-origin')).toBeNull();
+
+    const simple = await app.api.get('/api/v1/healthz', { headers: { origin: 'http://app.example.com' } });
+    expect(simple.headers.get('access-control-allow-origin')).toBe('http://app.example.com');
+  });
+});
+
+describe('docs and health', () => {
+  it('reports health with the database checked', async () => {
+    const res = await app.api.get('/api/v1/healthz');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok', database: 'ok' });
+  });
+
+  it('publishes an OpenAPI 3.1 document with every route of the table and its schemas', async () => {
+    const res = await app.api.get('/api/v1/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe('3.1.0');
+    for (const route of routes) {
+      const op = res.body.paths[route.path]?.[route.method.toLowerCase()];
+      expect(op, `${route.method} ${route.path}`).toBeDefined();
+      expect(op.responses[String(route.response.status)]).toBeDefined();
+      if (route.body) expect(op.requestBody.content['application/json'].schema).toBeDefined();
+      if (route.auth !== 'public') expect(op.security).toEqual([{ bearer: [] }]);
+    }
+    const count = Object.values(res.body.paths).reduce((n: number, p) => n + Object.keys(p as object).length, 0);
+    expect(count).toBe(routes.length);
+    const login = res.body.paths['/api/v1/login/access-token'].post;
+    expect(Object.keys(login.requestBody.content)).toContain('application/x-www-form-urlencoded');
+    expect(res.body.components.schemas.UserPublic.properties).not.toHaveProperty('hashed_password');
+  });
+
+  it('serves Swagger UI from the installed package, without any outside URL', async () => {
+    const page = await app.api.get('/docs');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(page.text).not.toMatch(/https?:\/\//);
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    for (const asset of ['swagger-ui.css', 'swagger-ui-bundle.js', 'init.js']) {
+      const res = await app.api.get(`/docs/${asset}`);
+      expect(res.status, asset).toBe(200);
+      expect(res.text.length).toBeGreaterThan(asset === 'init.js' ? 10 : 10_000);
+    }
+    expectProblem(await app.api.get('/docs/..%2Fpackage.json'), 404);
+  });
+});
