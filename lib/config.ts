@@ -18,7 +18,11 @@ const configSchema = z.object({
   DATABASE_SECRET_ARN: optionalString,
   SECRET_KEY: optionalString.pipe(z.string().min(32, 'SECRET_KEY must be at least 32 characters').optional()),
   SECRET_KEY_ARN: optionalString,
-  ACCESS_TOKEN_EXPIRE_MINUTES: z.coerce.number().int().positive().default(60 * 24 * 8),
+  ACCESS_TOKEN_EXPIRE_MINUTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(60 * 24 * 8),
   PASSWORD_RESET_TOKEN_EXPIRE_MINUTES: z.coerce.number().int().positive().default(60),
   FIRST_SUPERUSER: optionalString.pipe(z.email().optional()),
   FIRST_SUPERUSER_PASSWORD: optionalString.pipe(z.string().min(8).optional()),
@@ -73,7 +77,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   if (Boolean(e.FIRST_SUPERUSER) !== Boolean(e.FIRST_SUPERUSER_PASSWORD)) {
-    throw new ConfigError('Invalid configuration: set both FIRST_SUPERUSER and FIRST_SUPERUSER_PASSWORD, or neither');
+    throw new ConfigError(
+      'Invalid configuration: set both FIRST_SUPERUSER and FIRST_SUPERUSER_PASSWORD, or neither',
+    );
   }
   return {
     platform: e.PLATFORM,

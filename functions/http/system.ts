@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import { HttpError, NotFoundError } from '#lib/http/errors.ts';
 import { DOCS_ASSETS, DOCS_INIT_SCRIPT, docsPage, readDocsAsset } from '#lib/http/docs.ts';
+import { HttpError, NotFoundError } from '#lib/http/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { openApiDocument } from '#lib/http/openapi.ts';
 import { RawResponse } from '#lib/http/response.ts';
@@ -32,8 +32,13 @@ export const docsAsset = httpHandler(system.docsAsset, async ({ params }) => {
   }
   const file = await readDocsAsset(params.asset);
   if (!file) throw new NotFoundError('No such docs asset');
-  return new RawResponse(200, file.toString('base64'), {
-    'content-type': DOCS_ASSETS[params.asset]!,
-    'cache-control': 'public, max-age=86400',
-  }, true);
+  return new RawResponse(
+    200,
+    file.toString('base64'),
+    {
+      'content-type': DOCS_ASSETS[params.asset]!,
+      'cache-control': 'public, max-age=86400',
+    },
+    true,
+  );
 });

@@ -40,9 +40,13 @@ export const list = httpHandler(users.list, async ({ db, query }) => {
   return { ...page, data: page.data.map(toUserOut) };
 });
 
-export const create = httpHandler(users.create, async ({ db, body }) => toUserOut(await createUser(db, body)));
+export const create = httpHandler(users.create, async ({ db, body }) =>
+  toUserOut(await createUser(db, body)),
+);
 
-export const read = httpHandler(users.read, async ({ db, params }) => toUserOut(await getUser(db, params.user_id)));
+export const read = httpHandler(users.read, async ({ db, params }) =>
+  toUserOut(await getUser(db, params.user_id)),
+);
 
 export const update = httpHandler(users.update, async ({ db, params, body }) =>
   toUserOut(await updateUser(db, params.user_id, body)),
@@ -52,4 +56,5 @@ const deleteHandler = httpHandler(users.delete, async ({ db, user, params }) => 
   await deleteUser(db, user, params.user_id);
   return { message: 'User deleted successfully' };
 });
+
 export { deleteHandler as delete };

@@ -35,4 +35,5 @@ const deleteHandler = httpHandler(workspaces.delete, async ({ db, user, params }
   await deleteWorkspace(db, user, params.workspace_id);
   return undefined;
 });
+
 export { deleteHandler as delete };

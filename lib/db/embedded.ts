@@ -16,7 +16,9 @@ export function freePort(): Promise<number> {
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
       const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      srv.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -30,7 +32,8 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
   const dataDir = path.resolve(dir, 'postgres');
   const passwordFile = path.resolve(dir, 'postgres.password');
   await mkdir(dir, { recursive: true });
-  if (!existsSync(passwordFile)) await writeFile(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  if (!existsSync(passwordFile))
+    await writeFile(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
   const password = (await readFile(passwordFile, 'utf8')).trim();
   const port = await freePort();
   const isRoot = process.getuid?.() === 0;

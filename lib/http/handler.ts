@@ -33,7 +33,10 @@ export type HttpResult<R extends Route> =
   | RawResponse
   | undefined;
 
-export type HttpLambda = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+export type HttpLambda = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 const securityHeaders = httpSecurityHeaders({
   // The only HTML page (/docs) sets its own policy; there is no reporting endpoint.
@@ -106,7 +109,10 @@ export function httpHandler<R extends Route>(
   return lambda as HttpLambda;
 }
 
-function withRequestId(result: APIGatewayProxyStructuredResultV2, requestId: string): APIGatewayProxyStructuredResultV2 {
+function withRequestId(
+  result: APIGatewayProxyStructuredResultV2,
+  requestId: string,
+): APIGatewayProxyStructuredResultV2 {
   return { ...result, headers: { ...result.headers, 'x-request-id': requestId } };
 }
 

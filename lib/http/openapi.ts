@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject } from 'zod-openapi';
-import { Problem } from './schemas/common.ts';
 import type { Route } from './route.ts';
 import { routes } from './routes.ts';
+import { Problem } from './schemas/common.ts';
 
 const MEDIA = { json: 'application/json', form: 'application/x-www-form-urlencoded' } as const;
 
@@ -42,12 +42,16 @@ function operation(route: Route): ZodOpenApiOperationObject {
     ...(route.body && {
       requestBody: {
         required: true,
-        content: Object.fromEntries((route.bodyTypes ?? ['json']).map((t) => [MEDIA[t], { schema: route.body! }])),
+        content: Object.fromEntries(
+          (route.bodyTypes ?? ['json']).map((t) => [MEDIA[t], { schema: route.body! }]),
+        ),
       },
     }),
     responses: {
       [String(status)]: success,
-      ...Object.fromEntries([...statuses].sort().map((s) => [String(s), problem(ERROR_DESCRIPTIONS[s] ?? 'Error')])),
+      ...Object.fromEntries(
+        [...statuses].sort().map((s) => [String(s), problem(ERROR_DESCRIPTIONS[s] ?? 'Error')]),
+      ),
     },
   };
 }
@@ -69,7 +73,10 @@ export function openApiDocument(table: Route[] = routes): ReturnType<typeof crea
     servers: [{ url: '/' }],
     components: {
       securitySchemes: {
-        bearer: { type: 'oauth2', flows: { password: { tokenUrl: '/api/v1/login/access-token', scopes: {} } } },
+        bearer: {
+          type: 'oauth2',
+          flows: { password: { tokenUrl: '/api/v1/login/access-token', scopes: {} } },
+        },
       },
     },
     paths,

@@ -6,7 +6,13 @@ describe('toProblem', () => {
   it('keeps the detail of errors meant for clients', () => {
     const res = toProblem(new ConflictError('Taken'), 'req-1');
     expect(res.statusCode).toBe(409);
-    expect(JSON.parse(res.body!)).toEqual({ type: 'about:blank', title: 'Conflict', status: 409, detail: 'Taken', request_id: 'req-1' });
+    expect(JSON.parse(res.body!)).toEqual({
+      type: 'about:blank',
+      title: 'Conflict',
+      status: 409,
+      detail: 'Taken',
+      request_id: 'req-1',
+    });
   });
 
   it('lists validation errors', () => {

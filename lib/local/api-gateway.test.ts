@@ -9,7 +9,9 @@ describe('matchRoute', () => {
     const me = matchRoute(compiled, 'GET', '/api/v1/users/me');
     expect(me && 'route' in me && me.route.handler).toBe('users.readMe');
     const byId = matchRoute(compiled, 'GET', '/api/v1/users/0191e0a0-0000-7000-8000-000000000000');
-    expect(byId && 'route' in byId && byId.pathParameters).toEqual({ user_id: '0191e0a0-0000-7000-8000-000000000000' });
+    expect(byId && 'route' in byId && byId.pathParameters).toEqual({
+      user_id: '0191e0a0-0000-7000-8000-000000000000',
+    });
     const ensure = matchRoute(compiled, 'POST', '/api/v1/workspaces/ensure-default');
     expect(ensure && 'route' in ensure && ensure.route.handler).toBe('workspaces.ensureDefault');
   });

@@ -29,7 +29,10 @@ export function compileRoutes(routes: Route[]): CompiledRoute[] {
     .sort((a, b) => b.staticSegments - a.staticSegments);
 }
 
-export type Match = { route: Route; pathParameters: Record<string, string> } | { methodNotAllowed: string[] } | undefined;
+export type Match =
+  | { route: Route; pathParameters: Record<string, string> }
+  | { methodNotAllowed: string[] }
+  | undefined;
 
 /** Finds the route for a method and path: a match, the allowed methods of the path, or nothing. */
 export function matchRoute(compiled: CompiledRoute[], method: string, path: string): Match {

@@ -38,7 +38,11 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://127.0.0.1:${port}`;
-  logger.info('docsift is listening', { url, docs: `${url}/docs`, database: embedded ? 'embedded' : 'DATABASE_URL' });
+  logger.info('docsift is listening', {
+    url,
+    docs: `${url}/docs`,
+    database: embedded ? 'embedded' : 'DATABASE_URL',
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = () => {

@@ -78,7 +78,10 @@ export function createLocalServer(options: { routes: Route[]; corsOrigins: strin
       }
       const body = await readBody(req);
       if (body === 'too_large') {
-        return send(res, problemResponse(413, { detail: `Request bodies are limited to ${MAX_REQUEST_BYTES} bytes` }));
+        return send(
+          res,
+          problemResponse(413, { detail: `Request bodies are limited to ${MAX_REQUEST_BYTES} bytes` }),
+        );
       }
       const event = toApiGatewayEvent(req, url, match, body);
       const handler = await loadHandler(match.route);

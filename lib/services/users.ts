@@ -105,7 +105,12 @@ export async function updateUser(db: Db, id: string, changes: UserChanges): Prom
   if (password !== undefined) values.hashed_password = await hashPassword(password);
   if (Object.keys(values).length === 0) return getUser(db, id);
   try {
-    const user = await db.updateTable('users').set(values).where('id', '=', id).returningAll().executeTakeFirst();
+    const user = await db
+      .updateTable('users')
+      .set(values)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
     if (!user) throw new NotFoundError('User not found');
     return user;
   } catch (error) {
@@ -143,7 +148,10 @@ export async function listUsers(
       .orderBy('id')
       .limit(paging.limit + 1)
       .execute(),
-    db.selectFrom('users').select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+    db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<string>().as('count'))
+      .executeTakeFirstOrThrow(),
   ]);
   return { ...toPage(rows, paging.limit), count: Number(total.count) };
 }
@@ -152,7 +160,11 @@ export async function listUsers(
  * Creates the first superuser when no user has its email. Safe to run at every start and from
  * several processes at once (the unique email decides).
  */
-export async function ensureFirstSuperuser(db: Db, email: string, password: string): Promise<'created' | 'exists'> {
+export async function ensureFirstSuperuser(
+  db: Db,
+  email: string,
+  password: string,
+): Promise<'created' | 'exists'> {
   if (await findUserByEmail(db, email)) return 'exists';
   try {
     await createUser(db, { email, password, is_superuser: true, full_name: null });

@@ -44,9 +44,17 @@ export async function requireWorkspace(db: Db, user: Pick<User, 'id'>, id: strin
   return workspace;
 }
 
-export type WorkspaceFields = { name: string; description?: string | null | undefined; icon?: string | null | undefined };
+export type WorkspaceFields = {
+  name: string;
+  description?: string | null | undefined;
+  icon?: string | null | undefined;
+};
 
-export function createWorkspace(db: Db, owner: Pick<User, 'id'>, fields: WorkspaceFields): Promise<Workspace> {
+export function createWorkspace(
+  db: Db,
+  owner: Pick<User, 'id'>,
+  fields: WorkspaceFields,
+): Promise<Workspace> {
   return db
     .insertInto('workspaces')
     .values({

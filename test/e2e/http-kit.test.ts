@@ -31,7 +31,11 @@ describe('bad input', () => {
   });
 
   it('answers an empty JSON body with 400', async () => {
-    const res = await app.api.post('/api/v1/workspaces', { token, body: '', headers: { 'content-type': 'application/json' } });
+    const res = await app.api.post('/api/v1/workspaces', {
+      token,
+      body: '',
+      headers: { 'content-type': 'application/json' },
+    });
     expectProblem(res, 400);
   });
 
@@ -94,7 +98,10 @@ describe('bad input', () => {
 
 describe('response headers', () => {
   it('sets security headers and a request id on success and on errors', async () => {
-    for (const res of [await app.api.get('/api/v1/users/me', { token }), await app.api.get('/api/v1/users/me')]) {
+    for (const res of [
+      await app.api.get('/api/v1/users/me', { token }),
+      await app.api.get('/api/v1/users/me'),
+    ]) {
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
       expect(res.headers.get('strict-transport-security')).toMatch(/max-age=/);
       expect(res.headers.get('referrer-policy')).toBe('no-referrer');
@@ -108,7 +115,11 @@ describe('response headers', () => {
   it('answers CORS preflights for allowed origins only, as API Gateway does', async () => {
     const preflight = (origin: string) =>
       app.api.request('OPTIONS', '/api/v1/workspaces', {
-        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization',
+        },
       });
     const allowed = await preflight('http://app.example.com');
     expect(allowed.status).toBe(204);
@@ -142,7 +153,10 @@ describe('docs and health', () => {
       if (route.body) expect(op.requestBody.content['application/json'].schema).toBeDefined();
       if (route.auth !== 'public') expect(op.security).toEqual([{ bearer: [] }]);
     }
-    const count = Object.values(res.body.paths).reduce((n: number, p) => n + Object.keys(p as object).length, 0);
+    const count = Object.values(res.body.paths).reduce(
+      (n: number, p) => n + Object.keys(p as object).length,
+      0,
+    );
     expect(count).toBe(routes.length);
     const login = res.body.paths['/api/v1/login/access-token'].post;
     expect(Object.keys(login.requestBody.content)).toContain('application/x-www-form-urlencoded');

@@ -43,7 +43,10 @@ async function start(): Promise<Started> {
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
-    const ok = await fetch(`${url}/api/v1/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/api/v1/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { child, output: () => output, exited, url };
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -64,8 +67,14 @@ describe('the local runtime process (npm start)', () => {
       expect(ws.status).toBe(201);
       workspaceId = ws.body.id;
       // Every log line is JSON carrying the invocation's request id.
-      const line = run.output().split('\n').find((l) => l.includes('"message":"request"'));
-      expect(JSON.parse(line!)).toMatchObject({ correlation_id: expect.any(String), status: expect.any(Number) });
+      const line = run
+        .output()
+        .split('\n')
+        .find((l) => l.includes('"message":"request"'));
+      expect(JSON.parse(line!)).toMatchObject({
+        correlation_id: expect.any(String),
+        status: expect.any(Number),
+      });
     } finally {
       run.child.kill('SIGTERM');
     }

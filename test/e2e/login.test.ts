@@ -18,7 +18,9 @@ describe('POST /api/v1/login/access-token', () => {
     });
     expect(res.status).toBe(200);
     expect(res.body.token_type).toBe('bearer');
-    const claims = jwt.verify(res.body.access_token, TEST_SECRET_KEY, { algorithms: ['HS256'] }) as jwt.JwtPayload;
+    const claims = jwt.verify(res.body.access_token, TEST_SECRET_KEY, {
+      algorithms: ['HS256'],
+    }) as jwt.JwtPayload;
     expect(claims.sub).toMatch(/^[0-9a-f-]{36}$/);
     // ACCESS_TOKEN_EXPIRE_MINUTES defaults to 8 days.
     expect(claims.exp! - claims.iat!).toBe(11520 * 60);

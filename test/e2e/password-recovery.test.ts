@@ -17,7 +17,9 @@ const outbox = () => path.join(app.dataDir, 'outbox');
 
 async function mailsTo(email: string): Promise<{ to: string; subject: string; text: string }[]> {
   const files = await readdir(outbox()).catch(() => [] as string[]);
-  const mails = await Promise.all(files.sort().map(async (f) => JSON.parse(await readFile(path.join(outbox(), f), 'utf8'))));
+  const mails = await Promise.all(
+    files.sort().map(async (f) => JSON.parse(await readFile(path.join(outbox(), f), 'utf8'))),
+  );
   return mails.filter((m) => m.to === email);
 }
 
@@ -48,12 +50,16 @@ describe('password recovery', () => {
   it('resets the password with the token, once', async () => {
     const user = await app.api.newUser(adminToken);
     const token = await requestToken(user.email);
-    const reset = await app.api.post('/api/v1/reset-password', { json: { token, new_password: 'brand-new-pass' } });
+    const reset = await app.api.post('/api/v1/reset-password', {
+      json: { token, new_password: 'brand-new-pass' },
+    });
     expect(reset.status).toBe(200);
     expect(await app.api.login(user.email, 'brand-new-pass')).toBeTypeOf('string');
     await expect(app.api.login(user.email, user.password)).rejects.toThrow(/400/);
 
-    const replay = await app.api.post('/api/v1/reset-password', { json: { token, new_password: 'another-pass-1' } });
+    const replay = await app.api.post('/api/v1/reset-password', {
+      json: { token, new_password: 'another-pass-1' },
+    });
     expect(replay.status).toBe(400);
     expect(replay.body.detail).toBe('Invalid token');
   });
@@ -67,8 +73,13 @@ describe('password recovery', () => {
 
     const token = await requestToken(user.email);
     const db = await app.db();
-    await db.updateTable('password_reset_tokens').set({ expires_at: sql<Date>`now() - interval '1 minute'` }).execute();
-    const expired = await app.api.post('/api/v1/reset-password', { json: { token, new_password: 'brand-new-pass' } });
+    await db
+      .updateTable('password_reset_tokens')
+      .set({ expires_at: sql<Date>`now() - interval '1 minute'` })
+      .execute();
+    const expired = await app.api.post('/api/v1/reset-password', {
+      json: { token, new_password: 'brand-new-pass' },
+    });
     expect(expired.status).toBe(400);
     expect(await app.api.login(user.email, user.password)).toBeTypeOf('string');
   });
@@ -77,7 +88,11 @@ describe('password recovery', () => {
     const user = await app.api.newUser(adminToken);
     const token = await requestToken(user.email);
     const db = await app.db();
-    const rows = await db.selectFrom('password_reset_tokens').select('token_hash').where('user_id', '=', user.id).execute();
+    const rows = await db
+      .selectFrom('password_reset_tokens')
+      .select('token_hash')
+      .where('user_id', '=', user.id)
+      .execute();
     expect(rows).toHaveLength(1);
     expect(rows[0]!.token_hash).not.toContain(token);
   });

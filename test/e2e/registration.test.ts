@@ -11,11 +11,21 @@ afterAll(() => app.stop());
 
 describe('POST /api/v1/users/open with USERS_OPEN_REGISTRATION=true', () => {
   it('registers a plain user; a taken email is a 409', async () => {
-    const body = { email: 'Fresh@example.com', password: 'password-123', full_name: 'Fresh', is_superuser: true };
+    const body = {
+      email: 'Fresh@example.com',
+      password: 'password-123',
+      full_name: 'Fresh',
+      is_superuser: true,
+    };
     const res = await app.api.post('/api/v1/users/open', { json: body });
     expect(res.status).toBe(201);
     // is_superuser is not a field of registration: ignored.
-    expect(res.body).toMatchObject({ email: 'fresh@example.com', full_name: 'Fresh', is_superuser: false, is_active: true });
+    expect(res.body).toMatchObject({
+      email: 'fresh@example.com',
+      full_name: 'Fresh',
+      is_superuser: false,
+      is_active: true,
+    });
     expect(await app.api.login('fresh@example.com', 'password-123')).toBeTypeOf('string');
 
     const again = await app.api.post('/api/v1/users/open', { json: { ...body, email: 'FRESH@example.com' } });

@@ -32,7 +32,10 @@ describe('/api/v1/users/me', () => {
     expect(renamed.status).toBe(200);
     expect(renamed.body).toMatchObject({ full_name: 'New Name', email: `new-${a.email}` });
 
-    const clash = await app.api.patch('/api/v1/users/me', { token: a.token, json: { email: b.email, full_name: 'X' } });
+    const clash = await app.api.patch('/api/v1/users/me', {
+      token: a.token,
+      json: { email: b.email, full_name: 'X' },
+    });
     expect(clash.status).toBe(409);
     const after = await app.api.get('/api/v1/users/me', { token: a.token });
     expect(after.body.full_name).toBe('New Name');
@@ -40,7 +43,10 @@ describe('/api/v1/users/me', () => {
 
   it('rejects fields of the wrong type with 422 and their paths', async () => {
     const a = await app.api.newUser(adminToken);
-    const res = await app.api.patch('/api/v1/users/me', { token: a.token, json: { email: 'not-an-email', full_name: 5 } });
+    const res = await app.api.patch('/api/v1/users/me', {
+      token: a.token,
+      json: { email: 'not-an-email', full_name: 5 },
+    });
     expect(res.status).toBe(422);
     expect(res.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['email', 'full_name']);
   });
@@ -88,7 +94,10 @@ describe('superuser administration of /api/v1/users', () => {
     const a = await app.api.newUser(adminToken);
     const calls = [
       app.api.get('/api/v1/users', { token: a.token }),
-      app.api.post('/api/v1/users', { token: a.token, json: { email: 'x@example.com', password: 'password-123' } }),
+      app.api.post('/api/v1/users', {
+        token: a.token,
+        json: { email: 'x@example.com', password: 'password-123' },
+      }),
       app.api.get(`/api/v1/users/${a.id}`, { token: a.token }),
       app.api.patch(`/api/v1/users/${a.id}`, { token: a.token, json: { is_superuser: true } }),
       app.api.delete(`/api/v1/users/${a.id}`, { token: a.token }),
@@ -111,7 +120,9 @@ describe('superuser administration of /api/v1/users', () => {
     expect(dup.status).toBe(409);
 
     const id = created.body.id;
-    expect((await app.api.get(`/api/v1/users/${id}`, { token: adminToken })).body.email).toBe('managed@example.com');
+    expect((await app.api.get(`/api/v1/users/${id}`, { token: adminToken })).body.email).toBe(
+      'managed@example.com',
+    );
     const updated = await app.api.patch(`/api/v1/users/${id}`, {
       token: adminToken,
       json: { full_name: 'Managed', password: 'new-password-1' },
@@ -123,7 +134,9 @@ describe('superuser administration of /api/v1/users', () => {
     expect((await app.api.delete(`/api/v1/users/${id}`, { token: adminToken })).status).toBe(200);
     expect((await app.api.get(`/api/v1/users/${id}`, { token: adminToken })).status).toBe(404);
     expect((await app.api.delete(`/api/v1/users/${id}`, { token: adminToken })).status).toBe(404);
-    expect((await app.api.patch(`/api/v1/users/${id}`, { token: adminToken, json: { full_name: 'x' } })).status).toBe(404);
+    expect(
+      (await app.api.patch(`/api/v1/users/${id}`, { token: adminToken, json: { full_name: 'x' } })).status,
+    ).toBe(404);
   });
 
   it('refuses to let a superuser delete itself by id', async () => {
@@ -142,10 +155,8 @@ describe('superuser administration of /api/v1/users', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { body: { data: { id: string }[]; count: number; next_cursor: string | null } } = await app.api.get(
-        `/api/v1/users?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
-        { token: adminToken },
-      );
+      const page: { body: { data: { id: string }[]; count: number; next_cursor: string | null } } =
+        await app.api.get(`/api/v1/users?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: adminToken });
       expect(page.body.count).toBe(all.body.count);
       seen.push(...page.body.data.map((u) => u.id));
       cursor = page.body.next_cursor;

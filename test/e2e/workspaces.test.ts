@@ -21,7 +21,12 @@ describe('/api/v1/workspaces', () => {
     });
     expect(created.status).toBe(201);
     expect(Object.keys(created.body).sort()).toEqual(WORKSPACE_KEYS);
-    expect(created.body).toMatchObject({ name: 'Research', description: 'Papers', icon: 'book', owner_id: user.id });
+    expect(created.body).toMatchObject({
+      name: 'Research',
+      description: 'Papers',
+      icon: 'book',
+      owner_id: user.id,
+    });
     const id = created.body.id;
 
     const read = await app.api.get(`/api/v1/workspaces/${id}`, { token: user.token });
@@ -53,7 +58,10 @@ describe('/api/v1/workspaces', () => {
     for (const name of ['B', 'C', 'D']) {
       // The API shows milliseconds: let one pass so that consecutive changes are distinguishable.
       await new Promise((r) => setTimeout(r, 2));
-      const res = await app.api.patch(`/api/v1/workspaces/${ws.body.id}`, { token: user.token, json: { name } });
+      const res = await app.api.patch(`/api/v1/workspaces/${ws.body.id}`, {
+        token: user.token,
+        json: { name },
+      });
       expect(Date.parse(res.body.updated_at)).toBeGreaterThan(Date.parse(last));
       last = res.body.updated_at;
     }
@@ -76,9 +84,13 @@ describe('/api/v1/workspaces', () => {
     const first = await app.api.get('/api/v1/workspaces?limit=2', { token: user.token });
     expect(first.body.count).toBe(5);
     expect(first.body.data.map((w: { name: string }) => w.name)).toEqual(['one', 'two']);
-    const second = await app.api.get(`/api/v1/workspaces?limit=2&cursor=${first.body.next_cursor}`, { token: user.token });
+    const second = await app.api.get(`/api/v1/workspaces?limit=2&cursor=${first.body.next_cursor}`, {
+      token: user.token,
+    });
     expect(second.body.data.map((w: { name: string }) => w.name)).toEqual(['three', 'four']);
-    const third = await app.api.get(`/api/v1/workspaces?limit=2&cursor=${second.body.next_cursor}`, { token: user.token });
+    const third = await app.api.get(`/api/v1/workspaces?limit=2&cursor=${second.body.next_cursor}`, {
+      token: user.token,
+    });
     expect(third.body.data.map((w: { name: string }) => w.name)).toEqual(['five']);
     expect(third.body.next_cursor).toBeNull();
   });
@@ -127,7 +139,9 @@ describe('tenant isolation', () => {
       expect(res.body.detail).toBe('Workspace not found');
     }
     // Same answer as for an id that does not exist at all.
-    const missing = await app.api.get('/api/v1/workspaces/00000000-0000-7000-8000-000000000000', { token: other.token });
+    const missing = await app.api.get('/api/v1/workspaces/00000000-0000-7000-8000-000000000000', {
+      token: other.token,
+    });
     expect(missing.status).toBe(404);
     expect(missing.body.detail).toBe('Workspace not found');
 

@@ -24,12 +24,16 @@ export async function authenticate(
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match?.[1]) throw new UnauthorizedError('Not authenticated');
   const check = verifyAccessToken(match[1], await secretKey());
-  if (!check.ok) throw new UnauthorizedError(check.reason === 'expired' ? 'Token expired' : 'Could not validate credentials');
+  if (!check.ok)
+    throw new UnauthorizedError(
+      check.reason === 'expired' ? 'Token expired' : 'Could not validate credentials',
+    );
   // A forged token can carry any `sub`; only a UUID may reach the query.
   if (!UUID.test(check.userId)) throw new UnauthorizedError('Could not validate credentials');
   const user = await findUserById(await db(), check.userId);
   if (!user) throw new UnauthorizedError('Could not validate credentials');
   if (!user.is_active) throw new ForbiddenError('Inactive user');
-  if (level === 'superuser' && !user.is_superuser) throw new ForbiddenError("The user doesn't have enough privileges");
+  if (level === 'superuser' && !user.is_superuser)
+    throw new ForbiddenError("The user doesn't have enough privileges");
   return user;
 }

@@ -37,7 +37,8 @@ export function bodyParser(route: Route): MiddlewareObj<APIGatewayProxyEventV2> 
               cause: error,
             });
           }
-          if (statusCode === 422) throw new BadRequestError('The request body is not valid JSON', { cause: error });
+          if (statusCode === 422)
+            throw new BadRequestError('The request body is not valid JSON', { cause: error });
           throw error;
         }
       } else if (FORM_TYPE.test(contentType) && accepted.includes('form')) {

@@ -42,8 +42,6 @@ export const Problem = z
     detail: z.string().optional(),
     instance: z.string().optional(),
     request_id: z.string().optional(),
-    errors: z
-      .array(z.object({ location: z.string(), path: z.string(), message: z.string() }))
-      .optional(),
+    errors: z.array(z.object({ location: z.string(), path: z.string(), message: z.string() })).optional(),
   })
   .meta({ id: 'Problem' });

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { Id, listOf, Timestamp } from './common.ts';
 
-const Email = z.email().max(320).transform((e) => e.toLowerCase());
+const Email = z
+  .email()
+  .max(320)
+  .transform((e) => e.toLowerCase());
 const Password = z.string().min(8).max(128);
 const FullName = z.string().max(255).nullable();
 

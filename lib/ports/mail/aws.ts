@@ -1,4 +1,4 @@
-import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import type { Mail, MailOutbox } from './outbox.ts';
 
 /** Sends mail through Amazon SES (v2). Only the recipient and subject are ever logged. */

@@ -15,6 +15,11 @@ export class LocalMailOutbox implements MailOutbox {
     await mkdir(this.dir, { recursive: true });
     const file = path.join(this.dir, `${newId()}.json`);
     await writeFile(file, JSON.stringify({ ...mail, sent_at: new Date().toISOString() }, null, 2));
-    logger.info('Mail written to the local outbox', { to: mail.to, subject: mail.subject, file, text: mail.text });
+    logger.info('Mail written to the local outbox', {
+      to: mail.to,
+      subject: mail.subject,
+      file,
+      text: mail.text,
+    });
   }
 }
