@@ -21,7 +21,13 @@ async function startProcess(args: string[], env: Record<string, string>, url: st
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; i < 240; i++) {
-    if (await fetch(url).then((r) => r.status < 500, () => false)) return child;
+    if (
+      await fetch(url).then(
+        (r) => r.status < 500,
+        () => false,
+      )
+    )
+      return child;
     await new Promise((r) => setTimeout(r, 250));
   }
   child.kill('SIGKILL');
@@ -38,7 +44,8 @@ async function measure(url: string, headers: Record<string, string>): Promise<nu
   // A short warm-up, so JIT and connection pools are in steady state.
   await autocannon({ url, headers, connections: CONNECTIONS, duration: 2 });
   const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   return result.requests.average;
 }
 
@@ -68,7 +75,11 @@ try {
   const me = await (await fetch(`${api}/api/v1/users/me`, { headers })).text();
 
   const barePort = await freePort();
-  const bare = await startProcess(['bench/servers/bare.ts'], { PORT: String(barePort), BODY: me }, `http://127.0.0.1:${barePort}/`);
+  const bare = await startProcess(
+    ['bench/servers/bare.ts'],
+    { PORT: String(barePort), BODY: me },
+    `http://127.0.0.1:${barePort}/`,
+  );
   let bareRps: number;
   try {
     bareRps = await measure(`http://127.0.0.1:${barePort}/`, headers);
@@ -79,7 +90,9 @@ try {
 
   console.log(`GET /api/v1/users/me through the local runtime: ${kitRps.toFixed(0)} req/s`);
   console.log(`bare node HTTP server, same JSON (anchor):      ${bareRps.toFixed(0)} req/s`);
-  console.log(`ratio (docsift / bare): ${(kitRps / bareRps).toFixed(3)}  (${CONNECTIONS} connections, ${DURATION} s each)`);
+  console.log(
+    `ratio (docsift / bare): ${(kitRps / bareRps).toFixed(3)}  (${CONNECTIONS} connections, ${DURATION} s each)`,
+  );
 } finally {
   await stop(runtime);
   await rm(dataDir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { config } from '#lib/config.ts';
+import { logger } from '#lib/logger.ts';
 import { readSecret } from '#lib/ports/secrets/aws.ts';
 import type { Database } from './schema.ts';
 
@@ -15,6 +16,9 @@ export function createDb(connectionString: string, options: { max?: number } = {
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
   });
+  // An idle connection can die (database restart, proxy timeout, Ctrl-C reaching Postgres
+  // first); without a listener pg would crash the process. The pool replaces it on next use.
+  pool.on('error', (error) => logger.warn('Idle database connection lost', { error: error.message }));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

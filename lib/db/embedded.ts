@@ -66,7 +66,12 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
   return {
     url,
     stop: async () => {
-      // If a terminal's Ctrl-C already reached postgres it may be gone: don't wait forever.
+      // A terminal's Ctrl-C reaches Postgres too (same process group), which then shuts itself
+      // down; the library would wait for an exit that already happened.
+      const child = (
+        cluster as unknown as { process?: { exitCode: number | null; signalCode: string | null } }
+      ).process;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
       await Promise.race([cluster.stop(), new Promise((r) => setTimeout(r, 10_000).unref())]);
     },
   };

@@ -1,3 +1,4 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import httpSecurityHeaders from '@middy/http-security-headers';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
@@ -15,7 +16,7 @@ import type { Route } from './route.ts';
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 type In<S> = S extends z.ZodType ? z.input<S> : undefined;
 
-/** What a route's handler receives: validated input, the caller, and the database. */
+/** What a route's handler receives: validated input, the caller, the database and a logger. */
 export type HttpRequest<R extends Route> = {
   params: R extends Route<infer P> ? (P extends z.ZodType ? z.output<P> : Record<string, never>) : never;
   query: R extends Route<z.ZodType, infer Q> ? Out<Q> : never;
@@ -23,6 +24,8 @@ export type HttpRequest<R extends Route> = {
   /** The caller; set on every route whose auth level is not `public`. */
   user: R['auth'] extends 'public' ? undefined : User;
   db: Db;
+  /** A logger whose every line carries this request's id. */
+  log: Logger;
   event: APIGatewayProxyEventV2;
   requestId: string;
 };
@@ -45,11 +48,18 @@ const securityHeaders = httpSecurityHeaders({
   reportTo: false,
 } as Parameters<typeof httpSecurityHeaders>[0]);
 
-// The authenticated caller of each invocation, from the auth step to the handler.
-const callers = new WeakMap<Context, User>();
+/**
+ * State of one invocation, from the first middleware to the handler. Keyed by the Lambda
+ * context, which is unique per invocation: the local runtime serves concurrent requests in one
+ * process, so nothing per-request may live on a shared object.
+ */
+type Invocation = { requestId: string; log: Logger; startedAt: number; user?: User };
+const invocations = new WeakMap<Context, Invocation>();
 
-function requestIdOf(event: APIGatewayProxyEventV2, context: Context): string {
-  return event.requestContext?.requestId ?? context.awsRequestId;
+function invocationOf(context: Context): Invocation {
+  const invocation = invocations.get(context);
+  if (!invocation) throw new Error('httpHandler: invocation state missing');
+  return invocation;
 }
 
 /**
@@ -68,30 +78,36 @@ export function httpHandler<R extends Route>(
     .use(securityHeaders)
     .use({
       before: (request) => {
-        const requestId = requestIdOf(request.event, request.context);
-        logger.addContext(request.context);
-        logger.setCorrelationId(requestId);
-        request.internal.startedAt = performance.now();
+        const requestId = request.event.requestContext?.requestId ?? request.context.awsRequestId;
+        const log = logger.createChild({
+          persistentKeys: { request_id: requestId, function_name: request.context.functionName },
+        });
+        invocations.set(request.context, { requestId, log, startedAt: performance.now() });
       },
-      after: (request) => logRequest(request.event, request.response?.statusCode, request.internal.startedAt),
+      after: (request) => {
+        const invocation = invocationOf(request.context);
+        request.response = withRequestId(request.response, invocation.requestId);
+        logRequest(invocation, request.event, request.response.statusCode);
+      },
       onError: (request) => {
-        const requestId = requestIdOf(request.event, request.context);
-        const problem = toProblem(request.error, requestId);
-        if (problem.statusCode === 500) logger.error('Unhandled error', { error: request.error as Error });
-        request.response = withRequestId(problem, requestId);
-        logRequest(request.event, problem.statusCode, request.internal.startedAt);
+        const invocation = invocations.get(request.context);
+        const problem = toProblem(request.error, invocation?.requestId);
+        const log = invocation?.log ?? logger;
+        if (problem.statusCode === 500) log.error('Unhandled error', { error: request.error as Error });
+        request.response = invocation ? withRequestId(problem, invocation.requestId) : problem;
+        if (invocation) logRequest(invocation, request.event, problem.statusCode);
       },
     })
     .use({
       // Before the body is parsed: an anonymous caller learns nothing about the body's checks.
       before: async (request) => {
         const user = await authenticate(route.auth, request.event, db);
-        if (user) callers.set(request.context, user);
+        if (user) invocationOf(request.context).user = user;
       },
     })
     .use(bodyParser(route))
     .handler(async (event, context) => {
-      const requestId = requestIdOf(event, context);
+      const { requestId, log, user } = invocationOf(context);
       const input = validateInput(route, {
         params: event.pathParameters,
         query: event.queryStringParameters,
@@ -99,12 +115,13 @@ export function httpHandler<R extends Route>(
       });
       const result = await handle({
         ...input,
-        user: callers.get(context),
+        user,
         db: await db(),
+        log,
         event,
         requestId,
       } as HttpRequest<R>);
-      return withRequestId(toResult(route, result), requestId);
+      return toResult(route, result);
     });
   return lambda as HttpLambda;
 }
@@ -116,12 +133,12 @@ function withRequestId(
   return { ...result, headers: { ...result.headers, 'x-request-id': requestId } };
 }
 
-function logRequest(event: APIGatewayProxyEventV2, status: number | undefined, startedAt: unknown): void {
-  logger.info('request', {
+function logRequest(invocation: Invocation, event: APIGatewayProxyEventV2, status: number | undefined): void {
+  invocation.log.info('request', {
     method: event.requestContext?.http?.method,
     path: event.rawPath,
     status,
-    duration_ms: typeof startedAt === 'number' ? Math.round(performance.now() - startedAt) : undefined,
+    duration_ms: Math.round(performance.now() - invocation.startedAt),
   });
 }
 

@@ -72,7 +72,8 @@ describe('the local runtime process (npm start)', () => {
         .split('\n')
         .find((l) => l.includes('"message":"request"'));
       expect(JSON.parse(line!)).toMatchObject({
-        correlation_id: expect.any(String),
+        request_id: expect.any(String),
+        function_name: 'system.health',
         status: expect.any(Number),
       });
     } finally {
