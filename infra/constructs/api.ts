@@ -1,0 +1,204 @@
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { DOCS_ASSETS } from '#lib/http/docs.ts';
+import type { Route } from '#lib/http/route.ts';
+import { login, system } from '#lib/http/routes.ts';
+import {
+  CORS_ALLOW_HEADERS,
+  CORS_ALLOW_METHODS,
+  CORS_EXPOSE_HEADERS,
+  CORS_MAX_AGE_SECONDS,
+} from '#lib/local/cors.ts';
+import { routeEntry, routeId } from '../naming.ts';
+import { appFunction } from './app-function.ts';
+import type { Database } from './database.ts';
+
+/** One JSON line per request, with what an operator needs to trace it to the function's logs. */
+const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    ip: '$context.identity.sourceIp',
+    requestTime: '$context.requestTime',
+    method: '$context.httpMethod',
+    routeKey: '$context.routeKey',
+    path: '$context.path',
+    status: '$context.status',
+    protocol: '$context.protocol',
+    responseLength: '$context.responseLength',
+    latencyMs: '$context.responseLatency',
+    integrationLatencyMs: '$context.integrationLatency',
+    integrationError: '$context.integrationErrorMessage',
+    userAgent: '$context.identity.userAgent',
+  }),
+);
+
+/**
+ * Application settings passed to every HTTP function as environment variables. Unset ones
+ * are left out, so lib/config.ts stays the one place that knows their defaults.
+ */
+export interface ApiSettings {
+  frontendUrl?: string;
+  usersOpenRegistration?: boolean;
+  accessTokenExpireMinutes?: number;
+  logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** SES sender; without it password-recovery mail cannot be sent. */
+  emailsFrom?: string;
+}
+
+export interface ApiProps {
+  routes: Route[];
+  vpc: ec2.IVpc;
+  securityGroup: ec2.ISecurityGroup;
+  database: Database;
+  jwtSigningKey: secretsmanager.ISecret;
+  /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin, without credentials. */
+  corsOrigins: string[];
+  settings: ApiSettings;
+  /** Stage-wide request rate limit. Default 100 requests per second, bursts of 200. */
+  throttle?: apigwv2.ThrottleSettings;
+}
+
+// Handlers that send mail, and so need SES. The route table does not say which do, and
+// granting SES to every function would widen all their roles for the sake of one.
+const MAIL_SENDERS = new Set([login.recoverPassword.handler]);
+
+/**
+ * The HTTP API: one Lambda function per route of the route table, behind an API Gateway HTTP
+ * API whose default stage keeps access logs and whose CORS matches the local runtime's.
+ */
+export class Api extends Construct {
+  readonly httpApi: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  /** The function of each route, by route id (see routeId). */
+  readonly functions = new Map<string, NodejsFunction>();
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
+      apiName: 'docsift',
+      description: 'docsift HTTP API',
+      corsPreflight: corsPreflight(props.corsOrigins),
+      // Created below instead, with access logs and throttling.
+      createDefaultStage: false,
+    });
+    this.stage = this.httpApi.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle ?? { rateLimit: 100, burstLimit: 200 },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(
+          new logs.LogGroup(this, 'AccessLogs', { retention: logs.RetentionDays.THREE_MONTHS }),
+        ),
+        format: ACCESS_LOG_FORMAT,
+      },
+    });
+
+    const environment = this.environment(props);
+    for (const route of props.routes) {
+      const fn = this.routeFunction(route, props, environment);
+      this.httpApi.addRoutes({
+        path: route.path,
+        methods: [apigwv2.HttpMethod[route.method]],
+        integration: new HttpLambdaIntegration(`${routeId(route)}Integration`, fn),
+      });
+    }
+
+    Validations.of(this.httpApi).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason:
+        "Authorization is each route's declared auth level, enforced in the function (lib/http/middleware/authenticate.ts verifies the JWT and the user's state from the database); public routes (login, registration, health, docs) are public by design.",
+    });
+  }
+
+  private environment(props: ApiProps): Record<string, string> {
+    const { settings } = props;
+    const optional = {
+      ACCESS_TOKEN_EXPIRE_MINUTES: settings.accessTokenExpireMinutes,
+      USERS_OPEN_REGISTRATION: settings.usersOpenRegistration,
+      FRONTEND_URL: settings.frontendUrl,
+      LOG_LEVEL: settings.logLevel,
+      EMAILS_FROM: settings.emailsFrom,
+    };
+    return {
+      PLATFORM: 'aws',
+      ...props.database.connectionEnvironment(),
+      SECRET_KEY_ARN: props.jwtSigningKey.secretArn,
+      ...Object.fromEntries(
+        Object.entries(optional)
+          .filter(([, value]) => value !== undefined)
+          .map(([name, value]) => [name, String(value)]),
+      ),
+      // BACKEND_CORS_ORIGINS is left out: API Gateway answers CORS, the functions never see it.
+    };
+  }
+
+  private routeFunction(route: Route, props: ApiProps, environment: Record<string, string>): NodejsFunction {
+    const id = routeId(route);
+    const { file, exportName } = routeEntry(route);
+    const fn = appFunction(this, id, {
+      entry: file,
+      handler: exportName,
+      description: `docsift ${route.method} ${route.path}`,
+      vpc: props.vpc,
+      securityGroup: props.securityGroup,
+      environment,
+      afterBundling: route.handler === system.docsAsset.handler ? copySwaggerUi : undefined,
+    });
+    this.functions.set(id, fn);
+    props.database.grantConnect(fn);
+    props.jwtSigningKey.grantRead(fn);
+    if (MAIL_SENDERS.has(route.handler) && props.settings.emailsFrom) {
+      fn.addToRolePolicy(sendMailPolicy(this, props.settings.emailsFrom));
+    }
+    return fn;
+  }
+}
+
+/** The HTTP API's CORS, from the same constants as the local runtime's (lib/local/cors.ts). */
+function corsPreflight(origins: string[]): apigwv2.CorsPreflightOptions | undefined {
+  if (origins.length === 0) return undefined;
+  return {
+    allowOrigins: origins,
+    allowMethods: CORS_ALLOW_METHODS.map((m) => {
+      const method = apigwv2.CorsHttpMethod[m as keyof typeof apigwv2.CorsHttpMethod];
+      if (!method) throw new Error(`Unsupported CORS method ${m}`);
+      return method;
+    }),
+    allowHeaders: CORS_ALLOW_HEADERS,
+    exposeHeaders: CORS_EXPOSE_HEADERS,
+    maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
+    // As locally: credentials for listed origins only; browsers refuse them with `*`.
+    allowCredentials: !origins.includes('*'),
+  };
+}
+
+/** Copies Swagger UI's files beside the docs-asset bundle, where lib/http/docs.ts looks for them. */
+function copySwaggerUi(inputDir: string, outputDir: string): string[] {
+  return [
+    `mkdir -p "${outputDir}/swagger-ui"`,
+    ...Object.keys(DOCS_ASSETS).map(
+      (file) => `cp "${inputDir}/node_modules/swagger-ui-dist/${file}" "${outputDir}/swagger-ui/${file}"`,
+    ),
+  ];
+}
+
+/** SES SendEmail from the sender's address, whether SES verified the address or its domain. */
+function sendMailPolicy(scope: Construct, emailsFrom: string): iam.PolicyStatement {
+  const stack = Stack.of(scope);
+  const identities = [emailsFrom, emailsFrom.split('@')[1]!];
+  return new iam.PolicyStatement({
+    actions: ['ses:SendEmail'],
+    resources: identities.map((identity) =>
+      stack.formatArn({ service: 'ses', resource: 'identity', resourceName: identity }),
+    ),
+    conditions: { StringEquals: { 'ses:FromAddress': emailsFrom } },
+  });
+}

@@ -1,0 +1,40 @@
+import type { Node } from 'constructs';
+import { z } from 'zod';
+import type { DocsiftStackProps } from './docsift-stack.ts';
+
+// Context comes typed from cdk.json and as strings from `cdk deploy -c key=value`: accept both.
+const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
+// Origins as BACKEND_CORS_ORIGINS reads them locally: comma-separated, no trailing slash.
+const origins = z
+  .union([z.array(z.string()), z.string().transform((v) => v.split(','))])
+  .transform((list) => list.map((o) => o.trim().replace(/\/$/, '')).filter(Boolean));
+
+const contextSchema = z.object({
+  corsOrigins: origins.optional(),
+  firstSuperuserEmail: z.email().optional(),
+  emailsFrom: z.email().optional(),
+  frontendUrl: z.url().optional(),
+  usersOpenRegistration: bool.optional(),
+  accessTokenExpireMinutes: z.coerce.number().int().positive().optional(),
+  logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).optional(),
+  deletionProtection: bool.optional(),
+  migrationRunId: z.string().min(1).optional(),
+});
+
+/** The context keys that configure the stack, e.g. `cdk deploy -c corsOrigins=https://app.example.com`. */
+export const CONTEXT_KEYS = Object.keys(contextSchema.shape) as (keyof typeof contextSchema.shape)[];
+
+/**
+ * Reads the stack's settings from CDK context, failing synth with a clear message on a bad value.
+ *
+ * @example propsFromContext(app.node) // { corsOrigins: ['https://app.example.com'] }
+ */
+export function propsFromContext(node: Node): DocsiftStackProps {
+  const raw = Object.fromEntries(CONTEXT_KEYS.map((key) => [key, node.tryGetContext(key)]));
+  const parsed = contextSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid CDK context:\n${lines.join('\n')}`);
+  }
+  return Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
+}

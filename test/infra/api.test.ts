@@ -1,0 +1,164 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { routeEntry, routeId } from '#infra/naming.ts';
+import type { Route } from '#lib/http/route.ts';
+import { routes } from '#lib/http/routes.ts';
+import {
+  CORS_ALLOW_HEADERS,
+  CORS_ALLOW_METHODS,
+  CORS_EXPOSE_HEADERS,
+  CORS_MAX_AGE_SECONDS,
+} from '#lib/local/cors.ts';
+import { buildStack } from './stack.ts';
+
+type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
+
+const { stack, template } = buildStack({
+  corsOrigins: ['https://app.example.com'],
+  emailsFrom: 'noreply@example.com',
+  frontendUrl: 'https://app.example.com',
+});
+const resources = template.toJSON().Resources as Record<string, Resource>;
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+/** Follows a route's RouteKey to its integration and on to the function's logical id. */
+function functionOf(route: Route): [string, Resource] {
+  const [, apiRoute] = ofType('AWS::ApiGatewayV2::Route').find(
+    ([, r]) => r.Properties.RouteKey === `${route.method} ${route.path}`,
+  )!;
+  const integrationId = apiRoute.Properties.Target['Fn::Join'][1][1].Ref as string;
+  const fnId = resources[integrationId]!.Properties.IntegrationUri['Fn::GetAtt'][0] as string;
+  return [fnId, resources[fnId]!];
+}
+
+/** The statements of the policies attached to a function's role. */
+function statementsOf(fn: Resource): Array<{ Action: string | string[]; Resource: unknown }> {
+  const roleId = fn.Properties.Role['Fn::GetAtt'][0];
+  return ofType('AWS::IAM::Policy')
+    .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+}
+
+describe('HTTP API', () => {
+  it('has one Lambda function per route, plus the migration function and two CDK-internal ones', () => {
+    const functions = ofType('AWS::Lambda::Function');
+    const ours = functions.filter(([, f]) => f.Properties.Handler.startsWith('index.'));
+    const internal = functions
+      .filter(([, f]) => !f.Properties.Handler.startsWith('index.'))
+      .map(([id]) => id.replace(/Handler[0-9A-F]{8}$/, ''))
+      .sort();
+    expect(ours).toHaveLength(routes.length + 1);
+    // The trigger's custom-resource provider, and the one that strips the VPC's default security group.
+    expect(internal).toEqual([
+      'AWSCDKTriggerCustomResourceProviderCustomResourceProvider',
+      'CustomVpcRestrictDefaultSGCustomResourceProvider',
+    ]);
+    expect(functions).toHaveLength(routes.length + 3);
+  });
+
+  it('declares exactly the route table, each route on its own function and export', () => {
+    const routeKeys = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
+    expect(routeKeys.sort()).toEqual(routes.map((r) => `${r.method} ${r.path}`).sort());
+    const functionIds = new Set<string>();
+    for (const route of routes) {
+      const [fnId, fn] = functionOf(route);
+      expect(fnId).toMatch(new RegExp(`^Api${routeId(route)}[0-9A-F]{8}$`));
+      expect(fn.Properties.Handler).toBe(`index.${routeEntry(route).exportName}`);
+      functionIds.add(fnId);
+    }
+    expect(functionIds.size).toBe(routes.length);
+  });
+
+  it('runs every function of ours on Node 24, ARM64, in the VPC, with source maps', () => {
+    for (const [, fn] of ofType('AWS::Lambda::Function').filter(([, f]) =>
+      f.Properties.Handler.startsWith('index.'),
+    )) {
+      expect(fn.Properties.Runtime).toBe('nodejs24.x');
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(fn.Properties.VpcConfig.SubnetIds).toHaveLength(2);
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        PLATFORM: 'aws',
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+      expect(fn.Properties.LoggingConfig.LogGroup.Ref).toMatch(/Logs/);
+    }
+  });
+
+  it('wires every route function to the JWT key and database secrets, with read grants on both', () => {
+    const jwtKeyArn = stack.resolve(stack.secrets.jwtSigningKey.secretArn);
+    const databaseSecretArn = stack.resolve(stack.database.secret.secretArn);
+    const proxyEndpoint = stack.resolve(stack.database.proxy.endpoint);
+    for (const route of routes) {
+      const [, fn] = functionOf(route);
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        SECRET_KEY_ARN: jwtKeyArn,
+        DATABASE_SECRET_ARN: databaseSecretArn,
+        DATABASE_PROXY_ENDPOINT: proxyEndpoint,
+        FRONTEND_URL: 'https://app.example.com',
+      });
+      const secretReads = statementsOf(fn).filter((s) =>
+        [s.Action].flat().includes('secretsmanager:GetSecretValue'),
+      );
+      const readable = secretReads.flatMap((s) => [s.Resource].flat());
+      expect(readable).toContainEqual(jwtKeyArn);
+      expect(readable).toContainEqual(databaseSecretArn);
+    }
+  });
+
+  it('lets only the password-recovery function send mail, from the configured sender', () => {
+    const senders = routes.filter((route) =>
+      statementsOf(functionOf(route)[1]).some((s) => [s.Action].flat().includes('ses:SendEmail')),
+    );
+    expect(senders.map((r) => r.handler)).toEqual(['login.recoverPassword']);
+    const [statement] = statementsOf(functionOf(senders[0]!)[1]).filter((s) => s.Action === 'ses:SendEmail');
+    expect(statement).toMatchObject({
+      Condition: { StringEquals: { 'ses:FromAddress': 'noreply@example.com' } },
+    });
+  });
+
+  it('lets the functions into the database proxy, and nothing else in', () => {
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5432,
+      ToPort: 5432,
+      GroupId: stack.resolve(stack.database.proxy.connections.securityGroups[0]!.securityGroupId),
+      SourceSecurityGroupId: Match.anyValue(),
+    });
+    // Proxy from functions, cluster from proxy.
+    expect(ofType('AWS::EC2::SecurityGroupIngress')).toHaveLength(2);
+  });
+
+  it('answers CORS as the local runtime does', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: {
+        AllowOrigins: ['https://app.example.com'],
+        AllowMethods: CORS_ALLOW_METHODS,
+        AllowHeaders: CORS_ALLOW_HEADERS,
+        ExposeHeaders: CORS_EXPOSE_HEADERS,
+        MaxAge: CORS_MAX_AGE_SECONDS,
+        AllowCredentials: true,
+      },
+    });
+  });
+
+  it('allows any origin without credentials for *, and turns CORS off with no origins', () => {
+    buildStack({ corsOrigins: ['*'] }).template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.objectLike({ AllowOrigins: ['*'], AllowCredentials: false }),
+    });
+    buildStack().template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.absent(),
+    });
+  });
+
+  it('logs every request on the auto-deployed default stage, with throttling', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: {
+        DestinationArn: Match.anyValue(),
+        Format: Match.stringLikeRegexp('\\$context\\.requestId'),
+      },
+      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+    });
+    template.hasOutput('ApiUrl', {});
+  });
+});

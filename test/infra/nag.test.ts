@@ -1,0 +1,48 @@
+import { Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { buildStack } from './stack.ts';
+
+/** Every acknowledged cdk-nag rule in the app: where, which, and why. */
+function acknowledgments(root: IConstruct): Array<{ path: string; id: string; reason: string }> {
+  return root.node.findAll().flatMap((c) =>
+    c.node.metadata
+      .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((m) => Object.entries(m.data as Record<string, string>))
+      .filter(([id]) => /AwsSolutions-/.test(id))
+      .map(([id, reason]) => ({ path: c.node.path, id, reason })),
+  );
+}
+
+describe('cdk-nag AWS Solutions checks', () => {
+  // Both shapes: every optional feature on (mail, seed, CORS), and the bare defaults.
+  const variants = {
+    'all features': {
+      corsOrigins: ['https://app.example.com'],
+      emailsFrom: 'a@example.com',
+      firstSuperuserEmail: 'b@example.com',
+    },
+    defaults: {},
+  };
+
+  for (const [name, props] of Object.entries(variants)) {
+    it(`finds no unacknowledged error or warning (${name})`, () => {
+      const { app } = buildStack(props);
+      const report = new AwsSolutionsChecks().validateScope(app);
+      const findings = report.violations
+        .filter((v) => v.severity === 'error' || v.severity === 'warning')
+        .map(
+          (v) =>
+            `${v.severity} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
+        );
+      expect(findings).toEqual([]);
+    });
+  }
+
+  it('gives every acknowledgment a specific written reason', () => {
+    const acks = acknowledgments(buildStack(variants['all features']).app);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const ack of acks) expect(ack.reason.length, `${ack.id} at ${ack.path}`).toBeGreaterThanOrEqual(80);
+  });
+});
