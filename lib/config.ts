@@ -39,6 +39,23 @@ const configSchema = z.object({
   FRONTEND_URL: z.string().default('http://localhost:3000'),
   EMAILS_FROM: optionalString.pipe(z.email().optional()),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
+  PUBLIC_URL: optionalString.pipe(z.url().optional()),
+  UPLOADS_BUCKET: z.string().min(3).default('docsift-uploads'),
+  INGEST_QUEUE: z.string().min(1).default('docsift-ingest'),
+  QUEUE_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(20).default(3),
+  QUEUE_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(43_200).default(60),
+  MAX_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(100 * 1024 * 1024),
+  UPLOAD_URL_EXPIRE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 24 * 3600)
+    .default(3600),
+  SCRAPER_ALLOW_PRIVATE_HOSTS: envBool.default(false),
 });
 
 export type Config = {
@@ -57,6 +74,17 @@ export type Config = {
   frontendUrl: string;
   emailsFrom: string | undefined;
   logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** Base URL clients reach the local runtime at (for local upload URLs); defaults to its own address. */
+  publicUrl: string | undefined;
+  uploadsBucket: string;
+  ingestQueue: string;
+  /** Deliveries of one message before it goes to the dead-letter queue (SQS maxReceiveCount). */
+  queueMaxReceiveCount: number;
+  /** Local emulation only (in AWS, CDK sets the queue's): how long a failed message waits before it returns. */
+  queueVisibilityTimeoutSeconds: number;
+  maxUploadBytes: number;
+  uploadUrlExpireSeconds: number;
+  scraperAllowPrivateHosts: boolean;
 };
 
 /** Thrown at start when the environment does not describe a runnable service. */
@@ -100,6 +128,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     frontendUrl: e.FRONTEND_URL,
     emailsFrom: e.EMAILS_FROM,
     logLevel: e.LOG_LEVEL,
+    publicUrl: e.PUBLIC_URL?.replace(/\/$/, ''),
+    uploadsBucket: e.UPLOADS_BUCKET,
+    ingestQueue: e.INGEST_QUEUE,
+    queueMaxReceiveCount: e.QUEUE_MAX_RECEIVE_COUNT,
+    queueVisibilityTimeoutSeconds: e.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+    maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    uploadUrlExpireSeconds: e.UPLOAD_URL_EXPIRE_SECONDS,
+    scraperAllowPrivateHosts: e.SCRAPER_ALLOW_PRIVATE_HOSTS,
   };
 }
 

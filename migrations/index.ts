@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely/migration';
 import * as usersAndWorkspaces from './2026-11-26T1000_users_and_workspaces.ts';
+import * as datasourcesAndRecords from './2026-11-26T1100_datasources_and_records.ts';
 
 /**
  * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no
@@ -7,4 +8,5 @@ import * as usersAndWorkspaces from './2026-11-26T1000_users_and_workspaces.ts';
  */
 export const migrations: Record<string, Migration> = {
   '2026-11-26T1000_users_and_workspaces': usersAndWorkspaces,
+  '2026-11-26T1100_datasources_and_records': datasourcesAndRecords,
 };

@@ -32,12 +32,60 @@ export interface PasswordResetTokensTable {
   created_at: CreatedAt;
 }
 
+export type DatasourceType = 'text_block' | 'url' | 'url_list' | 'csv' | 'pdf';
+export type DatasourceStatus = 'awaiting_upload' | 'pending' | 'processing' | 'complete' | 'failed';
+type Json = ColumnType<Record<string, unknown>, string, string>;
+
+export interface DatasourcesTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  type: DatasourceType;
+  options: Json;
+  status: DatasourceStatus;
+  error_message: string | null;
+  metadata: Json;
+  record_count: Generated<number>;
+  run_id: string;
+  object_key: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface RecordsTable {
+  id: string;
+  workspace_id: string;
+  datasource_id: string;
+  source_key: string;
+  title: string | null;
+  text_content: string;
+  source_metadata: Json;
+  event_timestamp: Date | null;
+  content_hash: string;
+  search: ColumnType<string, never, never>;
+  created_at: CreatedAt;
+}
+
+export interface DatasourceFailuresTable {
+  datasource_id: string;
+  source_key: string;
+  reason: string;
+  created_at: CreatedAt;
+}
+
 /** The database as the app sees it today (migrations never import this). */
 export interface Database {
   users: UsersTable;
   workspaces: WorkspacesTable;
   password_reset_tokens: PasswordResetTokensTable;
+  datasources: DatasourcesTable;
+  records: RecordsTable;
+  datasource_failures: DatasourceFailuresTable;
 }
+
+export type Datasource = Selectable<DatasourcesTable>;
+export type DataRecord = Selectable<RecordsTable>;
+export type NewDataRecord = Insertable<RecordsTable>;
 
 export type User = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;

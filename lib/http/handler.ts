@@ -7,7 +7,7 @@ import { type Db, db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
 import { logger } from '#lib/logger.ts';
 import { authenticate } from './middleware/authenticate.ts';
-import { bodyParser } from './middleware/body.ts';
+import { bodyParser, filesOf, type MultipartFile } from './middleware/body.ts';
 import { validateInput } from './middleware/validate.ts';
 import { toProblem } from './problem.ts';
 import { RawResponse } from './response.ts';
@@ -24,6 +24,8 @@ export type HttpRequest<R extends Route> = {
   /** The caller; set on every route whose auth level is not `public`. */
   user: R['auth'] extends 'public' ? undefined : User;
   db: Db;
+  /** Files of a multipart request (routes that accept multipart only). */
+  files: MultipartFile[];
   /** A logger whose every line carries this request's id. */
   log: Logger;
   event: APIGatewayProxyEventV2;
@@ -116,7 +118,9 @@ export function httpHandler<R extends Route>(
       const result = await handle({
         ...input,
         user,
-        db: await db(),
+        // Docs routes never resolve the database, so they work (and start fast) without one.
+        db: route.usesDatabase === false ? (undefined as unknown as Db) : await db(),
+        files: filesOf(event),
         log,
         event,
         requestId,

@@ -1,10 +1,18 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject } from 'zod-openapi';
-import type { Route } from './route.ts';
+import { MEDIA_TYPES, type Route } from './route.ts';
 import { routes } from './routes.ts';
 import { Problem } from './schemas/common.ts';
 
-const MEDIA = { json: 'application/json', form: 'application/x-www-form-urlencoded' } as const;
+// A multipart body is a form: its fields are strings (JSON in `options`), its files binary.
+const MultipartForm = z
+  .object({
+    name: z.string(),
+    type: z.string(),
+    options: z.string().meta({ description: 'The options object, as JSON' }),
+    files: z.array(z.string().meta({ format: 'binary' })),
+  })
+  .meta({ id: 'MultipartDatasourceForm' });
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed request, or a rule of the operation refused it',
@@ -43,7 +51,10 @@ function operation(route: Route): ZodOpenApiOperationObject {
       requestBody: {
         required: true,
         content: Object.fromEntries(
-          (route.bodyTypes ?? ['json']).map((t) => [MEDIA[t], { schema: route.body! }]),
+          (route.bodyTypes ?? ['json']).map((t) => [
+            MEDIA_TYPES[t],
+            { schema: t === 'multipart' ? MultipartForm : route.body! },
+          ]),
         ),
       },
     }),

@@ -6,7 +6,14 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type AuthLevel = 'public' | 'user' | 'superuser';
 
 /** Media types a route accepts for its body. */
-export type BodyType = 'json' | 'form';
+export type BodyType = 'json' | 'form' | 'multipart';
+
+/** The media type of each body type. */
+export const MEDIA_TYPES: Record<BodyType, string> = {
+  json: 'application/json',
+  form: 'application/x-www-form-urlencoded',
+  multipart: 'multipart/form-data',
+};
 
 /**
  * One HTTP route: the contract that the local runtime, the CDK app and the OpenAPI document
@@ -34,6 +41,8 @@ export interface Route<
   bodyTypes?: BodyType[];
   /** Success status and body; no schema means an empty body (204) or a raw response. */
   response: { status: number; schema?: R; description?: string; contentType?: string };
+  /** False for routes that never touch the database (docs): they then work without one. */
+  usesDatabase?: boolean;
   /** Error statuses worth listing in the API docs, beyond 401/422/500 which apply broadly. */
   errors?: number[];
 }

@@ -6,6 +6,7 @@ import { type EmbeddedDatabase, startEmbeddedPostgres } from '#lib/db/embedded.t
 import { routes } from '#lib/http/routes.ts';
 import { logger } from '#lib/logger.ts';
 import { createLocalServer } from './server.ts';
+import { type LocalWorkers, startWorkers } from './workers.ts';
 
 export type LocalRuntime = { url: string; port: number; stop: () => Promise<void> };
 
@@ -30,7 +31,12 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
     throw error;
   }
 
-  const server = createLocalServer({ routes, corsOrigins: config.corsOrigins });
+  let workers: LocalWorkers | undefined;
+  const server = createLocalServer({
+    routes,
+    corsOrigins: config.corsOrigins,
+    uploads: () => workers?.uploads,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, '127.0.0.1', resolve);
@@ -38,6 +44,15 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://127.0.0.1:${port}`;
+  try {
+    // Upload URLs point at this server unless clients reach it at another address.
+    workers = await startWorkers(config, config.publicUrl ?? url);
+  } catch (error) {
+    server.close();
+    await closeDb();
+    await embedded?.stop();
+    throw error;
+  }
   logger.info('docsift is listening', {
     url,
     docs: `${url}/docs`,
@@ -51,6 +66,7 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await workers?.stop();
       await closeDb();
       await embedded?.stop();
     })();

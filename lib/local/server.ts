@@ -4,8 +4,10 @@ import type { HttpLambda } from '#lib/http/handler.ts';
 import { problemResponse } from '#lib/http/problem.ts';
 import type { Route } from '#lib/http/route.ts';
 import { logger } from '#lib/logger.ts';
+import { LOCAL_UPLOAD_PATH, type LocalObjectStore } from '#lib/ports/objects/local.ts';
 import { compileRoutes, lambdaContext, matchRoute, toApiGatewayEvent } from './api-gateway.ts';
 import { applyCors } from './cors.ts';
+import { handleLocalUpload } from './uploads.ts';
 
 /** Lambda's synchronous payload limit: bigger requests never reach a function in AWS either. */
 export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
@@ -65,12 +67,22 @@ function send(res: ServerResponse, result: APIGatewayProxyResultV2): void {
  * The local stand-in for API Gateway + Lambda: turns each request into an HTTP API v2 event
  * for the route's handler and the handler's result back into a response.
  */
-export function createLocalServer(options: { routes: Route[]; corsOrigins: string[] }): Server {
+export function createLocalServer(options: {
+  routes: Route[];
+  corsOrigins: string[];
+  /** The local object store, whose presigned uploads this server receives (local platform only). */
+  uploads?: () => LocalObjectStore | undefined;
+}): Server {
   const compiled = compileRoutes(options.routes);
   return createServer(async (req, res) => {
     try {
       if (applyCors(req, res, options.corsOrigins)) return;
       const url = new URL(req.url ?? '/', 'http://localhost');
+      const uploads = options.uploads?.();
+      if (uploads && req.method === 'POST' && url.pathname === LOCAL_UPLOAD_PATH) {
+        handleLocalUpload(uploads, req, res);
+        return;
+      }
       const match = matchRoute(compiled, req.method ?? 'GET', url.pathname);
       if (!match) return send(res, problemResponse(404, { detail: `No route for ${url.pathname}` }));
       if ('methodNotAllowed' in match) {

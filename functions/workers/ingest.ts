@@ -1,0 +1,4 @@
+import { ingestWorker } from '#lib/workers/ingest.ts';
+
+/** The ingest worker: S3 upload events and ingest messages from the ingest queue. */
+export const handler = ingestWorker;

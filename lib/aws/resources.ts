@@ -1,0 +1,108 @@
+import {
+  BucketAlreadyOwnedByYou,
+  CreateBucketCommand,
+  PutBucketCorsCommand,
+  PutBucketNotificationConfigurationCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SetQueueAttributesCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { deadLetterQueueOf } from '#lib/ports/queue/queue.ts';
+
+export type AwsResourceNames = {
+  bucket: string;
+  ingestQueue: string;
+  maxReceiveCount: number;
+  /** Seconds a received message stays hidden; CDK uses six times the worker's timeout. */
+  visibilityTimeoutSeconds: number;
+  corsOrigins: string[];
+};
+
+/** Upload keys: S3 notifies the ingest queue of objects under this prefix only. */
+export const UPLOADS_PREFIX = 'workspaces/';
+
+async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  return { url: QueueUrl!, arn: Attributes!.QueueArn! };
+}
+
+/**
+ * Creates what docsift needs in an AWS account that CDK did not build: LocalStack (its init
+ * hook runs this), moto in the tests, or a bare account for experiments. The bucket with CORS
+ * for browser POSTs, the ingest queue with its DLQ and redrive policy, and the bucket's
+ * ObjectCreated → queue notification. Idempotent.
+ */
+export async function ensureAwsResources(
+  s3: S3Client,
+  sqs: SQSClient,
+  names: AwsResourceNames,
+): Promise<void> {
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: names.bucket }));
+  } catch (error) {
+    if (!(error instanceof BucketAlreadyOwnedByYou)) throw error;
+  }
+  await s3.send(
+    new PutBucketCorsCommand({
+      Bucket: names.bucket,
+      CORSConfiguration: {
+        CORSRules: [
+          {
+            AllowedMethods: ['POST', 'GET'],
+            AllowedOrigins: names.corsOrigins.length > 0 ? names.corsOrigins : ['*'],
+            AllowedHeaders: ['*'],
+            MaxAgeSeconds: 600,
+          },
+        ],
+      },
+    }),
+  );
+
+  const dlq = await createQueue(sqs, deadLetterQueueOf(names.ingestQueue), {
+    MessageRetentionPeriod: '1209600',
+  });
+  const queue = await createQueue(sqs, names.ingestQueue, {
+    VisibilityTimeout: String(names.visibilityTimeoutSeconds),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: names.maxReceiveCount }),
+  });
+  await sqs.send(
+    new SetQueueAttributesCommand({
+      QueueUrl: queue.url,
+      Attributes: {
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 's3.amazonaws.com' },
+              Action: 'sqs:SendMessage',
+              Resource: queue.arn,
+              Condition: { ArnLike: { 'aws:SourceArn': `arn:aws:s3:::${names.bucket}` } },
+            },
+          ],
+        }),
+      },
+    }),
+  );
+  await s3.send(
+    new PutBucketNotificationConfigurationCommand({
+      Bucket: names.bucket,
+      NotificationConfiguration: {
+        QueueConfigurations: [
+          {
+            QueueArn: queue.arn,
+            Events: ['s3:ObjectCreated:*'],
+            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: UPLOADS_PREFIX }] } },
+          },
+        ],
+      },
+    }),
+  );
+}

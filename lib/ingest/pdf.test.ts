@@ -1,0 +1,107 @@
+import { readFile } from 'node:fs/promises';
+import { PDFDocument } from 'pdf-lib';
+import { describe, expect, it } from 'vitest';
+import { IngestError } from '#lib/ingest/errors.ts';
+import { extractPdf, type PdfPage } from '#lib/ingest/pdf.ts';
+import { makePdf } from '#test/support/fixtures.ts';
+
+async function allPages(bytes: Uint8Array): Promise<PdfPage[]> {
+  const pdf = await extractPdf(bytes);
+  const pages: PdfPage[] = [];
+  for await (const page of pdf.pages) pages.push(page);
+  return pages;
+}
+
+async function reason(promise: Promise<unknown>): Promise<string> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(IngestError);
+  return (error as IngestError).reason;
+}
+
+describe('extractPdf', () => {
+  it('reads the text of each page in order, normalizing whitespace', async () => {
+    const pdf = await extractPdf(
+      await makePdf(['First   page\n  second line ', 'Page two', 'Café, déjà vu']),
+    );
+    expect(pdf.pageCount).toBe(3);
+    const pages: PdfPage[] = [];
+    for await (const page of pdf.pages) pages.push(page);
+    expect(pages).toEqual([
+      { pageNumber: 1, text: 'First page second line' },
+      { pageNumber: 2, text: 'Page two' },
+      { pageNumber: 3, text: 'Café, déjà vu' },
+    ]);
+  });
+
+  it('gives an empty text for a page without text, such as a scanned image', async () => {
+    const pages = await allPages(await makePdf(['Before', '', 'After']));
+    expect(pages.map((p) => p.text)).toEqual(['Before', '', 'After']);
+  });
+
+  it("leaves the caller's bytes intact and accepts a Buffer", async () => {
+    const bytes = await makePdf(['Hello']);
+    const copy = bytes.slice();
+    await allPages(bytes);
+    // pdf.js detaches the ArrayBuffer it is given: extractPdf must hand it a copy.
+    expect(bytes.byteLength).toBe(copy.byteLength);
+    expect(Buffer.from(bytes).equals(Buffer.from(copy))).toBe(true);
+    expect(await allPages(bytes)).toEqual([{ pageNumber: 1, text: 'Hello' }]);
+    expect(await allPages(Buffer.from(bytes))).toEqual([{ pageNumber: 1, text: 'Hello' }]);
+  });
+
+  it('extracts pages lazily and can stop early', async () => {
+    const pdf = await extractPdf(await makePdf(['one', 'two', 'three']));
+    for await (const page of pdf.pages) {
+      expect(page).toEqual({ pageNumber: 1, text: 'one' });
+      break;
+    }
+    await pdf.close();
+    await pdf.close();
+  });
+
+  it('can be closed without reading any page', async () => {
+    const pdf = await extractPdf(await makePdf(['one']));
+    await pdf.close();
+    expect(pdf.pageCount).toBe(1);
+  });
+
+  it('rejects a text file labelled PDF', async () => {
+    const text = new TextEncoder().encode('name,city\nAnn,Oslo\n');
+    expect(await reason(extractPdf(text))).toBe('The file is not a valid PDF');
+  });
+
+  it('rejects empty, truncated and corrupt bytes', async () => {
+    const bytes = await makePdf(['Some text', 'More text']);
+    expect(await reason(extractPdf(new Uint8Array(0)))).toBe('The file is not a valid PDF');
+    expect(await reason(extractPdf(bytes.subarray(0, bytes.length / 2)))).toBe('The file is not a valid PDF');
+    const corrupt = bytes.slice();
+    corrupt.fill(0x41, 100, corrupt.length - 100);
+    expect(await reason(extractPdf(corrupt))).toBe('The file is not a valid PDF');
+  });
+
+  it('rejects an encrypted PDF', async () => {
+    const bytes = await readFile(new URL('../../test/fixtures/encrypted.pdf', import.meta.url));
+    expect(await reason(extractPdf(bytes))).toBe('The PDF is encrypted (password-protected)');
+  });
+
+  it('rejects a PDF without pages', async () => {
+    // pdf-lib adds a blank page on save unless told not to.
+    const empty = await (await PDFDocument.create()).save({ addDefaultPage: false });
+    expect(await reason(extractPdf(empty))).toBe('The PDF has no pages');
+  });
+
+  it('reads 200 pages in reasonable time (a loose sanity bound, not a benchmark)', async () => {
+    const texts = Array.from(
+      { length: 200 },
+      (_, i) => `Page ${i + 1}\n${'lorem ipsum dolor sit amet '.repeat(8)}`,
+    );
+    const started = performance.now();
+    const pages = await allPages(await makePdf(texts));
+    expect(pages).toHaveLength(200);
+    expect(pages[199]?.text).toMatch(/^Page 200 lorem ipsum/);
+    expect(performance.now() - started).toBeLessThan(15_000);
+  });
+});

@@ -1,0 +1,35 @@
+import type { Readable } from 'node:stream';
+
+/** A browser-ready upload: a form POST with `fields` first, then `file`. */
+export type PresignedUpload = {
+  method: 'POST';
+  url: string;
+  fields: Record<string, string>;
+  expires_at: string;
+  max_bytes: number;
+};
+
+export type ObjectInfo = { key: string; size: number; etag: string };
+
+/** Thrown by reads of a key that does not exist. */
+export class ObjectNotFoundError extends Error {
+  override name = 'ObjectNotFoundError';
+  constructor(readonly key: string) {
+    super(`No object at ${key}`);
+  }
+}
+
+/** Where uploaded documents live: S3 in aws, files under DATA_DIR locally. */
+export interface ObjectStore {
+  /** A POST the client sends the file with; the size limit is part of the signed policy. */
+  presignUpload(key: string, options: { maxBytes: number; expiresSeconds: number }): Promise<PresignedUpload>;
+  /** Stores bytes under `key` (the multipart API path, tests). */
+  put(key: string, body: Buffer, contentType?: string): Promise<ObjectInfo>;
+  /** Streams an object's bytes. */
+  read(key: string): Promise<Readable>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** A short-lived download URL, or undefined when the store cannot sign one (then stream it). */
+  presignDownload(key: string, filename: string): Promise<string | undefined>;
+  /** Deletes every object whose key starts with `prefix`. */
+  deletePrefix(prefix: string): Promise<void>;
+}

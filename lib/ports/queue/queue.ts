@@ -1,0 +1,23 @@
+import type { SQSRecord } from 'aws-lambda';
+
+/** Sends messages to a named queue: SQS in aws, pg-boss locally. Bodies are JSON-serialised. */
+export interface QueueSender {
+  send(queue: string, bodies: unknown[]): Promise<void>;
+}
+
+/**
+ * The consuming side, as a Lambda event source mapping sees a queue: receive a batch as SQS
+ * records, then acknowledge the ones handled and give back the ones that failed (they come
+ * again after the visibility timeout, and go to the dead-letter queue after the last try).
+ */
+export interface QueueSource {
+  readonly queue: string;
+  receive(max: number): Promise<SQSRecord[]>;
+  complete(records: SQSRecord[]): Promise<void>;
+  fail(records: SQSRecord[]): Promise<void>;
+}
+
+/** The dead-letter queue of a queue, by naming convention (the same in CDK, LocalStack and pg-boss). */
+export function deadLetterQueueOf(queue: string): string {
+  return `${queue}-dlq`;
+}

@@ -1,0 +1,105 @@
+import {
+  DeleteMessageBatchCommand,
+  GetQueueUrlCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
+import type { QueueSender, QueueSource } from './queue.ts';
+
+let shared: SQSClient | undefined;
+/** The process's SQS client (the SDK honours AWS_ENDPOINT_URL for LocalStack and moto). */
+export function sqsClient(): SQSClient {
+  shared ??= new SQSClient({});
+  return shared;
+}
+
+const urls = new Map<string, Promise<string>>();
+/** A queue's URL from its name, looked up once. Accepts a URL as is. */
+export function queueUrl(client: SQSClient, queue: string): Promise<string> {
+  if (/^https?:\/\//.test(queue)) return Promise.resolve(queue);
+  let url = urls.get(queue);
+  if (!url) {
+    url = client.send(new GetQueueUrlCommand({ QueueName: queue })).then((out) => out.QueueUrl!);
+    url.catch(() => urls.delete(queue));
+    urls.set(queue, url);
+  }
+  return url;
+}
+
+/** Sends to SQS in batches of ten, failing loudly if any entry was refused. */
+export class SqsQueueSender implements QueueSender {
+  constructor(private readonly client: SQSClient = sqsClient()) {}
+
+  async send(queue: string, bodies: unknown[]): Promise<void> {
+    const url = await queueUrl(this.client, queue);
+    for (let i = 0; i < bodies.length; i += 10) {
+      const entries = bodies
+        .slice(i, i + 10)
+        .map((body, j) => ({ Id: String(j), MessageBody: JSON.stringify(body) }));
+      const out = await this.client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
+      if (out.Failed?.length)
+        throw new Error(`SQS refused ${out.Failed.length} messages: ${out.Failed[0]?.Message}`);
+    }
+  }
+}
+
+function toRecord(message: Message, queueArn: string): SQSRecord {
+  const a = message.Attributes ?? {};
+  return {
+    messageId: message.MessageId!,
+    receiptHandle: message.ReceiptHandle!,
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: a.ApproximateReceiveCount ?? '1',
+      SentTimestamp: a.SentTimestamp ?? String(Date.now()),
+      SenderId: a.SenderId ?? 'local',
+      ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: message.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: process.env.AWS_REGION ?? 'us-east-1',
+  };
+}
+
+/** Reads an SQS queue the way a Lambda event source mapping does (long polling, batch deletes). */
+export class SqsQueueSource implements QueueSource {
+  constructor(
+    readonly queue: string,
+    private readonly client: SQSClient = sqsClient(),
+    private readonly waitSeconds = 1,
+  ) {}
+
+  async receive(max: number): Promise<SQSRecord[]> {
+    const url = await queueUrl(this.client, this.queue);
+    const out = await this.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: Math.min(max, 10),
+        WaitTimeSeconds: this.waitSeconds,
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    const arn = `arn:aws:sqs:${process.env.AWS_REGION ?? 'us-east-1'}:000000000000:${this.queue}`;
+    return (out.Messages ?? []).map((m) => toRecord(m, arn));
+  }
+
+  async complete(records: SQSRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const url = await queueUrl(this.client, this.queue);
+    await this.client.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: url,
+        Entries: records.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
+      }),
+    );
+  }
+
+  // Like Lambda: a failed message stays invisible until its visibility timeout, then returns;
+  // SQS's redrive policy moves it to the dead-letter queue after maxReceiveCount receives.
+  async fail(): Promise<void> {}
+}

@@ -1,0 +1,287 @@
+import type { Db } from '#lib/db/database.ts';
+import { toPage } from '#lib/db/paging.ts';
+import type { Datasource, DatasourceType, User } from '#lib/db/schema.ts';
+import { NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import type { Paging } from '#lib/http/schemas/common.ts';
+import type { DatasourceCreate } from '#lib/http/schemas/datasources.ts';
+import { newId } from '#lib/ids.ts';
+import { IngestError } from '#lib/ingest/errors.ts';
+import type { ProcessDatasource } from '#lib/ingest/messages.ts';
+import { uploadKey } from '#lib/ingest/messages.ts';
+import { normalizeUrl } from '#lib/ingest/scrape.ts';
+import type { Platform } from '#lib/platform.ts';
+import type { PresignedUpload } from '#lib/ports/objects/store.ts';
+import { requireWorkspace } from './workspaces.ts';
+
+export type DatasourceOut = {
+  id: string;
+  workspace_id: string;
+  name: string;
+  type: DatasourceType;
+  options: Record<string, unknown>;
+  status: Datasource['status'];
+  error_message: string | null;
+  metadata: Record<string, unknown>;
+  record_count: number;
+  created_at: string;
+  updated_at: string;
+  upload?: PresignedUpload;
+};
+
+export function toDatasourceOut(d: Datasource, upload?: PresignedUpload): DatasourceOut {
+  return {
+    id: d.id,
+    workspace_id: d.workspace_id,
+    name: d.name,
+    type: d.type,
+    options: d.options,
+    status: d.status,
+    error_message: d.error_message,
+    metadata: d.metadata,
+    record_count: d.record_count,
+    created_at: d.created_at.toISOString(),
+    updated_at: d.updated_at.toISOString(),
+    ...(upload && { upload }),
+  };
+}
+
+export type IngestSettings = { ingestQueue: string; maxUploadBytes: number; uploadUrlExpireSeconds: number };
+
+/** A file sent with the multipart form of the create endpoint. */
+export type SentFile = { filename: string; contentType: string; bytes: Buffer };
+
+const FILE_TYPES = new Set<string>(['csv', 'pdf', 'bulk_pdf']);
+
+/** One datasource row to create, before it is written. */
+type Planned = {
+  id: string;
+  name: string;
+  type: DatasourceType;
+  options: Record<string, unknown>;
+  filename?: string;
+};
+
+/** A URL as stored, or a 422 naming the option that holds it. */
+function storedUrl(url: string, path: string): string {
+  try {
+    return normalizeUrl(url);
+  } catch (error) {
+    if (error instanceof IngestError)
+      throw new ValidationError([{ location: 'body', path, message: error.reason }]);
+    throw error;
+  }
+}
+
+function plan(input: DatasourceCreate, files: SentFile[]): Planned[] {
+  const one = (type: DatasourceType, options: Record<string, unknown>, filename?: string): Planned => ({
+    id: newId(),
+    name: input.name,
+    type,
+    options,
+    ...(filename !== undefined && { filename }),
+  });
+  switch (input.type) {
+    case 'text_block':
+      return [one('text_block', input.options)];
+    case 'url':
+      return [one('url', { url: storedUrl(input.options.url, 'options.url') })];
+    case 'url_list':
+      // A URL is stored once per datasource.
+      return [
+        one('url_list', {
+          urls: [...new Set(input.options.urls.map((u, i) => storedUrl(u, `options.urls.${i}`)))],
+        }),
+      ];
+    case 'csv':
+      return [one('csv', input.options, files[0]?.filename ?? 'upload.csv')];
+    case 'pdf':
+      return [one('pdf', input.options, files[0]?.filename ?? 'upload.pdf')];
+    case 'bulk_pdf': {
+      const names = files.length > 0 ? files.map((f) => f.filename) : input.options.filenames;
+      return names.map((filename) => ({
+        ...one('pdf', { split: input.options.split }, filename),
+        name: filename,
+      }));
+    }
+  }
+}
+
+function checkFiles(input: DatasourceCreate, files: SentFile[]): void {
+  if (files.length === 0) return;
+  if (!FILE_TYPES.has(input.type)) {
+    throw new ValidationError([
+      { location: 'body', path: 'files', message: `A ${input.type} datasource takes no files` },
+    ]);
+  }
+  if (input.type !== 'bulk_pdf' && files.length !== 1) {
+    throw new ValidationError([
+      { location: 'body', path: 'files', message: 'Send exactly one file (or use bulk_pdf)' },
+    ]);
+  }
+}
+
+/**
+ * Creates datasources as `{name, type, options}` describes: text and URL sources are queued
+ * at once; file sources wait for their upload (a presigned POST in the answer) unless the
+ * files came with the request. The rows and their first message are written together: if
+ * the queue refuses, nothing is created.
+ */
+export async function createDatasources(
+  db: Db,
+  platform: Platform,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  input: DatasourceCreate,
+  files: SentFile[],
+  settings: IngestSettings,
+): Promise<DatasourceOut[]> {
+  await requireWorkspace(db, user, workspaceId);
+  checkFiles(input, files);
+  const planned = plan(input, files);
+  const isFile = FILE_TYPES.has(input.type);
+
+  const rows = await db.transaction().execute(async (trx) => {
+    const inserted = await trx
+      .insertInto('datasources')
+      .values(
+        planned.map((p) => ({
+          id: p.id,
+          workspace_id: workspaceId,
+          name: p.name,
+          type: p.type,
+          options: JSON.stringify(p.options),
+          status: isFile ? ('awaiting_upload' as const) : ('pending' as const),
+          metadata: JSON.stringify({}),
+          run_id: newId(),
+          object_key: p.filename === undefined ? null : uploadKey(workspaceId, p.id, p.filename),
+        })),
+      )
+      .returningAll()
+      .execute();
+    if (!isFile) {
+      const messages: ProcessDatasource[] = inserted.map((d) => ({
+        kind: 'process_datasource',
+        datasource_id: d.id,
+        run_id: d.run_id,
+      }));
+      await platform.queue.send(settings.ingestQueue, messages);
+    }
+    return inserted;
+  });
+
+  if (files.length > 0) {
+    // The object's creation event starts processing, exactly as for a presigned upload.
+    await Promise.all(
+      rows.map((row, i) => platform.objects.put(row.object_key!, files[i]!.bytes, files[i]!.contentType)),
+    );
+    return rows.map((row) => toDatasourceOut(row));
+  }
+  return Promise.all(
+    rows.map(async (row) => {
+      if (!row.object_key) return toDatasourceOut(row);
+      const upload = await platform.objects.presignUpload(row.object_key, {
+        maxBytes: settings.maxUploadBytes,
+        expiresSeconds: settings.uploadUrlExpireSeconds,
+      });
+      return toDatasourceOut(row, upload);
+    }),
+  );
+}
+
+/** A datasource of the caller's workspace, or 404. */
+export async function requireDatasource(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  datasourceId: string,
+): Promise<Datasource> {
+  await requireWorkspace(db, user, workspaceId);
+  const datasource = await db
+    .selectFrom('datasources')
+    .selectAll()
+    .where('id', '=', datasourceId)
+    .where('workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  if (!datasource) throw new NotFoundError('Datasource not found');
+  return datasource;
+}
+
+export async function listDatasources(db: Db, user: Pick<User, 'id'>, workspaceId: string, paging: Paging) {
+  await requireWorkspace(db, user, workspaceId);
+  const inWorkspace = db.selectFrom('datasources').where('workspace_id', '=', workspaceId);
+  const [rows, total] = await Promise.all([
+    inWorkspace
+      .selectAll()
+      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
+      .orderBy('id')
+      .limit(paging.limit + 1)
+      .execute(),
+    inWorkspace.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+  ]);
+  const page = toPage(rows, paging.limit);
+  return { ...page, data: page.data.map((d) => toDatasourceOut(d)), count: Number(total.count) };
+}
+
+export async function renameDatasource(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  datasourceId: string,
+  name: string,
+): Promise<Datasource> {
+  await requireDatasource(db, user, workspaceId, datasourceId);
+  return db
+    .updateTable('datasources')
+    .set({ name })
+    .where('id', '=', datasourceId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Deletes a datasource, its records (cascade) and its stored files. */
+export async function deleteDatasource(
+  db: Db,
+  platform: Platform,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  datasourceId: string,
+): Promise<void> {
+  await requireDatasource(db, user, workspaceId, datasourceId);
+  await db.deleteFrom('datasources').where('id', '=', datasourceId).execute();
+  await platform.objects.deletePrefix(`workspaces/${workspaceId}/datasources/${datasourceId}/`);
+}
+
+/**
+ * Starts a new run of a datasource with its current options; the worker replaces its records
+ * when the run completes. A file source whose file never arrived stays waiting for it.
+ */
+export async function reprocessDatasource(
+  db: Db,
+  platform: Platform,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  datasourceId: string,
+  settings: IngestSettings,
+): Promise<Datasource> {
+  const current = await requireDatasource(db, user, workspaceId, datasourceId);
+  if (current.object_key && !(await platform.objects.head(current.object_key))) {
+    throw new ValidationError([
+      { location: 'path', path: 'datasource_id', message: 'The file has not been uploaded yet' },
+    ]);
+  }
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable('datasources')
+      .set({ status: 'pending', error_message: null, run_id: newId() })
+      .where('id', '=', datasourceId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const message: ProcessDatasource = {
+      kind: 'process_datasource',
+      datasource_id: row.id,
+      run_id: row.run_id,
+    };
+    await platform.queue.send(settings.ingestQueue, [message]);
+    return row;
+  });
+}

@@ -1,0 +1,65 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { config } from '#lib/config.ts';
+import { db } from '#lib/db/database.ts';
+import { logger } from '#lib/logger.ts';
+import { platform } from '#lib/platform.ts';
+import { failDeadLetter, handleIngestMessage, recordAttemptError } from '#lib/services/ingestion.ts';
+
+const processor = new BatchProcessor(EventType.SQS);
+
+async function ingestRecord(record: SQSRecord): Promise<void> {
+  const c = config();
+  const log = logger.createChild({
+    persistentKeys: {
+      message_id: record.messageId,
+      receive_count: record.attributes.ApproximateReceiveCount,
+    },
+  });
+  const database = await db();
+  const { objects, queue } = platform();
+  try {
+    await handleIngestMessage(
+      {
+        db: database,
+        objects,
+        queue,
+        log,
+        settings: {
+          ingestQueue: c.ingestQueue,
+          maxUploadBytes: c.maxUploadBytes,
+          scraperAllowPrivateHosts: c.scraperAllowPrivateHosts,
+        },
+      },
+      record.body,
+    );
+  } catch (error) {
+    log.error('Ingest message failed; it will be retried', { error: error as Error });
+    await recordAttemptError(database, record.body, error).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * The ingest worker for an SQS event (Lambda, or the local runtime's emulation of an event
+ * source mapping): each message on its own, failures reported per message so that only they
+ * come back.
+ */
+export function ingestWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  return processPartialResponse(event, ingestRecord, processor, { context });
+}
+
+const deadLetterProcessor = new BatchProcessor(EventType.SQS);
+
+/** Consumes the dead-letter queue: the runs its messages were about are failed with a reason. */
+export function ingestDeadLetterWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  return processPartialResponse(
+    event,
+    async (record: SQSRecord) => {
+      logger.warn('Ingest message dead-lettered', { message_id: record.messageId });
+      await failDeadLetter(await db(), record.body);
+    },
+    deadLetterProcessor,
+    { context },
+  );
+}
