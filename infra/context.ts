@@ -17,6 +17,7 @@ const contextSchema = z.object({
   usersOpenRegistration: bool.optional(),
   accessTokenExpireMinutes: z.coerce.number().int().positive().optional(),
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).optional(),
+  maxUploadBytes: z.coerce.number().int().positive().optional(),
   deletionProtection: bool.optional(),
   migrationRunId: z.string().min(1).optional(),
 });

@@ -3,13 +3,21 @@ import type { Construct } from 'constructs';
 import { routes } from '#lib/http/routes.ts';
 import { Api, type ApiSettings } from './constructs/api.ts';
 import { Database } from './constructs/database.ts';
+import { DEAD_LETTER_WORKER_TIMEOUT, INGEST_WORKER_TIMEOUT, Ingest } from './constructs/ingest.ts';
 import { Migrations } from './constructs/migrations.ts';
 import { Network } from './constructs/network.ts';
+import { Queues } from './constructs/queues.ts';
 import { Secrets } from './constructs/secrets.ts';
+import { Storage } from './constructs/storage.ts';
 
 export interface DocsiftStackProps extends StackProps, ApiSettings {
-  /** Browser origins allowed by CORS (BACKEND_CORS_ORIGINS locally). Default none: CORS off. */
+  /**
+   * Browser origins allowed by CORS (BACKEND_CORS_ORIGINS locally). Default none: CORS off on
+   * the API, and any origin on the uploads bucket (presigned URLs authorize themselves).
+   */
   corsOrigins?: string[];
+  /** Largest upload accepted, in bytes (MAX_UPLOAD_BYTES). Default 100 MiB. */
+  maxUploadBytes?: number;
   /** Email of the superuser seeded on first deploy; its password is generated into a secret. */
   firstSuperuserEmail?: string;
   /** Protect the database from deletion (and snapshot it on stack deletion). Default true. */
@@ -18,12 +26,15 @@ export interface DocsiftStackProps extends StackProps, ApiSettings {
   migrationRunId?: string;
 }
 
-/** docsift on AWS: network, database, secrets, migrations, and the HTTP API. */
+/** docsift on AWS: network, database, secrets, migrations, the HTTP API, and ingestion (bucket, queues, workers). */
 export class DocsiftStack extends Stack {
   readonly api: Api;
   readonly database: Database;
   readonly secrets: Secrets;
   readonly migrations: Migrations;
+  readonly storage: Storage;
+  readonly queues: Queues;
+  readonly ingest: Ingest;
 
   constructor(scope: Construct, id: string, props: DocsiftStackProps = {}) {
     super(scope, id, props);
@@ -33,12 +44,23 @@ export class DocsiftStack extends Stack {
       deletionProtection: props.deletionProtection,
     });
     this.secrets = new Secrets(this, 'Secrets');
+    this.queues = new Queues(this, 'Queues', {
+      ingestConsumerTimeout: INGEST_WORKER_TIMEOUT,
+      deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
+    });
+    this.storage = new Storage(this, 'Storage', {
+      corsOrigins: props.corsOrigins ?? [],
+      uploadsQueue: this.queues.ingest,
+      maxUploadBytes: props.maxUploadBytes,
+    });
     this.api = new Api(this, 'Api', {
       routes,
       vpc: network.vpc,
       securityGroup: network.functionsSecurityGroup,
       database: this.database,
       jwtSigningKey: this.secrets.jwtSigningKey,
+      storage: this.storage,
+      queues: this.queues,
       corsOrigins: props.corsOrigins ?? [],
       settings: {
         frontendUrl: props.frontendUrl,
@@ -48,15 +70,32 @@ export class DocsiftStack extends Stack {
         emailsFrom: props.emailsFrom,
       },
     });
+    this.ingest = new Ingest(this, 'Ingest', {
+      vpc: network.vpc,
+      securityGroup: network.functionsSecurityGroup,
+      database: this.database,
+      storage: this.storage,
+      queues: this.queues,
+      logLevel: props.logLevel,
+    });
     this.migrations = new Migrations(this, 'Migrations', {
       vpc: network.vpc,
       securityGroup: network.functionsSecurityGroup,
       database: this.database,
       firstSuperuserEmail: props.firstSuperuserEmail,
       runId: props.migrationRunId ?? new Date().toISOString(),
-      executeBefore: [this.api],
+      // The workers too: their event sources would otherwise start writing to an old schema.
+      executeBefore: [this.api, this.ingest],
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.stage.url, description: 'Base URL of the docsift API' });
+    new CfnOutput(this, 'UploadsBucketName', {
+      value: this.storage.uploads.bucketName,
+      description: 'Bucket of uploaded documents (UPLOADS_BUCKET)',
+    });
+    new CfnOutput(this, 'IngestQueueName', {
+      value: this.queues.ingest.queueName,
+      description: 'Ingest queue (INGEST_QUEUE); its dead-letter queue is <name>-dlq',
+    });
   }
 }

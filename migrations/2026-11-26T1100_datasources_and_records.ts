@@ -12,9 +12,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     )
     .addColumn('options', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
     .addColumn('status', 'text', (c) =>
-      c
-        .notNull()
-        .check(sql`status IN ('awaiting_upload', 'pending', 'processing', 'complete', 'failed')`),
+      c.notNull().check(sql`status IN ('awaiting_upload', 'pending', 'processing', 'complete', 'failed')`),
     )
     .addColumn('error_message', 'text')
     .addColumn('metadata', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
@@ -26,7 +24,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`clock_timestamp()`))
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`clock_timestamp()`))
     .execute();
-  await db.schema.createIndex('datasources_workspace_idx').on('datasources').columns(['workspace_id', 'id']).execute();
+  await db.schema
+    .createIndex('datasources_workspace_idx')
+    .on('datasources')
+    .columns(['workspace_id', 'id'])
+    .execute();
   await sql`CREATE TRIGGER datasources_set_updated_at BEFORE UPDATE ON datasources
     FOR EACH ROW EXECUTE FUNCTION set_updated_at()`.execute(db);
 
@@ -54,8 +56,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('records')
     .columns(['datasource_id', 'source_key'])
     .execute();
-  await db.schema.createIndex('records_workspace_idx').on('records').columns(['workspace_id', 'id']).execute();
-  await db.schema.createIndex('records_datasource_idx').on('records').columns(['datasource_id', 'id']).execute();
+  await db.schema
+    .createIndex('records_workspace_idx')
+    .on('records')
+    .columns(['workspace_id', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('records_datasource_idx')
+    .on('records')
+    .columns(['datasource_id', 'id'])
+    .execute();
   await db.schema.createIndex('records_search_idx').on('records').using('gin').column('search').execute();
   await db.schema
     .createIndex('records_event_timestamp_idx')

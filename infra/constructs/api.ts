@@ -20,6 +20,8 @@ import {
 import { routeEntry, routeId } from '../naming.ts';
 import { appFunction } from './app-function.ts';
 import type { Database } from './database.ts';
+import type { Queues } from './queues.ts';
+import type { Storage } from './storage.ts';
 
 /** One JSON line per request, with what an operator needs to trace it to the function's logs. */
 const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(
@@ -59,6 +61,10 @@ export interface ApiProps {
   securityGroup: ec2.ISecurityGroup;
   database: Database;
   jwtSigningKey: secretsmanager.ISecret;
+  /** The uploads bucket: every route may presign uploads and downloads and delete objects. */
+  storage: Storage;
+  /** The queues: every route may send to the ingest queue. */
+  queues: Queues;
   /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin, without credentials. */
   corsOrigins: string[];
   settings: ApiSettings;
@@ -131,6 +137,8 @@ export class Api extends Construct {
       PLATFORM: 'aws',
       ...props.database.connectionEnvironment(),
       SECRET_KEY_ARN: props.jwtSigningKey.secretArn,
+      ...props.storage.environment(),
+      ...props.queues.environment(),
       ...Object.fromEntries(
         Object.entries(optional)
           .filter(([, value]) => value !== undefined)
@@ -155,6 +163,11 @@ export class Api extends Construct {
     this.functions.set(id, fn);
     props.database.grantConnect(fn);
     props.jwtSigningKey.grantRead(fn);
+    // One grant set for every route, not per route: the route table does not say which
+    // routes touch uploads or the queue, and a per-route list kept here would drift from it.
+    // The grants are scoped to the uploads prefix of one bucket and to one queue.
+    props.storage.grantApiAccess(fn);
+    props.queues.ingest.grantSendMessages(fn);
     if (MAIL_SENDERS.has(route.handler) && props.settings.emailsFrom) {
       fn.addToRolePolicy(sendMailPolicy(this, props.settings.emailsFrom));
     }

@@ -3,9 +3,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
 /**
- * The VPC: two AZs, one NAT gateway (functions reach Secrets Manager and SES through it; a
- * second NAT would buy AZ-failure tolerance for outbound calls at twice the cost), private
- * subnets with egress for functions, isolated subnets for the database, and flow logs.
+ * The VPC: two AZs, one NAT gateway (functions reach Secrets Manager, SES, SQS and the web
+ * pages the ingest worker scrapes through it; a second NAT would buy AZ-failure tolerance for
+ * outbound calls at twice the cost), private subnets with egress for functions, isolated
+ * subnets for the database, an S3 gateway endpoint, and flow logs.
  */
 export class Network extends Construct {
   readonly vpc: ec2.Vpc;
@@ -31,6 +32,12 @@ export class Network extends Construct {
           trafficType: ec2.FlowLogTrafficType.ALL,
         },
       },
+    });
+    // The ingest worker reads uploads of up to 100 MB: through a gateway endpoint (free) rather
+    // than the NAT gateway, which charges for every gigabyte it carries.
+    this.vpc.addGatewayEndpoint('S3', {
+      service: ec2.GatewayVpcEndpointAwsService.S3,
+      subnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
     });
     this.functionsSecurityGroup = new ec2.SecurityGroup(this, 'FunctionsSecurityGroup', {
       vpc: this.vpc,

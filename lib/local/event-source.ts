@@ -3,7 +3,7 @@ import { logger } from '#lib/logger.ts';
 import type { QueueSource } from '#lib/ports/queue/queue.ts';
 import { lambdaContext } from './api-gateway.ts';
 
-export type SqsLambda = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined | void>;
+export type SqsLambda = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
 
 export type EventSourceOptions = { batchSize: number; functionName: string; idleDelayMs?: number };
 

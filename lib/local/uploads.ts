@@ -37,7 +37,9 @@ export function handleLocalUpload(store: LocalObjectStore, req: IncomingMessage,
   parser.on('field', (name, value) => {
     fields[name] = value;
   });
+  let sawFile = false;
   parser.on('file', (_field, stream) => {
+    sawFile = true;
     const check = store.verifyUpload(fields);
     if (!check.ok) {
       stream.resume();
@@ -68,6 +70,8 @@ export function handleLocalUpload(store: LocalObjectStore, req: IncomingMessage,
     });
   });
   parser.on('error', () => finish(400, 'The multipart body is malformed'));
-  parser.on('close', () => finish(400, 'The form has no file field'));
+  parser.on('close', () => {
+    if (!sawFile) finish(400, 'The form has no file field');
+  });
   req.pipe(parser);
 }

@@ -144,8 +144,9 @@ async function* textRecords(source: Datasource): AsyncGenerator<RecordInput> {
 
 /**
  * Replaces a datasource's records with `records` and completes the run, all in one
- * transaction: a crash half-way leaves the previous state, and the retry starts over. The
- * row lock serialises duplicate deliveries; the second one finds the run complete and stops.
+ * transaction: a crash half-way leaves the previous state, and the retry starts over. An
+ * advisory lock on the datasource serialises duplicate deliveries (the second one finds the
+ * run complete and stops) while leaving its row free for progress updates from outside.
  */
 async function replaceRecords(
   db: Db,
@@ -155,13 +156,13 @@ async function replaceRecords(
   onProgress?: (count: number) => Promise<void>,
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const locked = await trx
+    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${source.id}, 0))`.execute(trx);
+    const current = await trx
       .selectFrom('datasources')
       .select(['status', 'run_id'])
       .where('id', '=', source.id)
-      .forUpdate()
       .executeTakeFirst();
-    if (!locked || locked.run_id !== source.run_id || locked.status !== 'processing') return;
+    if (!current || current.run_id !== source.run_id || current.status !== 'processing') return;
     await trx.deleteFrom('records').where('datasource_id', '=', source.id).execute();
     let batch: NewDataRecord[] = [];
     let count = 0;
@@ -275,6 +276,7 @@ async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<void> {
         source_metadata: { row_number: row.rowNumber, row_data: row.values },
       };
     }
+    if (rows === 0) throw new IngestError('The CSV has a header but no data rows');
   }
   try {
     await replaceRecords(

@@ -9,17 +9,19 @@ import {
   CORS_EXPOSE_HEADERS,
   CORS_MAX_AGE_SECONDS,
 } from '#lib/local/cors.ts';
-import { buildStack } from './stack.ts';
-
-type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
+import { buildStack, inspect, type Resource } from './stack.ts';
 
 const { stack, template } = buildStack({
   corsOrigins: ['https://app.example.com'],
   emailsFrom: 'noreply@example.com',
   frontendUrl: 'https://app.example.com',
 });
-const resources = template.toJSON().Resources as Record<string, Resource>;
-const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const { resources, ofType, statementsOf, grantsOf } = inspect(template);
+/** Our functions: bundled by NodejsFunction (an S3 asset, handler `index.<export>`). */
+const ours = () =>
+  ofType('AWS::Lambda::Function').filter(
+    ([, f]) => f.Properties.Handler.startsWith('index.') && f.Properties.Code.S3Key,
+  );
 
 /** Follows a route's RouteKey to its integration and on to the function's logical id. */
 function functionOf(route: Route): [string, Resource] {
@@ -31,29 +33,25 @@ function functionOf(route: Route): [string, Resource] {
   return [fnId, resources[fnId]!];
 }
 
-/** The statements of the policies attached to a function's role. */
-function statementsOf(fn: Resource): Array<{ Action: string | string[]; Resource: unknown }> {
-  const roleId = fn.Properties.Role['Fn::GetAtt'][0];
-  return ofType('AWS::IAM::Policy')
-    .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
-    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
-}
-
 describe('HTTP API', () => {
-  it('has one Lambda function per route, plus the migration function and two CDK-internal ones', () => {
+  it('has one Lambda function per route, the migration and two ingest functions, and three CDK-internal ones', () => {
     const functions = ofType('AWS::Lambda::Function');
-    const ours = functions.filter(([, f]) => f.Properties.Handler.startsWith('index.'));
+    const ourIds = new Set(ours().map(([id]) => id));
     const internal = functions
-      .filter(([, f]) => !f.Properties.Handler.startsWith('index.'))
-      .map(([id]) => id.replace(/Handler[0-9A-F]{8}$/, ''))
+      .filter(([id]) => !ourIds.has(id))
+      .map(([id]) => id.replace(/[0-9A-F]{8}$/, '').replace(/Handler$/, ''))
       .sort();
-    expect(ours).toHaveLength(routes.length + 1);
-    // The trigger's custom-resource provider, and the one that strips the VPC's default security group.
+    const workers = [...ourIds].filter((id) => !/^Api/.test(id)).map((id) => id.replace(/[0-9A-F]{8}$/, ''));
+    expect(workers.sort()).toEqual(['IngestDeadLetters', 'IngestWorker', 'MigrationsMigrate']);
+    expect(ourIds.size).toBe(routes.length + 3);
+    // The trigger's custom-resource provider, the one that strips the VPC's default security
+    // group, and the one that puts the uploads bucket's notification configuration.
     expect(internal).toEqual([
       'AWSCDKTriggerCustomResourceProviderCustomResourceProvider',
+      'BucketNotificationsHandler050a0587b7544547bf325f094a3db834',
       'CustomVpcRestrictDefaultSGCustomResourceProvider',
     ]);
-    expect(functions).toHaveLength(routes.length + 3);
+    expect(functions).toHaveLength(routes.length + 6);
   });
 
   it('declares exactly the route table, each route on its own function and export', () => {
@@ -70,9 +68,7 @@ describe('HTTP API', () => {
   });
 
   it('runs every function of ours on Node 24, ARM64, in the VPC, with source maps', () => {
-    for (const [, fn] of ofType('AWS::Lambda::Function').filter(([, f]) =>
-      f.Properties.Handler.startsWith('index.'),
-    )) {
+    for (const [, fn] of ours()) {
       expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.VpcConfig.SubnetIds).toHaveLength(2);
@@ -103,6 +99,46 @@ describe('HTTP API', () => {
       expect(readable).toContainEqual(jwtKeyArn);
       expect(readable).toContainEqual(databaseSecretArn);
     }
+  });
+
+  it('gives every route function the uploads bucket and ingest queue, with one shared grant set', () => {
+    const bucketArn = stack.resolve(stack.storage.uploads.bucketArn);
+    const queueArn = stack.resolve(stack.queues.ingest.queueArn);
+    const uploads = { 'Fn::Join': ['', [bucketArn, '/workspaces/*']] };
+    for (const route of routes) {
+      const [, fn] = functionOf(route);
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        UPLOADS_BUCKET: stack.resolve(stack.storage.uploads.bucketName),
+        INGEST_QUEUE: stack.resolve(stack.queues.ingest.queueName),
+        INGEST_QUEUE_URL: stack.resolve(stack.queues.ingest.queueUrl),
+        QUEUE_MAX_RECEIVE_COUNT: '3',
+        MAX_UPLOAD_BYTES: String(100 * 1024 * 1024),
+      });
+      // Presigned POSTs and GETs are signed with the role's credentials; deletes list then delete.
+      for (const action of ['s3:PutObject', 's3:GetObject', 's3:DeleteObject']) {
+        expect(
+          grantsOf(fn, action).flatMap((s) => [s.Resource].flat()),
+          action,
+        ).toEqual([uploads]);
+      }
+      expect(grantsOf(fn, 's3:ListBucket').flatMap((s) => [s.Resource].flat())).toEqual([bucketArn]);
+      expect(grantsOf(fn, 'sqs:SendMessage').flatMap((s) => [s.Resource].flat())).toEqual([queueArn]);
+      // Sending only: consuming is the workers' business.
+      expect(grantsOf(fn, 'sqs:ReceiveMessage')).toEqual([]);
+    }
+  });
+
+  it('passes the configured upload size limit to the functions', () => {
+    const { stack: small, template: smallTemplate } = buildStack({ maxUploadBytes: 5_000_000 });
+    const fns = inspect(smallTemplate).ofType('AWS::Lambda::Function');
+    const [, health] = fns.find(([id]) =>
+      id.startsWith(`Api${routeId(routes.find((r) => r.handler === 'system.health')!)}`),
+    )!;
+    expect(health.Properties.Environment.Variables.MAX_UPLOAD_BYTES).toBe('5000000');
+    const worker = fns.find(
+      ([id]) => id === small.getLogicalId(small.ingest.worker.node.defaultChild as never),
+    )!;
+    expect(worker[1].Properties.Environment.Variables.MAX_UPLOAD_BYTES).toBe('5000000');
   });
 
   it('lets only the password-recovery function send mail, from the configured sender', () => {

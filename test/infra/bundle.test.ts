@@ -9,8 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '#infra/constructs/api.ts';
 import { PROJECT_ROOT } from '#infra/constructs/app-function.ts';
 import { Database } from '#infra/constructs/database.ts';
+import { DEAD_LETTER_WORKER_TIMEOUT, INGEST_WORKER_TIMEOUT, Ingest } from '#infra/constructs/ingest.ts';
 import { Network } from '#infra/constructs/network.ts';
+import { Queues } from '#infra/constructs/queues.ts';
 import { Secrets } from '#infra/constructs/secrets.ts';
+import { Storage } from '#infra/constructs/storage.ts';
 import { routeId } from '#infra/naming.ts';
 import type { Route } from '#lib/http/route.ts';
 import { system } from '#lib/http/routes.ts';
@@ -20,12 +23,16 @@ import { cdkJsonContext } from './stack.ts';
 // health check (pg and its CommonJS requires in an ESM bundle) and the docs asset (files
 // copied beside the bundle by the afterBundling hook, found through import.meta.url).
 const bundled: Route[] = [system.health, system.docsAsset];
+// And the ingestion workers, through the same Ingest construct: the worker carries the PDF
+// (pdf.js, through unpdf), CSV and HTML parsers, which must bundle into one ESM file that loads.
+const workers = ['Worker', 'DeadLetters'] as const;
 
 // Inside the project, so the bundle's external @aws-sdk imports resolve from node_modules as
 // they resolve from the runtime in Lambda.
 const cacheDir = path.join(PROJECT_ROOT, 'node_modules', '.cache');
 let outdir: string;
 let bundleDirs: Map<string, string>;
+let workerDirs: Map<(typeof workers)[number], string>;
 
 beforeAll(() => {
   mkdirSync(cacheDir, { recursive: true });
@@ -33,28 +40,63 @@ beforeAll(() => {
   const app = new App({ outdir, context: cdkJsonContext() });
   const stack = new Stack(app, 'BundleTest');
   const network = new Network(stack, 'Network');
-  new Api(stack, 'Api', {
-    routes: bundled,
+  const database = new Database(stack, 'Database', { vpc: network.vpc });
+  const queues = new Queues(stack, 'Queues', {
+    ingestConsumerTimeout: INGEST_WORKER_TIMEOUT,
+    deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
+  });
+  const storage = new Storage(stack, 'Storage', { corsOrigins: [], uploadsQueue: queues.ingest });
+  const common = {
     vpc: network.vpc,
     securityGroup: network.functionsSecurityGroup,
-    database: new Database(stack, 'Database', { vpc: network.vpc }),
+    database,
+    storage,
+    queues,
+  };
+  new Api(stack, 'Api', {
+    ...common,
+    routes: bundled,
     jwtSigningKey: new Secrets(stack, 'Secrets').jwtSigningKey,
     corsOrigins: [],
     settings: {},
   });
-  const functions = Template.fromStack(stack).findResources('AWS::Lambda::Function');
-  bundleDirs = new Map(
-    bundled.map((route) => {
-      const [, fn] = Object.entries(functions).find(([id]) => id.startsWith(`Api${routeId(route)}`))!;
-      const hash = (fn.Properties.Code.S3Key as string).replace(/\.zip$/, '');
-      return [route.handler, path.join(outdir, `asset.${hash}`)];
-    }),
-  );
-}, 60_000);
+  new Ingest(stack, 'Ingest', common);
+  const functions = Object.entries(Template.fromStack(stack).findResources('AWS::Lambda::Function'));
+  const assetDir = (idPrefix: string) => {
+    const [, fn] = functions.find(([id]) => id.startsWith(idPrefix))!;
+    const hash = (fn.Properties.Code.S3Key as string).replace(/\.zip$/, '');
+    return path.join(outdir, `asset.${hash}`);
+  };
+  bundleDirs = new Map(bundled.map((route) => [route.handler, assetDir(`Api${routeId(route)}`)]));
+  workerDirs = new Map(workers.map((worker) => [worker, assetDir(`Ingest${worker}`)]));
+}, 120_000);
 
 afterAll(() => {
   if (outdir) rmSync(outdir, { recursive: true, force: true });
 });
+
+/** Runs an ESM script in a fresh Node process with the Lambda-like environment, returning its stdout. */
+async function runNode(script: string, args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--input-type=module', '--enable-source-maps', '-e', script, ...args],
+    {
+      env: {
+        PATH: process.env.PATH,
+        PLATFORM: 'aws',
+        LOG_LEVEL: 'SILENT',
+        // Nothing listens on port 9: the pool is created, every connection is refused.
+        DATABASE_URL: 'postgres://docsift:unused@127.0.0.1:9/docsift',
+        SECRET_KEY: 'k'.repeat(40),
+        UPLOADS_BUCKET: 'bundle-test',
+        INGEST_QUEUE: 'bundle-test',
+        AWS_REGION: 'us-east-1',
+      },
+      timeout: 30_000,
+    },
+  );
+  return stdout;
+}
 
 /**
  * Imports a bundle in a fresh Node process, as Lambda's runtime does (no test runner in
@@ -79,21 +121,7 @@ async function invoke(route: Route, rawPath: string, pathParameters: Record<stri
     const result = await handler(JSON.parse(event), { awsRequestId: 'bundle-test', functionName: 'bundle-test' });
     // Exit only once the (large, base64) result has left: pipe writes are asynchronous.
     process.stdout.write(JSON.stringify(result), () => process.exit(0));`;
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--input-type=module', '--enable-source-maps', '-e', script, bundle, exportName, JSON.stringify(event)],
-    {
-      env: {
-        PATH: process.env.PATH,
-        PLATFORM: 'aws',
-        LOG_LEVEL: 'SILENT',
-        // Nothing listens on port 9: the pool is created, every connection is refused.
-        DATABASE_URL: 'postgres://docsift:unused@127.0.0.1:9/docsift',
-        SECRET_KEY: 'k'.repeat(40),
-      },
-      timeout: 30_000,
-    },
-  );
+  const stdout = await runNode(script, [bundle, exportName, JSON.stringify(event)]);
   return JSON.parse(stdout) as {
     statusCode: number;
     headers: Record<string, string>;
@@ -131,5 +159,22 @@ describe('ESM bundles', () => {
     expect(result.statusCode).toBe(503);
     expect(result.headers['content-type']).toBe('application/problem+json');
     expect(JSON.parse(result.body)).toMatchObject({ status: 503, title: 'Service Unavailable' });
+  });
+
+  it('loads each ingest worker from its bundle, exporting its handler', { timeout: 30_000 }, async () => {
+    for (const worker of workers) {
+      const dir = workerDirs.get(worker)!;
+      // One self-contained file: nothing copied beside it that the stack would not ship.
+      expect(readdirSync(dir).sort(), worker).toEqual(['index.mjs', 'index.mjs.map']);
+      const bundle = pathToFileURL(path.join(dir, 'index.mjs')).href;
+      // Importing evaluates every module the bundle holds (pdf.js among them in the worker),
+      // which is where a bundling mistake shows: a file expected beside the bundle, a require
+      // of a module left out. Generic on purpose: any handler implementation passes or fails
+      // on its bundle alone.
+      const script = `
+        const mod = await import(process.argv[1]);
+        process.stdout.write(JSON.stringify({ handler: typeof mod.handler }));`;
+      expect(JSON.parse(await runNode(script, [bundle])), worker).toEqual({ handler: 'function' });
+    }
   });
 });

@@ -11,6 +11,7 @@ describe('propsFromContext', () => {
         deletionProtection: 'false',
         accessTokenExpireMinutes: '30',
         firstSuperuserEmail: 'admin@example.com',
+        maxUploadBytes: '1048576',
       },
     });
     expect(propsFromContext(app.node)).toEqual({
@@ -19,6 +20,7 @@ describe('propsFromContext', () => {
       deletionProtection: false,
       accessTokenExpireMinutes: 30,
       firstSuperuserEmail: 'admin@example.com',
+      maxUploadBytes: 1048576,
     });
   });
 

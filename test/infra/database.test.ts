@@ -57,9 +57,8 @@ describe('database', () => {
 });
 
 describe('migrations', () => {
-  const [migrateId, migrate] = Object.entries(resources).find(
-    ([, r]) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.handler',
-  )!;
+  const migrateId = stack.getLogicalId(stack.migrations.function.node.defaultChild as never);
+  const migrate = resources[migrateId]!;
 
   it('run functions/migrate.ts with the seed superuser and its generated password secret', () => {
     expect(migrateId).toMatch(/^MigrationsMigrate/);
@@ -75,7 +74,7 @@ describe('migrations', () => {
     template.hasOutput('*', { Value: stack.resolve(passwordSecret.secretArn) });
   });
 
-  it('trigger after the database and proxy exist, and before the API changes', () => {
+  it('trigger after the database and proxy exist, and before the API and the workers change', () => {
     const [triggerId, trigger] = Object.entries(resources).find(([, r]) => r.Type === 'Custom::Trigger')!;
     expect(trigger.Properties.HandlerArn.Ref).toMatch(/^MigrationsMigrateCurrentVersion/);
     expect(trigger.DependsOn).toEqual(
@@ -86,14 +85,16 @@ describe('migrations', () => {
     );
     const httpApiId = logicalId(stack.api.httpApi.apiId);
     expect(resources[httpApiId]!.DependsOn).toContain(triggerId);
+    // A worker's event source must not start writing before the schema it expects exists.
+    const mappings = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
+    expect(mappings).toHaveLength(2);
+    for (const mapping of mappings) expect(mapping.DependsOn).toContain(triggerId);
   });
 
   it('re-run on every deploy unless the run id is pinned', () => {
-    const unpinned = buildStack({ migrationRunId: undefined }).template.toJSON().Resources as Record<
-      string,
-      Resource
-    >;
-    const fn = Object.values(unpinned).find((r) => r.Properties?.Handler === 'index.handler')!;
+    const { stack: unpinnedStack, template: unpinned } = buildStack({ migrationRunId: undefined });
+    const fnId = unpinnedStack.getLogicalId(unpinnedStack.migrations.function.node.defaultChild as never);
+    const fn = (unpinned.toJSON().Resources as Record<string, Resource>)[fnId]!;
     expect(fn.Properties.Environment.Variables.MIGRATION_RUN_ID).toMatch(/^\d{4}-\d{2}-\d{2}T/);
   });
 

@@ -26,3 +26,28 @@ export function buildStack(props: DocsiftStackProps = {}): {
   const stack = new DocsiftStack(app, 'Docsift', { migrationRunId: 'test', ...props });
   return { app, stack, template: Template.fromStack(stack) };
 }
+
+export type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
+export type Statement = {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, unknown>;
+};
+
+/** Lookups over a synthesized template's resources, shared by the template tests. */
+export function inspect(template: Template) {
+  const resources = template.toJSON().Resources as Record<string, Resource>;
+  const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+  /** The statements of the policies attached to a function's role. */
+  const statementsOf = (fn: Resource): Statement[] => {
+    const roleId = fn.Properties.Role['Fn::GetAtt'][0];
+    return ofType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+  };
+  /** The Allow statements granting an action, to whichever resources. */
+  const grantsOf = (fn: Resource, action: string) =>
+    statementsOf(fn).filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes(action));
+  return { resources, ofType, statementsOf, grantsOf };
+}

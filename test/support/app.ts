@@ -27,7 +27,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     FIRST_SUPERUSER: SUPERUSER.email,
     FIRST_SUPERUSER_PASSWORD: SUPERUSER.password,
     BACKEND_CORS_ORIGINS: 'http://app.example.com',
-    LOG_LEVEL: 'SILENT',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'SILENT',
     ...env,
   });
   const runtime = await startLocalRuntime(config);

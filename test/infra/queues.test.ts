@@ -1,0 +1,175 @@
+import { describe, expect, it } from 'vitest';
+import { deadLetterQueueOf } from '#lib/ports/queue/queue.ts';
+import { buildStack, inspect, type Resource } from './stack.ts';
+
+const { stack, template } = buildStack({ logLevel: 'DEBUG' });
+const { resources, ofType, grantsOf } = inspect(template);
+const idOf = (construct: { node: { defaultChild?: unknown } }) =>
+  stack.getLogicalId(construct.node.defaultChild as never);
+
+const ingestId = idOf(stack.queues.ingest);
+const deadLettersId = idOf(stack.queues.ingestDeadLetters);
+const ingest = resources[ingestId]!;
+const deadLetters = resources[deadLettersId]!;
+const worker = resources[idOf(stack.ingest.worker)]!;
+const deadLetterWorker = resources[idOf(stack.ingest.deadLetterWorker)]!;
+const queueArn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+
+/** The event source mapping reading a queue, by the queue's logical id. */
+function mappingOf(queueId: string): Resource {
+  const found = ofType('AWS::Lambda::EventSourceMapping').filter(
+    ([, m]) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === queueId,
+  );
+  expect(found).toHaveLength(1);
+  return found[0]![1];
+}
+
+describe('ingest queues', () => {
+  it('moves a message to the dead-letter queue after 3 deliveries', () => {
+    expect(ingest.Properties.RedrivePolicy).toEqual({
+      deadLetterTargetArn: queueArn(deadLettersId),
+      maxReceiveCount: 3,
+    });
+  });
+
+  it('are named by the app convention: <stack>-ingest and its <name>-dlq', () => {
+    expect(ingest.Properties.QueueName).toBe('Docsift-ingest');
+    expect(deadLetters.Properties.QueueName).toBe(deadLetterQueueOf('Docsift-ingest'));
+  });
+
+  it('are encrypted with SQS-managed keys and refuse requests without TLS', () => {
+    for (const id of [ingestId, deadLettersId]) {
+      expect(resources[id]!.Properties.SqsManagedSseEnabled).toBe(true);
+      expect(resources[id]!.Properties.KmsMasterKeyId).toBeUndefined();
+      const [, policy] = ofType('AWS::SQS::QueuePolicy').find(([, p]) => p.Properties.Queues[0].Ref === id)!;
+      expect(policy.Properties.PolicyDocument.Statement).toContainEqual({
+        Action: 'sqs:*',
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Resource: queueArn(id),
+      });
+    }
+  });
+
+  it('keep dead letters 14 days, longer than the ingest queue keeps messages', () => {
+    expect(deadLetters.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    expect(ingest.Properties.MessageRetentionPeriod).toBeLessThan(
+      deadLetters.Properties.MessageRetentionPeriod,
+    );
+  });
+
+  it('hide a received message for at least six times its consumer’s timeout', () => {
+    const mappings = ofType('AWS::Lambda::EventSourceMapping');
+    expect(mappings).toHaveLength(2);
+    for (const [, mapping] of mappings) {
+      const queue = resources[mapping.Properties.EventSourceArn['Fn::GetAtt'][0]]!;
+      const fn = resources[mapping.Properties.FunctionName.Ref]!;
+      expect(fn.Properties.Timeout).toBeGreaterThan(0);
+      expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * fn.Properties.Timeout);
+    }
+  });
+});
+
+describe('ingest worker', () => {
+  // Its entry, functions/workers/ingest.ts, is bundled and loaded for real in bundle.test.ts.
+  it('runs for up to 10 minutes with 2 GB, for PDFs of up to 100 MB', () => {
+    expect(worker.Properties.Handler).toBe('index.handler');
+    expect(worker.Properties.Timeout).toBe(600);
+    expect(worker.Properties.MemorySize).toBe(2048);
+  });
+
+  it('consumes the ingest queue in batches of 5, at most 10 at a time, reporting failed messages', () => {
+    const mapping = mappingOf(ingestId);
+    expect(mapping.Properties).toMatchObject({
+      FunctionName: { Ref: idOf(stack.ingest.worker) },
+      BatchSize: 5,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
+  });
+
+  it('gets the bucket, queue and database settings, and the same maxReceiveCount as the queue', () => {
+    expect(worker.Properties.Environment.Variables).toMatchObject({
+      PLATFORM: 'aws',
+      UPLOADS_BUCKET: { Ref: idOf(stack.storage.uploads) },
+      INGEST_QUEUE: { 'Fn::GetAtt': [ingestId, 'QueueName'] },
+      INGEST_QUEUE_URL: { Ref: ingestId },
+      QUEUE_MAX_RECEIVE_COUNT: String(ingest.Properties.RedrivePolicy.maxReceiveCount),
+      QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(ingest.Properties.VisibilityTimeout),
+      MAX_UPLOAD_BYTES: String(100 * 1024 * 1024),
+      DATABASE_SECRET_ARN: stack.resolve(stack.database.secret.secretArn),
+      DATABASE_PROXY_ENDPOINT: stack.resolve(stack.database.proxy.endpoint),
+      LOG_LEVEL: 'DEBUG',
+    });
+    // No JWT key: the worker signs nothing.
+    expect(worker.Properties.Environment.Variables.SECRET_KEY_ARN).toBeUndefined();
+  });
+
+  it('may read and delete uploads, send to and consume its queue, and read the database secret', () => {
+    const bucketArn = queueArn(idOf(stack.storage.uploads));
+    const uploads = { 'Fn::Join': ['', [bucketArn, '/workspaces/*']] };
+    const resourcesOf = (action: string) => grantsOf(worker, action).flatMap((s) => [s.Resource].flat());
+    expect(resourcesOf('s3:GetObject')).toEqual([uploads]);
+    expect(resourcesOf('s3:DeleteObject')).toEqual([uploads]);
+    expect(resourcesOf('s3:ListBucket')).toEqual([bucketArn]);
+    expect(resourcesOf('s3:PutObject')).toEqual([]);
+    expect(resourcesOf('sqs:SendMessage')).toEqual([queueArn(ingestId)]);
+    for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']) {
+      expect(resourcesOf(action), action).toEqual([queueArn(ingestId)]);
+    }
+    expect(resourcesOf('secretsmanager:GetSecretValue')).toEqual([
+      stack.resolve(stack.database.secret.secretArn),
+    ]);
+  });
+
+  it('reaches the internet for scraping: its subnets route through the NAT gateway', () => {
+    const subnetIds: Array<{ Ref: string }> = worker.Properties.VpcConfig.SubnetIds;
+    expect(subnetIds).toHaveLength(2);
+    for (const { Ref: subnetId } of subnetIds) {
+      expect(subnetId).toMatch(/functionsSubnet/);
+      const [, association] = ofType('AWS::EC2::SubnetRouteTableAssociation').find(
+        ([, a]) => a.Properties.SubnetId.Ref === subnetId,
+      )!;
+      const routeTableId = association.Properties.RouteTableId.Ref;
+      const defaultRoutes = ofType('AWS::EC2::Route').filter(
+        ([, r]) =>
+          r.Properties.RouteTableId.Ref === routeTableId && r.Properties.DestinationCidrBlock === '0.0.0.0/0',
+      );
+      expect(defaultRoutes).toHaveLength(1);
+      const natId = defaultRoutes[0]![1].Properties.NatGatewayId.Ref;
+      expect(resources[natId]!.Type).toBe('AWS::EC2::NatGateway');
+    }
+  });
+});
+
+describe('ingest dead-letter worker', () => {
+  it('consumes the dead-letter queue in batches of 10, reporting failed messages', () => {
+    expect(mappingOf(deadLettersId).Properties).toMatchObject({
+      FunctionName: { Ref: idOf(stack.ingest.deadLetterWorker) },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    expect(deadLetterWorker.Properties.Handler).toBe('index.handler');
+  });
+
+  it('reaches the database only: no bucket access, no sending', () => {
+    const actions = (fn: Resource) =>
+      inspect(template)
+        .statementsOf(fn)
+        .flatMap((s) => [s.Action].flat());
+    expect(actions(deadLetterWorker).filter((a) => a.startsWith('s3:'))).toEqual([]);
+    expect(grantsOf(deadLetterWorker, 'sqs:SendMessage')).toEqual([]);
+    expect(grantsOf(deadLetterWorker, 'sqs:ReceiveMessage').flatMap((s) => [s.Resource].flat())).toEqual([
+      queueArn(deadLettersId),
+    ]);
+    expect(
+      grantsOf(deadLetterWorker, 'secretsmanager:GetSecretValue').flatMap((s) => [s.Resource].flat()),
+    ).toEqual([stack.resolve(stack.database.secret.secretArn)]);
+    // Names still set, so lib/config.ts never falls back on its local defaults.
+    expect(deadLetterWorker.Properties.Environment.Variables).toMatchObject({
+      INGEST_QUEUE: { 'Fn::GetAtt': [ingestId, 'QueueName'] },
+      QUEUE_MAX_RECEIVE_COUNT: '3',
+    });
+  });
+});
