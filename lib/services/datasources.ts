@@ -1,7 +1,7 @@
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { Datasource, DatasourceType, User } from '#lib/db/schema.ts';
-import { NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import { HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { DatasourceCreate } from '#lib/http/schemas/datasources.ts';
 import { newId } from '#lib/ids.ts';
@@ -51,6 +51,26 @@ export type IngestSettings = { ingestQueue: string; maxUploadBytes: number; uplo
 export type SentFile = { filename: string; contentType: string; bytes: Buffer };
 
 const FILE_TYPES = new Set<string>(['csv', 'pdf', 'bulk_pdf']);
+
+/**
+ * Queues messages about rows already committed. Sent after the commit, never inside the
+ * transaction: a worker that received the message first would not yet see the row. If the
+ * queue refuses, `undo` takes the rows back and the caller gets a 503: nothing is left behind
+ * that no message will ever process.
+ */
+async function sendOrUndo(
+  platform: Platform,
+  settings: IngestSettings,
+  messages: ProcessDatasource[],
+  undo: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await platform.queue.send(settings.ingestQueue, messages);
+  } catch (cause) {
+    await undo();
+    throw new HttpError(503, 'Service Unavailable', 'The ingest queue is unavailable; try again', { cause });
+  }
+}
 
 /** One datasource row to create, before it is written. */
 type Planned = {
@@ -140,34 +160,40 @@ export async function createDatasources(
   const planned = plan(input, files);
   const isFile = FILE_TYPES.has(input.type);
 
-  const rows = await db.transaction().execute(async (trx) => {
-    const inserted = await trx
-      .insertInto('datasources')
-      .values(
-        planned.map((p) => ({
-          id: p.id,
-          workspace_id: workspaceId,
-          name: p.name,
-          type: p.type,
-          options: JSON.stringify(p.options),
-          status: isFile ? ('awaiting_upload' as const) : ('pending' as const),
-          metadata: JSON.stringify({}),
-          run_id: newId(),
-          object_key: p.filename === undefined ? null : uploadKey(workspaceId, p.id, p.filename),
-        })),
-      )
-      .returningAll()
-      .execute();
-    if (!isFile) {
-      const messages: ProcessDatasource[] = inserted.map((d) => ({
-        kind: 'process_datasource',
-        datasource_id: d.id,
-        run_id: d.run_id,
-      }));
-      await platform.queue.send(settings.ingestQueue, messages);
-    }
-    return inserted;
-  });
+  const rows = await db
+    .insertInto('datasources')
+    .values(
+      planned.map((p) => ({
+        id: p.id,
+        workspace_id: workspaceId,
+        name: p.name,
+        type: p.type,
+        options: JSON.stringify(p.options),
+        status: isFile ? ('awaiting_upload' as const) : ('pending' as const),
+        metadata: JSON.stringify({}),
+        run_id: newId(),
+        object_key: p.filename === undefined ? null : uploadKey(workspaceId, p.id, p.filename),
+      })),
+    )
+    .returningAll()
+    .execute();
+  if (!isFile) {
+    const messages: ProcessDatasource[] = rows.map((d) => ({
+      kind: 'process_datasource',
+      datasource_id: d.id,
+      run_id: d.run_id,
+    }));
+    await sendOrUndo(platform, settings, messages, () =>
+      db
+        .deleteFrom('datasources')
+        .where(
+          'id',
+          'in',
+          rows.map((r) => r.id),
+        )
+        .execute(),
+    );
+  }
 
   if (files.length > 0) {
     // The object's creation event starts processing, exactly as for a presigned upload.
@@ -269,19 +295,24 @@ export async function reprocessDatasource(
       { location: 'path', path: 'datasource_id', message: 'The file has not been uploaded yet' },
     ]);
   }
-  return db.transaction().execute(async (trx) => {
-    const row = await trx
+  const row = await db
+    .updateTable('datasources')
+    .set({ status: 'pending', error_message: null, run_id: newId() })
+    .where('id', '=', datasourceId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const message: ProcessDatasource = {
+    kind: 'process_datasource',
+    datasource_id: row.id,
+    run_id: row.run_id,
+  };
+  await sendOrUndo(platform, settings, [message], () =>
+    db
       .updateTable('datasources')
-      .set({ status: 'pending', error_message: null, run_id: newId() })
-      .where('id', '=', datasourceId)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const message: ProcessDatasource = {
-      kind: 'process_datasource',
-      datasource_id: row.id,
-      run_id: row.run_id,
-    };
-    await platform.queue.send(settings.ingestQueue, [message]);
-    return row;
-  });
+      .set({ status: 'failed', error_message: 'The run could not be queued; reprocess to try again' })
+      .where('id', '=', row.id)
+      .where('run_id', '=', row.run_id)
+      .execute(),
+  );
+  return row;
 }

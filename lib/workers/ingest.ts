@@ -46,7 +46,8 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
  * come back.
  */
 export function ingestWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  return processPartialResponse(event, ingestRecord, processor, { context });
+  // A batch whose every message failed is reported like any other, not thrown.
+  return processPartialResponse(event, ingestRecord, processor, { context, throwOnFullBatchFailure: false });
 }
 
 const deadLetterProcessor = new BatchProcessor(EventType.SQS);
@@ -60,6 +61,6 @@ export function ingestDeadLetterWorker(event: SQSEvent, context: Context): Promi
       await failDeadLetter(await db(), record.body);
     },
     deadLetterProcessor,
-    { context },
+    { context, throwOnFullBatchFailure: false },
   );
 }

@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node';
 import { createDb } from '#lib/db/database.ts';
 import { startEmbeddedPostgres } from '#lib/db/embedded.ts';
 import { migrateToLatest } from '#lib/db/migrate.ts';
+import { startMoto } from './moto.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,16 +14,19 @@ declare module 'vitest' {
     adminDatabaseUrl: string;
     /** The migrated database each test file clones its own database from. */
     templateDatabase: string;
+    /** moto's server: the AWS emulator of the suite (S3, SQS, Secrets Manager...). */
+    motoEndpoint: string;
   }
 }
 
 export const TEMPLATE_DATABASE = 'docsift_template';
 
 /**
- * Starts the test suite's Postgres: TEST_DATABASE_URL when given (any server where that user
+ * Starts the suite's services. Postgres: TEST_DATABASE_URL when given (any server where that user
  * may create databases), else an embedded cluster in a temporary folder. Migrates a template
  * database once; every test file clones it (see database.ts), so files run in parallel on
- * databases of their own.
+ * databases of their own. And moto, the AWS emulator, which test files share under names of
+ * their own (buckets, queues).
  */
 export default async function setup(project: TestProject) {
   let adminDatabaseUrl = process.env.TEST_DATABASE_URL;
@@ -49,10 +53,14 @@ export default async function setup(project: TestProject) {
   await migrateToLatest(db);
   await db.destroy();
 
+  // Installs the pinned moto in a venv on first use (about 40 s), then starts in about 2 s.
+  const moto = await startMoto();
+  project.provide('motoEndpoint', moto.endpoint);
   project.provide('adminDatabaseUrl', adminDatabaseUrl);
   project.provide('templateDatabase', TEMPLATE_DATABASE);
 
   return async () => {
+    await moto.stop();
     await stopEmbedded?.();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   };
