@@ -1,4 +1,4 @@
-import { ingestDeadLetterWorker } from '#lib/workers/ingest.ts';
+import { ingestDeadLetterWorker } from '#lib/workers/ingest-dead-letters.ts';
 
 /** Consumes the ingest dead-letter queue: marks the datasources of given-up messages failed. */
 export const handler = ingestDeadLetterWorker;

@@ -4,7 +4,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
-import { UPLOADS_PREFIX } from '#lib/aws/resources.ts';
+import { UPLOADS_PREFIX } from '#lib/ingest/messages.ts';
 
 /** Largest upload the presigned POST policy accepts, by default: 100 MiB. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;

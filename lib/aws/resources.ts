@@ -11,6 +11,7 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { UPLOADS_PREFIX } from '#lib/ingest/messages.ts';
 import { deadLetterQueueOf } from '#lib/ports/queue/queue.ts';
 
 export type AwsResourceNames = {
@@ -21,9 +22,6 @@ export type AwsResourceNames = {
   visibilityTimeoutSeconds: number;
   corsOrigins: string[];
 };
-
-/** Upload keys: S3 notifies the ingest queue of objects under this prefix only. */
-export const UPLOADS_PREFIX = 'workspaces/';
 
 async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
   const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));

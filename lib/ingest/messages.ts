@@ -54,6 +54,9 @@ export function objectCreatedEvent(bucket: string, key: string, size: number, eT
   };
 }
 
+/** Every uploaded file lives under this prefix; S3 notifies the ingest queue of it only. */
+export const UPLOADS_PREFIX = 'workspaces/';
+
 const UPLOAD_KEY = /^workspaces\/([0-9a-f-]{36})\/datasources\/([0-9a-f-]{36})\/[^/]+$/;
 
 /** The datasource an upload key belongs to (S3 event keys are URL-encoded, spaces as +). */
@@ -65,8 +68,13 @@ export function datasourceOfKey(
   return match ? { workspaceId: match[1]!, datasourceId: match[2]!, key } : undefined;
 }
 
+/** The folder of a datasource's files. */
+export function datasourceFolder(workspaceId: string, datasourceId: string): string {
+  return `${UPLOADS_PREFIX}${workspaceId}/datasources/${datasourceId}/`;
+}
+
 /** Where a datasource's uploaded file lives. */
 export function uploadKey(workspaceId: string, datasourceId: string, filename: string): string {
   const safe = filename.replace(/[^\w.-]+/g, '_').slice(0, 200) || 'upload';
-  return `workspaces/${workspaceId}/datasources/${datasourceId}/${safe}`;
+  return `${datasourceFolder(workspaceId, datasourceId)}${safe}`;
 }

@@ -10,7 +10,8 @@ import { S3ObjectStore, s3Client } from '#lib/ports/objects/s3.ts';
 import { PgBossQueueSender, PgBossQueueSource, startPgBoss } from '#lib/ports/queue/pgboss.ts';
 import { deadLetterQueueOf, type QueueSource } from '#lib/ports/queue/queue.ts';
 import { SqsQueueSender, SqsQueueSource, sqsClient } from '#lib/ports/queue/sqs.ts';
-import { ingestDeadLetterWorker, ingestWorker } from '#lib/workers/ingest.ts';
+import { ingestWorker } from '#lib/workers/ingest.ts';
+import { ingestDeadLetterWorker } from '#lib/workers/ingest-dead-letters.ts';
 import { runEventSource } from './event-source.ts';
 
 export type LocalWorkers = {

@@ -7,7 +7,7 @@ import type { DatasourceCreate } from '#lib/http/schemas/datasources.ts';
 import { newId } from '#lib/ids.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
-import { uploadKey } from '#lib/ingest/messages.ts';
+import { datasourceFolder, uploadKey } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/scrape.ts';
 import type { Platform } from '#lib/platform.ts';
 import type { PresignedUpload } from '#lib/ports/objects/store.ts';
@@ -274,7 +274,7 @@ export async function deleteDatasource(
 ): Promise<void> {
   await requireDatasource(db, user, workspaceId, datasourceId);
   await db.deleteFrom('datasources').where('id', '=', datasourceId).execute();
-  await platform.objects.deletePrefix(`workspaces/${workspaceId}/datasources/${datasourceId}/`);
+  await platform.objects.deletePrefix(datasourceFolder(workspaceId, datasourceId));
 }
 
 /**

@@ -4,7 +4,7 @@ import { config } from '#lib/config.ts';
 import { db } from '#lib/db/database.ts';
 import { logger } from '#lib/logger.ts';
 import { platform } from '#lib/platform.ts';
-import { failDeadLetter, handleIngestMessage, recordAttemptError } from '#lib/services/ingestion.ts';
+import { handleIngestMessage, recordAttemptError } from '#lib/services/ingestion.ts';
 
 const processor = new BatchProcessor(EventType.SQS);
 
@@ -48,19 +48,4 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
 export function ingestWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   // A batch whose every message failed is reported like any other, not thrown.
   return processPartialResponse(event, ingestRecord, processor, { context, throwOnFullBatchFailure: false });
-}
-
-const deadLetterProcessor = new BatchProcessor(EventType.SQS);
-
-/** Consumes the dead-letter queue: the runs its messages were about are failed with a reason. */
-export function ingestDeadLetterWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  return processPartialResponse(
-    event,
-    async (record: SQSRecord) => {
-      logger.warn('Ingest message dead-lettered', { message_id: record.messageId });
-      await failDeadLetter(await db(), record.body);
-    },
-    deadLetterProcessor,
-    { context, throwOnFullBatchFailure: false },
-  );
 }

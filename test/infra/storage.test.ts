@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { UPLOADS_PREFIX } from '#lib/aws/resources.ts';
+import { UPLOADS_PREFIX } from '#lib/ingest/messages.ts';
 import { buildStack, inspect } from './stack.ts';
 
 const { stack, template } = buildStack({ corsOrigins: ['https://app.example.com'] });
