@@ -24,7 +24,9 @@ export type AwsResourceNames = {
 };
 
 async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
-  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+  // Set apart from creation: a queue kept from an earlier run with other settings gets these.
+  await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
   const { Attributes } = await sqs.send(
     new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
   );
@@ -43,7 +45,16 @@ export async function ensureAwsResources(
   names: AwsResourceNames,
 ): Promise<void> {
   try {
-    await s3.send(new CreateBucketCommand({ Bucket: names.bucket }));
+    const region = await s3.config.region();
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: names.bucket,
+        // us-east-1 is the one region that takes no location constraint.
+        ...(region !== 'us-east-1' && {
+          CreateBucketConfiguration: { LocationConstraint: region as 'eu-west-1' },
+        }),
+      }),
+    );
   } catch (error) {
     if (!(error instanceof BucketAlreadyOwnedByYou)) throw error;
   }

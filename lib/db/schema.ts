@@ -73,6 +73,61 @@ export interface DatasourceFailuresTable {
   created_at: CreatedAt;
 }
 
+export type JobStatus = 'pending' | 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled';
+export type ItemStatus = 'pending' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface ClassificationSchemesTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  description: Generated<string>;
+  model_instructions: string | null;
+  fields: ColumnType<unknown[], string, string>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface ClassificationJobsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  description: string | null;
+  status: JobStatus;
+  scheme_ids: string[];
+  datasource_ids: Generated<string[]>;
+  record_ids: Generated<string[]>;
+  provider: string;
+  model: string;
+  options: Json;
+  error_message: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  finished_at: Date | null;
+}
+
+export interface ClassificationItemsTable {
+  job_id: string;
+  record_id: string;
+  scheme_id: string;
+  status: Generated<ItemStatus>;
+  attempts: Generated<number>;
+  reason: string | null;
+  updated_at: UpdatedAt;
+}
+
+export interface ClassificationResultsTable {
+  id: string;
+  workspace_id: string;
+  job_id: string;
+  record_id: string;
+  scheme_id: string;
+  value: Json;
+  justifications: Json;
+  provider: string;
+  model: string;
+  created_at: CreatedAt;
+}
+
 /** The database as the app sees it today (migrations never import this). */
 export interface Database {
   users: UsersTable;
@@ -81,7 +136,15 @@ export interface Database {
   datasources: DatasourcesTable;
   records: RecordsTable;
   datasource_failures: DatasourceFailuresTable;
+  classification_schemes: ClassificationSchemesTable;
+  classification_jobs: ClassificationJobsTable;
+  classification_items: ClassificationItemsTable;
+  classification_results: ClassificationResultsTable;
 }
+
+export type ClassificationScheme = Selectable<ClassificationSchemesTable>;
+export type ClassificationJob = Selectable<ClassificationJobsTable>;
+export type ClassificationResult = Selectable<ClassificationResultsTable>;
 
 export type Datasource = Selectable<DatasourcesTable>;
 export type DataRecord = Selectable<RecordsTable>;

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { secretKey } from '#lib/auth/secret-key.ts';
 import { ensureAwsResources } from '#lib/aws/resources.ts';
 import type { Config } from '#lib/config.ts';
@@ -9,7 +8,7 @@ import { LocalObjectStore } from '#lib/ports/objects/local.ts';
 import { S3ObjectStore, s3Client } from '#lib/ports/objects/s3.ts';
 import { PgBossQueueSender, PgBossQueueSource, startPgBoss } from '#lib/ports/queue/pgboss.ts';
 import { deadLetterQueueOf, type QueueSource } from '#lib/ports/queue/queue.ts';
-import { SqsQueueSender, SqsQueueSource, sqsClient } from '#lib/ports/queue/sqs.ts';
+import { newSqsClient, SqsQueueSender, SqsQueueSource, sqsClient } from '#lib/ports/queue/sqs.ts';
 import { ingestWorker } from '#lib/workers/ingest.ts';
 import { ingestDeadLetterWorker } from '#lib/workers/ingest-dead-letters.ts';
 import { runEventSource } from './event-source.ts';
@@ -70,7 +69,7 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
       });
     }
     platform = { objects: new S3ObjectStore(config.uploadsBucket), queue: new SqsQueueSender() };
-    const client = new SQSClient({});
+    const client = newSqsClient();
     sources = [
       new SqsQueueSource(config.ingestQueue, client),
       new SqsQueueSource(deadLetterQueueOf(config.ingestQueue), client),

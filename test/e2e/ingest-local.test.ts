@@ -230,6 +230,17 @@ describe('url lists', () => {
     expect(first.text_content).not.toContain('Menu');
   });
 
+  it('refuses cloud metadata and link-local targets at creation, whatever the private-host setting', async () => {
+    const res = await create({
+      name: 'Hostile',
+      type: 'url_list',
+      options: { urls: ['http://169.254.169.254/latest/meta-data/', 'http://[fe80::1]/'] },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual(['options.urls.0']);
+    expect(res.body.errors[0].message).toMatch(/link-local|metadata/);
+  });
+
   it('refuses URLs that are not http(s) with a 422 naming the option', async () => {
     const res = await create({
       name: 'Bad',

@@ -9,10 +9,18 @@ import {
 import type { SQSRecord } from 'aws-lambda';
 import type { QueueSender, QueueSource } from './queue.ts';
 
+/**
+ * A new SQS client. With an endpoint override (LocalStack, moto) requests go to that endpoint,
+ * not to the host inside queue URLs (LocalStack's need public DNS to resolve).
+ */
+export function newSqsClient(): SQSClient {
+  return new SQSClient(process.env.AWS_ENDPOINT_URL ? { useQueueUrlAsEndpoint: false } : {});
+}
+
 let shared: SQSClient | undefined;
-/** The process's SQS client (the SDK honours AWS_ENDPOINT_URL for LocalStack and moto). */
+/** The process's SQS client. */
 export function sqsClient(): SQSClient {
-  shared ??= new SQSClient({});
+  shared ??= newSqsClient();
   return shared;
 }
 
