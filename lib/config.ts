@@ -42,6 +42,7 @@ const configSchema = z.object({
   PUBLIC_URL: optionalString.pipe(z.url().optional()),
   UPLOADS_BUCKET: z.string().min(3).default('docsift-uploads'),
   INGEST_QUEUE: z.string().min(1).default('docsift-ingest'),
+  CLASSIFY_QUEUE: z.string().min(1).default('docsift-classify'),
   QUEUE_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(20).default(3),
   QUEUE_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(43_200).default(60),
   MAX_UPLOAD_BYTES: z.coerce
@@ -78,6 +79,7 @@ export type Config = {
   publicUrl: string | undefined;
   uploadsBucket: string;
   ingestQueue: string;
+  classifyQueue: string;
   /** Deliveries of one message before it goes to the dead-letter queue (SQS maxReceiveCount). */
   queueMaxReceiveCount: number;
   /** Local emulation only (in AWS, CDK sets the queue's): how long a failed message waits before it returns. */
@@ -131,6 +133,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publicUrl: e.PUBLIC_URL?.replace(/\/$/, ''),
     uploadsBucket: e.UPLOADS_BUCKET,
     ingestQueue: e.INGEST_QUEUE,
+    classifyQueue: e.CLASSIFY_QUEUE,
     queueMaxReceiveCount: e.QUEUE_MAX_RECEIVE_COUNT,
     queueVisibilityTimeoutSeconds: e.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,

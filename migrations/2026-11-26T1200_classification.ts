@@ -28,7 +28,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('status', 'text', (c) =>
       c
         .notNull()
-        .check(sql`status IN ('pending', 'running', 'completed', 'completed_with_errors', 'failed', 'cancelled')`),
+        .check(
+          sql`status IN ('pending', 'running', 'completed', 'completed_with_errors', 'failed', 'cancelled')`,
+        ),
     )
     .addColumn('scheme_ids', sql`uuid[]`, (c) => c.notNull())
     .addColumn('datasource_ids', sql`uuid[]`, (c) => c.notNull().defaultTo(sql`'{}'`))
@@ -52,7 +54,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable('classification_items')
     .addColumn('job_id', 'uuid', (c) => c.notNull().references('classification_jobs.id').onDelete('cascade'))
     .addColumn('record_id', 'uuid', (c) => c.notNull().references('records.id').onDelete('cascade'))
-    .addColumn('scheme_id', 'uuid', (c) => c.notNull().references('classification_schemes.id').onDelete('cascade'))
+    .addColumn('scheme_id', 'uuid', (c) =>
+      c.notNull().references('classification_schemes.id').onDelete('cascade'),
+    )
     .addColumn('status', 'text', (c) =>
       c.notNull().defaultTo('pending').check(sql`status IN ('pending', 'succeeded', 'failed', 'cancelled')`),
     )
@@ -73,7 +77,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('workspace_id', 'uuid', (c) => c.notNull().references('workspaces.id').onDelete('cascade'))
     .addColumn('job_id', 'uuid', (c) => c.notNull().references('classification_jobs.id').onDelete('cascade'))
     .addColumn('record_id', 'uuid', (c) => c.notNull().references('records.id').onDelete('cascade'))
-    .addColumn('scheme_id', 'uuid', (c) => c.notNull().references('classification_schemes.id').onDelete('cascade'))
+    .addColumn('scheme_id', 'uuid', (c) =>
+      c.notNull().references('classification_schemes.id').onDelete('cascade'),
+    )
     .addColumn('value', 'jsonb', (c) => c.notNull())
     .addColumn('justifications', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
     .addColumn('provider', 'text', (c) => c.notNull())

@@ -17,6 +17,7 @@ import { deadLetterQueueOf } from '#lib/ports/queue/queue.ts';
 export type AwsResourceNames = {
   bucket: string;
   ingestQueue: string;
+  classifyQueue: string;
   maxReceiveCount: number;
   /** Seconds a received message stays hidden; CDK uses six times the worker's timeout. */
   visibilityTimeoutSeconds: number;
@@ -33,10 +34,24 @@ async function createQueue(sqs: SQSClient, name: string, attributes: Record<stri
   return { url: QueueUrl!, arn: Attributes!.QueueArn! };
 }
 
+/** A queue with its dead-letter queue and redrive policy (the names follow {@link deadLetterQueueOf}). */
+async function createQueueWithDlq(
+  sqs: SQSClient,
+  name: string,
+  maxReceiveCount: number,
+  visibilityTimeoutSeconds: number,
+) {
+  const dlq = await createQueue(sqs, deadLetterQueueOf(name), { MessageRetentionPeriod: '1209600' });
+  return createQueue(sqs, name, {
+    VisibilityTimeout: String(visibilityTimeoutSeconds),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount }),
+  });
+}
+
 /**
  * Creates what docsift needs in an AWS account that CDK did not build: LocalStack (its init
  * hook runs this), moto in the tests, or a bare account for experiments. The bucket with CORS
- * for browser POSTs, the ingest queue with its DLQ and redrive policy, and the bucket's
+ * for browser POSTs, the ingest and classify queues with their DLQs and redrive policies, and the bucket's
  * ObjectCreated → queue notification. Idempotent.
  */
 export async function ensureAwsResources(
@@ -74,13 +89,10 @@ export async function ensureAwsResources(
     }),
   );
 
-  const dlq = await createQueue(sqs, deadLetterQueueOf(names.ingestQueue), {
-    MessageRetentionPeriod: '1209600',
-  });
-  const queue = await createQueue(sqs, names.ingestQueue, {
-    VisibilityTimeout: String(names.visibilityTimeoutSeconds),
-    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: names.maxReceiveCount }),
-  });
+  const redriven = (name: string) =>
+    createQueueWithDlq(sqs, name, names.maxReceiveCount, names.visibilityTimeoutSeconds);
+  const queue = await redriven(names.ingestQueue);
+  await redriven(names.classifyQueue);
   await sqs.send(
     new SetQueueAttributesCommand({
       QueueUrl: queue.url,

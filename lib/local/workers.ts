@@ -9,6 +9,8 @@ import { S3ObjectStore, s3Client } from '#lib/ports/objects/s3.ts';
 import { PgBossQueueSender, PgBossQueueSource, startPgBoss } from '#lib/ports/queue/pgboss.ts';
 import { deadLetterQueueOf, type QueueSource } from '#lib/ports/queue/queue.ts';
 import { newSqsClient, SqsQueueSender, SqsQueueSource, sqsClient } from '#lib/ports/queue/sqs.ts';
+import { classifyWorker } from '#lib/workers/classify.ts';
+import { classifyDeadLetterWorker } from '#lib/workers/classify-dead-letters.ts';
 import { ingestWorker } from '#lib/workers/ingest.ts';
 import { ingestDeadLetterWorker } from '#lib/workers/ingest-dead-letters.ts';
 import { runEventSource } from './event-source.ts';
@@ -30,10 +32,20 @@ const MAX_WORK_SECONDS = 900;
  * an emulator needs no separate setup.
  */
 export async function startWorkers(config: Config, baseUrl: string): Promise<LocalWorkers> {
-  const queues = [config.ingestQueue];
+  // Each queue and the workers Lambda runs on it and on its dead-letter queue.
+  const consumers = [
+    { queue: config.ingestQueue, worker: ingestWorker, deadLetters: ingestDeadLetterWorker, name: 'ingest' },
+    {
+      queue: config.classifyQueue,
+      worker: classifyWorker,
+      deadLetters: classifyDeadLetterWorker,
+      name: 'classify',
+    },
+  ];
+  const queues = consumers.map((c) => c.queue);
   let platform: Platform;
   let uploads: LocalObjectStore | undefined;
-  let sources: QueueSource[];
+  let sourceOf: (queue: string) => QueueSource;
   let close = async () => {};
 
   if (config.platform === 'local') {
@@ -53,16 +65,14 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
         ]),
     );
     platform = { objects: uploads, queue };
-    sources = [
-      new PgBossQueueSource(config.ingestQueue, boss),
-      new PgBossQueueSource(deadLetterQueueOf(config.ingestQueue), boss),
-    ];
+    sourceOf = (queue) => new PgBossQueueSource(queue, boss);
     close = () => boss.stop({ graceful: true, timeout: 5000 });
   } else {
     if (process.env.AWS_ENDPOINT_URL) {
       await ensureAwsResources(s3Client(), sqsClient(), {
         bucket: config.uploadsBucket,
         ingestQueue: config.ingestQueue,
+        classifyQueue: config.classifyQueue,
         maxReceiveCount: config.queueMaxReceiveCount,
         visibilityTimeoutSeconds: config.queueVisibilityTimeoutSeconds,
         corsOrigins: config.corsOrigins,
@@ -70,26 +80,23 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
     }
     platform = { objects: new S3ObjectStore(config.uploadsBucket), queue: new SqsQueueSender() };
     const client = newSqsClient();
-    sources = [
-      new SqsQueueSource(config.ingestQueue, client),
-      new SqsQueueSource(deadLetterQueueOf(config.ingestQueue), client),
-    ];
+    sourceOf = (queue) => new SqsQueueSource(queue, client);
     close = async () => client.destroy();
   }
   setPlatform(platform);
 
-  const consumers = [
-    runEventSource(sources[0]!, ingestWorker, { batchSize: 5, functionName: 'ingest-worker' }),
-    runEventSource(sources[1]!, ingestDeadLetterWorker, {
+  const running = consumers.flatMap((c) => [
+    runEventSource(sourceOf(c.queue), c.worker, { batchSize: 5, functionName: `${c.name}-worker` }),
+    runEventSource(sourceOf(deadLetterQueueOf(c.queue)), c.deadLetters, {
       batchSize: 10,
-      functionName: 'ingest-dead-letters',
+      functionName: `${c.name}-dead-letters`,
     }),
-  ];
+  ]);
   return {
     platform,
     uploads,
     stop: async () => {
-      await Promise.all(consumers.map((c) => c.stop()));
+      await Promise.all(running.map((c) => c.stop()));
       await close();
       setPlatform(undefined);
     },

@@ -1,9 +1,11 @@
+import { defaultSchemes } from '#lib/classify/index.ts';
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { User, Workspace } from '#lib/db/schema.ts';
 import { NotFoundError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
+import { insertScheme } from './schemes.ts';
 
 export const DEFAULT_WORKSPACE_NAME = 'Default Workspace';
 
@@ -117,7 +119,8 @@ export async function deleteWorkspace(db: Db, owner: Pick<User, 'id'>, id: strin
 }
 
 /**
- * The owner's oldest workspace, or a new "Default Workspace" when they have none. Two calls
+ * The owner's oldest workspace, or a new "Default Workspace" (seeded with the example
+ * schemes) when they have none. Two calls
  * racing for a user with no workspace must not create two: the owner's row is locked while
  * deciding.
  */
@@ -132,6 +135,10 @@ export function ensureDefaultWorkspace(db: Db, owner: Pick<User, 'id'>): Promise
       .orderBy('id')
       .limit(1)
       .executeTakeFirst();
-    return oldest ?? createWorkspace(trx, owner, { name: DEFAULT_WORKSPACE_NAME });
+    if (oldest) return oldest;
+    const created = await createWorkspace(trx, owner, { name: DEFAULT_WORKSPACE_NAME });
+    // A new default workspace starts with the reference system's example schemes.
+    for (const scheme of defaultSchemes()) await insertScheme(trx, created.id, scheme);
+    return created;
   });
 }

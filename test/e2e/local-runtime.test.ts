@@ -79,7 +79,7 @@ describe('the local runtime process (npm start)', () => {
     } finally {
       run.child.kill('SIGTERM');
     }
-    expect(await run.exited).toBe(0);
+    expect(await run.exited, run.output()).toBe(0);
     expect(run.output()).toContain('Stopped cleanly');
     expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
     expect(run.output()).not.toContain('owner-password');

@@ -35,7 +35,8 @@ export function apiClient(baseUrl: string) {
     });
     const text = await response.text();
     let parsed: unknown = text;
-    if (/json/.test(response.headers.get('content-type') ?? '') && text) parsed = JSON.parse(text);
+    if (/^application\/([a-z.+-]+\+)?json/.test(response.headers.get('content-type') ?? '') && text)
+      parsed = JSON.parse(text);
     return { status: response.status, headers: response.headers, body: parsed as T, text };
   }
 

@@ -1,0 +1,4 @@
+import { classifyDeadLetterWorker } from '#lib/workers/classify-dead-letters.ts';
+
+/** Consumes the classify dead-letter queue: fails the items of given-up messages. */
+export const handler = classifyDeadLetterWorker;

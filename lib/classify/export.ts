@@ -1,0 +1,79 @@
+import { stringify } from 'csv-stringify/sync';
+import type { ExportRow } from '#lib/services/results.ts';
+
+export type ExportFormat = 'csv' | 'jsonl' | 'json';
+
+export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
+  csv: 'text/csv; charset=utf-8',
+  jsonl: 'application/x-ndjson',
+  json: 'application/json',
+};
+
+type SchemeColumns = Map<string, { name: string; fields: string[] }>;
+
+/** A value as one CSV cell: lists of labels joined, lists of objects as JSON. */
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (Array.isArray(value)) {
+    return value.every((v) => typeof v !== 'object') ? value.join('; ') : JSON.stringify(value);
+  }
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * Serialises a job's results: CSV flattens each scheme's fields into `<scheme>.<field>`
+ * columns; JSONL is one result per line; JSON one array. Chunks are produced as rows come,
+ * so callers can stream them.
+ */
+export async function* exportResults(
+  rows: AsyncIterable<ExportRow>,
+  format: ExportFormat,
+  schemes: SchemeColumns,
+  includeText: boolean,
+): AsyncGenerator<string> {
+  if (format === 'jsonl') {
+    for await (const row of rows) yield `${JSON.stringify(row)}\n`;
+    return;
+  }
+  if (format === 'json') {
+    let first = true;
+    yield '[';
+    for await (const row of rows) {
+      yield `${first ? '' : ','}\n${JSON.stringify(row)}`;
+      first = false;
+    }
+    yield '\n]\n';
+    return;
+  }
+  const fieldColumns = [...schemes.entries()].flatMap(([id, s]) =>
+    s.fields.map((f) => ({ id, field: f, header: `${s.name}.${f}` })),
+  );
+  const header = [
+    'result_id',
+    'job_id',
+    'record_id',
+    'datasource_id',
+    'scheme_id',
+    'record_title',
+    ...(includeText ? ['text_content'] : []),
+    ...fieldColumns.map((c) => c.header),
+    'justifications',
+  ];
+  yield stringify([header]);
+  for await (const row of rows) {
+    const values = fieldColumns.map((c) => (c.id === row.scheme_id ? cell(row.value[c.field]) : ''));
+    yield stringify([
+      [
+        row.id,
+        row.job_id,
+        row.record_id,
+        row.datasource_id,
+        row.scheme_id,
+        row.record_title ?? '',
+        ...(includeText ? [row.text_content ?? ''] : []),
+        ...values,
+        Object.keys(row.justifications).length > 0 ? JSON.stringify(row.justifications) : '',
+      ],
+    ]);
+  }
+}

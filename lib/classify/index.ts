@@ -1,0 +1,2 @@
+/** The classify module's public API; see scheme.ts. */
+export * from './scheme.ts';

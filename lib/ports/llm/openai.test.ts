@@ -1,0 +1,173 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { OpenAiProvider } from '#lib/ports/llm/openai.ts';
+import { type LlmRequest, ProviderError } from '#lib/ports/llm/provider.ts';
+import { startFakeLlm } from '#test/support/fake-llm.ts';
+
+const KEY = 'sk-test-0123456789abcdefSECRET';
+const schema = {
+  type: 'object',
+  properties: {
+    label: { type: 'string', enum: ['spam', 'ham'] },
+    evidence: { type: 'array', items: { type: 'string' } },
+  },
+  required: ['label', 'evidence'],
+  additionalProperties: false,
+};
+const request: LlmRequest = {
+  model: 'gpt-4o-mini',
+  system: 'Classify the record.',
+  messages: [{ role: 'user', content: '<record>Win a free cruise now, click here!</record>' }],
+  jsonSchema: schema,
+  schemaName: 'spam check',
+  temperature: 0,
+};
+
+const fake = await startFakeLlm();
+/** A loopback URL where nothing listens (fetch refuses "bad ports" such as 1 before connecting). */
+const deadUrl = await new Promise<string>((resolve) => {
+  const server = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as AddressInfo;
+    server.close(() => resolve(`http://127.0.0.1:${port}/v1`));
+  });
+});
+const openai = new OpenAiProvider({ baseUrl: `${fake.url}/v1/`, apiKey: KEY, timeoutMs: 2000 });
+afterAll(() => fake.close());
+beforeEach(() => fake.reset());
+
+/** The ProviderError a call throws. */
+async function failure(call: Promise<unknown>): Promise<ProviderError> {
+  const error = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ProviderError);
+  return error as ProviderError;
+}
+
+describe('OpenAiProvider', () => {
+  it('sends a strict json_schema request with the key as bearer and parses the answer', async () => {
+    const response = await openai.classify(request);
+    expect(response.output).toEqual({ label: 'spam', evidence: ['Win a free cruise now,'] });
+    expect(JSON.parse(response.raw)).toEqual(response.output);
+    expect(response.usage?.inputTokens).toBeGreaterThan(0);
+
+    const [sent] = fake.requests;
+    expect(sent?.headers.authorization).toBe(`Bearer ${KEY}`);
+    expect(sent?.body.response_format).toEqual({
+      type: 'json_schema',
+      json_schema: { name: 'spam_check', schema, strict: true },
+    });
+    expect(sent?.body.messages[0]).toEqual({ role: 'system', content: 'Classify the record.' });
+    expect(sent?.body.temperature).toBe(0);
+  });
+
+  it('sends no Authorization header without a key (Ollama)', async () => {
+    const ollama = new OpenAiProvider({ baseUrl: `${fake.url}/v1`, timeoutMs: 2000 });
+    await ollama.classify(request);
+    expect(fake.requests[0]?.headers.authorization).toBeUndefined();
+  });
+
+  it('reads a lazily supplied key once per call', async () => {
+    const lazy = new OpenAiProvider({
+      baseUrl: `${fake.url}/v1`,
+      apiKey: async () => 'sk-from-secret',
+      timeoutMs: 2000,
+    });
+    await lazy.classify(request);
+    expect(fake.requests[0]?.headers.authorization).toBe('Bearer sk-from-secret');
+  });
+
+  it('gives output null and the raw text for an answer that is not JSON', async () => {
+    fake.script({ kind: 'text', body: 'I think it is spam.' });
+    expect(await openai.classify(request)).toMatchObject({ output: null, raw: 'I think it is spam.' });
+  });
+
+  it('tolerates a ```json fence around the answer', async () => {
+    fake.script({ kind: 'text', body: 'Sure:\n```json\n{"label":"ham","evidence":[]}\n```' });
+    expect((await openai.classify(request)).output).toEqual({ label: 'ham', evidence: [] });
+  });
+
+  it('passes an answer that breaks the schema through: validating it is the caller’s job', async () => {
+    fake.script({ kind: 'invalid' });
+    expect((await openai.classify(request)).output).toEqual({
+      evidence: ['Win a free cruise now,'],
+      unexpected_field: true,
+    });
+  });
+
+  it('turns a refusal into a final error', async () => {
+    fake.script({ kind: 'refusal', body: 'I can’t help with that.' });
+    const error = await failure(openai.classify(request));
+    expect(error).toMatchObject({
+      retryable: false,
+      reason: 'The model refused to answer: I can’t help with that.',
+    });
+  });
+
+  it('maps a 429 with Retry-After to a retryable error carrying the wait', async () => {
+    fake.script({ kind: 'status', status: 429, retryAfter: 3 });
+    const error = await failure(openai.classify(request));
+    expect(error).toMatchObject({ retryable: true, status: 429, retryAfterMs: 3000 });
+    expect(error.reason).toBe('Rate limited by the provider (429)');
+  });
+
+  it('reads Retry-After given as an HTTP date', async () => {
+    fake.script({ kind: 'status', status: 503, retryAfter: new Date(Date.now() + 5000).toUTCString() });
+    const error = await failure(openai.classify(request));
+    expect(error.retryable).toBe(true);
+    expect(error.retryAfterMs).toBeGreaterThan(3000);
+    expect(error.retryAfterMs).toBeLessThanOrEqual(5000);
+  });
+
+  it('fails a 401 as final, without the key the provider echoed', async () => {
+    fake.script({ kind: 'status', status: 401 });
+    const error = await failure(openai.classify(request));
+    expect(error).toMatchObject({
+      retryable: false,
+      status: 401,
+      reason: 'The provider refused the API key',
+    });
+    expect(`${error.message} ${error.stack} ${JSON.stringify(error)}`).not.toContain(KEY);
+  });
+
+  it('quotes a 400’s message, with any key redacted', async () => {
+    fake.script({
+      kind: 'status',
+      status: 400,
+      message: `Invalid schema for key ${KEY}: 'evidence' is required`,
+    });
+    const error = await failure(openai.classify(request));
+    expect(error.retryable).toBe(false);
+    expect(error.reason).toBe(
+      "The provider rejected the request (400): Invalid schema for key [redacted]: 'evidence' is required",
+    );
+  });
+
+  it('times out a slow answer with a retryable error', async () => {
+    const quick = new OpenAiProvider({ baseUrl: `${fake.url}/v1`, apiKey: KEY, timeoutMs: 100 });
+    fake.script({ kind: 'slow', ms: 1000 });
+    const error = await failure(quick.classify(request));
+    expect(error).toMatchObject({ retryable: true, reason: 'The provider did not answer in time' });
+  });
+
+  it('treats the caller’s abort as final', async () => {
+    fake.script({ kind: 'slow', ms: 1000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const error = await failure(openai.classify({ ...request, signal: controller.signal }));
+    expect(error).toMatchObject({ retryable: false, reason: 'The request was cancelled' });
+  });
+
+  it('reports an unreachable server as retryable', async () => {
+    const nowhere = new OpenAiProvider({ baseUrl: deadUrl, apiKey: KEY, timeoutMs: 1000 });
+    const error = await failure(nowhere.classify(request));
+    expect(error).toMatchObject({ retryable: true, reason: 'Could not reach the provider (ECONNREFUSED)' });
+  });
+
+  it('lists models, and [] when it cannot', async () => {
+    expect(await openai.models()).toEqual(['fake-small']);
+    expect(await new OpenAiProvider({ baseUrl: deadUrl, timeoutMs: 500 }).models()).toEqual([]);
+  });
+});

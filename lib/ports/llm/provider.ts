@@ -1,0 +1,155 @@
+/** One turn of the conversation after the system prompt (repair turns are `assistant` + `user`). */
+export type LlmMessage = { role: 'user' | 'assistant'; content: string };
+
+/** What the classifier asks a model: answer `messages` with one JSON object matching `jsonSchema`. */
+export type LlmRequest = {
+  model: string;
+  system: string;
+  messages: LlmMessage[];
+  /** A JSON Schema (draft 2020-12, as `z.toJSONSchema` emits) the answer must match. */
+  jsonSchema: object;
+  /** Names the schema for the provider (OpenAI `json_schema.name`, Bedrock tool name). */
+  schemaName: string;
+  temperature?: number;
+  signal?: AbortSignal;
+};
+
+export type LlmUsage = { inputTokens?: number; outputTokens?: number };
+
+/** The model's answer, not yet validated: checking `output` against the schema is the caller's job. */
+export type LlmResponse = {
+  /** The parsed JSON the model produced; null when its answer was not JSON. */
+  output: unknown;
+  /** The answer as text, for failure reports and repair prompts. */
+  raw: string;
+  usage?: LlmUsage;
+};
+
+/** A model behind some wire protocol: OpenAI-compatible chat completions, Bedrock Converse, a fake. */
+export interface LlmProvider {
+  readonly name: string;
+  /** Asks the model once. Throws {@link ProviderError} when no answer came back. */
+  classify(request: LlmRequest): Promise<LlmResponse>;
+  /** The models the provider says it serves, where the protocol can list them; [] when it cannot. */
+  models?(): Promise<string[]>;
+}
+
+export type ProviderErrorOptions = {
+  retryable: boolean;
+  status?: number;
+  /** How long the provider asked us to wait (Retry-After), in milliseconds. */
+  retryAfterMs?: number;
+  cause?: unknown;
+};
+
+/**
+ * A call to a provider that produced no answer. `reason` is short, user-facing and free of secrets:
+ * it becomes an item's failure reason as is.
+ *
+ * @example throw new ProviderError('Rate limited by the provider (429)', { retryable: true, status: 429 })
+ */
+export class ProviderError extends Error {
+  override name = 'ProviderError';
+  readonly reason: string;
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(reason: string, options: ProviderErrorOptions) {
+    super(reason, { cause: options.cause });
+    this.reason = reason;
+    this.retryable = options.retryable;
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/**
+ * The user-facing reason for an HTTP status, shared by the adapters so failures read alike.
+ * A 401 never quotes the provider: OpenAI echoes part of the rejected key in its message.
+ */
+export function reasonForStatus(status: number, detail?: string): string {
+  const suffix = detail ? `: ${detail}` : '';
+  if (status === 401) return 'The provider refused the API key';
+  if (status === 403) return `The provider denied access (403)${suffix}`;
+  if (status === 404) return `The provider does not know this model or endpoint (404)${suffix}`;
+  if (status === 408) return 'The provider timed out (408)';
+  if (status === 429) return 'Rate limited by the provider (429)';
+  if (status === 503) return 'The provider is unavailable (503)';
+  if (status >= 500) return `The provider failed (${status})`;
+  return `The provider rejected the request (${status})${suffix}`;
+}
+
+/** Statuses worth another try: throttling, timeouts and server faults. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 409 || status === 429 || status >= 500;
+}
+
+/**
+ * Parses `Retry-After` (delta seconds or an HTTP date) and OpenAI's `retry-after-ms` into milliseconds.
+ *
+ * @example parseRetryAfter('2') // 2000
+ */
+export function parseRetryAfter(
+  retryAfter: string | null | undefined,
+  retryAfterMs?: string | null,
+  now = Date.now(),
+): number | undefined {
+  const ms = Number(retryAfterMs);
+  if (retryAfterMs && Number.isFinite(ms) && ms >= 0) return ms;
+  if (!retryAfter) return undefined;
+  const seconds = Number(retryAfter);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(retryAfter);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Keeps a provider's error message short and without secrets before it reaches a failure reason.
+ * Removes `secret` where given and anything shaped like an API key.
+ */
+export function sanitizeDetail(message: unknown, secret?: string): string | undefined {
+  if (typeof message !== 'string' || message.trim() === '') return undefined;
+  let text = message.replace(/\s+/g, ' ').trim();
+  if (secret) text = text.split(secret).join('[redacted]');
+  text = text.replace(/\b(sk|key|gsk|xai)-[A-Za-z0-9_*.-]{6,}/g, '[redacted]');
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+}
+
+/**
+ * Parses a model's text answer as JSON, tolerating a Markdown fence or prose around one object.
+ * Returns null when there is no JSON to be had: the caller's repair turn deals with that.
+ */
+export function parseModelJson(text: string): unknown {
+  const candidates = [text.trim()];
+  const fenced = /```(?:json)?\s*\n?([\s\S]*?)```/i.exec(text);
+  if (fenced?.[1]) candidates.push(fenced[1].trim());
+  const start = text.indexOf('{');
+  const end = text.lastIndexOf('}');
+  if (start >= 0 && end > start) candidates.push(text.slice(start, end + 1));
+  for (const candidate of candidates) {
+    try {
+      return JSON.parse(candidate) as unknown;
+    } catch {
+      // Try the next, looser reading.
+    }
+  }
+  return null;
+}
+
+/** Provider tool and schema names allow `[a-zA-Z0-9_-]{1,64}` only. */
+export function safeSchemaName(name: string): string {
+  return name.replace(/[^a-zA-Z0-9_-]+/g, '_').slice(0, 64) || 'result';
+}
+
+/**
+ * Turns an aborted call into the right error: our own timeout is worth retrying, the caller's cancel is not.
+ * `signal` is the one the adapter passed down.
+ */
+export function abortError(signal: AbortSignal | undefined, cause: unknown): ProviderError {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return new ProviderError('The provider did not answer in time', { retryable: true, cause });
+  }
+  return new ProviderError('The request was cancelled', { retryable: false, cause });
+}

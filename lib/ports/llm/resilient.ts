@@ -1,0 +1,114 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import pLimit from 'p-limit';
+import { type LlmProvider, type LlmRequest, type LlmResponse, ProviderError } from './provider.ts';
+
+export type ResilienceOptions = {
+  /** Attempts per call, the first included. */
+  maxAttempts?: number;
+  /** The first backoff's ceiling; each retry doubles it (full jitter picks 0..ceiling). */
+  baseDelayMs?: number;
+  /** No wait is longer, whatever Retry-After asks. */
+  maxDelayMs?: number;
+  /** Per attempt, not per call. */
+  timeoutMs?: number;
+  /** Calls in progress at once through this wrapper (per process). */
+  concurrency?: number;
+  /** Injectable for tests; must reject when `signal` aborts. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Injectable for tests; returns [0, 1). */
+  random?: () => number;
+};
+
+export const RESILIENCE_DEFAULTS = {
+  maxAttempts: 5,
+  baseDelayMs: 500,
+  maxDelayMs: 20_000,
+  timeoutMs: 60_000,
+  concurrency: 4,
+} as const;
+
+const defaultSleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, { signal });
+
+/**
+ * Wraps a provider with what every provider needs: a cap on concurrent calls, a timeout per attempt,
+ * and retries of retryable failures with exponential backoff, full jitter and Retry-After.
+ * Answers that are not valid JSON are not its business: they are answers, and the caller repairs them.
+ *
+ * @example const openai = withResilience(new OpenAiProvider(options), { concurrency: 8 })
+ */
+export function withResilience(provider: LlmProvider, options: ResilienceOptions = {}): LlmProvider {
+  const o = { ...RESILIENCE_DEFAULTS, sleep: defaultSleep, random: Math.random, ...definedOnly(options) };
+  // The slot is held through the backoff too: under a rate limit the queued calls then wait instead of
+  // joining the stampede, which is the backpressure a 429 asks for.
+  const limit = pLimit(o.concurrency);
+
+  async function attempt(request: LlmRequest): Promise<LlmResponse> {
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new DOMException('attempt timed out', 'TimeoutError')),
+      o.timeoutMs,
+    );
+    const signal = request.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal;
+    // Racing the signal keeps the timeout honest even for an adapter that ignores it.
+    const aborted = new Promise<never>((_, reject) => {
+      const onAbort = () =>
+        reject(
+          timeout.signal.aborted
+            ? new ProviderError(`The provider did not answer within ${seconds(o.timeoutMs)}`, {
+                retryable: true,
+              })
+            : cancelled(request.signal?.reason),
+        );
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([provider.classify({ ...request, signal }), aborted]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function classify(request: LlmRequest): Promise<LlmResponse> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt(request);
+      } catch (error) {
+        if (!(error instanceof ProviderError) || !error.retryable || request.signal?.aborted) throw error;
+        if (n >= o.maxAttempts) {
+          throw new ProviderError(`${error.reason} after ${n} attempt${n === 1 ? '' : 's'}`, {
+            retryable: true,
+            status: error.status,
+            cause: error,
+          });
+        }
+        const backoff = o.random() * Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (n - 1));
+        const wait = Math.min(o.maxDelayMs, Math.max(error.retryAfterMs ?? 0, backoff));
+        try {
+          await o.sleep(wait, request.signal);
+        } catch (cause) {
+          throw cancelled(cause);
+        }
+      }
+    }
+  }
+
+  return {
+    name: provider.name,
+    classify: (request) => limit(() => classify(request)),
+    ...(provider.models ? { models: () => provider.models!() } : {}),
+  };
+}
+
+function cancelled(cause: unknown): ProviderError {
+  return new ProviderError('The request was cancelled', { retryable: false, cause });
+}
+
+function seconds(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${ms} ms`;
+}
+
+/** `{ maxAttempts: undefined }` from an unset env variable must not erase the default. */
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

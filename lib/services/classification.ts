@@ -1,0 +1,290 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { sql } from 'kysely';
+import {
+  buildPrompt,
+  modelOutputSchema,
+  repairPrompt,
+  type SchemeField,
+  validateModelOutput,
+  verifyEvidence,
+} from '#lib/classify/index.ts';
+import { type ClassifyItems, ClassifyMessage, type PlanJob } from '#lib/classify/messages.ts';
+import type { Db } from '#lib/db/database.ts';
+import type { ClassificationJob, ClassificationScheme } from '#lib/db/schema.ts';
+import { newId } from '#lib/ids.ts';
+import { type LlmProvider, ProviderError } from '#lib/ports/llm/provider.ts';
+import type { QueueSender } from '#lib/ports/queue/queue.ts';
+
+export type ClassifyDeps = {
+  db: Db;
+  queue: QueueSender;
+  log: Logger;
+  /** The provider a job names, or undefined when it is not configured here. */
+  provider: (name: string) => LlmProvider | undefined;
+  settings: { classifyQueue: string; itemsPerMessage?: number };
+};
+
+/** Items per classify message: small, so one slow answer holds back little else. */
+const ITEMS_PER_MESSAGE = 5;
+/** Items a worker classifies at once (the provider wrapper caps calls across the process). */
+const ITEM_CONCURRENCY = 5;
+
+export class PoisonClassifyMessageError extends Error {
+  override name = 'PoisonClassifyMessageError';
+}
+
+/**
+ * Handles one message of the classify queue. Idempotent: items are classified only while
+ * pending, results are unique per (job, record, scheme), and a job is finished by whichever
+ * worker sees its last item done.
+ */
+export async function handleClassifyMessage(deps: ClassifyDeps, body: string): Promise<void> {
+  let message: ClassifyMessage;
+  try {
+    message = ClassifyMessage.parse(JSON.parse(body));
+  } catch (cause) {
+    throw new PoisonClassifyMessageError('Not a classify message', { cause });
+  }
+  if (message.kind === 'plan_job') return planJob(deps, message);
+  return classifyItems(deps, message);
+}
+
+/** Sends a job's pending items out in small batches, and marks it running. */
+async function planJob(deps: ClassifyDeps, message: PlanJob): Promise<void> {
+  const job = await deps.db
+    .updateTable('classification_jobs')
+    .set({ status: 'running' })
+    .where('id', '=', message.job_id)
+    .where('status', 'in', ['pending', 'running'])
+    .returningAll()
+    .executeTakeFirst();
+  if (!job) return;
+  const size = deps.settings.itemsPerMessage ?? ITEMS_PER_MESSAGE;
+  let after: { record_id: string; scheme_id: string } | undefined;
+  for (;;) {
+    // Keyset over the primary key: bounded memory however large the job.
+    const page = await deps.db
+      .selectFrom('classification_items')
+      .select(['record_id', 'scheme_id'])
+      .where('job_id', '=', job.id)
+      .where('status', '=', 'pending')
+      .$if(after !== undefined, (q) =>
+        q.where((eb) =>
+          eb(eb.refTuple('record_id', 'scheme_id'), '>', eb.tuple(after!.record_id, after!.scheme_id)),
+        ),
+      )
+      .orderBy('record_id')
+      .orderBy('scheme_id')
+      .limit(size * 100)
+      .execute();
+    if (page.length === 0) break;
+    const messages: ClassifyItems[] = [];
+    for (let i = 0; i < page.length; i += size) {
+      messages.push({ kind: 'classify_items', job_id: job.id, items: page.slice(i, i + size) });
+    }
+    await deps.queue.send(deps.settings.classifyQueue, messages);
+    after = page.at(-1);
+  }
+  await finishIfDone(deps.db, job.id);
+}
+
+async function classifyItems(deps: ClassifyDeps, message: ClassifyItems): Promise<void> {
+  const job = await deps.db
+    .selectFrom('classification_jobs')
+    .selectAll()
+    .where('id', '=', message.job_id)
+    .executeTakeFirst();
+  if (!job || job.status !== 'running') return;
+  const schemeIds = [...new Set(message.items.map((i) => i.scheme_id))];
+  const schemes = new Map(
+    (
+      await deps.db.selectFrom('classification_schemes').selectAll().where('id', 'in', schemeIds).execute()
+    ).map((s) => [s.id, s]),
+  );
+  for (let i = 0; i < message.items.length; i += ITEM_CONCURRENCY) {
+    await Promise.all(
+      message.items
+        .slice(i, i + ITEM_CONCURRENCY)
+        .map((item) => classifyItem(deps, job, schemes.get(item.scheme_id), item)),
+    );
+  }
+  await finishIfDone(deps.db, job.id);
+}
+
+type Outcome =
+  | { ok: true; values: Record<string, unknown>; justifications: Record<string, unknown> }
+  | { ok: false; reason: string };
+
+async function classifyItem(
+  deps: ClassifyDeps,
+  job: ClassificationJob,
+  scheme: ClassificationScheme | undefined,
+  item: { record_id: string; scheme_id: string },
+): Promise<void> {
+  const claimed = await deps.db
+    .updateTable('classification_items')
+    .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+    .where('job_id', '=', job.id)
+    .where('record_id', '=', item.record_id)
+    .where('scheme_id', '=', item.scheme_id)
+    .where('status', '=', 'pending')
+    .returning('attempts')
+    .executeTakeFirst();
+  if (!claimed || !scheme) return;
+  const record = await deps.db
+    .selectFrom('records')
+    .select(['title', 'text_content'])
+    .where('id', '=', item.record_id)
+    .executeTakeFirst();
+  if (!record) return;
+  const outcome = await askModel(deps, job, scheme, record);
+  if (!outcome.ok) {
+    await deps.db
+      .updateTable('classification_items')
+      .set({ status: 'failed', reason: outcome.reason })
+      .where('job_id', '=', job.id)
+      .where('record_id', '=', item.record_id)
+      .where('scheme_id', '=', item.scheme_id)
+      .where('status', '=', 'pending')
+      .execute();
+    return;
+  }
+  await deps.db.transaction().execute(async (trx) => {
+    const done = await trx
+      .updateTable('classification_items')
+      .set({ status: 'succeeded', reason: null })
+      .where('job_id', '=', job.id)
+      .where('record_id', '=', item.record_id)
+      .where('scheme_id', '=', item.scheme_id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    // Cancelled meanwhile, or another worker got there first: store nothing.
+    if (done.numUpdatedRows === 0n) return;
+    await trx
+      .insertInto('classification_results')
+      .values({
+        id: newId(),
+        workspace_id: job.workspace_id,
+        job_id: job.id,
+        record_id: item.record_id,
+        scheme_id: item.scheme_id,
+        value: JSON.stringify(outcome.values),
+        justifications: JSON.stringify(outcome.justifications),
+        provider: job.provider,
+        model: job.model,
+      })
+      .onConflict((oc) => oc.columns(['job_id', 'record_id', 'scheme_id']).doNothing())
+      .execute();
+  });
+}
+
+/**
+ * Asks the model, validates the answer against the scheme, and gives an invalid answer one
+ * repair attempt that says what was wrong. Provider errors that outlived their retries and
+ * answers still invalid after the repair are failures with a reason; anything else throws.
+ */
+async function askModel(
+  deps: ClassifyDeps,
+  job: ClassificationJob,
+  scheme: ClassificationScheme,
+  record: { title: string | null; text_content: string },
+): Promise<Outcome> {
+  const provider = deps.provider(job.provider);
+  if (!provider) return { ok: false, reason: `The provider "${job.provider}" is not configured` };
+  const fields = scheme.fields as SchemeField[];
+  const prompt = buildPrompt({
+    scheme: { ...scheme, fields },
+    text: record.text_content,
+    title: record.title ?? undefined,
+  });
+  const jsonSchema = modelOutputSchema(fields);
+  const temperature = typeof job.options.temperature === 'number' ? job.options.temperature : undefined;
+  const messages: { role: 'user' | 'assistant'; content: string }[] = [
+    { role: 'user', content: prompt.user },
+  ];
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let answer: Awaited<ReturnType<LlmProvider['classify']>>;
+    try {
+      answer = await provider.classify({
+        model: job.model,
+        system: prompt.system,
+        messages,
+        jsonSchema,
+        schemaName: 'classification',
+        ...(temperature !== undefined && { temperature }),
+      });
+    } catch (error) {
+      if (error instanceof ProviderError) return { ok: false, reason: error.reason };
+      throw error;
+    }
+    const checked = validateModelOutput(fields, answer.output);
+    if (checked.ok) {
+      const justifications: Record<string, unknown> = {};
+      for (const [field, j] of Object.entries(checked.value.justifications ?? {})) {
+        const { reasoning, evidence } = j as { reasoning: string; evidence: string[] };
+        justifications[field] = { reasoning, evidence: verifyEvidence(evidence, record.text_content) };
+      }
+      return { ok: true, values: checked.value.values, justifications };
+    }
+    if (attempt === 1)
+      return { ok: false, reason: `Invalid answer after one repair: ${checked.errors.join('; ')}` };
+    messages.push(
+      { role: 'assistant', content: answer.raw },
+      { role: 'user', content: repairPrompt(checked.errors) },
+    );
+  }
+  return { ok: false, reason: 'unreachable' };
+}
+
+/** Finishes a running job once no item is pending: completed, with errors, or failed. */
+export async function finishIfDone(db: Db, jobId: string): Promise<void> {
+  await sql`
+    UPDATE classification_jobs j
+    SET status = CASE
+          WHEN c.succeeded = 0 AND c.failed > 0 THEN 'failed'
+          WHEN c.failed > 0 THEN 'completed_with_errors'
+          ELSE 'completed' END,
+        error_message = CASE WHEN c.succeeded = 0 AND c.failed > 0 THEN 'Every item failed (see failures)' END,
+        finished_at = clock_timestamp()
+    FROM (
+      SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+             count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+             count(*) FILTER (WHERE status = 'failed') AS failed
+      FROM classification_items WHERE job_id = ${jobId}
+    ) c
+    WHERE j.id = ${jobId} AND j.status = 'running' AND c.pending = 0`.execute(db);
+}
+
+/** Fails the items of a dead-lettered classify message, then finishes their job if it can. */
+export async function failDeadClassifyMessage(db: Db, body: string): Promise<void> {
+  let message: ClassifyMessage;
+  try {
+    message = ClassifyMessage.parse(JSON.parse(body));
+  } catch {
+    return;
+  }
+  if (message.kind === 'plan_job') {
+    await db
+      .updateTable('classification_jobs')
+      .set({
+        status: 'failed',
+        error_message: 'Planning failed after every retry',
+        finished_at: sql<Date>`clock_timestamp()`,
+      })
+      .where('id', '=', message.job_id)
+      .where('status', 'in', ['pending', 'running'])
+      .execute();
+    return;
+  }
+  for (const item of message.items) {
+    await db
+      .updateTable('classification_items')
+      .set({ status: 'failed', reason: 'Processing failed after every retry' })
+      .where('job_id', '=', message.job_id)
+      .where('record_id', '=', item.record_id)
+      .where('scheme_id', '=', item.scheme_id)
+      .where('status', '=', 'pending')
+      .execute();
+  }
+  await finishIfDone(db, message.job_id);
+}

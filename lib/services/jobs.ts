@@ -1,0 +1,319 @@
+import { sql } from 'kysely';
+import type { PlanJob } from '#lib/classify/messages.ts';
+import type { Db } from '#lib/db/database.ts';
+import { toPage } from '#lib/db/paging.ts';
+import type { ClassificationJob, JobStatus, User } from '#lib/db/schema.ts';
+import { ConflictError, HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import type { Paging } from '#lib/http/schemas/common.ts';
+import { newId } from '#lib/ids.ts';
+import type { QueueSender } from '#lib/ports/queue/queue.ts';
+import { requireWorkspace } from './workspaces.ts';
+
+export type Progress = {
+  total: number;
+  succeeded: number;
+  failed: number;
+  pending: number;
+  cancelled: number;
+};
+
+export type JobOut = {
+  id: string;
+  workspace_id: string;
+  name: string;
+  description: string | null;
+  status: JobStatus;
+  scheme_ids: string[];
+  datasource_ids: string[];
+  record_ids: string[];
+  provider: string;
+  model: string;
+  options: Record<string, unknown>;
+  error_message: string | null;
+  progress: Progress;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+};
+
+export function toJobOut(job: ClassificationJob, progress: Progress): JobOut {
+  return {
+    id: job.id,
+    workspace_id: job.workspace_id,
+    name: job.name,
+    description: job.description,
+    status: job.status,
+    scheme_ids: job.scheme_ids,
+    datasource_ids: job.datasource_ids,
+    record_ids: job.record_ids,
+    provider: job.provider,
+    model: job.model,
+    options: job.options,
+    error_message: job.error_message,
+    progress,
+    created_at: job.created_at.toISOString(),
+    updated_at: job.updated_at.toISOString(),
+    finished_at: job.finished_at?.toISOString() ?? null,
+  };
+}
+
+/** Counts of a job's work items by status. */
+export async function jobProgress(db: Db, jobId: string): Promise<Progress> {
+  const rows = await db
+    .selectFrom('classification_items')
+    .select(['status', sql<number>`count(*)::int`.as('n')])
+    .where('job_id', '=', jobId)
+    .groupBy('status')
+    .execute();
+  const progress: Progress = { total: 0, succeeded: 0, failed: 0, pending: 0, cancelled: 0 };
+  for (const r of rows) {
+    progress[r.status] = r.n;
+    progress.total += r.n;
+  }
+  return progress;
+}
+
+export type JobInput = {
+  name: string;
+  description?: string | null | undefined;
+  scheme_ids: string[];
+  datasource_ids?: string[] | undefined;
+  record_ids?: string[] | undefined;
+  provider: string;
+  model: string;
+  options: { temperature?: number | undefined; max_records?: number | undefined };
+};
+
+export type JobSettings = { classifyQueue: string };
+
+async function checkIds(
+  db: Db,
+  workspaceId: string,
+  table: 'classification_schemes' | 'datasources' | 'records',
+  ids: string[],
+  path: string,
+) {
+  if (ids.length === 0) return;
+  const found = await db
+    .selectFrom(table)
+    .select('id')
+    .where('workspace_id', '=', workspaceId)
+    .where('id', 'in', ids)
+    .execute();
+  const known = new Set(found.map((r) => r.id));
+  const errors = ids.flatMap((id, i) =>
+    known.has(id)
+      ? []
+      : [{ location: 'body' as const, path: `${path}.${i}`, message: 'Not found in this workspace' }],
+  );
+  if (errors.length > 0) throw new ValidationError(errors);
+}
+
+/**
+ * Creates a job over the records that exist now: one work item per (record, scheme), written
+ * with the job, then queues its planning. Every id must belong to the workspace (422 naming
+ * the ones that do not).
+ */
+export async function createJob(
+  db: Db,
+  queue: QueueSender,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  input: JobInput,
+  settings: JobSettings,
+): Promise<ClassificationJob> {
+  await requireWorkspace(db, user, workspaceId);
+  await checkIds(db, workspaceId, 'classification_schemes', input.scheme_ids, 'scheme_ids');
+  await checkIds(db, workspaceId, 'datasources', input.datasource_ids ?? [], 'datasource_ids');
+  await checkIds(db, workspaceId, 'records', input.record_ids ?? [], 'record_ids');
+
+  const job = await db.transaction().execute(async (trx) => {
+    const created = await trx
+      .insertInto('classification_jobs')
+      .values({
+        id: newId(),
+        workspace_id: workspaceId,
+        name: input.name,
+        description: input.description ?? null,
+        status: 'pending',
+        scheme_ids: input.scheme_ids,
+        datasource_ids: input.datasource_ids ?? [],
+        record_ids: input.record_ids ?? [],
+        provider: input.provider,
+        model: input.model,
+        options: JSON.stringify(input.options),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const datasourceIds = input.datasource_ids ?? [];
+    const recordIds = input.record_ids ?? [];
+    // The target: records of the chosen datasources and the chosen records (the whole
+    // workspace when neither is given), in a stable order, at most max_records of them.
+    const targets = trx
+      .selectFrom('records')
+      .select('id')
+      .where('workspace_id', '=', workspaceId)
+      .$if(datasourceIds.length > 0 || recordIds.length > 0, (q) =>
+        q.where((eb) =>
+          eb.or([
+            ...(datasourceIds.length > 0 ? [eb('datasource_id', 'in', datasourceIds)] : []),
+            ...(recordIds.length > 0 ? [eb('id', 'in', recordIds)] : []),
+          ]),
+        ),
+      )
+      .orderBy('id')
+      .$if(input.options.max_records !== undefined, (q) => q.limit(input.options.max_records!));
+    await trx
+      .insertInto('classification_items')
+      .columns(['job_id', 'record_id', 'scheme_id'])
+      .expression((eb) =>
+        eb
+          .selectFrom(targets.as('t'))
+          .crossJoin(
+            eb
+              .selectFrom('classification_schemes')
+              .select('id as scheme_id')
+              .where('id', 'in', input.scheme_ids)
+              .as('s'),
+          )
+          .select([sql.lit(created.id).as('job_id'), 't.id as record_id', 's.scheme_id']),
+      )
+      .execute();
+    return created;
+  });
+  await queueOrFail(db, queue, settings, job.id);
+  return job;
+}
+
+/** Queues a job's planning after its rows committed; a refusing queue fails the job (503). */
+async function queueOrFail(db: Db, queue: QueueSender, settings: JobSettings, jobId: string): Promise<void> {
+  const message: PlanJob = { kind: 'plan_job', job_id: jobId };
+  try {
+    await queue.send(settings.classifyQueue, [message]);
+  } catch (cause) {
+    await db
+      .updateTable('classification_jobs')
+      .set({ status: 'failed', error_message: 'The job could not be queued; retry it' })
+      .where('id', '=', jobId)
+      .execute();
+    throw new HttpError(503, 'Service Unavailable', 'The classify queue is unavailable; try again', {
+      cause,
+    });
+  }
+}
+
+/** A job of the caller's workspace, or 404. */
+export async function requireJob(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  jobId: string,
+): Promise<ClassificationJob> {
+  await requireWorkspace(db, user, workspaceId);
+  const job = await db
+    .selectFrom('classification_jobs')
+    .selectAll()
+    .where('id', '=', jobId)
+    .where('workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  if (!job) throw new NotFoundError('Classification job not found');
+  return job;
+}
+
+export async function listJobs(db: Db, user: Pick<User, 'id'>, workspaceId: string, paging: Paging) {
+  await requireWorkspace(db, user, workspaceId);
+  const inWorkspace = db.selectFrom('classification_jobs').where('workspace_id', '=', workspaceId);
+  const [rows, total] = await Promise.all([
+    inWorkspace
+      .selectAll()
+      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
+      .orderBy('id')
+      .limit(paging.limit + 1)
+      .execute(),
+    inWorkspace.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+  ]);
+  const page = toPage(rows, paging.limit);
+  const data = await Promise.all(page.data.map(async (j) => toJobOut(j, await jobProgress(db, j.id))));
+  return { ...page, data, count: Number(total.count) };
+}
+
+const FINISHED: JobStatus[] = ['completed', 'completed_with_errors', 'failed', 'cancelled'];
+
+/** Cancels a job: work not yet done is dropped (in-flight items finish or are skipped). */
+export async function cancelJob(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  jobId: string,
+): Promise<ClassificationJob> {
+  const job = await requireJob(db, user, workspaceId, jobId);
+  if (FINISHED.includes(job.status)) throw new ConflictError(`The job is already ${job.status}`);
+  return db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('classification_items')
+      .set({ status: 'cancelled' })
+      .where('job_id', '=', jobId)
+      .where('status', '=', 'pending')
+      .execute();
+    return trx
+      .updateTable('classification_jobs')
+      .set({ status: 'cancelled', finished_at: sql<Date>`clock_timestamp()` })
+      .where('id', '=', jobId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+}
+
+/** Runs the failed items of a finished job again (and only them). */
+export async function retryJob(
+  db: Db,
+  queue: QueueSender,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  jobId: string,
+  settings: JobSettings,
+): Promise<ClassificationJob> {
+  const job = await requireJob(db, user, workspaceId, jobId);
+  if (!FINISHED.includes(job.status)) throw new ConflictError('The job is still running');
+  const retried = await db.transaction().execute(async (trx) => {
+    const items = await trx
+      .updateTable('classification_items')
+      .set({ status: 'pending', attempts: 0, reason: null })
+      .where('job_id', '=', jobId)
+      .where('status', '=', 'failed')
+      .executeTakeFirst();
+    if (items.numUpdatedRows === 0n) throw new ConflictError('The job has no failed items to retry');
+    return trx
+      .updateTable('classification_jobs')
+      .set({ status: 'running', error_message: null, finished_at: null })
+      .where('id', '=', jobId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+  await queueOrFail(db, queue, settings, jobId);
+  return retried;
+}
+
+export async function deleteJob(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  jobId: string,
+): Promise<void> {
+  await requireJob(db, user, workspaceId, jobId);
+  await db.deleteFrom('classification_jobs').where('id', '=', jobId).execute();
+}
+
+/** The failed items of a job with their reasons. */
+export async function jobFailures(db: Db, user: Pick<User, 'id'>, workspaceId: string, jobId: string) {
+  await requireJob(db, user, workspaceId, jobId);
+  const data = await db
+    .selectFrom('classification_items')
+    .select(['record_id', 'scheme_id', 'reason', 'attempts'])
+    .where('job_id', '=', jobId)
+    .where('status', '=', 'failed')
+    .orderBy('record_id')
+    .orderBy('scheme_id')
+    .execute();
+  return { data: data.map((d) => ({ ...d, reason: d.reason ?? 'unknown' })), count: data.length };
+}

@@ -1,0 +1,160 @@
+import { type SelectQueryBuilder, sql } from 'kysely';
+import type { Db } from '#lib/db/database.ts';
+import { toPage } from '#lib/db/paging.ts';
+import type { Database, User } from '#lib/db/schema.ts';
+import { NotFoundError } from '#lib/http/errors.ts';
+import type { Paging } from '#lib/http/schemas/common.ts';
+import { requireJob } from './jobs.ts';
+import { requireWorkspace } from './workspaces.ts';
+
+export type ResultOut = {
+  id: string;
+  job_id: string;
+  record_id: string;
+  scheme_id: string;
+  datasource_id: string;
+  value: Record<string, unknown>;
+  justifications: Record<string, unknown>;
+  provider: string;
+  model: string;
+  created_at: string;
+};
+
+export type ResultFilters = Paging & {
+  job_id?: string | undefined;
+  scheme_id?: string | undefined;
+  datasource_id?: string | undefined;
+  record_id?: string | undefined;
+  /** A field of the value to filter on, with `label` or `min`/`max`. */
+  field?: string | undefined;
+  label?: string | undefined;
+  min?: number | undefined;
+  max?: number | undefined;
+};
+
+type Row = {
+  id: string;
+  job_id: string;
+  record_id: string;
+  scheme_id: string;
+  datasource_id: string;
+  value: Record<string, unknown>;
+  justifications: Record<string, unknown>;
+  provider: string;
+  model: string;
+  created_at: Date;
+};
+
+function toResultOut(r: Row): ResultOut {
+  return { ...r, created_at: r.created_at.toISOString() };
+}
+
+type ResultQuery = SelectQueryBuilder<Database, 'classification_results' | 'records', object>;
+
+/** The workspace's results, joined to their records, narrowed by the filters. */
+function filtered(db: Db, workspaceId: string, f: Omit<ResultFilters, 'limit' | 'cursor'>): ResultQuery {
+  const field = f.field;
+  return db
+    .selectFrom('classification_results')
+    .innerJoin('records', 'records.id', 'classification_results.record_id')
+    .where('classification_results.workspace_id', '=', workspaceId)
+    .$if(f.job_id !== undefined, (q) => q.where('classification_results.job_id', '=', f.job_id!))
+    .$if(f.scheme_id !== undefined, (q) => q.where('classification_results.scheme_id', '=', f.scheme_id!))
+    .$if(f.record_id !== undefined, (q) => q.where('classification_results.record_id', '=', f.record_id!))
+    .$if(f.datasource_id !== undefined, (q) => q.where('records.datasource_id', '=', f.datasource_id!))
+    .$if(field !== undefined && f.label !== undefined, (q) =>
+      // A label field holds one label (a string) or several (an array): match either.
+      q.where((eb) =>
+        eb.or([
+          sql<boolean>`${eb.ref('classification_results.value')} -> ${field} = to_jsonb(${f.label}::text)`,
+          sql<boolean>`${eb.ref('classification_results.value')} -> ${field} @> jsonb_build_array(${f.label}::text)`,
+        ]),
+      ),
+    )
+    .$if(field !== undefined && f.min !== undefined, (q) =>
+      q.where(sql<boolean>`jsonb_typeof(classification_results.value -> ${field}) = 'number'
+        AND (classification_results.value ->> ${field})::numeric >= ${f.min}`),
+    )
+    .$if(field !== undefined && f.max !== undefined, (q) =>
+      q.where(sql<boolean>`jsonb_typeof(classification_results.value -> ${field}) = 'number'
+        AND (classification_results.value ->> ${field})::numeric <= ${f.max}`),
+    ) as unknown as ResultQuery;
+}
+
+const COLUMNS = [
+  'classification_results.id',
+  'classification_results.job_id',
+  'classification_results.record_id',
+  'classification_results.scheme_id',
+  'records.datasource_id',
+  'classification_results.value',
+  'classification_results.justifications',
+  'classification_results.provider',
+  'classification_results.model',
+  'classification_results.created_at',
+] as const;
+
+export async function listResults(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  filters: ResultFilters,
+) {
+  await requireWorkspace(db, user, workspaceId);
+  const base = filtered(db, workspaceId, filters);
+  const [rows, total] = await Promise.all([
+    base
+      .select(COLUMNS)
+      .$if(filters.cursor !== undefined, (q) => q.where('classification_results.id', '>', filters.cursor!))
+      .orderBy('classification_results.id')
+      .limit(filters.limit + 1)
+      .execute() as Promise<Row[]>,
+    base.select(sql<number>`count(*)::int`.as('count')).executeTakeFirstOrThrow() as Promise<{
+      count: number;
+    }>,
+  ]);
+  const page = toPage(rows, filters.limit);
+  return { ...page, data: page.data.map(toResultOut), count: total.count };
+}
+
+export async function getResult(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  resultId: string,
+): Promise<ResultOut> {
+  await requireWorkspace(db, user, workspaceId);
+  const row = (await filtered(db, workspaceId, {})
+    .select(COLUMNS)
+    .where('classification_results.id', '=', resultId)
+    .executeTakeFirst()) as Row | undefined;
+  if (!row) throw new NotFoundError('Classification result not found');
+  return toResultOut(row);
+}
+
+export type ExportRow = ResultOut & { record_title: string | null; text_content?: string };
+
+/** Every result of a job with its record, a page at a time (bounded memory for big jobs). */
+export async function* jobResults(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  jobId: string,
+  includeText: boolean,
+): AsyncGenerator<ExportRow> {
+  await requireJob(db, user, workspaceId, jobId);
+  let after: string | undefined;
+  for (;;) {
+    const rows = (await filtered(db, workspaceId, { job_id: jobId })
+      .select([...COLUMNS, 'records.title as record_title', 'records.text_content'])
+      .$if(after !== undefined, (q) => q.where('classification_results.id', '>', after!))
+      .orderBy('classification_results.id')
+      .limit(500)
+      .execute()) as (Row & { record_title: string | null; text_content: string })[];
+    if (rows.length === 0) return;
+    for (const { text_content, ...row } of rows) {
+      yield { ...toResultOut(row), record_title: row.record_title, ...(includeText && { text_content }) };
+    }
+    after = rows.at(-1)!.id;
+  }
+}

@@ -1,0 +1,453 @@
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createH2cServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+} from 'node:http2';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
+
+/**
+ * What the fake does with one classify request. Unscripted requests get `default`: a valid answer
+ * generated from the request's JSON Schema.
+ */
+export type FakeBehaviour =
+  | { kind: 'default' }
+  /** Exactly this object as the answer. */
+  | { kind: 'json'; body: unknown }
+  /** Valid JSON that breaks the schema (a required key missing, an unknown one added). */
+  | { kind: 'invalid' }
+  /** This text as the answer: not JSON. */
+  | { kind: 'text'; body: string }
+  /** OpenAI `message.refusal`; Bedrock gets it as plain text. */
+  | { kind: 'refusal'; body: string }
+  /** An error response. `retryAfter` is seconds or an HTTP date; a 401 echoes the key it got, as the worst provider would. */
+  | { kind: 'status'; status: number; retryAfter?: number | string; message?: string }
+  /** Waits `ms`, then answers as `default`. */
+  | { kind: 'slow'; ms: number };
+
+export type FakeRequest = {
+  protocol: 'openai' | 'bedrock';
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** Parsed JSON as sent: tests assert on arbitrary wire fields. */
+  body: any;
+  model: string;
+  /** The JSON Schema the request asked for. */
+  schema: object;
+  /** The first user message: the record; later ones are repair turns. */
+  userText: string;
+};
+
+/** A handle on a running fake; see {@link startFakeLlm}. */
+export type FakeLlm = {
+  /** `http://127.0.0.1:port`; the OpenAI base URL is `${url}/v1`, the Bedrock endpoint `url` itself. */
+  readonly url: string;
+  /** Every classify request (not model listings), in arrival order. */
+  readonly requests: FakeRequest[];
+  /** The most classify requests in flight at once since start or {@link FakeLlm.reset}. */
+  readonly maxConcurrent: number;
+  readonly inFlight: number;
+  /** Added to every classify answer: a fixed latency for benchmarks and concurrency tests. */
+  latencyMs: number;
+  /** Finds the record inside the first user message, for `evidence` quotes; see {@link findRecordText}. */
+  recordText: (userText: string) => string;
+  /** Queues behaviours, one per classify request; unscripted requests get the default answer. */
+  script(...behaviours: FakeBehaviour[]): FakeLlm;
+  /** Called for each classify request; a returned behaviour takes precedence over the script. */
+  onRequest(fn: (request: FakeRequest) => FakeBehaviour | undefined): FakeLlm;
+  /** Forgets scripts, hooks, requests and counters. */
+  reset(): void;
+  close(): Promise<void>;
+};
+
+/**
+ * Starts a local server speaking OpenAI chat completions (`POST /v1/chat/completions`, `GET /v1/models`)
+ * and Bedrock Converse (`POST /model/{modelId}/converse`), so adapters run their real wire code.
+ *
+ * @example const fake = await startFakeLlm(); new OpenAiProvider({ baseUrl: `${fake.url}/v1`, timeoutMs: 1000 })
+ */
+export async function startFakeLlm(options: { latencyMs?: number } = {}): Promise<FakeLlm> {
+  let queue: FakeBehaviour[] = [];
+  let hook: ((request: FakeRequest) => FakeBehaviour | undefined) | undefined;
+  const requests: FakeRequest[] = [];
+  let inFlight = 0;
+  let maxConcurrent = 0;
+
+  const handle = async (req: IncomingMessage | Http2ServerRequest, res: Reply) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (req.method === 'GET' && path === '/v1/models') {
+      return send(res, 200, {
+        object: 'list',
+        data: [{ id: 'fake-small', object: 'model', owned_by: 'fake' }],
+      });
+    }
+    const converse = /^\/model\/([^/]+)\/converse$/.exec(path);
+    const isOpenAi = req.method === 'POST' && path === '/v1/chat/completions';
+    if (!(isOpenAi || (req.method === 'POST' && converse)))
+      return send(res, 404, { message: `No route ${path}` });
+
+    inFlight++;
+    maxConcurrent = Math.max(maxConcurrent, inFlight);
+    let done = false;
+    const settle = () => {
+      if (!done) inFlight--;
+      done = true;
+    };
+    res.on('finish', settle);
+    res.on('close', settle);
+    let body: FakeRequest['body'];
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+    } catch {
+      return send(res, 400, { message: 'Body is not JSON' });
+    }
+    const request = isOpenAi
+      ? openAiRequest(path, req.headers, body)
+      : bedrockRequest(path, req.headers, body);
+    if (converse?.[1]) request.model = decodeURIComponent(converse[1]);
+    requests.push(request);
+    let behaviour: FakeBehaviour = hook?.(request) ?? queue.shift() ?? { kind: 'default' };
+    const wait = fake.latencyMs + (behaviour.kind === 'slow' ? behaviour.ms : 0);
+    if (wait > 0) await pause(wait, res);
+    if (gone(res)) return; // The client gave up (its timeout); nothing to answer.
+    if (behaviour.kind === 'slow') behaviour = { kind: 'default' };
+    if (behaviour.kind === 'status') return sendError(res, request, behaviour);
+    const answer = answerFor(behaviour, request, fake.recordText);
+    if (isOpenAi) return send(res, 200, openAiResponse(request, answer));
+    return send(res, 200, bedrockResponse(request, answer));
+  };
+  // The Bedrock SDK speaks HTTP/2 (cleartext, prior knowledge, with an http:// endpoint); fetch speaks
+  // HTTP/1.1. One port serves both: the first bytes of a connection tell which it is.
+  const h1 = createServer((req, res) => void handle(req, res));
+  const h2 = createH2cServer((req, res) => void handle(req, res));
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.once('readable', () => {
+      const head: Buffer | null = socket.read(3) ?? socket.read();
+      if (!head) return;
+      socket.unshift(head);
+      (head.toString('latin1') === 'PRI' ? h2 : h1).emit('connection', socket);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  const fake: FakeLlm = {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    get maxConcurrent() {
+      return maxConcurrent;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    latencyMs: options.latencyMs ?? 0,
+    recordText: findRecordText,
+    script(...behaviours) {
+      queue.push(...behaviours);
+      return fake;
+    },
+    onRequest(fn) {
+      hook = fn;
+      return fake;
+    },
+    reset() {
+      queue = [];
+      hook = undefined;
+      requests.length = 0;
+      maxConcurrent = inFlight;
+      fake.latencyMs = options.latencyMs ?? 0;
+      fake.recordText = findRecordText;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        // Keep-alive sockets of fetch and the SDK's HTTP/2 sessions would hold close() open.
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+  return fake;
+}
+
+type Answer = { content: unknown; text?: string; refusal?: string };
+
+function answerFor(
+  behaviour: FakeBehaviour,
+  request: FakeRequest,
+  recordText: (t: string) => string,
+): Answer {
+  const quote = firstWords(recordText(request.userText));
+  switch (behaviour.kind) {
+    case 'json':
+      return { content: behaviour.body };
+    case 'text':
+      return { content: null, text: behaviour.body };
+    case 'refusal':
+      return { content: null, refusal: behaviour.body };
+    case 'invalid':
+      return { content: breakSample(sampleFromSchema(request.schema, { quote })) };
+    default:
+      return { content: sampleFromSchema(request.schema, { quote }) };
+  }
+}
+
+function openAiRequest(path: string, headers: IncomingHttpHeaders, body: FakeRequest['body']): FakeRequest {
+  const messages: { role?: string; content?: unknown }[] = Array.isArray(body?.messages) ? body.messages : [];
+  const user = messages.find((m) => m.role === 'user');
+  return {
+    protocol: 'openai',
+    path,
+    headers,
+    body,
+    model: String(body?.model ?? ''),
+    schema: body?.response_format?.json_schema?.schema ?? {},
+    userText: typeof user?.content === 'string' ? user.content : '',
+  };
+}
+
+function bedrockRequest(path: string, headers: IncomingHttpHeaders, body: FakeRequest['body']): FakeRequest {
+  const messages: { role?: string; content?: { text?: string }[] }[] = Array.isArray(body?.messages)
+    ? body.messages
+    : [];
+  const user = messages.find((m) => m.role === 'user');
+  return {
+    protocol: 'bedrock',
+    path,
+    headers,
+    body,
+    model: '',
+    schema: body?.toolConfig?.tools?.[0]?.toolSpec?.inputSchema?.json ?? {},
+    userText: (user?.content ?? []).map((c) => c.text ?? '').join(''),
+  };
+}
+
+function openAiResponse(request: FakeRequest, answer: Answer) {
+  const content = answer.text ?? (answer.refusal ? null : JSON.stringify(answer.content));
+  return {
+    id: `chatcmpl-fake-${Date.now()}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: request.model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content, refusal: answer.refusal ?? null },
+        finish_reason: 'stop',
+      },
+    ],
+    usage: usage(request, content ?? answer.refusal ?? '', 'openai'),
+  };
+}
+
+function bedrockResponse(request: FakeRequest, answer: Answer) {
+  const text = answer.text ?? answer.refusal;
+  const toolName = request.body?.toolConfig?.tools?.[0]?.toolSpec?.name ?? 'result';
+  const content =
+    text !== undefined
+      ? [{ text }]
+      : [
+          {
+            toolUse: {
+              toolUseId: `tooluse_fake_${request.model.length}`,
+              name: toolName,
+              input: answer.content,
+            },
+          },
+        ];
+  return {
+    output: { message: { role: 'assistant', content } },
+    stopReason: text !== undefined ? 'end_turn' : 'tool_use',
+    usage: usage(request, text ?? JSON.stringify(answer.content), 'bedrock'),
+    metrics: { latencyMs: 1 },
+  };
+}
+
+/** Roughly four characters a token: enough for tests that sum usage. */
+function usage(request: FakeRequest, output: string, protocol: 'openai' | 'bedrock') {
+  const input = Math.ceil(JSON.stringify(request.body?.messages ?? []).length / 4);
+  const out = Math.ceil(output.length / 4);
+  return protocol === 'openai'
+    ? { prompt_tokens: input, completion_tokens: out, total_tokens: input + out }
+    : { inputTokens: input, outputTokens: out, totalTokens: input + out };
+}
+
+const BEDROCK_ERRORS: Record<number, string> = {
+  400: 'ValidationException',
+  401: 'UnrecognizedClientException',
+  403: 'AccessDeniedException',
+  404: 'ResourceNotFoundException',
+  408: 'ModelTimeoutException',
+  429: 'ThrottlingException',
+  503: 'ServiceUnavailableException',
+};
+
+function sendError(res: Reply, request: FakeRequest, b: Extract<FakeBehaviour, { kind: 'status' }>) {
+  const headers: Record<string, string> = {};
+  if (b.retryAfter !== undefined) headers['retry-after'] = String(b.retryAfter);
+  const auth = String(request.headers.authorization ?? '').replace(/^Bearer /, '');
+  const message =
+    b.message ?? (b.status === 401 ? `Incorrect API key provided: ${auth}.` : `Fake error ${b.status}`);
+  if (request.protocol === 'openai') {
+    return send(res, b.status, { error: { message, type: 'fake_error', code: b.status } }, headers);
+  }
+  const type =
+    BEDROCK_ERRORS[b.status] ?? (b.status >= 500 ? 'InternalServerException' : 'ValidationException');
+  return send(
+    res,
+    b.status,
+    { message },
+    { ...headers, 'x-amzn-errortype': `${type}:http://internal.amazon.com/` },
+  );
+}
+
+type Reply = ServerResponse | Http2ServerResponse;
+
+/** True once the client hung up: there is no one to answer. */
+function gone(res: Reply): boolean {
+  return 'stream' in res ? res.stream.destroyed : res.destroyed;
+}
+
+function send(res: Reply, status: number, body: unknown, headers: Record<string, string> = {}) {
+  if (gone(res)) return;
+  const all = { 'content-type': 'application/json', ...headers };
+  // Same calls on both; TypeScript cannot call a union of their overloaded signatures.
+  if ('stream' in res) res.writeHead(status, all).end(JSON.stringify(body));
+  else res.writeHead(status, all).end(JSON.stringify(body));
+}
+
+/** Waits, but stops early when the client hangs up, so close() never waits on a dead request. */
+function pause(ms: number, res: Reply): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    res.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Finds the record in a user message: inside `<record>` (as lib/classify/prompt.ts writes it; or `<text>`,
+ * `<document>`) tags, a fenced block,
+ * or after a `Record:` / `Text:` label; otherwise the whole message.
+ */
+export function findRecordText(userText: string): string {
+  // `<record-1>` is the prompt's fallback tag when the text itself contains `<record`; `<record-title>` is not the record.
+  const tagged = /<(record(?:-\d+)?|text|document)(?:\s[^>]*)?>([\s\S]*?)<\/\1>/i.exec(userText);
+  if (tagged?.[2]?.trim()) return tagged[2];
+  const fenced = /```[a-z]*\n([\s\S]*?)```/i.exec(userText);
+  if (fenced?.[1]?.trim()) return fenced[1];
+  const labelled = /^(?:record|text|document)(?: text)?:[ \t]*\n?([\s\S]+)$/im.exec(userText);
+  if (labelled?.[1]?.trim()) return labelled[1];
+  return userText;
+}
+
+/** Up to five words of the first non-empty line, verbatim: a quote any "appears in the record" check accepts. */
+function firstWords(text: string): string | undefined {
+  const line = text.split('\n').find((l) => l.trim() !== '');
+  return line ? /\S+(?:[ \t]+\S+){0,4}/.exec(line)?.[0] : undefined;
+}
+
+type Schema = Record<string, unknown>;
+
+/**
+ * A deterministic value that satisfies `schema`: first enum value, the minimum of a range or 0, 'text'
+ * strings, one item per array; string fields named like `evidence`/`quote` get `quote`.
+ */
+export function sampleFromSchema(schema: object, context: { quote?: string | undefined } = {}): unknown {
+  return sample(schema as Schema, schema as Schema, context.quote, undefined, 0);
+}
+
+function sample(
+  s: Schema,
+  root: Schema,
+  quote: string | undefined,
+  key: string | undefined,
+  depth: number,
+): unknown {
+  if (depth > 12) return null;
+  const next = (sub: unknown, k = key) => sample((sub ?? {}) as Schema, root, quote, k, depth + 1);
+  if (typeof s.$ref === 'string') return next(resolveRef(s.$ref, root));
+  if ('const' in s) return s.const;
+  if (Array.isArray(s.enum)) return s.enum[0];
+  for (const union of ['anyOf', 'oneOf', 'allOf'] as const) {
+    const branches = s[union];
+    if (Array.isArray(branches) && branches.length > 0) {
+      // Prefer a branch that is not `null`, so nullable fields still show a value.
+      return next(branches.find((b: Schema) => b.type !== 'null') ?? branches[0]);
+    }
+  }
+  const types = Array.isArray(s.type) ? s.type : [s.type];
+  const type = types.find((t) => t !== 'null') ?? types[0] ?? (s.properties ? 'object' : undefined);
+  switch (type) {
+    case 'object': {
+      const props = (s.properties ?? {}) as Record<string, unknown>;
+      return Object.fromEntries(Object.entries(props).map(([k, sub]) => [k, next(sub, k)]));
+    }
+    case 'array': {
+      const max = typeof s.maxItems === 'number' ? s.maxItems : Number.POSITIVE_INFINITY;
+      const count = Math.min(max, Math.max(1, typeof s.minItems === 'number' ? s.minItems : 1));
+      return Array.from({ length: count }, () => next(s.items));
+    }
+    case 'string':
+      return sampleString(s, key && /evidence|quote/i.test(key) ? quote : undefined);
+    case 'integer':
+    case 'number':
+      return sampleNumber(s, type === 'integer');
+    case 'boolean':
+      return false;
+    case 'null':
+      return null;
+    default:
+      return null;
+  }
+}
+
+function sampleString(s: Schema, quote: string | undefined): string {
+  if (quote) return quote;
+  const formats: Record<string, string> = {
+    date: '2000-01-01',
+    'date-time': '2000-01-01T00:00:00Z',
+    email: 'text@example.com',
+    uri: 'https://example.com/',
+    uuid: '00000000-0000-4000-8000-000000000000',
+  };
+  let text = formats[String(s.format)] ?? 'text';
+  if (typeof s.minLength === 'number') text = text.padEnd(s.minLength, 'x');
+  if (typeof s.maxLength === 'number') text = text.slice(0, s.maxLength);
+  return text;
+}
+
+function sampleNumber(s: Schema, integer: boolean): number {
+  let value = 0;
+  if (typeof s.minimum === 'number') value = s.minimum;
+  else if (typeof s.exclusiveMinimum === 'number') value = s.exclusiveMinimum + (integer ? 1 : 0.5);
+  else if (typeof s.maximum === 'number' && s.maximum < 0) value = s.maximum;
+  else if (typeof s.exclusiveMaximum === 'number' && s.exclusiveMaximum <= 0) value = s.exclusiveMaximum - 1;
+  return integer ? Math.ceil(value) : value;
+}
+
+function resolveRef(ref: string, root: Schema): unknown {
+  if (!ref.startsWith('#')) return {};
+  return ref
+    .slice(1)
+    .split('/')
+    .filter(Boolean)
+    .reduce<unknown>(
+      (node, part) => (node as Schema | undefined)?.[part.replace(/~1/g, '/').replace(/~0/g, '~')],
+      root,
+    );
+}
+
+/** The valid sample with its first key removed and an unknown key added: breaks `required` and strictness. */
+function breakSample(valid: unknown): unknown {
+  if (!valid || typeof valid !== 'object' || Array.isArray(valid)) return { unexpected_field: true };
+  const [firstKey] = Object.keys(valid);
+  const { [firstKey ?? '']: _dropped, ...rest } = valid as Record<string, unknown>;
+  return { ...rest, unexpected_field: true };
+}
