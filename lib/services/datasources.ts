@@ -1,5 +1,5 @@
 import type { Db } from '#lib/db/database.ts';
-import { toPage } from '#lib/db/paging.ts';
+import { keysetPage } from '#lib/db/paging.ts';
 import type { Datasource, DatasourceType, User } from '#lib/db/schema.ts';
 import { HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
@@ -234,18 +234,11 @@ export async function requireDatasource(
 
 export async function listDatasources(db: Db, user: Pick<User, 'id'>, workspaceId: string, paging: Paging) {
   await requireWorkspace(db, user, workspaceId);
-  const inWorkspace = db.selectFrom('datasources').where('workspace_id', '=', workspaceId);
-  const [rows, total] = await Promise.all([
-    inWorkspace
-      .selectAll()
-      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
-      .orderBy('id')
-      .limit(paging.limit + 1)
-      .execute(),
-    inWorkspace.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
-  ]);
-  const page = toPage(rows, paging.limit);
-  return { ...page, data: page.data.map((d) => toDatasourceOut(d)), count: Number(total.count) };
+  const page = await keysetPage<Datasource>(
+    db.selectFrom('datasources').where('workspace_id', '=', workspaceId),
+    paging,
+  );
+  return { ...page, data: page.data.map((d) => toDatasourceOut(d)) };
 }
 
 export async function renameDatasource(

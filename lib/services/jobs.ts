@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { PlanJob } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
-import { toPage } from '#lib/db/paging.ts';
+import { keysetPage } from '#lib/db/paging.ts';
 import type { ClassificationJob, JobStatus, User } from '#lib/db/schema.ts';
 import { ConflictError, HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
@@ -222,19 +222,12 @@ export async function requireJob(
 
 export async function listJobs(db: Db, user: Pick<User, 'id'>, workspaceId: string, paging: Paging) {
   await requireWorkspace(db, user, workspaceId);
-  const inWorkspace = db.selectFrom('classification_jobs').where('workspace_id', '=', workspaceId);
-  const [rows, total] = await Promise.all([
-    inWorkspace
-      .selectAll()
-      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
-      .orderBy('id')
-      .limit(paging.limit + 1)
-      .execute(),
-    inWorkspace.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
-  ]);
-  const page = toPage(rows, paging.limit);
+  const page = await keysetPage<ClassificationJob>(
+    db.selectFrom('classification_jobs').where('workspace_id', '=', workspaceId),
+    paging,
+  );
   const data = await Promise.all(page.data.map(async (j) => toJobOut(j, await jobProgress(db, j.id))));
-  return { ...page, data, count: Number(total.count) };
+  return { ...page, data };
 }
 
 const FINISHED: JobStatus[] = ['completed', 'completed_with_errors', 'failed', 'cancelled'];

@@ -32,18 +32,7 @@ export type ResultFilters = Paging & {
   max?: number | undefined;
 };
 
-type Row = {
-  id: string;
-  job_id: string;
-  record_id: string;
-  scheme_id: string;
-  datasource_id: string;
-  value: Record<string, unknown>;
-  justifications: Record<string, unknown>;
-  provider: string;
-  model: string;
-  created_at: Date;
-};
+type Row = Omit<ResultOut, 'created_at'> & { created_at: Date };
 
 function toResultOut(r: Row): ResultOut {
   return { ...r, created_at: r.created_at.toISOString() };

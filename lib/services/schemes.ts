@@ -1,6 +1,6 @@
 import type { SchemeDefinition, SchemeField } from '#lib/classify/scheme-definition.ts';
 import type { Db } from '#lib/db/database.ts';
-import { toPage } from '#lib/db/paging.ts';
+import { keysetPage } from '#lib/db/paging.ts';
 import type { ClassificationScheme, User } from '#lib/db/schema.ts';
 import { ConflictError, NotFoundError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
@@ -81,18 +81,11 @@ export async function requireScheme(
 
 export async function listSchemes(db: Db, user: Pick<User, 'id'>, workspaceId: string, paging: Paging) {
   await requireWorkspace(db, user, workspaceId);
-  const inWorkspace = db.selectFrom('classification_schemes').where('workspace_id', '=', workspaceId);
-  const [rows, total] = await Promise.all([
-    inWorkspace
-      .selectAll()
-      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
-      .orderBy('id')
-      .limit(paging.limit + 1)
-      .execute(),
-    inWorkspace.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
-  ]);
-  const page = toPage(rows, paging.limit);
-  return { ...page, data: page.data.map(toSchemeOut), count: Number(total.count) };
+  const page = await keysetPage<ClassificationScheme>(
+    db.selectFrom('classification_schemes').where('workspace_id', '=', workspaceId),
+    paging,
+  );
+  return { ...page, data: page.data.map(toSchemeOut) };
 }
 
 /**

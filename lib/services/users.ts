@@ -1,7 +1,7 @@
 import { burnPasswordCheck, hashPassword, verifyPassword } from '#lib/auth/passwords.ts';
 import type { Db } from '#lib/db/database.ts';
 import { isUniqueViolation } from '#lib/db/errors.ts';
-import { toPage } from '#lib/db/paging.ts';
+import { keysetPage } from '#lib/db/paging.ts';
 import type { User } from '#lib/db/schema.ts';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
@@ -140,20 +140,7 @@ export async function listUsers(
   db: Db,
   paging: Paging,
 ): Promise<{ data: User[]; count: number; next_cursor: string | null }> {
-  const [rows, total] = await Promise.all([
-    db
-      .selectFrom('users')
-      .selectAll()
-      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
-      .orderBy('id')
-      .limit(paging.limit + 1)
-      .execute(),
-    db
-      .selectFrom('users')
-      .select((eb) => eb.fn.countAll<string>().as('count'))
-      .executeTakeFirstOrThrow(),
-  ]);
-  return { ...toPage(rows, paging.limit), count: Number(total.count) };
+  return keysetPage<User>(db.selectFrom('users'), paging);
 }
 
 /**

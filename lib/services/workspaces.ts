@@ -1,6 +1,6 @@
 import { defaultSchemes } from '#lib/classify/index.ts';
 import type { Db } from '#lib/db/database.ts';
-import { toPage } from '#lib/db/paging.ts';
+import { keysetPage } from '#lib/db/paging.ts';
 import type { User, Workspace } from '#lib/db/schema.ts';
 import { NotFoundError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
@@ -76,17 +76,7 @@ export async function listWorkspaces(
   owner: Pick<User, 'id'>,
   paging: Paging,
 ): Promise<{ data: Workspace[]; count: number; next_cursor: string | null }> {
-  const mine = db.selectFrom('workspaces').where('owner_id', '=', owner.id);
-  const [rows, total] = await Promise.all([
-    mine
-      .selectAll()
-      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
-      .orderBy('id')
-      .limit(paging.limit + 1)
-      .execute(),
-    mine.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
-  ]);
-  return { ...toPage(rows, paging.limit), count: Number(total.count) };
+  return keysetPage<Workspace>(db.selectFrom('workspaces').where('owner_id', '=', owner.id), paging);
 }
 
 export async function updateWorkspace(
