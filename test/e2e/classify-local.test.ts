@@ -345,6 +345,16 @@ describe('jobs', () => {
     });
     expect(unknown.status).toBe(422);
     const mine = (await app.api.get(jobsPath(), { token })).body.data[0];
+    const result = (await app.api.get(`/api/v1/workspaces/${ws}/classification_results?limit=1`, { token })).body.data[0];
+    for (const path of [
+      `/api/v1/workspaces/${ws}/classification_results/${result.id}`,
+      `/api/v1/workspaces/${otherWs}/classification_results/${result.id}`,
+      `/api/v1/workspaces/${ws}/classification_schemes/${schemeIds[0]}`,
+      `/api/v1/workspaces/${ws}/classification_jobs/${mine.id}/export`,
+    ]) {
+      expect((await app.api.get(path, { token: other.token })).status, path).toBe(404);
+    }
+    expect((await app.api.get(`/api/v1/workspaces/${otherWs}/classification_results`, { token: other.token })).body.count).toBe(0);
     expect(
       (
         await app.api.get(`/api/v1/workspaces/${otherWs}/classification_jobs/${mine.id}`, {
