@@ -8,6 +8,11 @@ const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v 
 const origins = z
   .union([z.array(z.string()), z.string().transform((v) => v.split(','))])
   .transform((list) => list.map((o) => o.trim().replace(/\/$/, '')).filter(Boolean));
+// Model lists as OPENAI_MODELS and BEDROCK_MODELS read them: comma-separated; an empty list is unset.
+const models = z
+  .union([z.array(z.string()), z.string().transform((v) => v.split(','))])
+  .transform((list) => [...new Set(list.map((m) => m.trim()).filter(Boolean))])
+  .transform((list) => (list.length > 0 ? list : undefined));
 
 const contextSchema = z.object({
   corsOrigins: origins.optional(),
@@ -20,6 +25,12 @@ const contextSchema = z.object({
   maxUploadBytes: z.coerce.number().int().positive().optional(),
   deletionProtection: bool.optional(),
   migrationRunId: z.string().min(1).optional(),
+  openaiBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  openaiModels: models.optional(),
+  bedrockModels: models.optional(),
+  classifierDefaultProvider: z.enum(['openai', 'bedrock']).optional(),
+  classifierDefaultModel: z.string().trim().min(1).optional(),
+  llmConcurrency: z.coerce.number().int().min(1).max(256).optional(),
 });
 
 /** The context keys that configure the stack, e.g. `cdk deploy -c corsOrigins=https://app.example.com`. */

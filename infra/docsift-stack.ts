@@ -2,15 +2,18 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { routes } from '#lib/http/routes.ts';
 import { Api, type ApiSettings } from './constructs/api.ts';
+import { CLASSIFY_WORKER_TIMEOUT, Classify } from './constructs/classify.ts';
 import { Database } from './constructs/database.ts';
-import { DEAD_LETTER_WORKER_TIMEOUT, INGEST_WORKER_TIMEOUT, Ingest } from './constructs/ingest.ts';
+import { INGEST_WORKER_TIMEOUT, Ingest } from './constructs/ingest.ts';
+import { Llm, type LlmSettings } from './constructs/llm.ts';
 import { Migrations } from './constructs/migrations.ts';
 import { Network } from './constructs/network.ts';
+import { DEAD_LETTER_WORKER_TIMEOUT } from './constructs/queue-worker.ts';
 import { Queues } from './constructs/queues.ts';
 import { Secrets } from './constructs/secrets.ts';
 import { Storage } from './constructs/storage.ts';
 
-export interface DocsiftStackProps extends StackProps, ApiSettings {
+export interface DocsiftStackProps extends StackProps, ApiSettings, LlmSettings {
   /**
    * Browser origins allowed by CORS (BACKEND_CORS_ORIGINS locally). Default none: CORS off on
    * the API, and any origin on the uploads bucket (presigned URLs authorize themselves).
@@ -26,7 +29,10 @@ export interface DocsiftStackProps extends StackProps, ApiSettings {
   migrationRunId?: string;
 }
 
-/** docsift on AWS: network, database, secrets, migrations, the HTTP API, and ingestion (bucket, queues, workers). */
+/**
+ * docsift on AWS: network, database, secrets, migrations, the HTTP API, ingestion (bucket, queues,
+ * workers) and classification (queues, workers, LLM configuration).
+ */
 export class DocsiftStack extends Stack {
   readonly api: Api;
   readonly database: Database;
@@ -35,6 +41,8 @@ export class DocsiftStack extends Stack {
   readonly storage: Storage;
   readonly queues: Queues;
   readonly ingest: Ingest;
+  readonly llm: Llm;
+  readonly classify: Classify;
 
   constructor(scope: Construct, id: string, props: DocsiftStackProps = {}) {
     super(scope, id, props);
@@ -45,8 +53,22 @@ export class DocsiftStack extends Stack {
     });
     this.secrets = new Secrets(this, 'Secrets');
     this.queues = new Queues(this, 'Queues', {
-      ingestConsumerTimeout: INGEST_WORKER_TIMEOUT,
-      deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
+      ingest: {
+        consumerTimeout: INGEST_WORKER_TIMEOUT,
+        deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
+      },
+      classify: {
+        consumerTimeout: CLASSIFY_WORKER_TIMEOUT,
+        deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
+      },
+    });
+    this.llm = new Llm(this, 'Llm', {
+      openaiBaseUrl: props.openaiBaseUrl,
+      openaiModels: props.openaiModels,
+      bedrockModels: props.bedrockModels,
+      classifierDefaultProvider: props.classifierDefaultProvider,
+      classifierDefaultModel: props.classifierDefaultModel,
+      llmConcurrency: props.llmConcurrency,
     });
     this.storage = new Storage(this, 'Storage', {
       corsOrigins: props.corsOrigins ?? [],
@@ -61,6 +83,7 @@ export class DocsiftStack extends Stack {
       jwtSigningKey: this.secrets.jwtSigningKey,
       storage: this.storage,
       queues: this.queues,
+      llm: this.llm,
       corsOrigins: props.corsOrigins ?? [],
       settings: {
         frontendUrl: props.frontendUrl,
@@ -78,6 +101,15 @@ export class DocsiftStack extends Stack {
       queues: this.queues,
       logLevel: props.logLevel,
     });
+    this.classify = new Classify(this, 'Classify', {
+      vpc: network.vpc,
+      securityGroup: network.functionsSecurityGroup,
+      database: this.database,
+      storage: this.storage,
+      queues: this.queues,
+      llm: this.llm,
+      logLevel: props.logLevel,
+    });
     this.migrations = new Migrations(this, 'Migrations', {
       vpc: network.vpc,
       securityGroup: network.functionsSecurityGroup,
@@ -85,7 +117,7 @@ export class DocsiftStack extends Stack {
       firstSuperuserEmail: props.firstSuperuserEmail,
       runId: props.migrationRunId ?? new Date().toISOString(),
       // The workers too: their event sources would otherwise start writing to an old schema.
-      executeBefore: [this.api, this.ingest],
+      executeBefore: [this.api, this.ingest, this.classify],
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.stage.url, description: 'Base URL of the docsift API' });
@@ -96,6 +128,15 @@ export class DocsiftStack extends Stack {
     new CfnOutput(this, 'IngestQueueName', {
       value: this.queues.ingest.queueName,
       description: 'Ingest queue (INGEST_QUEUE); its dead-letter queue is <name>-dlq',
+    });
+    new CfnOutput(this, 'ClassifyQueueName', {
+      value: this.queues.classify.queueName,
+      description: 'Classify queue (CLASSIFY_QUEUE); its dead-letter queue is <name>-dlq',
+    });
+    new CfnOutput(this, 'OpenAiApiKeySecretArn', {
+      value: this.llm.openaiApiKey.secretArn,
+      description:
+        'Secret of the OpenAI-compatible API key (OPENAI_API_KEY_SECRET_ARN), created with a placeholder: put the real key in it (aws secretsmanager put-secret-value --secret-id <arn> --secret-string <key>)',
     });
   }
 }

@@ -20,6 +20,7 @@ import {
 import { routeEntry, routeId } from '../naming.ts';
 import { appFunction } from './app-function.ts';
 import type { Database } from './database.ts';
+import type { Llm } from './llm.ts';
 import type { Queues } from './queues.ts';
 import type { Storage } from './storage.ts';
 
@@ -63,8 +64,13 @@ export interface ApiProps {
   jwtSigningKey: secretsmanager.ISecret;
   /** The uploads bucket: every route may presign uploads and downloads and delete objects. */
   storage: Storage;
-  /** The queues: every route may send to the ingest queue. */
+  /** The queues: every route may send to the ingest and classify queues. */
   queues: Queues;
+  /**
+   * The LLM configuration: every route gets it and may read the API key's secret, since the
+   * providers route and job creation build the provider registry (lib/classify/providers.ts).
+   */
+  llm: Llm;
   /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin, without credentials. */
   corsOrigins: string[];
   settings: ApiSettings;
@@ -139,6 +145,7 @@ export class Api extends Construct {
       SECRET_KEY_ARN: props.jwtSigningKey.secretArn,
       ...props.storage.environment(),
       ...props.queues.environment(),
+      ...props.llm.environment(),
       ...Object.fromEntries(
         Object.entries(optional)
           .filter(([, value]) => value !== undefined)
@@ -164,10 +171,14 @@ export class Api extends Construct {
     props.database.grantConnect(fn);
     props.jwtSigningKey.grantRead(fn);
     // One grant set for every route, not per route: the route table does not say which
-    // routes touch uploads or the queue, and a per-route list kept here would drift from it.
-    // The grants are scoped to the uploads prefix of one bucket and to one queue.
+    // routes touch uploads, the queues or the LLM providers, and a per-route list kept here
+    // would drift from it. The grants are scoped to the uploads prefix of one bucket, to two
+    // queues (datasources are processed through ingest; jobs are created and retried through
+    // classify) and to reading the one LLM key secret; no route invokes a model.
     props.storage.grantApiAccess(fn);
     props.queues.ingest.grantSendMessages(fn);
+    props.queues.classify.grantSendMessages(fn);
+    props.llm.grantRead(fn);
     if (MAIL_SENDERS.has(route.handler) && props.settings.emailsFrom) {
       fn.addToRolePolicy(sendMailPolicy(this, props.settings.emailsFrom));
     }

@@ -1,11 +1,16 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import type { ApiSettings } from './api.ts';
-import { appFunction } from './app-function.ts';
 import type { Database } from './database.ts';
+import {
+  DEAD_LETTER_BATCH_SIZE,
+  DEAD_LETTER_MAX_CONCURRENCY,
+  DEAD_LETTER_WORKER_TIMEOUT,
+  queueWorker,
+  workerEnvironment,
+} from './queue-worker.ts';
 import type { Queues } from './queues.ts';
 import type { Storage } from './storage.ts';
 
@@ -14,17 +19,10 @@ import type { Storage } from './storage.ts';
  * scraped with per-request timeouts. The ingest queue's visibility timeout is six times this.
  */
 export const INGEST_WORKER_TIMEOUT = Duration.minutes(10);
-/** The dead-letter consumer's timeout: a few status updates per message. */
-export const DEAD_LETTER_WORKER_TIMEOUT = Duration.minutes(1);
 
 /** Messages per invocation of the worker: small, since one message can be a 100 MB PDF. */
 export const INGEST_BATCH_SIZE = 5;
-/**
- * Concurrent worker invocations at most. The event source's own limit rather than reserved
- * concurrency: Lambda then stops polling instead of being throttled, so messages waiting for a
- * slot do not spend their receives (maxReceiveCount is only 3) and the database sees at most
- * this many writers.
- */
+/** Concurrent worker invocations at most: the database sees at most this many ingest writers. */
 export const INGEST_MAX_CONCURRENCY = 10;
 
 export interface IngestProps {
@@ -53,59 +51,38 @@ export class Ingest extends Construct {
 
   constructor(scope: Construct, id: string, props: IngestProps) {
     super(scope, id);
-    // Both get the bucket and queue names even where they hold no grant on them, so no
-    // function ever falls back on lib/config.ts's local defaults for AWS resources.
-    const environment: Record<string, string> = {
-      PLATFORM: 'aws',
-      ...props.database.connectionEnvironment(),
-      ...props.storage.environment(),
-      ...props.queues.environment(),
-      ...(props.logLevel ? { LOG_LEVEL: props.logLevel } : {}),
-    };
-
-    this.worker = appFunction(this, 'Worker', {
-      entry: 'functions/workers/ingest.ts',
-      handler: 'handler',
-      description: 'docsift: ingest uploads, text and URL lists into records',
+    const common = {
       vpc: props.vpc,
       securityGroup: props.securityGroup,
-      environment,
+      database: props.database,
+      environment: workerEnvironment(props),
+    };
+
+    this.worker = queueWorker(this, 'Worker', {
+      ...common,
+      entry: 'functions/workers/ingest.ts',
+      description: 'docsift: ingest uploads, text and URL lists into records',
       timeout: INGEST_WORKER_TIMEOUT,
       // PDF parsing holds a whole upload (up to MAX_UPLOAD_BYTES, 100 MB) in memory, with
       // pdf.js's structures on top; memory also buys CPU, which parsing is bound by.
       memorySize: 2048,
+      queue: props.queues.ingest,
+      batchSize: INGEST_BATCH_SIZE,
+      maxConcurrency: INGEST_MAX_CONCURRENCY,
     });
-    props.database.grantConnect(this.worker);
     props.storage.grantWorkerAccess(this.worker);
     // Fans a long URL list out into scrape messages on its own queue.
     props.queues.ingest.grantSendMessages(this.worker);
-    // The event source grants the consuming side (receive, delete, change visibility).
-    this.worker.addEventSource(
-      new SqsEventSource(props.queues.ingest, {
-        batchSize: INGEST_BATCH_SIZE,
-        maxConcurrency: INGEST_MAX_CONCURRENCY,
-        reportBatchItemFailures: true,
-      }),
-    );
 
-    this.deadLetterWorker = appFunction(this, 'DeadLetters', {
+    this.deadLetterWorker = queueWorker(this, 'DeadLetters', {
+      ...common,
       entry: 'functions/workers/ingest-dead-letters.ts',
-      handler: 'handler',
       description: 'docsift: mark the datasources of given-up ingest messages failed',
-      vpc: props.vpc,
-      securityGroup: props.securityGroup,
-      environment,
       timeout: DEAD_LETTER_WORKER_TIMEOUT,
       memorySize: 512,
+      queue: props.queues.ingestDeadLetters,
+      batchSize: DEAD_LETTER_BATCH_SIZE,
+      maxConcurrency: DEAD_LETTER_MAX_CONCURRENCY,
     });
-    props.database.grantConnect(this.deadLetterWorker);
-    this.deadLetterWorker.addEventSource(
-      new SqsEventSource(props.queues.ingestDeadLetters, {
-        batchSize: 10,
-        // Lambda's minimum: dead letters are rare, and need not compete for the database.
-        maxConcurrency: 2,
-        reportBatchItemFailures: true,
-      }),
-    );
   }
 }

@@ -9,6 +9,9 @@ export const DEFAULT_MAX_RECEIVE_COUNT = 3;
 /** SQS's longest retention: a given-up message waits this long for its consumer or an operator. */
 const DEAD_LETTER_RETENTION = Duration.days(14);
 
+/** SQS's longest queue name. */
+const MAX_QUEUE_NAME_LENGTH = 80;
+
 /**
  * AWS's rule for a queue that feeds a Lambda function: a visibility timeout of at least six
  * times the function's timeout, so a batch that Lambda retries after a throttle or a failed
@@ -18,70 +21,81 @@ export function visibilityTimeoutFor(consumerTimeout: Duration): Duration {
   return Duration.seconds(6 * consumerTimeout.toSeconds());
 }
 
-export interface QueuesProps {
-  /** Timeout of the function consuming the ingest queue: sets the queue's visibility timeout. */
-  ingestConsumerTimeout: Duration;
-  /** Timeout of the function consuming the ingest dead-letter queue. */
+/** The timeouts of the functions consuming a queue and its dead-letter queue. */
+export interface QueueConsumers {
+  /** Timeout of the function consuming the queue: sets the queue's visibility timeout. */
+  consumerTimeout: Duration;
+  /** Timeout of the function consuming the dead-letter queue: sets that queue's visibility timeout. */
   deadLetterConsumerTimeout: Duration;
+}
+
+export interface QueuesProps {
+  /** The ingest queue's consumers (lib/workers/ingest.ts and its dead-letter worker). */
+  ingest: QueueConsumers;
+  /** The classify queue's consumers (lib/workers/classify.ts and its dead-letter worker). */
+  classify: QueueConsumers;
   /** Deliveries before a message is given up. Default 3; the functions get it as QUEUE_MAX_RECEIVE_COUNT. */
   maxReceiveCount?: number;
 }
 
+/** A work queue, the dead-letter queue it gives messages up to, and how long it hides a received message. */
+export interface QueuePair {
+  queue: sqs.Queue;
+  deadLetters: sqs.Queue;
+  visibilityTimeout: Duration;
+}
+
 /**
- * The ingest queue and its dead-letter queue. S3 upload notifications and the API's
- * process/scrape messages arrive on the ingest queue; a message that fails `maxReceiveCount`
- * deliveries moves to the dead-letter queue, whose consumer marks its datasource failed.
+ * The work queues, each with its dead-letter queue: a message that fails `maxReceiveCount`
+ * deliveries moves to the dead-letter queue, whose consumer records the failure.
  *
- * Both are encrypted with SQS-managed keys (SSE-SQS): S3 event notifications cannot publish to
+ * - ingest: S3 upload notifications and the API's process/scrape messages; its dead-letter
+ *   consumer marks the message's datasource failed.
+ * - classify: the API's job messages and the planner's fanned-out item messages; its
+ *   dead-letter consumer fails the message's job items.
+ *
+ * All are encrypted with SQS-managed keys (SSE-SQS): S3 event notifications cannot publish to
  * a queue encrypted with the AWS-managed KMS key, and a customer key would add a key policy
- * for S3 and a KMS grant to every sender for no gain here. Both refuse non-TLS requests.
+ * for S3 and a KMS grant to every sender for no gain here. All refuse non-TLS requests.
  *
  * The names follow the app's convention (lib/ports/queue/queue.ts `deadLetterQueueOf`, the
- * same in LocalStack and pg-boss): `<stack>-ingest` and `<stack>-ingest-dlq`, so an operator
- * or the local runtime pointed at the account finds the dead-letter queue from INGEST_QUEUE.
+ * same in LocalStack and pg-boss): `<stack>-ingest` and `<stack>-ingest-dlq`, `<stack>-classify`
+ * and `<stack>-classify-dlq`, so an operator or the local runtime pointed at the account finds
+ * each dead-letter queue from INGEST_QUEUE or CLASSIFY_QUEUE.
  */
 export class Queues extends Construct {
   readonly ingest: sqs.Queue;
   readonly ingestDeadLetters: sqs.Queue;
-  readonly maxReceiveCount: number;
   /** How long a received ingest message stays hidden: six times its consumer's timeout. */
   readonly ingestVisibilityTimeout: Duration;
+  readonly classify: sqs.Queue;
+  readonly classifyDeadLetters: sqs.Queue;
+  /** How long a received classify message stays hidden: six times its consumer's timeout. */
+  readonly classifyVisibilityTimeout: Duration;
+  readonly maxReceiveCount: number;
 
   constructor(scope: Construct, id: string, props: QueuesProps) {
     super(scope, id);
     this.maxReceiveCount = props.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT;
-    this.ingestVisibilityTimeout = visibilityTimeoutFor(props.ingestConsumerTimeout);
-    const ingestName = `${Stack.of(this).stackName}-ingest`;
-    const deadLetterName = deadLetterQueueOf(ingestName);
-    if (deadLetterName.length > 80) {
-      throw new Error(
-        `Queue name ${deadLetterName} is longer than SQS's 80 characters: use a shorter stack name`,
-      );
-    }
 
-    this.ingestDeadLetters = new sqs.Queue(this, 'IngestDeadLetters', {
-      queueName: deadLetterName,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      // SQS keeps a message's original enqueue time when it moves it here, so this must
-      // outlast the ingest queue's retention for a given-up message to be seen at all.
-      retentionPeriod: DEAD_LETTER_RETENTION,
-      visibilityTimeout: visibilityTimeoutFor(props.deadLetterConsumerTimeout),
-    });
-    this.ingest = new sqs.Queue(this, 'Ingest', {
-      queueName: ingestName,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      visibilityTimeout: this.ingestVisibilityTimeout,
-      // SQS's default four days, stated: far longer than maxReceiveCount deliveries take.
-      retentionPeriod: Duration.days(4),
-      deadLetterQueue: { queue: this.ingestDeadLetters, maxReceiveCount: this.maxReceiveCount },
-    });
-
+    const ingest = this.queuePair('Ingest', 'ingest', props.ingest);
+    this.ingest = ingest.queue;
+    this.ingestDeadLetters = ingest.deadLetters;
+    this.ingestVisibilityTimeout = ingest.visibilityTimeout;
     Validations.of(this.ingestDeadLetters).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:
         "This is the ingest queue's dead-letter queue. Its consumer only marks datasources failed; a message it cannot handle stays here, visible to operators, until the 14-day retention ends.",
+    });
+
+    const classify = this.queuePair('Classify', 'classify', props.classify);
+    this.classify = classify.queue;
+    this.classifyDeadLetters = classify.deadLetters;
+    this.classifyVisibilityTimeout = classify.visibilityTimeout;
+    Validations.of(this.classifyDeadLetters).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "This is the classify queue's dead-letter queue. Its consumer only fails the job items of given-up messages; a message it cannot handle stays here, visible to operators, until the 14-day retention ends.",
     });
   }
 
@@ -91,9 +105,49 @@ export class Queues extends Construct {
       INGEST_QUEUE: this.ingest.queueName,
       // Not read by lib/config.ts today: lets the app skip the GetQueueUrl look-up when it does.
       INGEST_QUEUE_URL: this.ingest.queueUrl,
+      CLASSIFY_QUEUE: this.classify.queueName,
+      CLASSIFY_QUEUE_URL: this.classify.queueUrl,
       QUEUE_MAX_RECEIVE_COUNT: String(this.maxReceiveCount),
-      // The real queue's value, rather than lib/config.ts's default for emulators and pg-boss.
+      // The real ingest queue's value, rather than lib/config.ts's default for emulators and
+      // pg-boss (only the local runtime reads it; the classify worker gets its own queue's).
       QUEUE_VISIBILITY_TIMEOUT_SECONDS: String(this.ingestVisibilityTimeout.toSeconds()),
     };
+  }
+
+  /**
+   * A queue named `<stack>-<name>` and its dead-letter queue `<stack>-<name>-dlq`, with
+   * construct ids `<id>` and `<id>DeadLetters` (kept stable: the names are fixed, so a
+   * changed logical id would make CloudFormation create a queue whose name is taken).
+   */
+  private queuePair(id: string, name: string, consumers: QueueConsumers): QueuePair {
+    const queueName = `${Stack.of(this).stackName}-${name}`;
+    const deadLetterName = deadLetterQueueOf(queueName);
+    // The dead-letter name is the longer of the two.
+    if (deadLetterName.length > MAX_QUEUE_NAME_LENGTH) {
+      throw new Error(
+        `Queue name ${deadLetterName} is longer than SQS's ${MAX_QUEUE_NAME_LENGTH} characters: use a shorter stack name`,
+      );
+    }
+    const visibilityTimeout = visibilityTimeoutFor(consumers.consumerTimeout);
+
+    const deadLetters = new sqs.Queue(this, `${id}DeadLetters`, {
+      queueName: deadLetterName,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // SQS keeps a message's original enqueue time when it moves it here, so this must
+      // outlast the work queue's retention for a given-up message to be seen at all.
+      retentionPeriod: DEAD_LETTER_RETENTION,
+      visibilityTimeout: visibilityTimeoutFor(consumers.deadLetterConsumerTimeout),
+    });
+    const queue = new sqs.Queue(this, id, {
+      queueName,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout,
+      // SQS's default four days, stated: far longer than maxReceiveCount deliveries take.
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: deadLetters, maxReceiveCount: this.maxReceiveCount },
+    });
+    return { queue, deadLetters, visibilityTimeout };
   }
 }

@@ -34,7 +34,7 @@ function functionOf(route: Route): [string, Resource] {
 }
 
 describe('HTTP API', () => {
-  it('has one Lambda function per route, the migration and two ingest functions, and three CDK-internal ones', () => {
+  it('has one Lambda function per route, the migration, two ingest and two classify functions, and three CDK-internal ones', () => {
     const functions = ofType('AWS::Lambda::Function');
     const ourIds = new Set(ours().map(([id]) => id));
     const internal = functions
@@ -42,8 +42,14 @@ describe('HTTP API', () => {
       .map(([id]) => id.replace(/[0-9A-F]{8}$/, '').replace(/Handler$/, ''))
       .sort();
     const workers = [...ourIds].filter((id) => !/^Api/.test(id)).map((id) => id.replace(/[0-9A-F]{8}$/, ''));
-    expect(workers.sort()).toEqual(['IngestDeadLetters', 'IngestWorker', 'MigrationsMigrate']);
-    expect(ourIds.size).toBe(routes.length + 3);
+    expect(workers.sort()).toEqual([
+      'ClassifyDeadLetters',
+      'ClassifyWorker',
+      'IngestDeadLetters',
+      'IngestWorker',
+      'MigrationsMigrate',
+    ]);
+    expect(ourIds.size).toBe(routes.length + 5);
     // The trigger's custom-resource provider, the one that strips the VPC's default security
     // group, and the one that puts the uploads bucket's notification configuration.
     expect(internal).toEqual([
@@ -51,7 +57,7 @@ describe('HTTP API', () => {
       'BucketNotificationsHandler050a0587b7544547bf325f094a3db834',
       'CustomVpcRestrictDefaultSGCustomResourceProvider',
     ]);
-    expect(functions).toHaveLength(routes.length + 6);
+    expect(functions).toHaveLength(routes.length + 8);
   });
 
   it('declares exactly the route table, each route on its own function and export', () => {
@@ -101,9 +107,30 @@ describe('HTTP API', () => {
     }
   });
 
-  it('gives every route function the uploads bucket and ingest queue, with one shared grant set', () => {
+  it('gives every route function the LLM settings and a read grant on the API key secret, but no model', () => {
+    // The providers route and job creation build the provider registry (lib/classify/providers.ts).
+    const keyArn = stack.resolve(stack.llm.openaiApiKey.secretArn);
+    expect(routes.map((r) => r.handler)).toEqual(
+      expect.arrayContaining(['results.providers', 'jobs.create']),
+    );
+    for (const route of routes) {
+      const [, fn] = functionOf(route);
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        OPENAI_API_KEY_SECRET_ARN: keyArn,
+        LLM_CONCURRENCY: '4',
+      });
+      expect(
+        grantsOf(fn, 'secretsmanager:GetSecretValue').flatMap((s) => [s.Resource].flat()),
+      ).toContainEqual(keyArn);
+      expect(statementsOf(fn).flatMap((s) => [s.Action].flat())).not.toContainEqual(
+        expect.stringMatching(/^bedrock:/),
+      );
+    }
+  });
+
+  it('gives every route function the uploads bucket and both queues, with one shared grant set', () => {
     const bucketArn = stack.resolve(stack.storage.uploads.bucketArn);
-    const queueArn = stack.resolve(stack.queues.ingest.queueArn);
+    const queueArns = [stack.queues.ingest, stack.queues.classify].map((q) => stack.resolve(q.queueArn));
     const uploads = { 'Fn::Join': ['', [bucketArn, '/workspaces/*']] };
     for (const route of routes) {
       const [, fn] = functionOf(route);
@@ -111,6 +138,8 @@ describe('HTTP API', () => {
         UPLOADS_BUCKET: stack.resolve(stack.storage.uploads.bucketName),
         INGEST_QUEUE: stack.resolve(stack.queues.ingest.queueName),
         INGEST_QUEUE_URL: stack.resolve(stack.queues.ingest.queueUrl),
+        CLASSIFY_QUEUE: stack.resolve(stack.queues.classify.queueName),
+        CLASSIFY_QUEUE_URL: stack.resolve(stack.queues.classify.queueUrl),
         QUEUE_MAX_RECEIVE_COUNT: '3',
         MAX_UPLOAD_BYTES: String(100 * 1024 * 1024),
       });
@@ -122,7 +151,10 @@ describe('HTTP API', () => {
         ).toEqual([uploads]);
       }
       expect(grantsOf(fn, 's3:ListBucket').flatMap((s) => [s.Resource].flat())).toEqual([bucketArn]);
-      expect(grantsOf(fn, 'sqs:SendMessage').flatMap((s) => [s.Resource].flat())).toEqual([queueArn]);
+      // Datasources are processed through ingest; jobs are created and retried through classify.
+      const sendable = grantsOf(fn, 'sqs:SendMessage').flatMap((s) => [s.Resource].flat());
+      expect(sendable).toHaveLength(2);
+      expect(sendable).toEqual(expect.arrayContaining(queueArns));
       // Sending only: consuming is the workers' business.
       expect(grantsOf(fn, 'sqs:ReceiveMessage')).toEqual([]);
     }

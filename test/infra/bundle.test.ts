@@ -8,9 +8,12 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '#infra/constructs/api.ts';
 import { PROJECT_ROOT } from '#infra/constructs/app-function.ts';
+import { CLASSIFY_WORKER_TIMEOUT, Classify } from '#infra/constructs/classify.ts';
 import { Database } from '#infra/constructs/database.ts';
-import { DEAD_LETTER_WORKER_TIMEOUT, INGEST_WORKER_TIMEOUT, Ingest } from '#infra/constructs/ingest.ts';
+import { INGEST_WORKER_TIMEOUT, Ingest } from '#infra/constructs/ingest.ts';
+import { Llm } from '#infra/constructs/llm.ts';
 import { Network } from '#infra/constructs/network.ts';
+import { DEAD_LETTER_WORKER_TIMEOUT } from '#infra/constructs/queue-worker.ts';
 import { Queues } from '#infra/constructs/queues.ts';
 import { Secrets } from '#infra/constructs/secrets.ts';
 import { Storage } from '#infra/constructs/storage.ts';
@@ -23,9 +26,10 @@ import { cdkJsonContext } from './stack.ts';
 // health check (pg and its CommonJS requires in an ESM bundle) and the docs asset (files
 // copied beside the bundle by the afterBundling hook, found through import.meta.url).
 const bundled: Route[] = [system.health, system.docsAsset];
-// And the ingestion workers, through the same Ingest construct: the worker carries the PDF
-// (pdf.js, through unpdf), CSV and HTML parsers, which must bundle into one ESM file that loads.
-const workers = ['Worker', 'DeadLetters'] as const;
+// And the queue workers, through the same Ingest and Classify constructs: the ingest worker
+// carries the PDF (pdf.js, through unpdf), CSV and HTML parsers, the classify worker the LLM
+// providers (undici, the Bedrock client left external), each bundled into one ESM file that loads.
+const workers = ['IngestWorker', 'IngestDeadLetters', 'ClassifyWorker', 'ClassifyDeadLetters'] as const;
 
 // Inside the project, so the bundle's external @aws-sdk imports resolve from node_modules as
 // they resolve from the runtime in Lambda.
@@ -42,9 +46,13 @@ beforeAll(() => {
   const network = new Network(stack, 'Network');
   const database = new Database(stack, 'Database', { vpc: network.vpc });
   const queues = new Queues(stack, 'Queues', {
-    ingestConsumerTimeout: INGEST_WORKER_TIMEOUT,
-    deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
+    ingest: { consumerTimeout: INGEST_WORKER_TIMEOUT, deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT },
+    classify: {
+      consumerTimeout: CLASSIFY_WORKER_TIMEOUT,
+      deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
+    },
   });
+  const llm = new Llm(stack, 'Llm');
   const storage = new Storage(stack, 'Storage', { corsOrigins: [], uploadsQueue: queues.ingest });
   const common = {
     vpc: network.vpc,
@@ -56,11 +64,13 @@ beforeAll(() => {
   new Api(stack, 'Api', {
     ...common,
     routes: bundled,
+    llm,
     jwtSigningKey: new Secrets(stack, 'Secrets').jwtSigningKey,
     corsOrigins: [],
     settings: {},
   });
   new Ingest(stack, 'Ingest', common);
+  new Classify(stack, 'Classify', { ...common, llm });
   const functions = Object.entries(Template.fromStack(stack).findResources('AWS::Lambda::Function'));
   const assetDir = (idPrefix: string) => {
     const [, fn] = functions.find(([id]) => id.startsWith(idPrefix))!;
@@ -68,7 +78,7 @@ beforeAll(() => {
     return path.join(outdir, `asset.${hash}`);
   };
   bundleDirs = new Map(bundled.map((route) => [route.handler, assetDir(`Api${routeId(route)}`)]));
-  workerDirs = new Map(workers.map((worker) => [worker, assetDir(`Ingest${worker}`)]));
+  workerDirs = new Map(workers.map((worker) => [worker, assetDir(worker)]));
 }, 120_000);
 
 afterAll(() => {
@@ -161,7 +171,9 @@ describe('ESM bundles', () => {
     expect(JSON.parse(result.body)).toMatchObject({ status: 503, title: 'Service Unavailable' });
   });
 
-  it('loads each ingest worker from its bundle, exporting its handler', { timeout: 30_000 }, async () => {
+  it('loads each queue worker from its bundle, exporting its handler', { timeout: 60_000 }, async () => {
+    // Four functions, four bundles: an id prefix matching two functions would test one twice.
+    expect(new Set(workerDirs.values()).size).toBe(workers.length);
     for (const worker of workers) {
       const dir = workerDirs.get(worker)!;
       // One self-contained file: nothing copied beside it that the stack would not ship.

@@ -12,6 +12,12 @@ describe('propsFromContext', () => {
         accessTokenExpireMinutes: '30',
         firstSuperuserEmail: 'admin@example.com',
         maxUploadBytes: '1048576',
+        openaiBaseUrl: 'http://llm.internal:11434/v1',
+        openaiModels: 'llama3.2, qwen3,llama3.2',
+        bedrockModels: 'amazon.nova-lite-v1:0',
+        classifierDefaultProvider: 'openai',
+        classifierDefaultModel: 'qwen3',
+        llmConcurrency: '8',
       },
     });
     expect(propsFromContext(app.node)).toEqual({
@@ -21,18 +27,44 @@ describe('propsFromContext', () => {
       accessTokenExpireMinutes: 30,
       firstSuperuserEmail: 'admin@example.com',
       maxUploadBytes: 1048576,
+      openaiBaseUrl: 'http://llm.internal:11434/v1',
+      openaiModels: ['llama3.2', 'qwen3'],
+      bedrockModels: ['amazon.nova-lite-v1:0'],
+      classifierDefaultProvider: 'openai',
+      classifierDefaultModel: 'qwen3',
+      llmConcurrency: 8,
     });
   });
 
   it('accepts typed values from cdk.json and leaves unset keys out', () => {
-    const app = new App({ context: { corsOrigins: ['*'], deletionProtection: true } });
-    expect(propsFromContext(app.node)).toEqual({ corsOrigins: ['*'], deletionProtection: true });
+    const app = new App({
+      context: { corsOrigins: ['*'], deletionProtection: true, bedrockModels: ['amazon.nova-pro-v1:0'] },
+    });
+    expect(propsFromContext(app.node)).toEqual({
+      corsOrigins: ['*'],
+      deletionProtection: true,
+      bedrockModels: ['amazon.nova-pro-v1:0'],
+    });
   });
 
   it('fails synth with a clear message on a bad value', () => {
     const app = new App({ context: { emailsFrom: 'not-an-email', usersOpenRegistration: 'yes please' } });
     expect(() => propsFromContext(app.node)).toThrow(
       /Invalid CDK context:[\s\S]*emailsFrom[\s\S]*usersOpenRegistration/,
+    );
+  });
+
+  it('treats an empty model list as unset and refuses unknown providers and bad LLM settings', () => {
+    expect(propsFromContext(new App({ context: { openaiModels: ' , ' } }).node)).toEqual({});
+    const app = new App({
+      context: {
+        classifierDefaultProvider: 'anthropic',
+        llmConcurrency: '0',
+        openaiBaseUrl: 'localhost:11434',
+      },
+    });
+    expect(() => propsFromContext(app.node)).toThrow(
+      /openaiBaseUrl[\s\S]*classifierDefaultProvider[\s\S]*llmConcurrency/,
     );
   });
 });

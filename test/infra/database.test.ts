@@ -87,7 +87,8 @@ describe('migrations', () => {
     expect(resources[httpApiId]!.DependsOn).toContain(triggerId);
     // A worker's event source must not start writing before the schema it expects exists.
     const mappings = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
-    expect(mappings).toHaveLength(2);
+    // The ingest and classify queues and their dead-letter queues.
+    expect(mappings).toHaveLength(4);
     for (const mapping of mappings) expect(mapping.DependsOn).toContain(triggerId);
   });
 

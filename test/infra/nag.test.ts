@@ -16,12 +16,14 @@ function acknowledgments(root: IConstruct): Array<{ path: string; id: string; re
 }
 
 describe('cdk-nag AWS Solutions checks', () => {
-  // Both shapes: every optional feature on (mail, seed, CORS), and the bare defaults.
+  // Both shapes: every optional feature on (mail, seed, CORS, Bedrock), and the bare defaults.
   const variants = {
     'all features': {
       corsOrigins: ['https://app.example.com'],
       emailsFrom: 'a@example.com',
       firstSuperuserEmail: 'b@example.com',
+      bedrockModels: ['amazon.nova-lite-v1:0'],
+      classifierDefaultProvider: 'bedrock' as const,
     },
     defaults: {},
   };

@@ -1,6 +1,8 @@
+import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
+import { DocsiftStack } from '#infra/docsift-stack.ts';
 import { deadLetterQueueOf } from '#lib/ports/queue/queue.ts';
-import { buildStack, inspect, type Resource } from './stack.ts';
+import { buildStack, cdkJsonContext, inspect, type Resource } from './stack.ts';
 
 const { stack, template } = buildStack({ logLevel: 'DEBUG' });
 const { resources, ofType, grantsOf } = inspect(template);
@@ -10,7 +12,6 @@ const idOf = (construct: { node: { defaultChild?: unknown } }) =>
 const ingestId = idOf(stack.queues.ingest);
 const deadLettersId = idOf(stack.queues.ingestDeadLetters);
 const ingest = resources[ingestId]!;
-const deadLetters = resources[deadLettersId]!;
 const worker = resources[idOf(stack.ingest.worker)]!;
 const deadLetterWorker = resources[idOf(stack.ingest.deadLetterWorker)]!;
 const queueArn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
@@ -24,50 +25,78 @@ function mappingOf(queueId: string): Resource {
   return found[0]![1];
 }
 
-describe('ingest queues', () => {
-  it('moves a message to the dead-letter queue after 3 deliveries', () => {
-    expect(ingest.Properties.RedrivePolicy).toEqual({
-      deadLetterTargetArn: queueArn(deadLettersId),
-      maxReceiveCount: 3,
+const pairs = {
+  ingest: { queueId: ingestId, deadLettersId },
+  classify: {
+    queueId: idOf(stack.queues.classify),
+    deadLettersId: idOf(stack.queues.classifyDeadLetters),
+  },
+};
+
+for (const [name, { queueId, deadLettersId: dlqId }] of Object.entries(pairs)) {
+  const queue = resources[queueId]!;
+  const dlq = resources[dlqId]!;
+
+  describe(`${name} queues`, () => {
+    it('move a message to the dead-letter queue after 3 deliveries', () => {
+      expect(queue.Properties.RedrivePolicy).toEqual({
+        deadLetterTargetArn: queueArn(dlqId),
+        maxReceiveCount: 3,
+      });
+    });
+
+    it(`are named by the app convention: <stack>-${name} and its <name>-dlq`, () => {
+      expect(queue.Properties.QueueName).toBe(`Docsift-${name}`);
+      expect(dlq.Properties.QueueName).toBe(deadLetterQueueOf(`Docsift-${name}`));
+    });
+
+    it('are encrypted with SQS-managed keys and refuse requests without TLS', () => {
+      for (const id of [queueId, dlqId]) {
+        expect(resources[id]!.Properties.SqsManagedSseEnabled).toBe(true);
+        expect(resources[id]!.Properties.KmsMasterKeyId).toBeUndefined();
+        const [, policy] = ofType('AWS::SQS::QueuePolicy').find(
+          ([, p]) => p.Properties.Queues[0].Ref === id,
+        )!;
+        expect(policy.Properties.PolicyDocument.Statement).toContainEqual({
+          Action: 'sqs:*',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Resource: queueArn(id),
+        });
+      }
+    });
+
+    it('keep dead letters 14 days, longer than the work queue keeps messages', () => {
+      expect(dlq.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+      expect(queue.Properties.MessageRetentionPeriod).toBeLessThan(dlq.Properties.MessageRetentionPeriod);
+    });
+
+    it('each have exactly one consumer', () => {
+      mappingOf(queueId);
+      mappingOf(dlqId);
     });
   });
+}
 
-  it('are named by the app convention: <stack>-ingest and its <name>-dlq', () => {
-    expect(ingest.Properties.QueueName).toBe('Docsift-ingest');
-    expect(deadLetters.Properties.QueueName).toBe(deadLetterQueueOf('Docsift-ingest'));
-  });
-
-  it('are encrypted with SQS-managed keys and refuse requests without TLS', () => {
-    for (const id of [ingestId, deadLettersId]) {
-      expect(resources[id]!.Properties.SqsManagedSseEnabled).toBe(true);
-      expect(resources[id]!.Properties.KmsMasterKeyId).toBeUndefined();
-      const [, policy] = ofType('AWS::SQS::QueuePolicy').find(([, p]) => p.Properties.Queues[0].Ref === id)!;
-      expect(policy.Properties.PolicyDocument.Statement).toContainEqual({
-        Action: 'sqs:*',
-        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-        Effect: 'Deny',
-        Principal: { AWS: '*' },
-        Resource: queueArn(id),
-      });
-    }
-  });
-
-  it('keep dead letters 14 days, longer than the ingest queue keeps messages', () => {
-    expect(deadLetters.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
-    expect(ingest.Properties.MessageRetentionPeriod).toBeLessThan(
-      deadLetters.Properties.MessageRetentionPeriod,
-    );
-  });
-
+describe('all queues', () => {
   it('hide a received message for at least six times its consumer’s timeout', () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
-    expect(mappings).toHaveLength(2);
+    expect(mappings).toHaveLength(4);
     for (const [, mapping] of mappings) {
       const queue = resources[mapping.Properties.EventSourceArn['Fn::GetAtt'][0]]!;
       const fn = resources[mapping.Properties.FunctionName.Ref]!;
       expect(fn.Properties.Timeout).toBeGreaterThan(0);
       expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * fn.Properties.Timeout);
     }
+  });
+
+  it('refuse a stack name that would make a queue name longer than SQS allows', () => {
+    const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+    // 80 characters with "-classify-dlq" appended: the longest name fails, not only ingest's.
+    expect(() => new DocsiftStack(app, 'S'.repeat(80 - '-classify-dlq'.length + 1))).toThrow(
+      /-classify-dlq is longer than SQS's 80 characters/,
+    );
   });
 });
 
