@@ -32,11 +32,13 @@ export const create = httpHandler(jobs.create, async ({ db, user, params, body }
       : 'No LLM provider is configured on this server';
     throw new ValidationError([{ location: 'body', path: 'provider', message }]);
   }
-  const model = body.model ?? providers.defaultModel;
-  if (!model)
-    throw new ValidationError([
-      { location: 'body', path: 'model', message: 'Name a model: there is no default' },
-    ]);
+  const offered = providers.list().find((p) => p.name === provider)?.models ?? [];
+  const model = body.model ?? (provider === providers.defaultProvider ? providers.defaultModel : offered[0]);
+  // Only the models an operator configured: in AWS the workers may call those and no others.
+  if (!model || !offered.includes(model)) {
+    const message = `Choose one of the models of ${provider}: ${offered.join(', ') || 'none configured'}`;
+    throw new ValidationError([{ location: 'body', path: 'model', message }]);
+  }
   const job = await createJob(
     db,
     platform().queue,

@@ -344,8 +344,18 @@ describe('jobs', () => {
       json: { name: 'x', scheme_ids: schemeIds, provider: 'nope' },
     });
     expect(unknown.status).toBe(422);
+    const model = await app.api.post(jobsPath(), {
+      token,
+      json: { name: 'x', scheme_ids: schemeIds, model: 'gpt-unlisted' },
+    });
+    expect(model.status).toBe(422);
+    expect(model.body.errors[0]).toMatchObject({
+      path: 'model',
+      message: expect.stringContaining('fake-model'),
+    });
     const mine = (await app.api.get(jobsPath(), { token })).body.data[0];
-    const result = (await app.api.get(`/api/v1/workspaces/${ws}/classification_results?limit=1`, { token })).body.data[0];
+    const result = (await app.api.get(`/api/v1/workspaces/${ws}/classification_results?limit=1`, { token }))
+      .body.data[0];
     for (const path of [
       `/api/v1/workspaces/${ws}/classification_results/${result.id}`,
       `/api/v1/workspaces/${otherWs}/classification_results/${result.id}`,
@@ -354,7 +364,10 @@ describe('jobs', () => {
     ]) {
       expect((await app.api.get(path, { token: other.token })).status, path).toBe(404);
     }
-    expect((await app.api.get(`/api/v1/workspaces/${otherWs}/classification_results`, { token: other.token })).body.count).toBe(0);
+    expect(
+      (await app.api.get(`/api/v1/workspaces/${otherWs}/classification_results`, { token: other.token })).body
+        .count,
+    ).toBe(0);
     expect(
       (
         await app.api.get(`/api/v1/workspaces/${otherWs}/classification_jobs/${mine.id}`, {
