@@ -94,7 +94,7 @@ async function classifyItems(deps: ClassifyDeps, message: ClassifyItems): Promis
     .selectAll()
     .where('id', '=', message.job_id)
     .executeTakeFirst();
-  if (!job || job.status !== 'running') return;
+  if (job?.status !== 'running') return;
   const schemeIds = [...new Set(message.items.map((i) => i.scheme_id))];
   const schemes = new Map(
     (

@@ -5,12 +5,14 @@ import { HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { DatasourceCreate } from '#lib/http/schemas/datasources.ts';
 import { newId } from '#lib/ids.ts';
+import { openCsv } from '#lib/ingest/csv.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
 import { datasourceFolder, uploadKey } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/scrape.ts';
 import type { Platform } from '#lib/platform.ts';
-import type { PresignedUpload } from '#lib/ports/objects/store.ts';
+import { type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
+import { csvReadOptions } from './ingestion.ts';
 import { requireWorkspace } from './workspaces.ts';
 
 export type DatasourceOut = {
@@ -308,4 +310,82 @@ export async function reprocessDatasource(
       .execute(),
   );
   return row;
+}
+
+export type CsvPreview = {
+  data: { row_number: number; row_data: Record<string, string> }[];
+  total_rows: number;
+  columns: string[];
+};
+
+/** The stored file of a datasource, or a 404 when it has none (yet). */
+async function storedKey(platform: Platform, source: Datasource, missing: string): Promise<string> {
+  if (!source.object_key || !(await platform.objects.head(source.object_key)))
+    throw new NotFoundError(missing);
+  return source.object_key;
+}
+
+/**
+ * A page of a CSV datasource's rows, read from the stored file. Once the source is processed its
+ * row count is known and reading stops at the end of the page; before that, the whole file is
+ * read to count it.
+ */
+export async function previewCsvRows(
+  db: Db,
+  platform: Platform,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  datasourceId: string,
+  page: { offset: number; limit: number },
+): Promise<CsvPreview> {
+  const source = await requireDatasource(db, user, workspaceId, datasourceId);
+  if (source.type !== 'csv') {
+    throw new ValidationError([{ location: 'path', path: 'datasource_id', message: 'Not a CSV datasource' }]);
+  }
+  const key = await storedKey(platform, source, 'The file has not been uploaded yet');
+  let csv: Awaited<ReturnType<typeof openCsv>>;
+  try {
+    csv = await openCsv(await platform.objects.read(key), csvReadOptions(source.options));
+  } catch (error) {
+    if (error instanceof IngestError) {
+      throw new ValidationError([{ location: 'path', path: 'datasource_id', message: error.reason }]);
+    }
+    throw error;
+  }
+  const data: CsvPreview['data'] = [];
+  const knownTotal = typeof source.metadata.row_count === 'number' ? source.metadata.row_count : undefined;
+  let seen = 0;
+  try {
+    for await (const row of csv.rows) {
+      seen++;
+      if (seen > page.offset && data.length < page.limit)
+        data.push({ row_number: row.rowNumber, row_data: row.values });
+      if (knownTotal !== undefined && data.length >= page.limit) break;
+    }
+  } finally {
+    csv.close();
+  }
+  return { data, total_rows: knownTotal ?? seen, columns: csv.columns };
+}
+
+const CONTENT_TYPES: Record<string, string> = { pdf: 'application/pdf', csv: 'text/csv' };
+
+/**
+ * Where a client gets a datasource's stored file: a short-lived download URL when the store can
+ * sign one (S3), else the bytes themselves (the local store).
+ */
+export async function datasourceContent(
+  db: Db,
+  platform: Platform,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  datasourceId: string,
+): Promise<{ redirect: string } | { filename: string; contentType: string; bytes: Buffer }> {
+  const source = await requireDatasource(db, user, workspaceId, datasourceId);
+  const key = await storedKey(platform, source, 'This datasource has no stored file');
+  const filename = key.split('/').at(-1)!;
+  const url = await platform.objects.presignDownload(key, filename);
+  if (url) return { redirect: url };
+  const contentType = CONTENT_TYPES[source.type] ?? 'application/octet-stream';
+  return { filename, contentType, bytes: await readAll(await platform.objects.read(key)) };
 }

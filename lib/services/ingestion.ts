@@ -4,12 +4,12 @@ import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import type { Datasource, NewDataRecord } from '#lib/db/schema.ts';
 import { newId } from '#lib/ids.ts';
-import { csvRecordText, openCsv } from '#lib/ingest/csv.ts';
+import { type CsvOptions, csvRecordText, openCsv } from '#lib/ingest/csv.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import { datasourceOfKey, IngestMessage, type ScrapeUrls } from '#lib/ingest/messages.ts';
 import { extractPdf } from '#lib/ingest/pdf.ts';
 import { scrapeUrl } from '#lib/ingest/scrape.ts';
-import type { ObjectStore } from '#lib/ports/objects/store.ts';
+import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { contentHash } from './records.ts';
 
@@ -234,20 +234,27 @@ function parseTimestamp(value: string | undefined): Date | null {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
-async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<void> {
-  const options = source.options as {
+/** The CSV datasource options that say how to read the file, as the CSV reader takes them. */
+export function csvReadOptions(options: Record<string, unknown>): CsvOptions {
+  const { delimiter, encoding, skip_rows } = options as {
     delimiter?: string;
     encoding?: string;
     skip_rows?: number;
+  };
+  return {
+    ...(delimiter && { delimiter }),
+    ...(encoding && { encoding }),
+    ...(skip_rows !== undefined && { skipRows: skip_rows }),
+  };
+}
+
+async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<void> {
+  const options = source.options as {
     text_columns?: string[];
     title_column?: string;
     event_timestamp_column?: string;
   };
-  const csv = await openCsv(await readUpload(deps, source), {
-    ...(options.delimiter && { delimiter: options.delimiter }),
-    ...(options.encoding && { encoding: options.encoding }),
-    ...(options.skip_rows !== undefined && { skipRows: options.skip_rows }),
-  });
+  const csv = await openCsv(await readUpload(deps, source), csvReadOptions(source.options));
   for (const column of [
     options.title_column,
     options.event_timestamp_column,
@@ -298,9 +305,7 @@ async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<void> {
 }
 
 async function ingestPdf(deps: IngestDeps, source: Datasource): Promise<void> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await readUpload(deps, source)) chunks.push(chunk as Buffer);
-  const pdf = await extractPdf(Buffer.concat(chunks));
+  const pdf = await extractPdf(await readAll(await readUpload(deps, source)));
   const split = (source.options.split as string | undefined) ?? 'page';
   const filename = source.object_key?.split('/').at(-1) ?? source.name;
   const pages: { pageNumber: number; text: string }[] = [];
