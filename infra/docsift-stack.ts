@@ -1,5 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import type { Route } from '#lib/http/route.ts';
 import { routes } from '#lib/http/routes.ts';
 import { Api, type ApiSettings } from './constructs/api.ts';
 import { CLASSIFY_WORKER_TIMEOUT, Classify } from './constructs/classify.ts';
@@ -27,6 +28,8 @@ export interface DocsiftStackProps extends StackProps, ApiSettings, LlmSettings 
   deletionProtection?: boolean;
   /** Set to pin the migration trigger; by default it changes on every synth so migrations run on every deploy. */
   migrationRunId?: string;
+  /** The HTTP routes, one function each. Default the app's route table (lib/http/routes.ts). */
+  routes?: Route[];
 }
 
 /**
@@ -76,7 +79,7 @@ export class DocsiftStack extends Stack {
       maxUploadBytes: props.maxUploadBytes,
     });
     this.api = new Api(this, 'Api', {
-      routes,
+      routes: props.routes ?? routes,
       vpc: network.vpc,
       securityGroup: network.functionsSecurityGroup,
       database: this.database,

@@ -2,7 +2,7 @@ import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,7 +10,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DOCS_ASSETS } from '#lib/http/docs.ts';
 import type { Route } from '#lib/http/route.ts';
-import { login, system } from '#lib/http/routes.ts';
+import { system } from '#lib/http/routes.ts';
 import {
   CORS_ALLOW_HEADERS,
   CORS_ALLOW_METHODS,
@@ -18,7 +18,7 @@ import {
   CORS_MAX_AGE_SECONDS,
 } from '#lib/local/cors.ts';
 import { routeEntry, routeId } from '../naming.ts';
-import { appFunction } from './app-function.ts';
+import { appFunction, executionRole } from './app-function.ts';
 import type { Database } from './database.ts';
 import type { Llm } from './llm.ts';
 import type { Queues } from './queues.ts';
@@ -62,13 +62,14 @@ export interface ApiProps {
   securityGroup: ec2.ISecurityGroup;
   database: Database;
   jwtSigningKey: secretsmanager.ISecret;
-  /** The uploads bucket: every route may presign uploads and downloads and delete objects. */
+  /** The uploads bucket: the route functions may presign uploads and downloads and delete objects. */
   storage: Storage;
-  /** The queues: every route may send to the ingest and classify queues. */
+  /** The queues: the route functions may send to the ingest and classify queues. */
   queues: Queues;
   /**
-   * The LLM configuration: every route gets it and may read the API key's secret, since the
-   * providers route and job creation build the provider registry (lib/classify/providers.ts).
+   * The LLM configuration: every route gets it and the route functions may read the API key's
+   * secret, since the providers route and job creation build the provider registry
+   * (lib/classify/providers.ts).
    */
   llm: Llm;
   /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin, without credentials. */
@@ -78,19 +79,34 @@ export interface ApiProps {
   throttle?: apigwv2.ThrottleSettings;
 }
 
-// Handlers that send mail, and so need SES. The route table does not say which do, and
-// granting SES to every function would widen all their roles for the sake of one.
-const MAIL_SENDERS = new Set([login.recoverPassword.handler]);
+/** How long the route functions' logs are kept: as each function's own log group kept them. */
+const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 
 /**
  * The HTTP API: one Lambda function per route of the route table, behind an API Gateway HTTP
  * API whose default stage keeps access logs and whose CORS matches the local runtime's.
+ *
+ * The route functions share one execution role and one log group. A stack holds at most 500
+ * resources, and a role, its policy and a log group per function made each route cost seven;
+ * shared, a route costs its function, its invoke permission, its integration and its route
+ * (test/infra/size.test.ts keeps count). Nothing is lost by sharing:
+ * - The role: every route function had the same grants already, password recovery's mail
+ *   grant aside, which the others now share (see grantRouteAccess for why that is acceptable).
+ * - The log group: Lambda names each stream of a shared group
+ *   `YYYY/MM/DD/<function name>[<version>]<environment id>`, so every line, the runtime's
+ *   START/REPORT lines included, stays attributable through `@logStream`; the app's own lines
+ *   also carry `function_name` and `request_id` (lib/http/handler.ts). One group also means one
+ *   Logs Insights source for a request that crosses routes.
  */
 export class Api extends Construct {
   readonly httpApi: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
   /** The function of each route, by route id (see routeId). */
   readonly functions = new Map<string, NodejsFunction>();
+  /** The execution role of every route function. */
+  readonly functionRole: iam.Role;
+  /** The log group of every route function. */
+  readonly functionLogs: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -112,6 +128,10 @@ export class Api extends Construct {
         format: ACCESS_LOG_FORMAT,
       },
     });
+
+    this.functionRole = executionRole(this, 'FunctionRole', 'docsift HTTP API route functions');
+    this.grantRouteAccess(props);
+    this.functionLogs = new logs.LogGroup(this, 'FunctionLogs', { retention: FUNCTION_LOG_RETENTION });
 
     const environment = this.environment(props);
     for (const route of props.routes) {
@@ -165,24 +185,45 @@ export class Api extends Construct {
       vpc: props.vpc,
       securityGroup: props.securityGroup,
       environment,
+      role: this.functionRole,
+      logGroup: this.functionLogs,
       afterBundling: route.handler === system.docsAsset.handler ? copySwaggerUi : undefined,
     });
     this.functions.set(id, fn);
-    props.database.grantConnect(fn);
-    props.jwtSigningKey.grantRead(fn);
-    // One grant set for every route, not per route: the route table does not say which
-    // routes touch uploads, the queues or the LLM providers, and a per-route list kept here
-    // would drift from it. The grants are scoped to the uploads prefix of one bucket, to two
-    // queues (datasources are processed through ingest; jobs are created and retried through
-    // classify) and to reading the one LLM key secret; no route invokes a model.
-    props.storage.grantApiAccess(fn);
-    props.queues.ingest.grantSendMessages(fn);
-    props.queues.classify.grantSendMessages(fn);
-    props.llm.grantRead(fn);
-    if (MAIL_SENDERS.has(route.handler) && props.settings.emailsFrom) {
-      fn.addToRolePolicy(sendMailPolicy(this, props.settings.emailsFrom));
-    }
     return fn;
+  }
+
+  /**
+   * The route functions' grants, given once to their shared role.
+   *
+   * One grant set for every route, not per route: the route table does not say which routes
+   * touch uploads, the queues or the LLM providers, and a per-route list kept here would drift
+   * from it. Each grant is still scoped to what the app uses: reading the database credentials
+   * and connecting to the proxy, reading the JWT key, the uploads prefix of one bucket, sending
+   * (not consuming) to two queues (datasources are processed through ingest; jobs are created
+   * and retried through classify), reading the one LLM key secret (no route invokes a model),
+   * and mail from the one configured sender.
+   */
+  private grantRouteAccess(props: ApiProps): void {
+    const role = this.functionRole;
+    // The secret's read grant on the role, and the functions' security group into the proxy.
+    props.database.grantConnect({
+      grantPrincipal: role,
+      connections: new ec2.Connections({ securityGroups: [props.securityGroup] }),
+    });
+    props.jwtSigningKey.grantRead(role);
+    props.storage.grantApiAccess(role);
+    props.queues.ingest.grantSendMessages(role);
+    props.queues.classify.grantSendMessages(role);
+    props.llm.grantRead(role);
+    // Only password recovery sends mail, yet the grant is the shared role's. A role of its own
+    // (two more resources) would keep SES from the other routes, but every route already reads
+    // the JWT signing key and the database credentials, which give far more than mail would;
+    // what the grant must guarantee is that no route sends as anyone but the configured
+    // sender, from its verified identity, and the condition sees to that.
+    if (props.settings.emailsFrom) {
+      role.addToPrincipalPolicy(sendMailPolicy(this, props.settings.emailsFrom));
+    }
   }
 }
 

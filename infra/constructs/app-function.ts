@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -31,9 +32,42 @@ export interface AppFunctionProps {
   description?: string;
   timeout?: Duration;
   memorySize?: number;
+  /**
+   * The execution role, for functions that share one (see executionRole). Default a role of
+   * the function's own, with the same two managed policies.
+   */
+  role?: iam.IRole;
+  /**
+   * The log group, for functions that share one. Default a log group of the function's own,
+   * kept `logRetention`.
+   */
+  logGroup?: logs.ILogGroup;
+  /** Retention of the function's own log group; not allowed with `logGroup`. Default one month. */
   logRetention?: logs.RetentionDays;
   /** Shell commands run after esbuild, given the input (repository root) and output (bundle) directories. */
   afterBundling?: (inputDir: string, outputDir: string) => string[];
+}
+
+/** The AWS-managed policies of every function's role: logging, and the ENIs of a VPC function. */
+const EXECUTION_POLICIES = ['AWSLambdaBasicExecutionRole', 'AWSLambdaVPCAccessExecutionRole'];
+
+/**
+ * A Lambda execution role for several functions, with the managed policies that
+ * NodejsFunction would give each function's own role (logging, VPC attachment). Grants added
+ * to it apply to every function using it.
+ *
+ * @example const role = executionRole(this, 'FunctionRole', 'docsift HTTP API route functions');
+ */
+export function executionRole(scope: Construct, id: string, description: string): iam.Role {
+  const role = new iam.Role(scope, id, {
+    description,
+    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    managedPolicies: EXECUTION_POLICIES.map((policy) =>
+      iam.ManagedPolicy.fromAwsManagedPolicyName(`service-role/${policy}`),
+    ),
+  });
+  acknowledgeExecutionPolicies(role);
+  return role;
 }
 
 /**
@@ -44,10 +78,15 @@ export interface AppFunctionProps {
  * @example appFunction(this, 'UsersReadMe', { entry: 'functions/http/users.ts', handler: 'readMe', vpc, securityGroup, environment })
  */
 export function appFunction(scope: Construct, id: string, props: AppFunctionProps): NodejsFunction {
+  if (props.logGroup && props.logRetention) {
+    throw new Error(
+      `${id}: logRetention applies to the function's own log group; set it on the given logGroup`,
+    );
+  }
   // An explicit log group, so retention is set without the LogRetention custom resource Lambda.
-  const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
-    retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-  });
+  const logGroup =
+    props.logGroup ??
+    new logs.LogGroup(scope, `${id}Logs`, { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
   const fn = new NodejsFunction(scope, id, {
     entry: path.join(PROJECT_ROOT, props.entry),
     handler: props.handler,
@@ -61,6 +100,8 @@ export function appFunction(scope: Construct, id: string, props: AppFunctionProp
     vpc: props.vpc,
     vpcSubnets: { subnets: props.vpc.privateSubnets },
     securityGroups: [props.securityGroup],
+    // A given role is used as is: NodejsFunction adds the managed policies only to a role it creates.
+    role: props.role,
     logGroup,
     environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
     bundling: {
@@ -81,11 +122,16 @@ export function appFunction(scope: Construct, id: string, props: AppFunctionProp
       },
     },
   });
-  for (const policy of ['AWSLambdaBasicExecutionRole', 'AWSLambdaVPCAccessExecutionRole']) {
-    Validations.of(fn).acknowledge({
+  // A shared role carries its own acknowledgments (executionRole); the function's own role is its child.
+  if (!props.role) acknowledgeExecutionPolicies(fn);
+  return fn;
+}
+
+function acknowledgeExecutionPolicies(scope: Construct): void {
+  for (const policy of EXECUTION_POLICIES) {
+    Validations.of(scope).acknowledge({
       id: `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/${policy}]`,
       reason: `${policy} is the AWS-maintained minimum for a function that writes logs and attaches to a VPC; a hand-written copy would only drift from it.`,
     });
   }
-  return fn;
 }

@@ -32,10 +32,17 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
   }
 
   let workers: LocalWorkers | undefined;
+  // The upload URLs need the port, so the server listens first; requests wait until the
+  // queues and adapters are up (a failed start closes the server anyway).
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
   const server = createLocalServer({
     routes,
     corsOrigins: config.corsOrigins,
     uploads: () => workers?.uploads,
+    ready,
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -47,6 +54,7 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
   try {
     // Upload URLs point at this server unless clients reach it at another address.
     workers = await startWorkers(config, config.publicUrl ?? url);
+    markReady();
   } catch (error) {
     server.close();
     await closeDb();

@@ -72,10 +72,13 @@ export function createLocalServer(options: {
   corsOrigins: string[];
   /** The local object store, whose presigned uploads this server receives (local platform only). */
   uploads?: () => LocalObjectStore | undefined;
+  /** Requests wait for this (the queues and adapters starting after the port is known). */
+  ready?: Promise<unknown>;
 }): Server {
   const compiled = compileRoutes(options.routes);
   return createServer(async (req, res) => {
     try {
+      await options.ready;
       if (applyCors(req, res, options.corsOrigins)) return;
       const url = new URL(req.url ?? '/', 'http://localhost');
       const uploads = options.uploads?.();

@@ -33,15 +33,26 @@ const MAX_WORK_SECONDS = 900;
  */
 export async function startWorkers(config: Config, baseUrl: string): Promise<LocalWorkers> {
   // Each queue and the workers Lambda runs on it and on its dead-letter queue.
+  // Each queue and the workers Lambda runs on it and on its dead-letter queue. `pollers`, like
+  // an event source mapping's concurrent batches: one poller waits for its whole batch before
+  // taking the next, which left the LLM provider's concurrency cap a third idle (bench:classify).
   const consumers = [
-    { queue: config.ingestQueue, worker: ingestWorker, deadLetters: ingestDeadLetterWorker, name: 'ingest' },
+    {
+      queue: config.ingestQueue,
+      worker: ingestWorker,
+      deadLetters: ingestDeadLetterWorker,
+      name: 'ingest',
+      pollers: 2,
+    },
     {
       queue: config.classifyQueue,
       worker: classifyWorker,
       deadLetters: classifyDeadLetterWorker,
       name: 'classify',
+      pollers: 4,
     },
   ];
+
   const queues = consumers.map((c) => c.queue);
   let platform: Platform;
   let uploads: LocalObjectStore | undefined;
@@ -86,7 +97,9 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
   setPlatform(platform);
 
   const running = consumers.flatMap((c) => [
-    runEventSource(sourceOf(c.queue), c.worker, { batchSize: 5, functionName: `${c.name}-worker` }),
+    ...Array.from({ length: c.pollers }, () =>
+      runEventSource(sourceOf(c.queue), c.worker, { batchSize: 5, functionName: `${c.name}-worker` }),
+    ),
     runEventSource(sourceOf(deadLetterQueueOf(c.queue)), c.deadLetters, {
       batchSize: 10,
       functionName: `${c.name}-dead-letters`,

@@ -17,6 +17,10 @@ const { stack, template } = buildStack({
   frontendUrl: 'https://app.example.com',
 });
 const { resources, ofType, statementsOf, grantsOf } = inspect(template);
+const idOf = (construct: { node: { defaultChild?: unknown } }) =>
+  stack.getLogicalId(construct.node.defaultChild as never);
+const roleId = idOf(stack.api.functionRole);
+const functionLogsId = idOf(stack.api.functionLogs);
 /** Our functions: bundled by NodejsFunction (an S3 asset, handler `index.<export>`). */
 const ours = () =>
   ofType('AWS::Lambda::Function').filter(
@@ -84,6 +88,66 @@ describe('HTTP API', () => {
       });
       expect(fn.Properties.LoggingConfig.LogGroup.Ref).toMatch(/Logs/);
     }
+  });
+
+  it('runs every route function under one shared execution role, with the Lambda managed policies', () => {
+    for (const route of routes) {
+      expect(functionOf(route)[1].Properties.Role, route.handler).toEqual({ 'Fn::GetAtt': [roleId, 'Arn'] });
+    }
+    // No role or policy of a route's own; the workers and the migration keep theirs.
+    const apiRoles = ofType('AWS::IAM::Role').filter(([id]) => id.startsWith('Api'));
+    expect(apiRoles.map(([id]) => id)).toEqual([roleId]);
+    const apiPolicies = ofType('AWS::IAM::Policy').filter(([id]) => id.startsWith('Api'));
+    expect(apiPolicies.map(([, p]) => p.Properties.Roles)).toEqual([[{ Ref: roleId }]]);
+    const users = ours().filter(([, f]) => f.Properties.Role['Fn::GetAtt'][0] === roleId);
+    expect(users).toHaveLength(routes.length);
+    const role = resources[roleId]!.Properties;
+    expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+    ]);
+    const managed = role.ManagedPolicyArns.map((arn: { 'Fn::Join': [string, unknown[]] }) =>
+      String(arn['Fn::Join'][1].at(-1)),
+    );
+    expect(managed).toEqual([
+      ':iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
+      ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
+    ]);
+    // Everything any route needs and nothing more: the grants are asserted one by one below.
+    const actions = apiPolicies.flatMap(([, p]) =>
+      p.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) =>
+        [st.Action].flat(),
+      ),
+    );
+    expect([...new Set(actions)].sort()).toEqual([
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetSecretValue',
+      'ses:SendEmail',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
+    ]);
+  });
+  it('logs every route function to one log group kept a month, and each other function to its own', () => {
+    for (const route of routes) {
+      expect(functionOf(route)[1].Properties.LoggingConfig, route.handler).toEqual({
+        LogGroup: { Ref: functionLogsId },
+      });
+    }
+    expect(resources[functionLogsId]!.Properties.RetentionInDays).toBe(30);
+    // The route functions' group and the stage's access logs: no log group of a route's own.
+    const apiLogGroups = ofType('AWS::Logs::LogGroup').filter(([id]) => id.startsWith('Api'));
+    expect(apiLogGroups.map(([id]) => id)).toHaveLength(2);
+    expect(apiLogGroups.map(([id]) => id)).toEqual(
+      expect.arrayContaining([functionLogsId, expect.stringMatching(/^ApiAccessLogs/)]),
+    );
+    const others = ours().filter(([, f]) => f.Properties.LoggingConfig.LogGroup.Ref !== functionLogsId);
+    expect(others).toHaveLength(5);
+    const otherGroups = new Set(others.map(([, f]) => f.Properties.LoggingConfig.LogGroup.Ref));
+    expect(otherGroups.size).toBe(5);
   });
 
   it('wires every route function to the JWT key and database secrets, with read grants on both', () => {
@@ -173,15 +237,44 @@ describe('HTTP API', () => {
     expect(worker[1].Properties.Environment.Variables.MAX_UPLOAD_BYTES).toBe('5000000');
   });
 
-  it('lets only the password-recovery function send mail, from the configured sender', () => {
-    const senders = routes.filter((route) =>
-      statementsOf(functionOf(route)[1]).some((s) => [s.Action].flat().includes('ses:SendEmail')),
-    );
-    expect(senders.map((r) => r.handler)).toEqual(['login.recoverPassword']);
-    const [statement] = statementsOf(functionOf(senders[0]!)[1]).filter((s) => s.Action === 'ses:SendEmail');
-    expect(statement).toMatchObject({
-      Condition: { StringEquals: { 'ses:FromAddress': 'noreply@example.com' } },
+  it('lets the route functions send mail from the configured sender only, and no other function any', () => {
+    // Password recovery is the one sender, but the grant is on the shared role (see api.ts).
+    const [, recovery] = functionOf(routes.find((r) => r.handler === 'login.recoverPassword')!);
+    const identity = (name: string) => ({
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':ses:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          `:identity/${name}`,
+        ],
+      ],
     });
+    // The sender's address and its domain, whichever SES verified; CDK sorts the resources.
+    expect(grantsOf(recovery, 'ses:SendEmail')).toEqual([
+      {
+        Action: 'ses:SendEmail',
+        Effect: 'Allow',
+        Resource: expect.arrayContaining([identity('noreply@example.com'), identity('example.com')]),
+        Condition: { StringEquals: { 'ses:FromAddress': 'noreply@example.com' } },
+      },
+    ]);
+    expect(grantsOf(recovery, 'ses:SendEmail')[0]!.Resource).toHaveLength(2);
+    const mailPolicies = (policies: [string, Resource][]) =>
+      policies
+        .filter(([, p]) =>
+          p.Properties.PolicyDocument.Statement.some((s: { Action: string | string[] }) =>
+            [s.Action].flat().some((a) => a.startsWith('ses:')),
+          ),
+        )
+        .map(([, p]) => p.Properties.Roles);
+    expect(mailPolicies(ofType('AWS::IAM::Policy'))).toEqual([[{ Ref: roleId }]]);
+    // Without a sender, no function may send mail at all.
+    expect(mailPolicies(inspect(buildStack().template).ofType('AWS::IAM::Policy'))).toEqual([]);
   });
 
   it('lets the functions into the database proxy, and nothing else in', () => {

@@ -42,6 +42,24 @@ describe('cdk-nag AWS Solutions checks', () => {
     });
   }
 
+  it("acknowledges the route functions' IAM findings once, on their shared role", () => {
+    const { app, stack } = buildStack(variants['all features']);
+    const acks = acknowledgments(app).filter((a) => a.path.startsWith(`${stack.api.node.path}/`));
+    const rolePath = stack.api.functionRole.node.path;
+    // None on the route functions: only the API's own (authorization in the functions).
+    expect(acks.filter((a) => a.path !== rolePath).map((a) => a.id)).toEqual([
+      expect.stringMatching(/AwsSolutions-APIG4$/),
+    ]);
+    // The two Lambda managed policies, and the uploads prefix.
+    expect(acks.filter((a) => a.path === rolePath).map((a) => a.id)).toEqual([
+      expect.stringMatching(/AwsSolutions-IAM4\[.*AWSLambdaBasicExecutionRole\]$/),
+      expect.stringMatching(/AwsSolutions-IAM4\[.*AWSLambdaVPCAccessExecutionRole\]$/),
+      expect.stringMatching(
+        /AwsSolutions-IAM5\[Resource::<StorageUploads[0-9A-F]{8}\.Arn>\/workspaces\/\*\]$/,
+      ),
+    ]);
+  });
+
   it('gives every acknowledgment a specific written reason', () => {
     const acks = acknowledgments(buildStack(variants['all features']).app);
     expect(acks.length).toBeGreaterThan(0);

@@ -1,0 +1,227 @@
+/**
+ * Throughput of a real classification job through the whole local pipeline: HTTP API → pg-boss
+ * queue → planner → classify worker → provider (OpenAI wire protocol) → validation → Postgres,
+ * against a fake provider that answers after a fixed latency. The anchor is the ideal throughput
+ * of a provider kept fully busy at the configured cap: LLM_CONCURRENCY ÷ latency.
+ *
+ *   npm run bench:classify      (ITEMS=200 LATENCY_MS=200 LLM_CONCURRENCY=8 to change the load)
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { freePort } from '#lib/db/embedded.ts';
+import { apiClient } from '#test/support/client.ts';
+import { startFakeLlm } from '#test/support/fake-llm.ts';
+
+const ITEMS = Number(process.env.ITEMS ?? 200);
+const LATENCY_MS = Number(process.env.LATENCY_MS ?? 200);
+const LLM_CONCURRENCY = Number(process.env.LLM_CONCURRENCY ?? 8);
+const POLL_MS = 100;
+const SUPERUSER = { email: 'bench@example.com', password: 'bench-password' };
+
+/** True while the runtime's stderr is held back: the start-up window of expected 500s. */
+let quiet = false;
+
+async function startRuntime(env: Record<string, string>, url: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/local/main.ts'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    if (!quiet) process.stderr.write(chunk);
+  });
+  for (let i = 0; i < 240; i++) {
+    if (
+      await fetch(url).then(
+        (r) => r.status < 500,
+        () => false,
+      )
+    )
+      return child;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  child.kill('SIGKILL');
+  throw new Error('the local runtime did not start');
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Polls `get` every POLL_MS until `done` holds for its answer, or throws after `timeoutMs`. */
+async function pollUntil<T>(get: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await get();
+    if (done(value)) return value;
+    if (Date.now() > deadline)
+      throw new Error(`still waiting after ${timeoutMs} ms: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+function check(res: { status: number; text: string }, expected: number, what: string) {
+  if (res.status !== expected) throw new Error(`${what}: ${res.status} ${res.text}`);
+}
+
+const scheme = {
+  name: 'Bench',
+  description: 'Topic and tone of a customer message',
+  fields: [
+    {
+      name: 'topics',
+      description: 'What the message is about',
+      type: 'List[str]',
+      is_set_of_labels: true,
+      labels: ['Billing', 'Delivery', 'Product', 'Other'],
+      max_selections: 2,
+    },
+    { name: 'intensity', description: '1 calm .. 5 heated', type: 'int', scale_min: 1, scale_max: 5 },
+  ],
+};
+const TOPICS = ['invoice', 'parcel', 'refund', 'warranty', 'delivery', 'discount', 'account', 'battery'];
+const text = (i: number) =>
+  `Message ${i}: the customer wrote about the ${TOPICS[i % TOPICS.length]} and asked for an answer ` +
+  `within ${1 + (i % 7)} days, mentioning order ${10_000 + i}.`;
+
+const fake = await startFakeLlm({ latencyMs: LATENCY_MS });
+const dataDir = await mkdtemp(path.join(tmpdir(), 'docsift-bench-classify-'));
+// Postgres runs as user `postgres` when we are root: it must be able to enter the directory.
+await chmod(dataDir, 0o755);
+const port = await freePort();
+const api = apiClient(`http://127.0.0.1:${port}`);
+let runtime: ChildProcess | undefined;
+try {
+  runtime = await startRuntime(
+    {
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      FIRST_SUPERUSER: SUPERUSER.email,
+      FIRST_SUPERUSER_PASSWORD: SUPERUSER.password,
+      LOG_LEVEL: 'ERROR',
+      OPENAI_BASE_URL: `${fake.url}/v1`,
+      OPENAI_API_KEY: 'sk-bench',
+      OPENAI_MODELS: 'fake-model',
+      LLM_CONCURRENCY: String(LLM_CONCURRENCY),
+    },
+    `http://127.0.0.1:${port}/api/v1/healthz`,
+  );
+  const token = await api.login(SUPERUSER.email, SUPERUSER.password);
+  const workspace = await api.post('/api/v1/workspaces', { token, json: { name: 'Bench' } });
+  check(workspace, 201, 'creating the workspace');
+  const ws: string = workspace.body.id;
+
+  const created = await api.post(`/api/v1/workspaces/${ws}/classification_schemes`, { token, json: scheme });
+  check(created, 201, 'creating the scheme');
+  const schemeId: string = created.body.id;
+
+  // The runtime answers HTTP before its workers (and the platform its handlers send messages
+  // through) are up: until then a datasource cannot be created (500). Retry quietly.
+  quiet = true;
+  const source = await pollUntil(
+    () =>
+      api.post(`/api/v1/workspaces/${ws}/datasources`, {
+        token,
+        json: { name: 'Messages', type: 'text_block', options: { text: text(0) } },
+      }),
+    (r) => r.status !== 500,
+    60_000,
+  ).finally(() => {
+    quiet = false;
+  });
+  check(source, 201, 'creating the datasource');
+  const dsId: string = source.body.data[0].id;
+  const dsPath = `/api/v1/workspaces/${ws}/datasources/${dsId}`;
+  await pollUntil(
+    () => api.get(dsPath, { token }),
+    (r) => r.body.status === 'complete' || r.body.status === 'failed',
+    30_000,
+  );
+  for (let i = 1; i < ITEMS; i++) {
+    const res = await api.post(`${dsPath}/records`, {
+      token,
+      json: { content: text(i), content_type: 'text' },
+    });
+    check(res, 201, `appending record ${i}`);
+  }
+  const ds = await api.get(dsPath, { token });
+  if (ds.body.status !== 'complete' || ds.body.record_count !== ITEMS)
+    throw new Error(
+      `datasource is ${ds.body.status} with ${ds.body.record_count} records, expected ${ITEMS}`,
+    );
+
+  fake.reset();
+  // Samples the provider's in-flight count, for its mean over the job.
+  let samples = 0;
+  let inFlightSum = 0;
+  let idleSamples = 0;
+  const sampler = setInterval(() => {
+    samples++;
+    inFlightSum += fake.inFlight;
+    if (fake.inFlight === 0) idleSamples++;
+  }, 5);
+  let firstRequestMs: number | undefined;
+  const start = performance.now();
+  fake.onRequest(() => {
+    firstRequestMs ??= performance.now() - start;
+    return undefined;
+  });
+
+  const jobsPath = `/api/v1/workspaces/${ws}/classification_jobs`;
+  const job = await api.post(jobsPath, {
+    token,
+    json: { name: 'Bench', scheme_ids: [schemeId], datasource_ids: [dsId] },
+  });
+  check(job, 201, 'creating the job');
+  if (job.body.progress.total !== ITEMS)
+    throw new Error(`the job has ${job.body.progress.total} items, expected ${ITEMS}`);
+  const done = await pollUntil(
+    () => api.get(`${jobsPath}/${job.body.id}`, { token }),
+    (r) => ['completed', 'completed_with_errors', 'failed', 'cancelled'].includes(r.body.status),
+    Math.max(60_000, (ITEMS * LATENCY_MS * 20) / LLM_CONCURRENCY),
+  );
+  const ms = performance.now() - start;
+  clearInterval(sampler);
+
+  if (done.body.status !== 'completed' || done.body.progress.succeeded !== ITEMS)
+    throw new Error(`the job ended ${done.body.status}: ${JSON.stringify(done.body.progress)}`);
+  const results = await api.get(
+    `/api/v1/workspaces/${ws}/classification_results?job_id=${job.body.id}&limit=1`,
+    {
+      token,
+    },
+  );
+  if (results.body.count !== ITEMS) throw new Error(`${results.body.count} results, expected ${ITEMS}`);
+
+  const measured = ITEMS / (ms / 1000);
+  const ideal = LLM_CONCURRENCY / (LATENCY_MS / 1000);
+  const serverMs = Date.parse(done.body.finished_at) - Date.parse(done.body.created_at);
+  const meanInFlight = samples ? inFlightSum / samples : 0;
+  const idleShare = samples ? idleSamples / samples : 0;
+  console.log(
+    `classification job, ${ITEMS} records × 1 scheme (2 fields), fake provider at ${LATENCY_MS} ms, ` +
+      `LLM_CONCURRENCY=${LLM_CONCURRENCY}`,
+  );
+  console.log(
+    `  measured:         ${measured.toFixed(1).padStart(6)} results/s  (${(ms / 1000).toFixed(2)} s from POST to completed, polled every ${POLL_MS} ms)`,
+  );
+  console.log(
+    `  ideal (anchor):   ${ideal.toFixed(1).padStart(6)} results/s  (${LLM_CONCURRENCY} ÷ ${LATENCY_MS / 1000} s)`,
+  );
+  console.log(`  ratio (measured / ideal): ${(measured / ideal).toFixed(3)}`);
+  console.log(
+    `  provider: ${fake.requests.length} requests, max in flight ${fake.maxConcurrent} of ${LLM_CONCURRENCY}, ` +
+      `mean in flight ${meanInFlight.toFixed(2)}, none in flight ${(idleShare * 100).toFixed(0)}% of the time`,
+  );
+  console.log(
+    `  first provider request ${firstRequestMs?.toFixed(0) ?? '-'} ms after POST; ` +
+      `job created_at → finished_at ${(serverMs / 1000).toFixed(2)} s`,
+  );
+} finally {
+  if (runtime) await stop(runtime);
+  await fake.close();
+  await rm(dataDir, { recursive: true, force: true });
+}
