@@ -6,50 +6,20 @@
  *
  *   npm run bench:classify      (ITEMS=200 LATENCY_MS=200 LLM_CONCURRENCY=8 to change the load)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '#lib/db/embedded.ts';
 import { apiClient } from '#test/support/client.ts';
 import { startFakeLlm } from '#test/support/fake-llm.ts';
+import { startProcess, stopProcess as stop } from './processes.ts';
 
 const ITEMS = Number(process.env.ITEMS ?? 200);
 const LATENCY_MS = Number(process.env.LATENCY_MS ?? 200);
 const LLM_CONCURRENCY = Number(process.env.LLM_CONCURRENCY ?? 8);
 const POLL_MS = 100;
 const SUPERUSER = { email: 'bench@example.com', password: 'bench-password' };
-
-/** True while the runtime's stderr is held back: the start-up window of expected 500s. */
-let quiet = false;
-
-async function startRuntime(env: Record<string, string>, url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/local/main.ts'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    if (!quiet) process.stderr.write(chunk);
-  });
-  for (let i = 0; i < 240; i++) {
-    if (
-      await fetch(url).then(
-        (r) => r.status < 500,
-        () => false,
-      )
-    )
-      return child;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  child.kill('SIGKILL');
-  throw new Error('the local runtime did not start');
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 /** Polls `get` every POLL_MS until `done` holds for its answer, or throws after `timeoutMs`. */
 async function pollUntil<T>(get: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number) {
@@ -95,7 +65,8 @@ const port = await freePort();
 const api = apiClient(`http://127.0.0.1:${port}`);
 let runtime: ChildProcess | undefined;
 try {
-  runtime = await startRuntime(
+  runtime = await startProcess(
+    ['lib/local/main.ts'],
     {
       PORT: String(port),
       DATA_DIR: dataDir,
@@ -118,19 +89,9 @@ try {
   check(created, 201, 'creating the scheme');
   const schemeId: string = created.body.id;
 
-  // The runtime answers HTTP before its workers (and the platform its handlers send messages
-  // through) are up: until then a datasource cannot be created (500). Retry quietly.
-  quiet = true;
-  const source = await pollUntil(
-    () =>
-      api.post(`/api/v1/workspaces/${ws}/datasources`, {
-        token,
-        json: { name: 'Messages', type: 'text_block', options: { text: text(0) } },
-      }),
-    (r) => r.status !== 500,
-    60_000,
-  ).finally(() => {
-    quiet = false;
+  const source = await api.post(`/api/v1/workspaces/${ws}/datasources`, {
+    token,
+    json: { name: 'Messages', type: 'text_block', options: { text: text(0) } },
   });
   check(source, 201, 'creating the datasource');
   const dsId: string = source.body.data[0].id;
