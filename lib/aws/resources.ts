@@ -5,6 +5,7 @@ import {
   PutBucketNotificationConfigurationCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { AlreadyExistsException, CreateEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -22,6 +23,8 @@ export type AwsResourceNames = {
   /** Seconds a received message stays hidden; CDK uses six times the worker's timeout. */
   visibilityTimeoutSeconds: number;
   corsOrigins: string[];
+  /** The mail sender; emulators (like SES in its sandbox) send only from verified identities. */
+  emailsFrom?: string | undefined;
 };
 
 async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
@@ -52,7 +55,8 @@ async function createQueueWithDlq(
  * Creates what docsift needs in an AWS account that CDK did not build: LocalStack (its init
  * hook runs this), moto in the tests, or a bare account for experiments. The bucket with CORS
  * for browser POSTs, the ingest and classify queues with their DLQs and redrive policies, and the bucket's
- * ObjectCreated → queue notification. Idempotent.
+ * ObjectCreated → queue notification, and the mail sender's identity when there is one.
+ * Idempotent.
  */
 export async function ensureAwsResources(
   s3: S3Client,
@@ -126,4 +130,11 @@ export async function ensureAwsResources(
       },
     }),
   );
+  if (names.emailsFrom) {
+    try {
+      await new SESv2Client({}).send(new CreateEmailIdentityCommand({ EmailIdentity: names.emailsFrom }));
+    } catch (error) {
+      if (!(error instanceof AlreadyExistsException)) throw error;
+    }
+  }
 }

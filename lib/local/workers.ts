@@ -87,6 +87,7 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
         maxReceiveCount: config.queueMaxReceiveCount,
         visibilityTimeoutSeconds: config.queueVisibilityTimeoutSeconds,
         corsOrigins: config.corsOrigins,
+        emailsFrom: config.emailsFrom,
       });
     }
     platform = { objects: new S3ObjectStore(config.uploadsBucket), queue: new SqsQueueSender() };
