@@ -57,6 +57,11 @@ const configSchema = z.object({
     .max(7 * 24 * 3600)
     .default(3600),
   SCRAPER_ALLOW_PRIVATE_HOSTS: envBool.default(false),
+  EXPORT_INLINE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(5 * 1024 * 1024),
 });
 
 export type Config = {
@@ -87,6 +92,8 @@ export type Config = {
   maxUploadBytes: number;
   uploadUrlExpireSeconds: number;
   scraperAllowPrivateHosts: boolean;
+  /** Exports above this size are stored and answered with a download redirect (where the store can sign one). */
+  exportInlineMaxBytes: number;
 };
 
 /** Thrown at start when the environment does not describe a runnable service. */
@@ -139,6 +146,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     uploadUrlExpireSeconds: e.UPLOAD_URL_EXPIRE_SECONDS,
     scraperAllowPrivateHosts: e.SCRAPER_ALLOW_PRIVATE_HOSTS,
+    exportInlineMaxBytes: e.EXPORT_INLINE_MAX_BYTES,
   };
 }
 

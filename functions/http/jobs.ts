@@ -1,4 +1,4 @@
-import { EXPORT_CONTENT_TYPES, exportResults } from '#lib/classify/export.ts';
+import { EXPORT_CONTENT_TYPES, EXPORTS_PREFIX, exportResults } from '#lib/classify/export.ts';
 import { llm } from '#lib/classify/providers.ts';
 import type { SchemeField } from '#lib/classify/scheme-definition.ts';
 import { summarize } from '#lib/classify/summary.ts';
@@ -89,7 +89,8 @@ async function schemesOf(db: Parameters<typeof requireJob>[0], schemeIds: string
   return rows.map((r) => ({ id: r.id, name: r.name, fields: r.fields as SchemeField[] }));
 }
 
-// Lambda answers through API Gateway in one piece (at most 6 MB); the local runtime the same.
+// API Gateway and Lambda answer in one piece of at most 6 MB: a bigger export is stored and
+// answered with a short-lived download link instead (the local store signs none: inline).
 export const exportHandler = httpHandler(jobs.export, async ({ db, user, params, query }) => {
   const job = await requireJob(db, user, params.workspace_id, params.job_id);
   const schemes = await schemesOf(db, job.scheme_ids);
@@ -98,11 +99,23 @@ export const exportHandler = httpHandler(jobs.export, async ({ db, user, params,
   const rows = jobResults(db, user, params.workspace_id, params.job_id, query.include_text);
   for await (const chunk of exportResults(rows, query.format, columns, query.include_text))
     chunks.push(chunk);
+  const body = Buffer.from(chunks.join(''));
   const filename = `job-${job.id}.${query.format}`;
-  return new RawResponse(200, chunks.join(''), {
-    'content-type': EXPORT_CONTENT_TYPES[query.format],
-    'content-disposition': `attachment; filename="${filename}"`,
-  });
+  if (body.length > config().exportInlineMaxBytes && platform().objects.signsDownloads) {
+    const key = `${EXPORTS_PREFIX}${job.workspace_id}/${Date.now()}-${filename}`;
+    await platform().objects.put(key, body, EXPORT_CONTENT_TYPES[query.format]);
+    const url = await platform().objects.presignDownload(key, filename);
+    return new RawResponse(303, '', { location: url! });
+  }
+  return new RawResponse(
+    200,
+    body.toString('base64'),
+    {
+      'content-type': EXPORT_CONTENT_TYPES[query.format],
+      'content-disposition': `attachment; filename="${filename}"`,
+    },
+    true,
+  );
 });
 export { exportHandler as export };
 

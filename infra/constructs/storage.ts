@@ -4,6 +4,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
+import { EXPORTS_PREFIX } from '#lib/classify/export.ts';
 import { UPLOADS_PREFIX } from '#lib/ingest/messages.ts';
 
 /** Largest upload the presigned POST policy accepts, by default: 100 MiB. */
@@ -30,8 +31,9 @@ export interface StorageProps {
  * unversioned: a datasource's objects are deleted by the API when the datasource is, and
  * nothing else overwrites them, so versions would only keep deleted documents around.
  *
- * No lifecycle expiry: an object is only ever created by an upload that the API presigned for
- * a datasource it had just recorded, so there are no orphans to expire. An abandoned presigned
+ * No lifecycle expiry for uploads: an object is only ever created by an upload that the API
+ * presigned for a datasource it had just recorded, so there are no orphans to expire. Large
+ * exports (under `exports/`) expire after a day. An abandoned presigned
  * upload simply never creates an object, and incomplete multipart uploads are aborted after a day.
  *
  * Server access logs go to a separate bucket, kept 90 days like the API's access logs: they
@@ -78,7 +80,11 @@ export class Storage extends Construct {
           maxAge: CORS_MAX_AGE_SECONDS,
         },
       ],
-      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      lifecycleRules: [
+        { abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        // Exports too large to answer inline wait here for their download link, then go.
+        { prefix: EXPORTS_PREFIX, expiration: Duration.days(1) },
+      ],
     });
 
     // Through CDK's notifications custom resource: CloudFormation's own NotificationConfiguration
@@ -103,6 +109,19 @@ export class Storage extends Construct {
    */
   grantApiAccess(grantee: iam.IGrantable & IConstruct): void {
     this.grantObjects(grantee, ['s3:PutObject', 's3:GetObject', 's3:DeleteObject']);
+    // Large exports: written, then downloaded through a presigned GET; the bucket expires them.
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject'],
+        resources: [this.uploads.arnForObjects(`${EXPORTS_PREFIX}*`)],
+      }),
+    );
+    const bucketId = Stack.of(this).getLogicalId(this.uploads.node.defaultChild as s3.CfnBucket);
+    Validations.of(grantee).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${EXPORTS_PREFIX}*]`,
+      reason:
+        'Export keys are created per job at run time; the grant is put and get only, on the exports prefix of the one bucket, whose objects expire after a day.',
+    });
   }
 
   /** The ingest worker's access: reads uploads, and may delete them; it never writes any. */

@@ -3,6 +3,12 @@ import type { ExportRow } from '#lib/services/results.ts';
 
 export type ExportFormat = 'csv' | 'jsonl' | 'json';
 
+/**
+ * Where exports too large to answer inline are stored for download: outside `workspaces/`, so
+ * they start no ingestion, and expired by the bucket after a day.
+ */
+export const EXPORTS_PREFIX = 'exports/';
+
 export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
   csv: 'text/csv; charset=utf-8',
   jsonl: 'application/x-ndjson',

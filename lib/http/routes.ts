@@ -572,7 +572,8 @@ export const jobs = {
     method: 'GET',
     path: `${WS}/classification_jobs/{job_id}/export`,
     auth: 'user',
-    summary: 'Every result of the job with its record, as CSV, JSONL or JSON',
+    summary:
+      'Every result of the job with its record, as CSV, JSONL or JSON (over EXPORT_INLINE_MAX_BYTES: a 303 to a download link)',
     tags: ['classification'],
     params: JobParams,
     query: ExportQuery,

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { secretKey } from '#lib/auth/secret-key.ts';
 import { ensureAwsResources } from '#lib/aws/resources.ts';
 import type { Config } from '#lib/config.ts';
-import { objectCreatedEvent } from '#lib/ingest/messages.ts';
+import { objectCreatedEvent, UPLOADS_PREFIX } from '#lib/ingest/messages.ts';
 import { type Platform, setPlatform } from '#lib/platform.ts';
 import { LocalObjectStore } from '#lib/ports/objects/local.ts';
 import { S3ObjectStore, s3Client } from '#lib/ports/objects/s3.ts';
@@ -70,10 +70,13 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
       path.resolve(config.dataDir, 'objects'),
       baseUrl,
       await secretKey(),
-      (info) =>
-        queue.send(config.ingestQueue, [
+      // Like the bucket's notification: objects under the uploads prefix only.
+      async (info) => {
+        if (!info.key.startsWith(UPLOADS_PREFIX)) return;
+        await queue.send(config.ingestQueue, [
           objectCreatedEvent(config.uploadsBucket, info.key, info.size, info.etag),
-        ]),
+        ]);
+      },
     );
     platform = { objects: uploads, queue };
     sourceOf = (queue) => new PgBossQueueSource(queue, boss);

@@ -29,6 +29,8 @@ beforeAll(async () => {
     INGEST_QUEUE: `docsift-ingest-${suffix}`,
     CLASSIFY_QUEUE: classifyQueue,
     QUEUE_VISIBILITY_TIMEOUT_SECONDS: '1',
+    // Small enough that every export here takes the stored-file path.
+    EXPORT_INLINE_MAX_BYTES: '200',
   });
   const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
   token = (await app.api.newUser(admin)).token;
@@ -133,5 +135,28 @@ describe('classification through SQS', () => {
       token,
     });
     expect(after.body.count).toBe(3);
+  });
+
+  it('answers an export too large to go inline with a download link to the stored file', async () => {
+    const job = await runJob('openai');
+    const res = await fetch(
+      `${app.url}/api/v1/workspaces/${ws}/classification_jobs/${job.id}/export?format=jsonl`,
+      {
+        headers: { authorization: `Bearer ${token}` },
+        redirect: 'manual',
+      },
+    );
+    expect(res.status).toBe(303);
+    const location = res.headers.get('location')!;
+    expect(location).toContain('/exports/');
+    const file = await (await fetch(location)).text();
+    const lines = file
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const results = await app.api.get(`/api/v1/workspaces/${ws}/classification_results?job_id=${job.id}`, {
+      token,
+    });
+    expect(lines.map((l) => l.id).sort()).toEqual(results.body.data.map((r: { id: string }) => r.id).sort());
   });
 });

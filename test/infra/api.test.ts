@@ -208,11 +208,14 @@ describe('HTTP API', () => {
         MAX_UPLOAD_BYTES: String(100 * 1024 * 1024),
       });
       // Presigned POSTs and GETs are signed with the role's credentials; deletes list then delete.
+      const exportsArn = { 'Fn::Join': ['', [bucketArn, '/exports/*']] };
       for (const action of ['s3:PutObject', 's3:GetObject', 's3:DeleteObject']) {
+        // Large exports are written under exports/ and downloaded; nothing deletes them but expiry.
+        const expected = action === 's3:DeleteObject' ? [uploads] : [uploads, exportsArn];
         expect(
           grantsOf(fn, action).flatMap((s) => [s.Resource].flat()),
           action,
-        ).toEqual([uploads]);
+        ).toEqual(expected);
       }
       expect(grantsOf(fn, 's3:ListBucket').flatMap((s) => [s.Resource].flat())).toEqual([bucketArn]);
       // Datasources are processed through ingest; jobs are created and retried through classify.

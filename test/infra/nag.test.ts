@@ -50,13 +50,14 @@ describe('cdk-nag AWS Solutions checks', () => {
     expect(acks.filter((a) => a.path !== rolePath).map((a) => a.id)).toEqual([
       expect.stringMatching(/AwsSolutions-APIG4$/),
     ]);
-    // The two Lambda managed policies, and the uploads prefix.
+    // The two Lambda managed policies, the uploads prefix and the exports prefix.
     expect(acks.filter((a) => a.path === rolePath).map((a) => a.id)).toEqual([
       expect.stringMatching(/AwsSolutions-IAM4\[.*AWSLambdaBasicExecutionRole\]$/),
       expect.stringMatching(/AwsSolutions-IAM4\[.*AWSLambdaVPCAccessExecutionRole\]$/),
       expect.stringMatching(
         /AwsSolutions-IAM5\[Resource::<StorageUploads[0-9A-F]{8}\.Arn>\/workspaces\/\*\]$/,
       ),
+      expect.stringMatching(/AwsSolutions-IAM5\[Resource::<StorageUploads[0-9A-F]{8}\.Arn>\/exports\/\*\]$/),
     ]);
   });
 

@@ -38,13 +38,16 @@ describe('uploads bucket', () => {
     });
   });
 
-  it('is encrypted with S3-managed keys, unversioned, and aborts stale multipart uploads', () => {
+  it('is encrypted with S3-managed keys, unversioned, aborts stale multipart uploads, expires exports', () => {
     expect(uploads.Properties.BucketEncryption).toEqual({
       ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
     });
     expect(uploads.Properties.VersioningConfiguration).toBeUndefined();
     expect(uploads.Properties.LifecycleConfiguration).toEqual({
-      Rules: [{ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }],
+      Rules: [
+        { AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' },
+        { ExpirationInDays: 1, Prefix: 'exports/', Status: 'Enabled' },
+      ],
     });
     // User documents outlive the stack unless deleted on purpose.
     expect(template.toJSON().Resources[uploadsId].DeletionPolicy).toBe('Retain');

@@ -15,6 +15,7 @@ export type UploadPolicy = { key: string; max_bytes: number; expires_at: string 
  * are signed form POSTs to the local runtime, with the same field order and size limit as S3's.
  */
 export class LocalObjectStore implements ObjectStore {
+  readonly signsDownloads = false;
   constructor(
     private readonly root: string,
     private readonly baseUrl: string,

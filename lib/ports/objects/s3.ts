@@ -25,6 +25,7 @@ export function s3Client(): S3Client {
 
 /** The object store on S3. */
 export class S3ObjectStore implements ObjectStore {
+  readonly signsDownloads = true;
   constructor(
     private readonly bucket: string,
     private readonly client: S3Client = s3Client(),

@@ -21,6 +21,8 @@ export class ObjectNotFoundError extends Error {
 
 /** Where uploaded documents live: S3 in aws, files under DATA_DIR locally. */
 export interface ObjectStore {
+  /** Whether {@link presignDownload} gives URLs (S3) or not (local files: stream them). */
+  readonly signsDownloads: boolean;
   /** A POST the client sends the file with; the size limit is part of the signed policy. */
   presignUpload(key: string, options: { maxBytes: number; expiresSeconds: number }): Promise<PresignedUpload>;
   /** Stores bytes under `key` (the multipart API path, tests). */
