@@ -57,20 +57,29 @@ export function toJobOut(job: ClassificationJob, progress: Progress): JobOut {
   };
 }
 
-/** Counts of a job's work items by status. */
-export async function jobProgress(db: Db, jobId: string): Promise<Progress> {
+/** Counts of each job's work items by status, in one query. */
+export async function jobsProgress(db: Db, jobIds: string[]): Promise<Map<string, Progress>> {
+  const progress = new Map<string, Progress>(
+    jobIds.map((id) => [id, { total: 0, succeeded: 0, failed: 0, pending: 0, cancelled: 0 }]),
+  );
+  if (jobIds.length === 0) return progress;
   const rows = await db
     .selectFrom('classification_items')
-    .select(['status', sql<number>`count(*)::int`.as('n')])
-    .where('job_id', '=', jobId)
-    .groupBy('status')
+    .select(['job_id', 'status', sql<number>`count(*)::int`.as('n')])
+    .where('job_id', 'in', jobIds)
+    .groupBy(['job_id', 'status'])
     .execute();
-  const progress: Progress = { total: 0, succeeded: 0, failed: 0, pending: 0, cancelled: 0 };
   for (const r of rows) {
-    progress[r.status] = r.n;
-    progress.total += r.n;
+    const p = progress.get(r.job_id)!;
+    p[r.status] = r.n;
+    p.total += r.n;
   }
   return progress;
+}
+
+/** Counts of a job's work items by status. */
+export async function jobProgress(db: Db, jobId: string): Promise<Progress> {
+  return (await jobsProgress(db, [jobId])).get(jobId)!;
 }
 
 export type JobInput = {
@@ -226,7 +235,11 @@ export async function listJobs(db: Db, user: Pick<User, 'id'>, workspaceId: stri
     db.selectFrom('classification_jobs').where('workspace_id', '=', workspaceId),
     paging,
   );
-  const data = await Promise.all(page.data.map(async (j) => toJobOut(j, await jobProgress(db, j.id))));
+  const progress = await jobsProgress(
+    db,
+    page.data.map((j) => j.id),
+  );
+  const data = page.data.map((j) => toJobOut(j, progress.get(j.id)!));
   return { ...page, data };
 }
 

@@ -316,6 +316,17 @@ describe('jobs', () => {
     }
   });
 
+  it('lists the workspace’s jobs, each with the same progress as when read alone', async () => {
+    const list = await app.api.get(jobsPath(), { token });
+    expect(list.status).toBe(200);
+    expect(list.body.count).toBe(list.body.data.length);
+    expect(list.body.count).toBeGreaterThanOrEqual(2);
+    for (const job of list.body.data) {
+      const alone = await app.api.get(`${jobsPath()}/${job.id}`, { token });
+      expect(job.progress).toEqual(alone.body.progress);
+    }
+  });
+
   it('accepts the reference system’s configuration wrapper and the record_ids target', async () => {
     const record = (await app.api.get(`/api/v1/workspaces/${ws}/datarecords?limit=1`, { token })).body
       .data[0];
