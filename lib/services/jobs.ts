@@ -270,7 +270,10 @@ export async function cancelJob(
   });
 }
 
-/** Runs the failed items of a finished job again (and only them). */
+/**
+ * Runs the failed items of a finished job again (and only them), and sends out the pending items
+ * of a job whose planning never started.
+ */
 export async function retryJob(
   db: Db,
   queue: QueueSender,
@@ -280,15 +283,23 @@ export async function retryJob(
   settings: JobSettings,
 ): Promise<ClassificationJob> {
   const job = await requireJob(db, user, workspaceId, jobId);
-  if (!FINISHED.includes(job.status)) throw new ConflictError('The job is still running');
+  if (job.status === 'running') throw new ConflictError('The job is still running');
   const retried = await db.transaction().execute(async (trx) => {
-    const items = await trx
+    await trx
       .updateTable('classification_items')
       .set({ status: 'pending', attempts: 0, reason: null })
       .where('job_id', '=', jobId)
       .where('status', '=', 'failed')
-      .executeTakeFirst();
-    if (items.numUpdatedRows === 0n) throw new ConflictError('The job has no failed items to retry');
+      .execute();
+    // Failed items, and items never sent: a job whose planning message was lost (a crash
+    // between commit and send, or a queue that refused) is still `pending` with pending items.
+    const todo = await trx
+      .selectFrom('classification_items')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .where('job_id', '=', jobId)
+      .where('status', '=', 'pending')
+      .executeTakeFirstOrThrow();
+    if (todo.n === 0) throw new ConflictError('The job has nothing to retry');
     return trx
       .updateTable('classification_jobs')
       .set({ status: 'running', error_message: null, finished_at: null })

@@ -316,6 +316,31 @@ describe('jobs', () => {
     }
   });
 
+  it('retries a job whose planning message was lost: its pending items are sent out', async () => {
+    const res = await app.api.post(jobsPath(), { token, json: { name: 'Lost', scheme_ids: [schemeIds[1]] } });
+    await waitForJob(res.body.id);
+    const db = await app.db();
+    // As if the process had died between committing the job and queueing its plan.
+    await db
+      .updateTable('classification_items')
+      .set({ status: 'pending' })
+      .where('job_id', '=', res.body.id)
+      .execute();
+    await db.deleteFrom('classification_results').where('job_id', '=', res.body.id).execute();
+    await db
+      .updateTable('classification_jobs')
+      .set({ status: 'pending', finished_at: null })
+      .where('id', '=', res.body.id)
+      .execute();
+    const retried = await app.api.post(`${jobsPath()}/${res.body.id}/retry`, { token });
+    expect(retried.status).toBe(202);
+    const done = await waitForJob(res.body.id);
+    expect(done).toMatchObject({ status: 'completed', progress: { total: 5, succeeded: 5 } });
+    expect((await resultsOf(res.body.id)).count).toBe(5);
+    // A finished job with nothing failed has nothing to retry.
+    expect((await app.api.post(`${jobsPath()}/${res.body.id}/retry`, { token })).status).toBe(409);
+  });
+
   it('lists the workspace’s jobs, each with the same progress as when read alone', async () => {
     const list = await app.api.get(jobsPath(), { token });
     expect(list.status).toBe(200);
