@@ -9,6 +9,7 @@ import {
   readCsv,
 } from '#lib/ingest/csv.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
+import { rejectionOf } from '#test/support/errors.ts';
 import { makeCsv } from '#test/support/fixtures.ts';
 
 /** The bytes in chunks of `size`, so characters and rows fall across chunk boundaries. */
@@ -24,14 +25,8 @@ async function rows(bytes: Uint8Array | string, options?: CsvOptions): Promise<C
   return all;
 }
 
-async function reason(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(IngestError);
-  return (error as IngestError).reason;
-}
+/** The reason of the IngestError a call throws. */
+const reason = async (promise: Promise<unknown>) => (await rejectionOf(promise, IngestError)).reason;
 
 const utf16le = (text: string) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
 

@@ -3,6 +3,7 @@ import { PDFDocument } from 'pdf-lib';
 import { describe, expect, it } from 'vitest';
 import { IngestError } from '#lib/ingest/errors.ts';
 import { extractPdf, type PdfPage } from '#lib/ingest/pdf.ts';
+import { rejectionOf } from '#test/support/errors.ts';
 import { makePdf } from '#test/support/fixtures.ts';
 
 async function allPages(bytes: Uint8Array): Promise<PdfPage[]> {
@@ -12,14 +13,8 @@ async function allPages(bytes: Uint8Array): Promise<PdfPage[]> {
   return pages;
 }
 
-async function reason(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(IngestError);
-  return (error as IngestError).reason;
-}
+/** The reason of the IngestError a call throws. */
+const reason = async (promise: Promise<unknown>) => (await rejectionOf(promise, IngestError)).reason;
 
 describe('extractPdf', () => {
   it('reads the text of each page in order, normalizing whitespace', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { BedrockProvider } from '#lib/ports/llm/bedrock.ts';
 import { type LlmRequest, ProviderError } from '#lib/ports/llm/provider.ts';
+import { rejectionOf } from '#test/support/errors.ts';
 import { startFakeLlm } from '#test/support/fake-llm.ts';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
@@ -28,14 +29,8 @@ const bedrock = new BedrockProvider({ region: 'us-east-1', endpoint: fake.url })
 afterAll(() => fake.close());
 beforeEach(() => fake.reset());
 
-async function failure(call: Promise<unknown>): Promise<ProviderError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
+/** The ProviderError a call throws. */
+const failure = (call: Promise<unknown>) => rejectionOf(call, ProviderError);
 
 describe('BedrockProvider', () => {
   it('forces a tool whose input schema is the JSON Schema and returns its input', async () => {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAiProvider } from '#lib/ports/llm/openai.ts';
 import { type LlmRequest, ProviderError } from '#lib/ports/llm/provider.ts';
+import { rejectionOf } from '#test/support/errors.ts';
 import { startFakeLlm } from '#test/support/fake-llm.ts';
 
 const KEY = 'sk-test-0123456789abcdefSECRET';
@@ -37,14 +38,7 @@ afterAll(() => fake.close());
 beforeEach(() => fake.reset());
 
 /** The ProviderError a call throws. */
-async function failure(call: Promise<unknown>): Promise<ProviderError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
+const failure = (call: Promise<unknown>) => rejectionOf(call, ProviderError);
 
 describe('OpenAiProvider', () => {
   it('sends a strict json_schema request with the key as bearer and parses the answer', async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAiProvider } from '#lib/ports/llm/openai.ts';
 import { type LlmProvider, type LlmRequest, ProviderError } from '#lib/ports/llm/provider.ts';
 import { type ResilienceOptions, withResilience } from '#lib/ports/llm/resilient.ts';
+import { rejectionOf } from '#test/support/errors.ts';
 import { startFakeLlm } from '#test/support/fake-llm.ts';
 
 const KEY = 'sk-resilient-test-key-0123456789';
@@ -34,14 +35,8 @@ function wrapped(options: ResilienceOptions = {}) {
   return { provider, delays };
 }
 
-async function failure(call: Promise<unknown>): Promise<ProviderError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
+/** The ProviderError a call throws. */
+const failure = (call: Promise<unknown>) => rejectionOf(call, ProviderError);
 
 describe('withResilience', () => {
   it('passes answers through, including ones that are not JSON (not its business)', async () => {
