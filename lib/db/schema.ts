@@ -134,6 +134,49 @@ export interface ClassificationResultsTable {
   created_at: CreatedAt;
 }
 
+export type TaskType = 'ingest' | 'classify';
+export type TaskStatus = 'active' | 'paused' | 'error';
+export type TaskRunStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
+
+export interface RecurringTasksTable {
+  id: string;
+  workspace_id: string;
+  user_id: string | null;
+  name: string;
+  description: string | null;
+  type: TaskType;
+  schedule: string;
+  schedule_expression: string;
+  timezone: Generated<string>;
+  schedule_anchor: Generated<Date>;
+  configuration: Json;
+  status: TaskStatus;
+  status_reason: string | null;
+  last_run_at: Date | null;
+  last_run_status: TaskRunStatus | null;
+  last_run_message: string | null;
+  last_successful_run_at: Date | null;
+  last_job_id: string | null;
+  consecutive_failures: Generated<number>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface TaskRunsTable {
+  id: string;
+  task_id: string;
+  workspace_id: string;
+  scheduled_for: Date;
+  trigger: 'schedule' | 'manual';
+  status: TaskRunStatus;
+  message: string | null;
+  counts: ColumnType<Record<string, unknown>, string | undefined, string>;
+  job_id: string | null;
+  started_at: Generated<Date>;
+  finished_at: Date | null;
+  updated_at: UpdatedAt;
+}
+
 /** The database as the app sees it today (migrations never import this). */
 export interface Database {
   users: UsersTable;
@@ -146,11 +189,16 @@ export interface Database {
   classification_jobs: ClassificationJobsTable;
   classification_items: ClassificationItemsTable;
   classification_results: ClassificationResultsTable;
+  recurring_tasks: RecurringTasksTable;
+  task_runs: TaskRunsTable;
 }
 
 export type ClassificationScheme = Selectable<ClassificationSchemesTable>;
 export type ClassificationJob = Selectable<ClassificationJobsTable>;
 export type ClassificationResult = Selectable<ClassificationResultsTable>;
+
+export type RecurringTask = Selectable<RecurringTasksTable>;
+export type TaskRun = Selectable<TaskRunsTable>;
 
 export type Datasource = Selectable<DatasourcesTable>;
 export type DataRecord = Selectable<RecordsTable>;

@@ -1,0 +1,82 @@
+import {
+  ConflictException,
+  CreateScheduleCommand,
+  DeleteScheduleCommand,
+  type FlexibleTimeWindowMode,
+  ResourceNotFoundException,
+  SchedulerClient,
+  UpdateScheduleCommand,
+} from '@aws-sdk/client-scheduler';
+import { runTaskInput } from '#lib/schedule/messages.ts';
+import type { TaskSchedule, TaskScheduler } from './scheduler.ts';
+
+export type EventBridgeSchedulerSettings = {
+  /** The stack's schedule group. */
+  group: string;
+  /** The queue every task schedule targets (the dispatcher's), by ARN. */
+  targetArn: string;
+  /** The role Scheduler assumes to send to that queue. */
+  roleArn: string;
+  /** Where Scheduler puts a firing it could not deliver after its retries. */
+  deadLetterArn: string;
+};
+
+let shared: SchedulerClient | undefined;
+/** The process's Scheduler client (AWS_ENDPOINT_URL points it at LocalStack or moto). */
+export function schedulerClient(): SchedulerClient {
+  shared ??= new SchedulerClient({});
+  return shared;
+}
+
+/** The schedule's name: one per task, unique in the group. */
+export function scheduleName(taskId: string): string {
+  return `task-${taskId}`;
+}
+
+/** One EventBridge Scheduler schedule per task, in the stack's group, targeting the task queue. */
+export class EventBridgeTaskScheduler implements TaskScheduler {
+  constructor(
+    private readonly settings: EventBridgeSchedulerSettings,
+    private readonly client: SchedulerClient = schedulerClient(),
+  ) {}
+
+  async put(schedule: TaskSchedule): Promise<void> {
+    const input = {
+      Name: scheduleName(schedule.taskId),
+      GroupName: this.settings.group,
+      ScheduleExpression: schedule.expression,
+      ScheduleExpressionTimezone: schedule.timezone,
+      State: schedule.enabled ? ('ENABLED' as const) : ('DISABLED' as const),
+      FlexibleTimeWindow: { Mode: 'OFF' as FlexibleTimeWindowMode },
+      Target: {
+        Arn: this.settings.targetArn,
+        RoleArn: this.settings.roleArn,
+        Input: runTaskInput(schedule.taskId),
+        RetryPolicy: { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 10 },
+        DeadLetterConfig: { Arn: this.settings.deadLetterArn },
+      },
+    };
+    try {
+      await this.client.send(new UpdateScheduleCommand(input));
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+      try {
+        await this.client.send(new CreateScheduleCommand(input));
+      } catch (created) {
+        // Created meanwhile by a concurrent put: update it to what this one says.
+        if (!(created instanceof ConflictException)) throw created;
+        await this.client.send(new UpdateScheduleCommand(input));
+      }
+    }
+  }
+
+  async remove(taskId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteScheduleCommand({ Name: scheduleName(taskId), GroupName: this.settings.group }),
+      );
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+  }
+}

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/**
+ * Run a recurring task for one firing. Scheduler sends it with `scheduled_for` set to
+ * `<aws.scheduler.scheduled-time>`; the local runtime and `POST …/run` send the same shape.
+ * A run is keyed by (task_id, scheduled_for): a duplicated firing makes no second run.
+ */
+export const RunTask = z.object({
+  kind: z.literal('run_task'),
+  task_id: z.uuid(),
+  scheduled_for: z.iso.datetime({ offset: true }),
+  trigger: z.enum(['schedule', 'manual']).default('schedule'),
+});
+
+/** The maintenance sweep: find work that stopped moving and send it again. */
+export const Maintenance = z.object({ kind: z.literal('maintenance') });
+
+export const TaskMessage = z.discriminatedUnion('kind', [RunTask, Maintenance]);
+export type TaskMessage = z.output<typeof TaskMessage>;
+export type RunTask = z.output<typeof RunTask>;
+
+/** The placeholder Scheduler replaces with the firing's scheduled time in a target's input. */
+export const SCHEDULED_TIME = '<aws.scheduler.scheduled-time>';
+
+/** The target input of a task's schedule, as Scheduler stores it. */
+export function runTaskInput(taskId: string): string {
+  return JSON.stringify({ kind: 'run_task', task_id: taskId, scheduled_for: SCHEDULED_TIME });
+}
