@@ -62,6 +62,12 @@ const configSchema = z.object({
     .int()
     .min(0)
     .default(5 * 1024 * 1024),
+  TASK_QUEUE: z.string().min(1).default('docsift-tasks'),
+  TASK_QUEUE_ARN: optionalString,
+  TASK_SCHEDULE_GROUP: z.string().min(1).default('docsift'),
+  TASK_SCHEDULER_ROLE_ARN: optionalString,
+  TASK_MIN_INTERVAL_MINUTES: z.coerce.number().int().min(1).default(5),
+  TASK_MAX_CONSECUTIVE_FAILURES: z.coerce.number().int().min(1).default(5),
 });
 
 export type Config = {
@@ -94,6 +100,18 @@ export type Config = {
   scraperAllowPrivateHosts: boolean;
   /** Exports above this size are stored and answered with a download redirect (where the store can sign one). */
   exportInlineMaxBytes: number;
+  /** The queue of recurring-task firings and maintenance sweeps (Scheduler's target). */
+  taskQueue: string;
+  /** Its ARN, as Scheduler targets it: set by CDK; found from the name against an emulator. */
+  taskQueueArn: string | undefined;
+  /** The Scheduler schedule group holding one schedule per task. */
+  taskScheduleGroup: string;
+  /** The role Scheduler assumes to send to the task queue (CDK sets it). */
+  taskSchedulerRoleArn: string | undefined;
+  /** Schedules firing more often are refused (a typo must not burn an LLM budget). */
+  taskMinIntervalMinutes: number;
+  /** Failed runs in a row after which a task goes to `error` and its schedule is disabled. */
+  taskMaxConsecutiveFailures: number;
 };
 
 /** Thrown at start when the environment does not describe a runnable service. */
@@ -147,6 +165,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     uploadUrlExpireSeconds: e.UPLOAD_URL_EXPIRE_SECONDS,
     scraperAllowPrivateHosts: e.SCRAPER_ALLOW_PRIVATE_HOSTS,
     exportInlineMaxBytes: e.EXPORT_INLINE_MAX_BYTES,
+    taskQueue: e.TASK_QUEUE,
+    taskQueueArn: e.TASK_QUEUE_ARN,
+    taskScheduleGroup: e.TASK_SCHEDULE_GROUP,
+    taskSchedulerRoleArn: e.TASK_SCHEDULER_ROLE_ARN,
+    taskMinIntervalMinutes: e.TASK_MIN_INTERVAL_MINUTES,
+    taskMaxConsecutiveFailures: e.TASK_MAX_CONSECUTIVE_FAILURES,
   };
 }
 

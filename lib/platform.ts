@@ -3,9 +3,11 @@ import { S3ObjectStore } from '#lib/ports/objects/s3.ts';
 import type { ObjectStore } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { SqsQueueSender } from '#lib/ports/queue/sqs.ts';
+import { EventBridgeTaskScheduler } from '#lib/ports/scheduler/eventbridge.ts';
+import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 
 /** The adapters a handler reaches the outside world through. Handlers never know which. */
-export type Platform = { objects: ObjectStore; queue: QueueSender };
+export type Platform = { objects: ObjectStore; queue: QueueSender; scheduler: TaskScheduler };
 
 let current: Platform | undefined;
 
@@ -18,9 +20,27 @@ export function platform(): Platform {
     const c = config();
     if (c.platform !== 'aws')
       throw new Error('The local platform is not started (the local runtime sets it)');
-    current = { objects: new S3ObjectStore(c.uploadsBucket), queue: new SqsQueueSender() };
+    current = {
+      objects: new S3ObjectStore(c.uploadsBucket),
+      queue: new SqsQueueSender(),
+      scheduler: new EventBridgeTaskScheduler(() => eventBridgeSettings(c)),
+    };
   }
   return current;
+}
+
+/** Where task schedules live and what they target, from the configuration CDK writes. */
+export function eventBridgeSettings(c: ReturnType<typeof config>) {
+  const { taskQueueArn, taskSchedulerRoleArn } = c;
+  if (!taskQueueArn || !taskSchedulerRoleArn) {
+    throw new Error('TASK_QUEUE_ARN and TASK_SCHEDULER_ROLE_ARN must be set on the aws platform');
+  }
+  return {
+    group: c.taskScheduleGroup,
+    targetArn: taskQueueArn,
+    roleArn: taskSchedulerRoleArn,
+    deadLetterArn: `${taskQueueArn}-dlq`,
+  };
 }
 
 /** Installs the adapters (local runtime, tests). */

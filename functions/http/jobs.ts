@@ -1,9 +1,8 @@
 import { EXPORT_CONTENT_TYPES, EXPORTS_PREFIX, exportResults } from '#lib/classify/export.ts';
-import { llm } from '#lib/classify/providers.ts';
+import { chooseModel, llm } from '#lib/classify/providers.ts';
 import type { SchemeField } from '#lib/classify/scheme-definition.ts';
 import { summarize } from '#lib/classify/summary.ts';
 import { config } from '#lib/config.ts';
-import { ValidationError } from '#lib/http/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { RawResponse } from '#lib/http/response.ts';
 import { jobs } from '#lib/http/routes.ts';
@@ -24,21 +23,7 @@ import { jobResults } from '#lib/services/results.ts';
 const settings = () => ({ classifyQueue: config().classifyQueue });
 
 export const create = httpHandler(jobs.create, async ({ db, user, params, body }) => {
-  const providers = llm();
-  const provider = body.provider ?? providers.defaultProvider;
-  if (!provider || !providers.providers.has(provider)) {
-    const message = provider
-      ? `No provider "${provider}" is configured`
-      : 'No LLM provider is configured on this server';
-    throw new ValidationError([{ location: 'body', path: 'provider', message }]);
-  }
-  const offered = providers.list().find((p) => p.name === provider)?.models ?? [];
-  const model = body.model ?? (provider === providers.defaultProvider ? providers.defaultModel : offered[0]);
-  // Only the models an operator configured: in AWS the workers may call those and no others.
-  if (!model || !offered.includes(model)) {
-    const message = `Choose one of the models of ${provider}: ${offered.join(', ') || 'none configured'}`;
-    throw new ValidationError([{ location: 'body', path: 'model', message }]);
-  }
+  const { provider, model } = chooseModel(llm(), body.provider, body.model);
   const job = await createJob(
     db,
     platform().queue,

@@ -5,6 +5,7 @@ import {
   PutBucketNotificationConfigurationCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { ConflictException, CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { AlreadyExistsException, CreateEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import {
   CreateQueueCommand,
@@ -19,6 +20,10 @@ export type AwsResourceNames = {
   bucket: string;
   ingestQueue: string;
   classifyQueue: string;
+  /** Recurring-task firings and maintenance sweeps: Scheduler's target. */
+  taskQueue: string;
+  /** The Scheduler group of the task schedules. */
+  scheduleGroup: string;
   maxReceiveCount: number;
   /** Seconds a received message stays hidden; CDK uses six times the worker's timeout. */
   visibilityTimeoutSeconds: number;
@@ -55,14 +60,15 @@ async function createQueueWithDlq(
  * Creates what docsift needs in an AWS account that CDK did not build: LocalStack (its init
  * hook runs this), moto in the tests, or a bare account for experiments. The bucket with CORS
  * for browser POSTs, the ingest and classify queues with their DLQs and redrive policies, and the bucket's
- * ObjectCreated → queue notification, and the mail sender's identity when there is one.
- * Idempotent.
+ * ObjectCreated → queue notification, the task queue and schedule group of recurring tasks, and
+ * the mail sender's identity when there is one. Idempotent. Returns the task queue's ARN, which
+ * schedules target.
  */
 export async function ensureAwsResources(
   s3: S3Client,
   sqs: SQSClient,
   names: AwsResourceNames,
-): Promise<void> {
+): Promise<{ taskQueueArn: string }> {
   try {
     const region = await s3.config.region();
     await s3.send(
@@ -97,6 +103,12 @@ export async function ensureAwsResources(
     createQueueWithDlq(sqs, name, names.maxReceiveCount, names.visibilityTimeoutSeconds);
   const queue = await redriven(names.ingestQueue);
   await redriven(names.classifyQueue);
+  const tasks = await redriven(names.taskQueue);
+  try {
+    await new SchedulerClient({}).send(new CreateScheduleGroupCommand({ Name: names.scheduleGroup }));
+  } catch (error) {
+    if (!(error instanceof ConflictException)) throw error;
+  }
   await sqs.send(
     new SetQueueAttributesCommand({
       QueueUrl: queue.url,
@@ -137,4 +149,5 @@ export async function ensureAwsResources(
       if (!(error instanceof AlreadyExistsException)) throw error;
     }
   }
+  return { taskQueueArn: tasks.arn };
 }

@@ -53,8 +53,11 @@ import {
   WorkspacesPublic,
   WorkspaceUpdate,
 } from './schemas/workspaces.ts';
+import { tasks } from './task-routes.ts';
 
 const API = '/api/v1';
+
+export { tasks };
 
 export const login = {
   accessToken: route({
@@ -683,5 +686,6 @@ export const routes: Route[] = [
   ...Object.values(schemes),
   ...Object.values(jobs),
   ...Object.values(results),
+  ...Object.values(tasks),
   ...Object.values(system),
 ] as Route[];

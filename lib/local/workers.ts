@@ -3,12 +3,14 @@ import { secretKey } from '#lib/auth/secret-key.ts';
 import { ensureAwsResources } from '#lib/aws/resources.ts';
 import type { Config } from '#lib/config.ts';
 import { objectCreatedEvent, UPLOADS_PREFIX } from '#lib/ingest/messages.ts';
-import { type Platform, setPlatform } from '#lib/platform.ts';
+import { eventBridgeSettings, type Platform, setPlatform } from '#lib/platform.ts';
 import { LocalObjectStore } from '#lib/ports/objects/local.ts';
 import { S3ObjectStore, s3Client } from '#lib/ports/objects/s3.ts';
 import { PgBossQueueSender, PgBossQueueSource, startPgBoss } from '#lib/ports/queue/pgboss.ts';
 import { deadLetterQueueOf, type QueueSource } from '#lib/ports/queue/queue.ts';
 import { newSqsClient, SqsQueueSender, SqsQueueSource, sqsClient } from '#lib/ports/queue/sqs.ts';
+import { EventBridgeTaskScheduler } from '#lib/ports/scheduler/eventbridge.ts';
+import { TableTaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { classifyWorker } from '#lib/workers/classify.ts';
 import { classifyDeadLetterWorker } from '#lib/workers/classify-dead-letters.ts';
 import { ingestWorker } from '#lib/workers/ingest.ts';
@@ -21,6 +23,9 @@ export type LocalWorkers = {
   uploads: LocalObjectStore | undefined;
   stop: () => Promise<void>;
 };
+
+/** The role schedules name on an emulator, which never assumes it. */
+const EMULATOR_SCHEDULER_ROLE = 'arn:aws:iam::000000000000:role/docsift-scheduler';
 
 /** Seconds a message may stay in a worker before the queue hands it out again (a Lambda's limit). */
 const MAX_WORK_SECONDS = 900;
@@ -53,7 +58,7 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
     },
   ];
 
-  const queues = consumers.map((c) => c.queue);
+  const queues = [...consumers.map((c) => c.queue), config.taskQueue];
   let platform: Platform;
   let uploads: LocalObjectStore | undefined;
   let sourceOf: (queue: string) => QueueSource;
@@ -78,22 +83,36 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
         ]);
       },
     );
-    platform = { objects: uploads, queue };
+    platform = { objects: uploads, queue, scheduler: new TableTaskScheduler() };
     sourceOf = (queue) => new PgBossQueueSource(queue, boss);
     close = () => boss.stop({ graceful: true, timeout: 5000 });
   } else {
+    let taskQueueArn = config.taskQueueArn;
     if (process.env.AWS_ENDPOINT_URL) {
-      await ensureAwsResources(s3Client(), sqsClient(), {
+      ({ taskQueueArn } = await ensureAwsResources(s3Client(), sqsClient(), {
         bucket: config.uploadsBucket,
         ingestQueue: config.ingestQueue,
         classifyQueue: config.classifyQueue,
+        taskQueue: config.taskQueue,
+        scheduleGroup: config.taskScheduleGroup,
         maxReceiveCount: config.queueMaxReceiveCount,
         visibilityTimeoutSeconds: config.queueVisibilityTimeoutSeconds,
         corsOrigins: config.corsOrigins,
         emailsFrom: config.emailsFrom,
-      });
+      }));
     }
-    platform = { objects: new S3ObjectStore(config.uploadsBucket), queue: new SqsQueueSender() };
+    platform = {
+      objects: new S3ObjectStore(config.uploadsBucket),
+      queue: new SqsQueueSender(),
+      // Emulators take any role: Scheduler there stores schedules and never assumes it.
+      scheduler: new EventBridgeTaskScheduler(() =>
+        eventBridgeSettings({
+          ...config,
+          taskQueueArn,
+          taskSchedulerRoleArn: config.taskSchedulerRoleArn ?? EMULATOR_SCHEDULER_ROLE,
+        }),
+      ),
+    };
     const client = newSqsClient();
     sourceOf = (queue) => new SqsQueueSource(queue, client);
     close = async () => client.destroy();

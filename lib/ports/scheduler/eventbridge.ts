@@ -35,25 +35,31 @@ export function scheduleName(taskId: string): string {
 
 /** One EventBridge Scheduler schedule per task, in the stack's group, targeting the task queue. */
 export class EventBridgeTaskScheduler implements TaskScheduler {
+  /** `settings` may be a function: it is read on first use, so functions that never schedule need none. */
   constructor(
-    private readonly settings: EventBridgeSchedulerSettings,
+    private readonly settings: EventBridgeSchedulerSettings | (() => EventBridgeSchedulerSettings),
     private readonly client: SchedulerClient = schedulerClient(),
   ) {}
 
+  private get resolved(): EventBridgeSchedulerSettings {
+    return typeof this.settings === 'function' ? this.settings() : this.settings;
+  }
+
   async put(schedule: TaskSchedule): Promise<void> {
+    const settings = this.resolved;
     const input = {
       Name: scheduleName(schedule.taskId),
-      GroupName: this.settings.group,
+      GroupName: settings.group,
       ScheduleExpression: schedule.expression,
       ScheduleExpressionTimezone: schedule.timezone,
       State: schedule.enabled ? ('ENABLED' as const) : ('DISABLED' as const),
       FlexibleTimeWindow: { Mode: 'OFF' as FlexibleTimeWindowMode },
       Target: {
-        Arn: this.settings.targetArn,
-        RoleArn: this.settings.roleArn,
+        Arn: settings.targetArn,
+        RoleArn: settings.roleArn,
         Input: runTaskInput(schedule.taskId),
         RetryPolicy: { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 10 },
-        DeadLetterConfig: { Arn: this.settings.deadLetterArn },
+        DeadLetterConfig: { Arn: settings.deadLetterArn },
       },
     };
     try {
@@ -73,7 +79,7 @@ export class EventBridgeTaskScheduler implements TaskScheduler {
   async remove(taskId: string): Promise<void> {
     try {
       await this.client.send(
-        new DeleteScheduleCommand({ Name: scheduleName(taskId), GroupName: this.settings.group }),
+        new DeleteScheduleCommand({ Name: scheduleName(taskId), GroupName: this.resolved.group }),
       );
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
