@@ -59,30 +59,59 @@ export function normalizeUrl(url: string): string {
 
 /**
  * Fetches a web page behind the SSRF guard and extracts its main text, title and publication
- * date. Redirects are followed by hand so each hop is checked again. Every failure is an
- * {@link IngestError} with a short user-facing reason.
+ * date. Every failure is an {@link IngestError} with a short user-facing reason.
  *
  * @example const page = await scrapeUrl('https://example.com/post', { allowPrivateHosts: false });
  */
 export async function scrapeUrl(url: string, options: ScrapeOptions): Promise<ScrapedPage> {
+  const doc = await fetchDocument(url, options, 'text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1');
+  const isHtml = HTML_TYPES.has(doc.mediaType);
+  if (!isHtml && doc.mediaType !== 'text/plain')
+    throw new IngestError(`Unsupported content type ${doc.mediaType}`);
+  const page = isHtml
+    ? extractHtml(doc.body, doc.charset)
+    : { title: null, text: decodeText(doc.body, doc.charset), publishedAt: null };
+  if (page.text.trim() === '') throw new IngestError('No text found on the page');
+  return { url: doc.url, finalUrl: doc.finalUrl, contentType: doc.mediaType, ...page };
+}
+
+/** A fetched document: its body (capped) and what its headers say about it. */
+export type FetchedDocument = {
+  url: string;
+  finalUrl: string;
+  mediaType: string;
+  charset: string | undefined;
+  body: Buffer;
+};
+
+/**
+ * Fetches a URL behind the SSRF guard: redirects followed by hand so each hop is checked again,
+ * a total time budget and a cap on the decompressed body. Only 2xx answers; every failure is an
+ * {@link IngestError}.
+ */
+export async function fetchDocument(
+  url: string,
+  options: ScrapeOptions,
+  accept: string,
+): Promise<FetchedDocument> {
   const normalized = normalizeUrl(url);
   const timeoutMs = options.timeoutMs ?? 15_000;
   const maxBytes = options.maxBytes ?? 5 * 1024 * 1024;
   const signal = AbortSignal.timeout(timeoutMs);
-  // One agent per scrape: destroying it tears down any socket still streaming a body we dropped.
+  // One agent per fetch: destroying it tears down any socket still streaming a body we dropped.
   const agent = createGuardedAgent(options);
   try {
-    const { response, finalUrl } = await fetchFollowingRedirects(new URL(normalized), options, agent, signal);
+    const { response, finalUrl } = await fetchFollowingRedirects(
+      new URL(normalized),
+      options,
+      agent,
+      signal,
+      accept,
+    );
     if (!response.ok) throw new IngestError(`HTTP ${response.status}`);
     const { mediaType, charset } = parseContentType(response.headers.get('content-type'));
-    const isHtml = HTML_TYPES.has(mediaType);
-    if (!isHtml && mediaType !== 'text/plain') throw new IngestError(`Unsupported content type ${mediaType}`);
     const body = await readCapped(response, maxBytes);
-    const page = isHtml
-      ? extractHtml(body, charset)
-      : { title: null, text: decodeText(body, charset), publishedAt: null };
-    if (page.text.trim() === '') throw new IngestError('No text found on the page');
-    return { url: normalized, finalUrl, contentType: mediaType, ...page };
+    return { url: normalized, finalUrl, mediaType, charset, body };
   } catch (error) {
     throw toIngestError(error, signal, timeoutMs);
   } finally {
@@ -95,6 +124,7 @@ async function fetchFollowingRedirects(
   options: ScrapeOptions,
   agent: Agent,
   signal: AbortSignal,
+  accept: string,
 ): Promise<{ response: Response; finalUrl: string }> {
   const maxRedirects = options.maxRedirects ?? 5;
   let current = start;
@@ -107,7 +137,7 @@ async function fetchFollowingRedirects(
       dispatcher: agent,
       headers: {
         'user-agent': options.userAgent ?? 'docsift/0.1 (document ingestion)',
-        accept: 'text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1',
+        accept,
       },
     });
     const location = response.headers.get('location');
@@ -239,7 +269,7 @@ function parseContentType(header: string | null): { mediaType: string; charset: 
   return { mediaType: type.trim().toLowerCase() || 'application/octet-stream', charset };
 }
 
-function decodeText(body: Buffer, charset: string | undefined): string {
+export function decodeText(body: Buffer, charset: string | undefined): string {
   try {
     return new TextDecoder(charset ?? 'utf-8').decode(body);
   } catch {
