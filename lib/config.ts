@@ -68,6 +68,8 @@ const configSchema = z.object({
   TASK_SCHEDULER_ROLE_ARN: optionalString,
   TASK_MIN_INTERVAL_MINUTES: z.coerce.number().int().min(1).default(5),
   TASK_MAX_CONSECUTIVE_FAILURES: z.coerce.number().int().min(1).default(5),
+  LOCAL_SCHEDULER_TICK_SECONDS: z.coerce.number().min(0).default(10),
+  MAINTENANCE_INTERVAL_SECONDS: z.coerce.number().min(0).default(300),
 });
 
 export type Config = {
@@ -112,6 +114,10 @@ export type Config = {
   taskMinIntervalMinutes: number;
   /** Failed runs in a row after which a task goes to `error` and its schedule is disabled. */
   taskMaxConsecutiveFailures: number;
+  /** Local runtime: how often it looks for due firings (0: only when told, as tests do). */
+  localSchedulerTickSeconds: number;
+  /** Local runtime: how often it sends the maintenance sweep (0: never). In AWS a schedule does. */
+  maintenanceIntervalSeconds: number;
 };
 
 /** Thrown at start when the environment does not describe a runnable service. */
@@ -171,6 +177,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     taskSchedulerRoleArn: e.TASK_SCHEDULER_ROLE_ARN,
     taskMinIntervalMinutes: e.TASK_MIN_INTERVAL_MINUTES,
     taskMaxConsecutiveFailures: e.TASK_MAX_CONSECUTIVE_FAILURES,
+    localSchedulerTickSeconds: e.LOCAL_SCHEDULER_TICK_SECONDS,
+    maintenanceIntervalSeconds: e.MAINTENANCE_INTERVAL_SECONDS,
   };
 }
 

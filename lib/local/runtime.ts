@@ -5,10 +5,17 @@ import { closeDb, db } from '#lib/db/database.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '#lib/db/embedded.ts';
 import { routes } from '#lib/http/routes.ts';
 import { logger } from '#lib/logger.ts';
+import type { LocalScheduler } from './scheduler.ts';
 import { createLocalServer } from './server.ts';
 import { type LocalWorkers, startWorkers } from './workers.ts';
 
-export type LocalRuntime = { url: string; port: number; stop: () => Promise<void> };
+export type LocalRuntime = {
+  url: string;
+  port: number;
+  /** The runtime's stand-in for EventBridge Scheduler (tests tick it with their own clock). */
+  scheduler: () => LocalScheduler | undefined;
+  stop: () => Promise<void>;
+};
 
 /**
  * Starts everything `npm start` runs in one process: the database (embedded unless
@@ -80,5 +87,5 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
     })();
     return stopping;
   };
-  return { url, port, stop };
+  return { url, port, scheduler: () => workers?.scheduler, stop };
 }

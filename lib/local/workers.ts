@@ -2,6 +2,7 @@ import path from 'node:path';
 import { secretKey } from '#lib/auth/secret-key.ts';
 import { ensureAwsResources } from '#lib/aws/resources.ts';
 import type { Config } from '#lib/config.ts';
+import { db } from '#lib/db/database.ts';
 import { objectCreatedEvent, UPLOADS_PREFIX } from '#lib/ingest/messages.ts';
 import { eventBridgeSettings, type Platform, setPlatform } from '#lib/platform.ts';
 import { LocalObjectStore } from '#lib/ports/objects/local.ts';
@@ -9,18 +10,23 @@ import { S3ObjectStore, s3Client } from '#lib/ports/objects/s3.ts';
 import { PgBossQueueSender, PgBossQueueSource, startPgBoss } from '#lib/ports/queue/pgboss.ts';
 import { deadLetterQueueOf, type QueueSource } from '#lib/ports/queue/queue.ts';
 import { newSqsClient, SqsQueueSender, SqsQueueSource, sqsClient } from '#lib/ports/queue/sqs.ts';
-import { EventBridgeTaskScheduler } from '#lib/ports/scheduler/eventbridge.ts';
+import { EventBridgeTaskScheduler, schedulerClient } from '#lib/ports/scheduler/eventbridge.ts';
 import { TableTaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { classifyWorker } from '#lib/workers/classify.ts';
 import { classifyDeadLetterWorker } from '#lib/workers/classify-dead-letters.ts';
 import { ingestWorker } from '#lib/workers/ingest.ts';
 import { ingestDeadLetterWorker } from '#lib/workers/ingest-dead-letters.ts';
+import { taskWorker } from '#lib/workers/tasks.ts';
+import { taskDeadLetterWorker } from '#lib/workers/tasks-dead-letters.ts';
 import { runEventSource } from './event-source.ts';
+import { type LocalScheduler, startLocalScheduler } from './scheduler.ts';
 
 export type LocalWorkers = {
   platform: Platform;
   /** Present on the local platform: the store behind the local upload endpoint. */
   uploads: LocalObjectStore | undefined;
+  /** Fires due schedules; tests tick it with a clock of their own. */
+  scheduler: LocalScheduler;
   stop: () => Promise<void>;
 };
 
@@ -56,9 +62,16 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
       name: 'classify',
       pollers: 4,
     },
+    {
+      queue: config.taskQueue,
+      worker: taskWorker,
+      deadLetters: taskDeadLetterWorker,
+      name: 'tasks',
+      pollers: 1,
+    },
   ];
 
-  const queues = [...consumers.map((c) => c.queue), config.taskQueue];
+  const queues = consumers.map((c) => c.queue);
   let platform: Platform;
   let uploads: LocalObjectStore | undefined;
   let sourceOf: (queue: string) => QueueSource;
@@ -119,6 +132,16 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
   }
   setPlatform(platform);
 
+  const scheduler = startLocalScheduler({
+    source:
+      config.platform === 'local'
+        ? { kind: 'table', db: await db(), taskQueue: config.taskQueue }
+        : { kind: 'scheduler', client: schedulerClient(), group: config.taskScheduleGroup },
+    queue: platform.queue,
+    taskQueue: config.taskQueue,
+    tickMs: config.localSchedulerTickSeconds * 1000,
+    maintenanceMs: config.maintenanceIntervalSeconds * 1000,
+  });
   const running = consumers.flatMap((c) => [
     ...Array.from({ length: c.pollers }, () =>
       runEventSource(sourceOf(c.queue), c.worker, { batchSize: 5, functionName: `${c.name}-worker` }),
@@ -131,7 +154,9 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
   return {
     platform,
     uploads,
+    scheduler,
     stop: async () => {
+      await scheduler.stop();
       await Promise.all(running.map((c) => c.stop()));
       await close();
       setPlatform(undefined);

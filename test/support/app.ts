@@ -28,6 +28,9 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     FIRST_SUPERUSER_PASSWORD: SUPERUSER.password,
     BACKEND_CORS_ORIGINS: 'http://app.example.com',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'SILENT',
+    // Tests fire schedules with a clock of their own (app.scheduler().tick) and send sweeps themselves.
+    LOCAL_SCHEDULER_TICK_SECONDS: '0',
+    MAINTENANCE_INTERVAL_SECONDS: '0',
     ...env,
   });
   const runtime = await startLocalRuntime(config);

@@ -1,0 +1,346 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { sql } from 'kysely';
+import type { Db } from '#lib/db/database.ts';
+import type { RecurringTask, TaskRun, TaskRunStatus } from '#lib/db/schema.ts';
+import { IngestConfiguration } from '#lib/http/schemas/tasks.ts';
+import { newId } from '#lib/ids.ts';
+import { IngestError } from '#lib/ingest/errors.ts';
+import { fetchFeedLinks } from '#lib/ingest/feeds.ts';
+import { normalizeUrl, scrapeUrl } from '#lib/ingest/scrape.ts';
+import type { LlmProviders } from '#lib/ports/llm/index.ts';
+import type { QueueSender } from '#lib/ports/queue/queue.ts';
+import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
+import { type RunTask, TaskMessage } from '#lib/schedule/messages.ts';
+import { contentHash } from './records.ts';
+import { scheduleOf } from './recurring-tasks.ts';
+
+export type TaskRunDeps = {
+  db: Db;
+  queue: QueueSender;
+  scheduler: TaskScheduler;
+  providers: LlmProviders;
+  log: Logger;
+  settings: {
+    classifyQueue: string;
+    maxConsecutiveFailures: number;
+    scraperAllowPrivateHosts: boolean;
+    /** New pages one ingest run scrapes at most; the rest wait for the next run. */
+    maxUrlsPerRun?: number;
+  };
+};
+
+const MAX_URLS_PER_RUN = 200;
+const SCRAPE_CONCURRENCY = 4;
+/** Failures kept on a run with their reasons (the count is always exact). */
+const FAILURES_KEPT = 100;
+
+/** A message of the task queue that can never be handled: retried, then dead-lettered. */
+export class PoisonTaskMessageError extends Error {
+  override name = 'PoisonTaskMessageError';
+}
+
+/**
+ * Handles one message of the task queue (a firing, a manual run). Idempotent: a run is keyed by
+ * (task, scheduled_for), so a duplicated firing finds its run and stops; a redelivery of a run
+ * that did not finish carries it on, every step of it being safe to repeat.
+ */
+export async function handleTaskMessage(deps: TaskRunDeps, body: string): Promise<void> {
+  let message: TaskMessage;
+  try {
+    message = TaskMessage.parse(JSON.parse(body));
+  } catch (cause) {
+    throw new PoisonTaskMessageError('Not a task message', { cause });
+  }
+  if (message.kind === 'run_task') return runTask(deps, message);
+  // The maintenance sweep lives with the work it recovers (lib/services/maintenance.ts).
+  deps.log.info('Maintenance message ignored by this version');
+}
+
+async function runTask(deps: TaskRunDeps, message: RunTask): Promise<void> {
+  const { db, log } = deps;
+  const task = await db
+    .selectFrom('recurring_tasks')
+    .selectAll()
+    .where('id', '=', message.task_id)
+    .executeTakeFirst();
+  if (!task) {
+    log.info('Firing of a deleted task ignored', { task_id: message.task_id });
+    return;
+  }
+  // A firing already on its way when the task was paused or auto-paused.
+  if (message.trigger === 'schedule' && task.status !== 'active') {
+    log.info('Firing of an inactive task ignored', { task_id: task.id, status: task.status });
+    return;
+  }
+  const run = await startRun(db, task, message);
+  if (!run) return;
+  const earlier = await db
+    .selectFrom('task_runs')
+    .select('id')
+    .where('task_id', '=', task.id)
+    .where('status', '=', 'running')
+    .where('scheduled_for', '<', run.scheduled_for)
+    .executeTakeFirst();
+  if (earlier) {
+    await settleRun(deps, task, run, { status: 'skipped', message: 'Previous run still running' });
+    return;
+  }
+  if (task.type === 'ingest') await runIngest(deps, task, run);
+  else await runClassify(deps, task, run);
+}
+
+/**
+ * The run of this firing: a new one, or the same run when a redelivery finds it unfinished.
+ * Undefined when the firing was handled already (a duplicate).
+ */
+async function startRun(db: Db, task: RecurringTask, message: RunTask): Promise<TaskRun | undefined> {
+  const scheduledFor = new Date(message.scheduled_for);
+  const created = await db
+    .insertInto('task_runs')
+    .values({
+      id: newId(),
+      task_id: task.id,
+      workspace_id: task.workspace_id,
+      scheduled_for: scheduledFor,
+      trigger: message.trigger,
+      status: 'running',
+      message: null,
+      job_id: null,
+      finished_at: null,
+    })
+    .onConflict((oc) => oc.columns(['task_id', 'scheduled_for']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (created) return created;
+  const existing = await db
+    .selectFrom('task_runs')
+    .selectAll()
+    .where('task_id', '=', task.id)
+    .where('scheduled_for', '=', scheduledFor)
+    .executeTakeFirst();
+  return existing?.status === 'running' ? existing : undefined;
+}
+
+export type RunOutcome = {
+  status: Exclude<TaskRunStatus, 'running'>;
+  message: string;
+  counts?: Record<string, unknown>;
+  jobId?: string | null;
+};
+
+/**
+ * Ends a run and updates its task in one transaction: last run, failures in a row (a failure
+ * counts once: only a run still `running` is settled), and the auto-pause after
+ * `maxConsecutiveFailures`, which disables the schedule before the transaction commits (a
+ * refusing scheduler rolls it back, and the message is retried).
+ */
+export async function settleRun(
+  deps: Pick<TaskRunDeps, 'db' | 'scheduler' | 'log' | 'settings'>,
+  task: Pick<RecurringTask, 'id'>,
+  run: Pick<TaskRun, 'id' | 'started_at'>,
+  outcome: RunOutcome,
+): Promise<void> {
+  await deps.db.transaction().execute(async (trx) => {
+    const settled = await trx
+      .updateTable('task_runs')
+      .set({
+        status: outcome.status,
+        message: outcome.message,
+        finished_at: sql<Date>`clock_timestamp()`,
+        ...(outcome.counts && { counts: JSON.stringify(outcome.counts) }),
+        ...(outcome.jobId !== undefined && { job_id: outcome.jobId }),
+      })
+      .where('id', '=', run.id)
+      .where('status', '=', 'running')
+      .returning('id')
+      .executeTakeFirst();
+    if (!settled) return;
+    const failed = outcome.status === 'failed';
+    const updated = await trx
+      .updateTable('recurring_tasks')
+      .set((eb) => ({
+        last_run_at: run.started_at,
+        last_run_status: outcome.status,
+        last_run_message: outcome.message,
+        ...(outcome.jobId && { last_job_id: outcome.jobId }),
+        ...(outcome.status === 'succeeded' && {
+          last_successful_run_at: run.started_at,
+          consecutive_failures: 0,
+        }),
+        ...(failed && { consecutive_failures: eb('consecutive_failures', '+', 1) }),
+      }))
+      .where('id', '=', task.id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!updated || !failed || updated.status !== 'active') return;
+    if (updated.consecutive_failures < deps.settings.maxConsecutiveFailures) return;
+    const reason = `Paused after ${updated.consecutive_failures} failed runs in a row; last: ${outcome.message}`;
+    await trx
+      .updateTable('recurring_tasks')
+      .set({ status: 'error', status_reason: reason })
+      .where('id', '=', task.id)
+      .execute();
+    await deps.scheduler.put({ taskId: task.id, ...scheduleOf(updated), enabled: false });
+    deps.log.warn('Recurring task paused after repeated failures', { task_id: task.id });
+  });
+}
+
+type UrlFailure = { url: string; reason: string };
+
+/**
+ * An ingest run: the task's pages and its feeds' items that the target datasource does not
+ * have yet become records of it (marked with the task and run), each URL once whatever the
+ * redeliveries. Every URL that failed is listed on the run with its reason.
+ */
+async function runIngest(deps: TaskRunDeps, task: RecurringTask, run: TaskRun): Promise<void> {
+  const { db } = deps;
+  const config = IngestConfiguration.parse(task.configuration);
+  const target = await db
+    .selectFrom('datasources')
+    .select(['id', 'workspace_id'])
+    .where('id', '=', config.target_datasource_id)
+    .where('workspace_id', '=', task.workspace_id)
+    .executeTakeFirst();
+  if (!target) {
+    await settleRun(deps, task, run, { status: 'failed', message: 'The target datasource no longer exists' });
+    return;
+  }
+  const guard = { allowPrivateHosts: deps.settings.scraperAllowPrivateHosts };
+  const failures: UrlFailure[] = [];
+  const candidates = new Set<string>();
+  const add = (url: string) => {
+    try {
+      candidates.add(normalizeUrl(url));
+    } catch (error) {
+      failures.push({ url, reason: (error as IngestError).reason ?? 'Invalid URL' });
+    }
+  };
+  config.source_urls.forEach(add);
+  for (const feed of config.feeds) {
+    try {
+      (await fetchFeedLinks(feed, guard)).forEach(add);
+    } catch (error) {
+      if (!(error instanceof IngestError)) throw error;
+      failures.push({ url: feed, reason: `Feed: ${error.reason}` });
+    }
+  }
+  const present = new Set(
+    candidates.size === 0
+      ? []
+      : (
+          await db
+            .selectFrom('records')
+            .select('source_key')
+            .where('datasource_id', '=', target.id)
+            .where('source_key', 'in', [...candidates])
+            .execute()
+        ).map((r) => r.source_key),
+  );
+  const todo = [...candidates].filter((url) => !present.has(url));
+  const limit = deps.settings.maxUrlsPerRun ?? MAX_URLS_PER_RUN;
+  let added = 0;
+  for (let i = 0; i < Math.min(todo.length, limit); i += SCRAPE_CONCURRENCY) {
+    const slice = todo.slice(i, Math.min(i + SCRAPE_CONCURRENCY, limit));
+    const outcomes = await Promise.all(
+      slice.map(async (url) => {
+        try {
+          const page = await scrapeUrl(url, guard);
+          const inserted = await db
+            .insertInto('records')
+            .values({
+              id: newId(),
+              workspace_id: target.workspace_id,
+              datasource_id: target.id,
+              source_key: url,
+              title: page.title,
+              text_content: page.text,
+              source_metadata: JSON.stringify({
+                url,
+                final_url: page.finalUrl,
+                content_type: page.contentType,
+                recurring_task_id: task.id,
+                task_run_id: run.id,
+              }),
+              event_timestamp: page.publishedAt,
+              content_hash: contentHash(page.text),
+            })
+            .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doNothing())
+            .returning('id')
+            .executeTakeFirst();
+          return inserted ? 1 : 0;
+        } catch (error) {
+          if (!(error instanceof IngestError)) throw error;
+          failures.push({ url, reason: error.reason });
+          return 0;
+        }
+      }),
+    );
+    added += outcomes.reduce<number>((sum, n) => sum + n, 0);
+  }
+  // Records of this run counted from the table: a redelivered run counts what it added before too.
+  const runRecords = await db
+    .selectFrom('records')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('datasource_id', '=', target.id)
+    .where(sql<boolean>`source_metadata->>'task_run_id' = ${run.id}`)
+    .executeTakeFirstOrThrow();
+  await db
+    .updateTable('datasources')
+    .set({
+      record_count: (eb) =>
+        eb
+          .selectFrom('records')
+          .select(sql<number>`count(*)::int`.as('n'))
+          .where('datasource_id', '=', target.id),
+    })
+    .where('id', '=', target.id)
+    .execute();
+  const deferred = Math.max(0, todo.length - limit);
+  const counts = {
+    urls: candidates.size,
+    new_records: runRecords.n,
+    already_present: present.size,
+    deferred,
+    failed: failures.length,
+    failures: failures.slice(0, FAILURES_KEPT),
+  };
+  const attempted = Math.min(todo.length, limit);
+  const nothingWorked = runRecords.n === 0 && failures.length > 0 && (attempted > 0 || candidates.size === 0);
+  const message = [
+    `${runRecords.n} new record(s)`,
+    `${present.size} already present`,
+    ...(failures.length > 0 ? [`${failures.length} failed`] : []),
+    ...(deferred > 0 ? [`${deferred} left for the next run`] : []),
+  ].join(', ');
+  deps.log.info('Ingest run finished', { task_id: task.id, run_id: run.id, added, failed: failures.length });
+  await settleRun(deps, task, run, { status: nothingWorked ? 'failed' : 'succeeded', message, counts });
+}
+
+async function runClassify(deps: TaskRunDeps, task: RecurringTask, run: TaskRun): Promise<void> {
+  await settleRun(deps, task, run, { status: 'failed', message: 'Classify runs are not available yet' });
+}
+
+/** Fails the run of a dead-lettered firing (counted as one failure of its task). */
+export async function failDeadTaskMessage(
+  deps: Pick<TaskRunDeps, 'db' | 'scheduler' | 'log' | 'settings'>,
+  body: string,
+): Promise<void> {
+  let message: TaskMessage;
+  try {
+    message = TaskMessage.parse(JSON.parse(body));
+  } catch {
+    return;
+  }
+  if (message.kind !== 'run_task') return;
+  const run = await deps.db
+    .selectFrom('task_runs')
+    .selectAll()
+    .where('task_id', '=', message.task_id)
+    .where('scheduled_for', '=', new Date(message.scheduled_for))
+    .executeTakeFirst();
+  if (!run) return;
+  await settleRun(deps, { id: run.task_id }, run, {
+    status: 'failed',
+    message: 'The run failed after every retry',
+  });
+}

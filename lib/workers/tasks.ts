@@ -1,0 +1,52 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { llm } from '#lib/classify/providers.ts';
+import { type Config, config } from '#lib/config.ts';
+import { db } from '#lib/db/database.ts';
+import { logger } from '#lib/logger.ts';
+import { platform } from '#lib/platform.ts';
+import { handleTaskMessage, type TaskRunDeps } from '#lib/services/task-runs.ts';
+
+/** What a task run needs from the process: adapters, providers and settings. */
+export async function taskRunDeps(log: TaskRunDeps['log'], c: Config = config()): Promise<TaskRunDeps> {
+  const { queue, scheduler } = platform();
+  return {
+    db: await db(),
+    queue,
+    scheduler,
+    providers: llm(),
+    log,
+    settings: {
+      classifyQueue: c.classifyQueue,
+      maxConsecutiveFailures: c.taskMaxConsecutiveFailures,
+      scraperAllowPrivateHosts: c.scraperAllowPrivateHosts,
+    },
+  };
+}
+
+async function taskRecord(record: SQSRecord): Promise<void> {
+  const log = logger.createChild({
+    persistentKeys: {
+      message_id: record.messageId,
+      receive_count: record.attributes.ApproximateReceiveCount,
+    },
+  });
+  try {
+    await handleTaskMessage(await taskRunDeps(log), record.body);
+  } catch (error) {
+    log.error('Task message failed; it will be retried', { error: error as Error });
+    throw error;
+  }
+}
+
+/**
+ * The dispatcher of recurring tasks, for an SQS event (Lambda, or the local runtime's event
+ * source emulation): runs each firing, reporting failed messages one by one.
+ */
+export function taskWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  // A processor per batch: several batches may run at once in one process (local runtime).
+  return processPartialResponse(event, taskRecord, new BatchProcessor(EventType.SQS), {
+    context,
+    throwOnFullBatchFailure: false,
+  });
+}
