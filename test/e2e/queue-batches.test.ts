@@ -3,7 +3,12 @@ import pg from 'pg';
 import type { PgBoss } from 'pg-boss';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runEventSource } from '#lib/local/event-source.ts';
-import { PgBossQueueSender, PgBossQueueSource, startPgBoss } from '#lib/ports/queue/pgboss.ts';
+import {
+  HEARTBEAT_SECONDS,
+  PgBossQueueSender,
+  PgBossQueueSource,
+  startPgBoss,
+} from '#lib/ports/queue/pgboss.ts';
 import { deadLetterQueueOf } from '#lib/ports/queue/queue.ts';
 import { sqsBatchWorker } from '#lib/workers/batch.ts';
 import { createTestDatabase } from '#test/support/database.ts';
@@ -83,3 +88,34 @@ it('brings back every failed message of concurrent batches until it is dead-lett
     await client.end();
   }
 }, 40_000);
+
+it('keeps a batch that outlasts the heartbeat timeout with its worker: delivered once', async () => {
+  const queue = 'long-batches';
+  const long = await startPgBoss(database.url, [queue], {
+    maxReceiveCount: 3,
+    visibilityTimeoutSeconds: 60,
+    retryDelaySeconds: 0,
+  });
+  let deliveries = 0;
+  const worker = sqsBatchWorker(async () => {
+    deliveries++;
+    // Past HEARTBEAT_SECONDS plus a supervisor pass: only the heartbeat keeps the job.
+    await sleep((HEARTBEAT_SECONDS + 6) * 1000);
+  });
+  await new PgBossQueueSender(long).send(queue, [{ slow: true }]);
+  const pollers = Array.from({ length: 2 }, () =>
+    runEventSource(new PgBossQueueSource(queue, long), worker, {
+      batchSize: 1,
+      functionName: 'w',
+      idleDelayMs: 50,
+    }),
+  );
+  try {
+    while (deliveries === 0) await sleep(50);
+    await sleep((HEARTBEAT_SECONDS + 8) * 1000);
+  } finally {
+    await Promise.all(pollers.map((p) => p.stop()));
+    await long.stop({ graceful: false });
+  }
+  expect(deliveries).toBe(1);
+}, 60_000);
