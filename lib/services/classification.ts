@@ -298,22 +298,41 @@ async function askModel(
   return { ok: false, reason: 'unreachable' };
 }
 
-/** Finishes a running job once no item is pending: completed, with errors, or failed. */
+/**
+ * Finishes a running job once no item is pending: completed, with errors, or failed. A job
+ * one of whose datasources or schemes was deleted meanwhile lost those items with them (the
+ * cascade): it ends `cancelled` with the reason instead of claiming a completion it never made,
+ * keeping the results whose records remain.
+ */
 export async function finishIfDone(db: Db, jobId: string): Promise<void> {
   await sql`
     UPDATE classification_jobs j
     SET status = CASE
+          WHEN gone.reason IS NOT NULL THEN 'cancelled'
           WHEN c.succeeded = 0 AND c.failed > 0 THEN 'failed'
           WHEN c.failed > 0 THEN 'completed_with_errors'
           ELSE 'completed' END,
-        error_message = CASE WHEN c.succeeded = 0 AND c.failed > 0 THEN 'Every item failed (see failures)' END,
+        error_message = CASE
+          WHEN gone.reason IS NOT NULL THEN gone.reason
+          WHEN c.succeeded = 0 AND c.failed > 0 THEN 'Every item failed (see failures)' END,
         finished_at = clock_timestamp()
     FROM (
       SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
              count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
              count(*) FILTER (WHERE status = 'failed') AS failed
       FROM classification_items WHERE job_id = ${jobId}
-    ) c
+    ) c,
+    (
+      SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM unnest(jj.datasource_ids) d(id)
+                     WHERE NOT EXISTS (SELECT 1 FROM datasources x WHERE x.id = d.id))
+          THEN 'A datasource of the job was deleted while it ran; its items were dropped'
+        WHEN EXISTS (SELECT 1 FROM unnest(jj.scheme_ids) s(id)
+                     WHERE NOT EXISTS (SELECT 1 FROM classification_schemes x WHERE x.id = s.id))
+          THEN 'A scheme of the job was deleted while it ran; its items were dropped'
+        END AS reason
+      FROM classification_jobs jj WHERE jj.id = ${jobId}
+    ) gone
     WHERE j.id = ${jobId} AND j.status = 'running' AND c.pending = 0`.execute(db);
 }
 

@@ -123,6 +123,53 @@ describe('cancelling a job', () => {
   }, 40_000);
 });
 
+describe('a job whose datasource or scheme is deleted while it runs', () => {
+  async function runUntilFirstResult(jobId: string) {
+    await waitFor('a first result', async () => {
+      const res = await app.api.get(`${base()}/classification_jobs/${jobId}`, { token });
+      return res.body.progress.succeeded > 0 ? true : undefined;
+    });
+  }
+
+  async function resultsOf(jobId: string) {
+    const res = await app.api.get(`${base()}/classification_results?job_id=${jobId}&limit=1000`, { token });
+    return res.body.data as { record_id: string }[];
+  }
+
+  it('ends cancelled with the reason, keeping the results of the records that remain', async () => {
+    const kept = await newTexts(4, 'kept');
+    const dropped = await newTexts(4, 'dropped');
+    fake.reset();
+    fake.latencyMs = 400;
+    const jobId = await newJob([kept, dropped]);
+    await runUntilFirstResult(jobId);
+    expect((await app.api.delete(`${base()}/datasources/${dropped}`, { token })).status).toBe(204);
+    const job = await finished(jobId);
+    fake.latencyMs = 0;
+    expect(job.status).toBe('cancelled');
+    expect(job.error_message).toMatch(/datasource of the job was deleted/);
+    expect(job.progress.succeeded).toBeGreaterThan(0);
+    const results = await resultsOf(jobId);
+    expect(results).toHaveLength(job.progress.succeeded);
+  });
+
+  it('does the same when a scheme goes', async () => {
+    const texts = await newTexts(4, 'schemes');
+    const doomed = await newScheme('Doomed');
+    fake.reset();
+    fake.latencyMs = 400;
+    const jobId = await newJob([texts], [schemeId, doomed]);
+    await runUntilFirstResult(jobId);
+    expect((await app.api.delete(`${base()}/classification_schemes/${doomed}`, { token })).status).toBe(204);
+    const job = await finished(jobId);
+    fake.latencyMs = 0;
+    expect(job.status).toBe('cancelled');
+    expect(job.error_message).toMatch(/scheme of the job was deleted/);
+    expect(job.progress.succeeded).toBeGreaterThan(0);
+    expect(await resultsOf(jobId)).toHaveLength(job.progress.succeeded);
+  });
+});
+
 describe('provider errors', () => {
   // The key as a provider might echo it back: other case, spaced out, split by punctuation.
   const echoes = [
