@@ -1,4 +1,5 @@
 import { classifyWorker } from '#lib/workers/classify.ts';
+import { keepingVisible } from '#lib/workers/visibility.ts';
 
-/** The classify worker: job planning and classification messages from the classify queue. */
-export const handler = classifyWorker;
+/** The classify worker: job planning and classification messages, its messages kept hidden while it works. */
+export const handler = keepingVisible(classifyWorker);

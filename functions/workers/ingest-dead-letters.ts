@@ -1,4 +1,5 @@
 import { ingestDeadLetterWorker } from '#lib/workers/ingest-dead-letters.ts';
+import { keepingVisible } from '#lib/workers/visibility.ts';
 
 /** Consumes the ingest dead-letter queue: marks the datasources of given-up messages failed. */
-export const handler = ingestDeadLetterWorker;
+export const handler = keepingVisible(ingestDeadLetterWorker);

@@ -1,4 +1,5 @@
 import { taskWorker } from '#lib/workers/tasks.ts';
+import { keepingVisible } from '#lib/workers/visibility.ts';
 
 /** The recurring-task dispatcher: firings from EventBridge Scheduler, manual runs and maintenance sweeps. */
-export const handler = taskWorker;
+export const handler = keepingVisible(taskWorker);

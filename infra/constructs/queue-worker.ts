@@ -65,7 +65,9 @@ export interface QueueWorkerProps {
 
 /**
  * A function consuming an SQS queue, reporting partial batch failures so one bad message is
- * retried alone. Other grants (sending, the bucket, secrets) are the caller's.
+ * retried alone. The event source grants `sqs:ChangeMessageVisibility`, which the entry's
+ * heartbeat (`keepingVisible`, lib/workers/visibility.ts) uses to keep the messages it works on
+ * hidden a short window at a time. Other grants (sending, the bucket, secrets) are the caller's.
  *
  * @example queueWorker(this, 'Worker', { entry: 'functions/workers/ingest.ts', queue, batchSize: 5, maxConcurrency: 10, ... })
  */

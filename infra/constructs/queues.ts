@@ -16,6 +16,9 @@ const MAX_QUEUE_NAME_LENGTH = 80;
  * AWS's rule for a queue that feeds a Lambda function: a visibility timeout of at least six
  * times the function's timeout, so a batch that Lambda retries after a throttle or a failed
  * invocation does not reappear to another poller while the first is still working on it.
+ * It covers only the time before the worker runs: once running, the worker hides its messages
+ * a short window at a time (lib/workers/visibility.ts), so a worker that times out or dies
+ * gives them back within that window rather than after this.
  */
 export function visibilityTimeoutFor(consumerTimeout: Duration): Duration {
   return Duration.seconds(6 * consumerTimeout.toSeconds());

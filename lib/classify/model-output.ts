@@ -32,7 +32,10 @@ export type ModelOutput = {
   values: Record<string, FieldValue>;
   justifications: Record<string, Justification>;
 };
-export type ModelOutputResult = { ok: true; value: ModelOutput } | { ok: false; errors: string[] };
+export type ModelOutputResult =
+  | { ok: true; value: ModelOutput }
+  /** `errors` quote the answer (for the repair prompt); `paths` name where it failed, nothing more. */
+  | { ok: false; errors: string[]; paths: string[] };
 
 /** More errors than this only make the repair prompt longer; the model fixes the first ones first. */
 const MAX_ERRORS = 20;
@@ -270,6 +273,7 @@ export function validateModelOutput(fields: readonly SchemeField[], output: unkn
     return {
       ok: false,
       errors: [`The answer must be a JSON object with "values" (got ${describe(output)}).`],
+      paths: ['(not a JSON object)'],
     };
   }
   const parsed = outputValidator(fields).safeParse(withoutPrototypes(output), { error: predicate });
@@ -278,7 +282,8 @@ export function validateModelOutput(fields: readonly SchemeField[], output: unkn
   const more = parsed.error.issues.length - MAX_ERRORS;
   if (more > 0)
     errors.push(`There ${more > 1 ? `are ${more} more problems` : 'is 1 more problem'} of the same kinds.`);
-  return { ok: false, errors };
+  const paths = [...new Set(parsed.error.issues.map((issue) => formatPath(issue.path)))];
+  return { ok: false, errors, paths };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

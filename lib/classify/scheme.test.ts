@@ -593,6 +593,7 @@ describe('validateModelOutput', () => {
     expect(validateModelOutput(fields, { values: { v: true }, justifications: {} })).toEqual({
       ok: false,
       errors: ['The answer has unknown key "justifications"; only "values" is allowed.'],
+      paths: ['The answer'],
     });
   });
 
@@ -604,6 +605,7 @@ describe('validateModelOutput', () => {
     expect(validateModelOutput(fields, { values: {} })).toEqual({
       ok: false,
       errors: ['values.constructor is missing.', 'values.toString is missing.'],
+      paths: ['values.constructor', 'values.toString'],
     });
     expect(validateModelOutput(fields, { values: { constructor: 'a', toString: 'b' } }).ok).toBe(true);
   });
@@ -617,6 +619,7 @@ describe('validateModelOutput', () => {
     expect(result).toEqual({
       ok: false,
       errors: ['values has unknown key "__proto__"; the fields are "v".'],
+      paths: ['values'],
     });
     expect(({} as Input).polluted).toBeUndefined();
   });
@@ -790,6 +793,7 @@ describe('defaultSchemes', () => {
     expect(validateModelOutput(fields, tooMany)).toEqual({
       ok: false,
       errors: ['values.categories has 4 labels; choose at most 3.'],
+      paths: ['values.categories'],
     });
   });
 

@@ -1,4 +1,4 @@
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { logger } from '#lib/logger.ts';
 import type { QueueSource } from '#lib/ports/queue/queue.ts';
 import { lambdaContext } from './api-gateway.ts';
@@ -10,8 +10,9 @@ export type EventSourceOptions = { batchSize: number; functionName: string; idle
 /**
  * Emulates a Lambda SQS event source mapping: polls the queue, hands each batch to the worker
  * as an SQS event, deletes what succeeded and gives back what the worker reported in
- * `batchItemFailures` (or the whole batch when the worker throws). Runs until stopped; `stop()`
- * lets the batch in hand finish.
+ * `batchItemFailures` (or the whole batch when the worker throws). While the worker runs, the
+ * batch's messages are kept invisible by a heartbeat, so a crash gives them back soon. Runs
+ * until stopped; `stop()` lets the batch in hand finish.
  */
 export function runEventSource(source: QueueSource, handler: SqsLambda, options: EventSourceOptions) {
   let running = true;
@@ -28,12 +29,15 @@ export function runEventSource(source: QueueSource, handler: SqsLambda, options:
           continue;
         }
         let failedIds: Set<string>;
+        const heartbeat = keepVisible(source, records);
         try {
           const result = await handler({ Records: records }, lambdaContext(options.functionName, 900_000));
           failedIds = new Set((result?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
         } catch (error) {
           logger.error('Worker failed its whole batch', { queue: source.queue, error: error as Error });
           failedIds = new Set(records.map((r) => r.messageId));
+        } finally {
+          await heartbeat.stop();
         }
         await source.complete(records.filter((r) => !failedIds.has(r.messageId)));
         await source.fail(records.filter((r) => failedIds.has(r.messageId)));
@@ -49,6 +53,29 @@ export function runEventSource(source: QueueSource, handler: SqsLambda, options:
       running = false;
       wake?.();
       await loop;
+    },
+  };
+}
+
+/** Calls the source's heartbeat every interval until stopped; a missed beat is logged, not fatal. */
+function keepVisible(source: QueueSource, records: SQSRecord[]) {
+  const interval = source.heartbeatIntervalMs();
+  let beat: Promise<void> = Promise.resolve();
+  const timer =
+    interval > 0
+      ? setInterval(() => {
+          beat = beat
+            .then(() => source.keepVisible(records))
+            .catch((error: unknown) =>
+              logger.warn('Queue heartbeat failed', { queue: source.queue, error: (error as Error).message }),
+            );
+        }, interval)
+      : undefined;
+  timer?.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await beat;
     },
   };
 }

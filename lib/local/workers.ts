@@ -4,10 +4,16 @@ import { ensureAwsResources } from '#lib/aws/resources.ts';
 import type { Config } from '#lib/config.ts';
 import { db } from '#lib/db/database.ts';
 import { objectCreatedEvent, UPLOADS_PREFIX } from '#lib/ingest/messages.ts';
+import { logger } from '#lib/logger.ts';
 import { eventBridgeSettings, type Platform, setPlatform } from '#lib/platform.ts';
 import { LocalObjectStore } from '#lib/ports/objects/local.ts';
 import { S3ObjectStore, s3Client } from '#lib/ports/objects/s3.ts';
-import { PgBossQueueSender, PgBossQueueSource, startPgBoss } from '#lib/ports/queue/pgboss.ts';
+import {
+  PgBossQueueSender,
+  PgBossQueueSource,
+  releaseAbandoned,
+  startPgBoss,
+} from '#lib/ports/queue/pgboss.ts';
 import { deadLetterQueueOf, type QueueSource } from '#lib/ports/queue/queue.ts';
 import { newSqsClient, SqsQueueSender, SqsQueueSource, sqsClient } from '#lib/ports/queue/sqs.ts';
 import { EventBridgeTaskScheduler, schedulerClient } from '#lib/ports/scheduler/eventbridge.ts';
@@ -33,7 +39,10 @@ export type LocalWorkers = {
 /** The role schedules name on an emulator, which never assumes it. */
 const EMULATOR_SCHEDULER_ROLE = 'arn:aws:iam::000000000000:role/docsift-scheduler';
 
-/** Seconds a message may stay in a worker before the queue hands it out again (a Lambda's limit). */
+/**
+ * Seconds a message may stay in a worker before the queue takes it back whatever its heartbeat
+ * says (a Lambda's limit). A worker that stops beating loses it after seconds, not this.
+ */
 const MAX_WORK_SECONDS = 900;
 
 /**
@@ -43,7 +52,6 @@ const MAX_WORK_SECONDS = 900;
  * an emulator needs no separate setup.
  */
 export async function startWorkers(config: Config, baseUrl: string): Promise<LocalWorkers> {
-  // Each queue and the workers Lambda runs on it and on its dead-letter queue.
   // Each queue and the workers Lambda runs on it and on its dead-letter queue. `pollers`, like
   // an event source mapping's concurrent batches: one poller waits for its whole batch before
   // taking the next, which left the LLM provider's concurrency cap a third idle (bench:classify).
@@ -83,6 +91,8 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
       visibilityTimeoutSeconds: MAX_WORK_SECONDS,
       retryDelaySeconds: config.queueVisibilityTimeoutSeconds,
     });
+    const released = await releaseAbandoned(boss, queues);
+    if (released > 0) logger.warn('Released the messages a stopped process held', { count: released });
     const queue = new PgBossQueueSender(boss);
     uploads = new LocalObjectStore(
       path.resolve(config.dataDir, 'objects'),
@@ -127,7 +137,7 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
       ),
     };
     const client = newSqsClient();
-    sourceOf = (queue) => new SqsQueueSource(queue, client);
+    sourceOf = (queue) => new SqsQueueSource(queue, client, config.queueVisibilityTimeoutSeconds);
     close = async () => client.destroy();
   }
   setPlatform(platform);

@@ -21,13 +21,15 @@ export type ClassifyDeps = {
   log: Logger;
   /** The provider a job names, or undefined when it is not configured here. */
   provider: (name: string) => LlmProvider | undefined;
-  settings: { classifyQueue: string; itemsPerMessage?: number };
+  settings: { classifyQueue: string; itemsPerMessage?: number; cancelPollMs?: number };
 };
 
 /** Items per classify message: small, so one slow answer holds back little else. */
 const ITEMS_PER_MESSAGE = 5;
 /** Items a worker classifies at once (the provider wrapper caps calls across the process). */
 const ITEM_CONCURRENCY = 5;
+/** How often a worker looks whether its job is still running while its calls are out. */
+const CANCEL_POLL_MS = 1000;
 
 export class PoisonClassifyMessageError extends Error {
   override name = 'PoisonClassifyMessageError';
@@ -101,26 +103,70 @@ async function classifyItems(deps: ClassifyDeps, message: ClassifyItems): Promis
       await deps.db.selectFrom('classification_schemes').selectAll().where('id', 'in', schemeIds).execute()
     ).map((s) => [s.id, s]),
   );
-  for (let i = 0; i < message.items.length; i += ITEM_CONCURRENCY) {
-    await Promise.all(
-      message.items
-        .slice(i, i + ITEM_CONCURRENCY)
-        .map((item) => classifyItem(deps, job, schemes.get(item.scheme_id), item)),
-    );
+  const watch = watchJob(deps.db, job.id, deps.settings.cancelPollMs ?? CANCEL_POLL_MS);
+  try {
+    for (let i = 0; i < message.items.length && !watch.signal.aborted; i += ITEM_CONCURRENCY) {
+      await Promise.all(
+        message.items
+          .slice(i, i + ITEM_CONCURRENCY)
+          .map((item) => classifyItem(deps, job, schemes.get(item.scheme_id), item, watch.signal)),
+      );
+    }
+  } finally {
+    watch.stop();
   }
   await finishIfDone(deps.db, job.id);
 }
 
+/**
+ * Aborts `signal` once the job stops running (cancelled, finished, deleted), looking every
+ * `pollMs`: calls in flight for it are cut short instead of running to their end.
+ */
+function watchJob(db: Db, jobId: string, pollMs: number) {
+  const controller = new AbortController();
+  const timer = setInterval(() => {
+    db.selectFrom('classification_jobs')
+      .select('status')
+      .where('id', '=', jobId)
+      .executeTakeFirst()
+      .then((job) => {
+        if (job?.status !== 'running') controller.abort(new Error('The job is no longer running'));
+      })
+      .catch(() => undefined);
+  }, pollMs);
+  timer.unref();
+  return { signal: controller.signal, stop: () => clearInterval(timer) };
+}
+
+/** True while the item waits for its answer and its job runs: asked right before each provider call. */
+async function itemWanted(db: Db, jobId: string, item: { record_id: string; scheme_id: string }) {
+  const row = await db
+    .selectFrom('classification_items as i')
+    .innerJoin('classification_jobs as j', 'j.id', 'i.job_id')
+    .select('i.status')
+    .where('i.job_id', '=', jobId)
+    .where('i.record_id', '=', item.record_id)
+    .where('i.scheme_id', '=', item.scheme_id)
+    .where('i.status', '=', 'pending')
+    .where('j.status', '=', 'running')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 type Outcome =
   | { ok: true; values: Record<string, unknown>; justifications: Record<string, unknown> }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string }
+  /** The job stopped wanting the item meanwhile: nothing to record. */
+  | { ok: false; cancelled: true };
 
 async function classifyItem(
   deps: ClassifyDeps,
   job: ClassificationJob,
   scheme: ClassificationScheme | undefined,
   item: { record_id: string; scheme_id: string },
+  signal: AbortSignal,
 ): Promise<void> {
+  if (signal.aborted) return;
   const claimed = await deps.db
     .updateTable('classification_items')
     .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
@@ -137,8 +183,12 @@ async function classifyItem(
     .where('id', '=', item.record_id)
     .executeTakeFirst();
   if (!record) return;
-  const outcome = await askModel(deps, job, scheme, record);
+  const outcome = await askModel(deps, job, scheme, record, {
+    signal,
+    stillWanted: () => itemWanted(deps.db, job.id, item),
+  });
   if (!outcome.ok) {
+    if ('cancelled' in outcome) return;
     await deps.db
       .updateTable('classification_items')
       .set({ status: 'failed', reason: outcome.reason })
@@ -181,13 +231,15 @@ async function classifyItem(
 /**
  * Asks the model, validates the answer against the scheme, and gives an invalid answer one
  * repair attempt that says what was wrong. Provider errors that outlived their retries and
- * answers still invalid after the repair are failures with a reason; anything else throws.
+ * answers still invalid after the repair are failures with a reason of ours (never the
+ * provider's text, which may echo the key; that goes to the log, redacted); anything else throws.
  */
 async function askModel(
   deps: ClassifyDeps,
   job: ClassificationJob,
   scheme: ClassificationScheme,
   record: { title: string | null; text_content: string },
+  wanted: { signal: AbortSignal; stillWanted: () => Promise<boolean> },
 ): Promise<Outcome> {
   const provider = deps.provider(job.provider);
   if (!provider) return { ok: false, reason: `The provider "${job.provider}" is not configured` };
@@ -212,10 +264,19 @@ async function askModel(
         jsonSchema,
         schemaName: 'classification',
         ...(temperature !== undefined && { temperature }),
+        signal: wanted.signal,
+        stillWanted: wanted.stillWanted,
       });
     } catch (error) {
-      if (error instanceof ProviderError) return { ok: false, reason: error.reason };
-      throw error;
+      if (!(error instanceof ProviderError)) throw error;
+      if (wanted.signal.aborted || !(await wanted.stillWanted())) return { ok: false, cancelled: true };
+      deps.log.warn('Provider call failed', {
+        provider: job.provider,
+        reason: error.reason,
+        status: error.status,
+        detail: error.detail,
+      });
+      return { ok: false, reason: error.reason };
     }
     const checked = validateModelOutput(fields, answer.output);
     if (checked.ok) {
@@ -226,8 +287,9 @@ async function askModel(
       }
       return { ok: true, values: checked.value.values, justifications };
     }
+    // The errors quote the answer: they go back to the model, and only their paths to the user.
     if (attempt === 1)
-      return { ok: false, reason: `Invalid answer after one repair: ${checked.errors.join('; ')}` };
+      return { ok: false, reason: `Invalid answer after one repair at ${checked.paths.join(', ')}` };
     messages.push(
       { role: 'assistant', content: answer.raw },
       { role: 'user', content: repairPrompt(checked.errors) },
@@ -236,22 +298,41 @@ async function askModel(
   return { ok: false, reason: 'unreachable' };
 }
 
-/** Finishes a running job once no item is pending: completed, with errors, or failed. */
+/**
+ * Finishes a running job once no item is pending: completed, with errors, or failed. A job
+ * one of whose datasources or schemes was deleted meanwhile lost those items with them (the
+ * cascade): it ends `cancelled` with the reason instead of claiming a completion it never made,
+ * keeping the results whose records remain.
+ */
 export async function finishIfDone(db: Db, jobId: string): Promise<void> {
   await sql`
     UPDATE classification_jobs j
     SET status = CASE
+          WHEN gone.reason IS NOT NULL THEN 'cancelled'
           WHEN c.succeeded = 0 AND c.failed > 0 THEN 'failed'
           WHEN c.failed > 0 THEN 'completed_with_errors'
           ELSE 'completed' END,
-        error_message = CASE WHEN c.succeeded = 0 AND c.failed > 0 THEN 'Every item failed (see failures)' END,
+        error_message = CASE
+          WHEN gone.reason IS NOT NULL THEN gone.reason
+          WHEN c.succeeded = 0 AND c.failed > 0 THEN 'Every item failed (see failures)' END,
         finished_at = clock_timestamp()
     FROM (
       SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
              count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
              count(*) FILTER (WHERE status = 'failed') AS failed
       FROM classification_items WHERE job_id = ${jobId}
-    ) c
+    ) c,
+    (
+      SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM unnest(jj.datasource_ids) d(id)
+                     WHERE NOT EXISTS (SELECT 1 FROM datasources x WHERE x.id = d.id))
+          THEN 'A datasource of the job was deleted while it ran; its items were dropped'
+        WHEN EXISTS (SELECT 1 FROM unnest(jj.scheme_ids) s(id)
+                     WHERE NOT EXISTS (SELECT 1 FROM classification_schemes x WHERE x.id = s.id))
+          THEN 'A scheme of the job was deleted while it ran; its items were dropped'
+        END AS reason
+      FROM classification_jobs jj WHERE jj.id = ${jobId}
+    ) gone
     WHERE j.id = ${jobId} AND j.status = 'running' AND c.pending = 0`.execute(db);
 }
 

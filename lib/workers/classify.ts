@@ -1,13 +1,11 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import { llm } from '#lib/classify/providers.ts';
 import { config } from '#lib/config.ts';
 import { db } from '#lib/db/database.ts';
 import { logger } from '#lib/logger.ts';
 import { platform } from '#lib/platform.ts';
 import { handleClassifyMessage } from '#lib/services/classification.ts';
-
-const processor = new BatchProcessor(EventType.SQS);
+import { sqsBatchWorker } from './batch.ts';
 
 async function classifyRecord(record: SQSRecord): Promise<void> {
   const log = logger.createChild({
@@ -38,9 +36,4 @@ async function classifyRecord(record: SQSRecord): Promise<void> {
  * The classify worker for an SQS event (Lambda, or the local runtime's event-source emulation):
  * plans jobs and classifies their items, reporting failed messages one by one.
  */
-export function classifyWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  return processPartialResponse(event, classifyRecord, processor, {
-    context,
-    throwOnFullBatchFailure: false,
-  });
-}
+export const classifyWorker = sqsBatchWorker(classifyRecord);

@@ -1,12 +1,10 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import { config } from '#lib/config.ts';
 import { db } from '#lib/db/database.ts';
 import { logger } from '#lib/logger.ts';
 import { platform } from '#lib/platform.ts';
 import { handleIngestMessage, recordAttemptError } from '#lib/services/ingestion.ts';
-
-const processor = new BatchProcessor(EventType.SQS);
+import { sqsBatchWorker } from './batch.ts';
 
 async function ingestRecord(record: SQSRecord): Promise<void> {
   const c = config();
@@ -45,7 +43,4 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
  * source mapping): each message on its own, failures reported per message so that only they
  * come back.
  */
-export function ingestWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  // A batch whose every message failed is reported like any other, not thrown.
-  return processPartialResponse(event, ingestRecord, processor, { context, throwOnFullBatchFailure: false });
-}
+export const ingestWorker = sqsBatchWorker(ingestRecord);

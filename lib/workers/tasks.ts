@@ -1,11 +1,11 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import { llm } from '#lib/classify/providers.ts';
 import { type Config, config } from '#lib/config.ts';
 import { db } from '#lib/db/database.ts';
 import { logger } from '#lib/logger.ts';
 import { platform } from '#lib/platform.ts';
 import { handleTaskMessage, type TaskRunDeps } from '#lib/services/task-runs.ts';
+import { sqsBatchWorker } from './batch.ts';
 
 /** What a task run needs from the process: adapters, providers and settings. */
 export async function taskRunDeps(log: TaskRunDeps['log'], c: Config = config()): Promise<TaskRunDeps> {
@@ -43,10 +43,4 @@ async function taskRecord(record: SQSRecord): Promise<void> {
  * The dispatcher of recurring tasks, for an SQS event (Lambda, or the local runtime's event
  * source emulation): runs each firing, reporting failed messages one by one.
  */
-export function taskWorker(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  // A processor per batch: several batches may run at once in one process (local runtime).
-  return processPartialResponse(event, taskRecord, new BatchProcessor(EventType.SQS), {
-    context,
-    throwOnFullBatchFailure: false,
-  });
-}
+export const taskWorker = sqsBatchWorker(taskRecord);

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { DocsiftStack } from '#infra/docsift-stack.ts';
 import { deadLetterQueueOf } from '#lib/ports/queue/queue.ts';
+import { VISIBILITY_WINDOW_SECONDS } from '#lib/workers/visibility.ts';
 import { buildStack, cdkJsonContext, inspect, type Resource } from './stack.ts';
 
 const { stack, template } = buildStack({ logLevel: 'DEBUG' });
@@ -88,6 +90,23 @@ describe('all queues', () => {
       const fn = resources[mapping.Properties.FunctionName.Ref]!;
       expect(fn.Properties.Timeout).toBeGreaterThan(0);
       expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * fn.Properties.Timeout);
+    }
+  });
+
+  it('are consumed by workers that keep their messages hidden a short window at a time while they work', () => {
+    const mappings = ofType('AWS::Lambda::EventSourceMapping');
+    for (const [, mapping] of mappings) {
+      const queueId = mapping.Properties.EventSourceArn['Fn::GetAtt'][0];
+      const fn = resources[mapping.Properties.FunctionName.Ref]!;
+      // The heartbeat (lib/workers/visibility.ts) needs the grant, and a window shorter than the
+      // queue's own timeout, or a crashed worker's messages would wait as long as before.
+      const granted = grantsOf(fn, 'sqs:ChangeMessageVisibility').flatMap((g) => [g.Resource].flat());
+      expect(granted).toContainEqual(queueArn(queueId));
+      expect(VISIBILITY_WINDOW_SECONDS).toBeLessThan(resources[queueId]!.Properties.VisibilityTimeout);
+    }
+    for (const entry of ['ingest', 'ingest-dead-letters', 'classify', 'classify-dead-letters']) {
+      const source = readFileSync(`functions/workers/${entry}.ts`, 'utf8');
+      expect(source, entry).toMatch(/export const handler = keepingVisible\(/);
     }
   });
 

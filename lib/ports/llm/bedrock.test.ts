@@ -101,7 +101,8 @@ describe('BedrockProvider', () => {
     );
     expect(await failure(bedrock.classify(request))).toMatchObject({
       retryable: false,
-      reason: 'The provider rejected the request (400): The model does not support toolChoice',
+      reason: 'The provider rejected the request (400)',
+      detail: 'The model does not support toolChoice',
     });
     expect(await failure(bedrock.classify(request))).toMatchObject({
       retryable: false,

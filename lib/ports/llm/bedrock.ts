@@ -134,9 +134,10 @@ function toProviderError(error: unknown, signal: AbortSignal | undefined): Provi
   const effective = name === 'ThrottlingException' ? 429 : status;
   const headers = e.$response?.headers ?? {};
   const retryAfterMs = parseRetryAfter(headers['retry-after']);
-  return new ProviderError(reasonForStatus(effective, sanitizeDetail(e.message)), {
+  return new ProviderError(reasonForStatus(effective), {
     retryable,
     status,
+    detail: sanitizeDetail(e.message),
     cause: error,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });

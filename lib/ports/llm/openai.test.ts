@@ -96,7 +96,8 @@ describe('OpenAiProvider', () => {
     const error = await failure(openai.classify(request));
     expect(error).toMatchObject({
       retryable: false,
-      reason: 'The model refused to answer: I can’t help with that.',
+      reason: 'The model refused to answer',
+      detail: 'I can’t help with that.',
     });
   });
 
@@ -126,17 +127,17 @@ describe('OpenAiProvider', () => {
     expect(`${error.message} ${error.stack} ${JSON.stringify(error)}`).not.toContain(KEY);
   });
 
-  it('quotes a 400’s message, with any key redacted', async () => {
+  it('never quotes a 400’s message in the reason; keeps it for the log with the key redacted in any spelling', async () => {
+    const spaced = [...KEY.toUpperCase()].join(' ');
     fake.script({
       kind: 'status',
       status: 400,
-      message: `Invalid schema for key ${KEY}: 'evidence' is required`,
+      message: `Invalid schema for key ${spaced}: 'evidence' is required`,
     });
     const error = await failure(openai.classify(request));
     expect(error.retryable).toBe(false);
-    expect(error.reason).toBe(
-      "The provider rejected the request (400): Invalid schema for key [redacted]: 'evidence' is required",
-    );
+    expect(error.reason).toBe('The provider rejected the request (400)');
+    expect(error.detail).toBe("Invalid schema for key [redacted]: 'evidence' is required");
   });
 
   it('times out a slow answer with a retryable error', async () => {

@@ -75,9 +75,9 @@ export class OpenAiProvider implements LlmProvider {
     const { refusal } = choice.message;
     if (refusal) {
       // A refusal is the model's final word on this record; asking again would burn tokens for the same answer.
-      const detail = sanitizeDetail(refusal, key);
-      throw new ProviderError(`The model refused to answer${detail ? `: ${detail}` : ''}`, {
+      throw new ProviderError('The model refused to answer', {
         retryable: false,
+        detail: sanitizeDetail(refusal, key),
       });
     }
     const raw = contentText(choice.message.content);
@@ -156,9 +156,10 @@ function statusError(response: Response, text: string, key: string | undefined):
     response.headers.get('retry-after'),
     response.headers.get('retry-after-ms'),
   );
-  return new ProviderError(reasonForStatus(status, sanitizeDetail(message, key)), {
+  return new ProviderError(reasonForStatus(status), {
     retryable: isRetryableStatus(status),
     status,
+    detail: sanitizeDetail(message, key),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
 }

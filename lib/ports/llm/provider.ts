@@ -11,7 +11,13 @@ export type LlmRequest = {
   /** Names the schema for the provider (OpenAI `json_schema.name`, Bedrock tool name). */
   schemaName: string;
   temperature?: number;
+  /** Aborts the call, in flight or waiting: the work it was for is no longer wanted. */
   signal?: AbortSignal;
+  /**
+   * Asked right before every attempt (after the wait for a concurrency slot and each backoff):
+   * false ends the call as cancelled without sending it.
+   */
+  stillWanted?: () => Promise<boolean>;
 };
 
 export type LlmUsage = { inputTokens?: number; outputTokens?: number };
@@ -39,12 +45,15 @@ export type ProviderErrorOptions = {
   status?: number;
   /** How long the provider asked us to wait (Retry-After), in milliseconds. */
   retryAfterMs?: number;
+  /** What the provider said, already redacted: for logs only, never for users. */
+  detail?: string | undefined;
   cause?: unknown;
 };
 
 /**
- * A call to a provider that produced no answer. `reason` is short, user-facing and free of secrets:
- * it becomes an item's failure reason as is.
+ * A call to a provider that produced no answer. `reason` is short, user-facing and ours alone: it
+ * becomes an item's failure reason as is, so it never quotes the provider (whose text may echo the
+ * key in any spelling). What the provider said goes to `detail`, redacted, for the logs.
  *
  * @example throw new ProviderError('Rate limited by the provider (429)', { retryable: true, status: 429 })
  */
@@ -54,6 +63,7 @@ export class ProviderError extends Error {
   readonly retryable: boolean;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly detail: string | undefined;
 
   constructor(reason: string, options: ProviderErrorOptions) {
     super(reason, { cause: options.cause });
@@ -61,23 +71,23 @@ export class ProviderError extends Error {
     this.retryable = options.retryable;
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
+    this.detail = options.detail;
   }
 }
 
 /**
- * The user-facing reason for an HTTP status, shared by the adapters so failures read alike.
- * A 401 never quotes the provider: OpenAI echoes part of the rejected key in its message.
+ * The user-facing reason for an HTTP status, shared by the adapters so failures read alike. It
+ * classifies and never quotes: providers echo the rejected key, in whatever case or spacing.
  */
-export function reasonForStatus(status: number, detail?: string): string {
-  const suffix = detail ? `: ${detail}` : '';
+export function reasonForStatus(status: number): string {
   if (status === 401) return 'The provider refused the API key';
-  if (status === 403) return `The provider denied access (403)${suffix}`;
-  if (status === 404) return `The provider does not know this model or endpoint (404)${suffix}`;
+  if (status === 403) return 'The provider denied access (403)';
+  if (status === 404) return 'The provider does not know this model or endpoint (404)';
   if (status === 408) return 'The provider timed out (408)';
   if (status === 429) return 'Rate limited by the provider (429)';
   if (status === 503) return 'The provider is unavailable (503)';
   if (status >= 500) return `The provider failed (${status})`;
-  return `The provider rejected the request (${status})${suffix}`;
+  return `The provider rejected the request (${status})`;
 }
 
 /** Statuses worth another try: throttling, timeouts and server faults. */
@@ -105,15 +115,29 @@ export function parseRetryAfter(
 }
 
 /**
- * Keeps a provider's error message short and without secrets before it reaches a failure reason.
- * Removes `secret` where given and anything shaped like an API key.
+ * Keeps a provider's error message short and without secrets, for the logs. Removes `secret`
+ * where given in any case and with any spacing or punctuation between its characters (providers
+ * echo keys reformatted), its long fragments (masked echoes like `sk-abc***xyz`), and anything
+ * shaped like an API key.
  */
 export function sanitizeDetail(message: unknown, secret?: string): string | undefined {
   if (typeof message !== 'string' || message.trim() === '') return undefined;
   let text = message.replace(/\s+/g, ' ').trim();
-  if (secret) text = text.split(secret).join('[redacted]');
-  text = text.replace(/\b(sk|key|gsk|xai)-[A-Za-z0-9_*.-]{6,}/g, '[redacted]');
+  if (secret && secret.length >= 4) {
+    const loose = (chars: string) => [...chars].map(escapeRegExp).join('[\\s._*-]*');
+    text = text.replace(new RegExp(loose(secret), 'gi'), '[redacted]');
+    // Any run of eight characters of the key: what a masked echo keeps of it.
+    for (let i = 0; i + 8 <= secret.length; i++) {
+      text = text.replace(new RegExp(loose(secret.slice(i, i + 8)), 'gi'), '[redacted]');
+    }
+  }
+  text = text.replace(/\b(sk|key|gsk|xai)[-_][A-Za-z0-9_*.-]{6,}/gi, '[redacted]');
+  text = text.replace(/\bbearer\s+\S+/gi, 'Bearer [redacted]');
   return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+}
+
+function escapeRegExp(char: string): string {
+  return char.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /**

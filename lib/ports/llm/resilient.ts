@@ -71,6 +71,9 @@ export function withResilience(provider: LlmProvider, options: ResilienceOptions
 
   async function classify(request: LlmRequest): Promise<LlmResponse> {
     for (let n = 1; ; n++) {
+      // Checked here, after the wait for a slot or a backoff, so a cancel made meanwhile holds.
+      if (request.signal?.aborted) throw cancelled(request.signal.reason);
+      if (request.stillWanted && !(await request.stillWanted())) throw cancelled('no longer wanted');
       try {
         return await attempt(request);
       } catch (error) {
@@ -79,6 +82,7 @@ export function withResilience(provider: LlmProvider, options: ResilienceOptions
           throw new ProviderError(`${error.reason} after ${n} attempt${n === 1 ? '' : 's'}`, {
             retryable: true,
             status: error.status,
+            detail: error.detail,
             cause: error,
           });
         }

@@ -15,6 +15,13 @@ export interface QueueSource {
   receive(max: number): Promise<SQSRecord[]>;
   complete(records: SQSRecord[]): Promise<void>;
   fail(records: SQSRecord[]): Promise<void>;
+  /**
+   * Keeps received messages invisible while their worker is still on them (a heartbeat), so the
+   * queue's own visibility can stay short and a crashed worker's messages return soon.
+   */
+  keepVisible(records: SQSRecord[]): Promise<void>;
+  /** How often the event source calls {@link QueueSource.keepVisible} while a batch runs; 0 for never. */
+  heartbeatIntervalMs(): number;
 }
 
 /** The dead-letter queue of a queue, by naming convention (the same in CDK, LocalStack and pg-boss). */

@@ -1,4 +1,5 @@
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   GetQueueUrlCommand,
   type Message,
@@ -74,11 +75,39 @@ function toRecord(message: Message, queueArn: string): SQSRecord {
   };
 }
 
-/** Reads an SQS queue the way a Lambda event source mapping does (long polling, batch deletes). */
+/**
+ * Hides messages for `seconds` more from now, ten at a time (SQS's batch limit). Entries SQS
+ * refuses (a message already deleted, an expired receipt) are left alone: their worker is done
+ * with them or has lost them anyway.
+ */
+export async function extendVisibility(
+  client: SQSClient,
+  url: string,
+  receiptHandles: string[],
+  seconds: number,
+): Promise<void> {
+  for (let i = 0; i < receiptHandles.length; i += 10) {
+    await client.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: url,
+        Entries: receiptHandles
+          .slice(i, i + 10)
+          .map((handle, j) => ({ Id: String(j), ReceiptHandle: handle, VisibilityTimeout: seconds })),
+      }),
+    );
+  }
+}
+
+/**
+ * Reads an SQS queue the way a Lambda event source mapping does (long polling, batch deletes).
+ * `visibilitySeconds` is the queue's visibility timeout: while a batch runs its messages are
+ * hidden again for that long every third of it.
+ */
 export class SqsQueueSource implements QueueSource {
   constructor(
     readonly queue: string,
     private readonly client: SQSClient = sqsClient(),
+    private readonly visibilitySeconds = 0,
     private readonly waitSeconds = 1,
   ) {}
 
@@ -105,6 +134,21 @@ export class SqsQueueSource implements QueueSource {
         Entries: records.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
       }),
     );
+  }
+
+  async keepVisible(records: SQSRecord[]): Promise<void> {
+    if (records.length === 0 || this.visibilitySeconds === 0) return;
+    const url = await queueUrl(this.client, this.queue);
+    await extendVisibility(
+      this.client,
+      url,
+      records.map((r) => r.receiptHandle),
+      this.visibilitySeconds,
+    );
+  }
+
+  heartbeatIntervalMs(): number {
+    return (this.visibilitySeconds * 1000) / 3;
   }
 
   // Like Lambda: a failed message stays invisible until its visibility timeout, then returns;
