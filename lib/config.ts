@@ -70,6 +70,7 @@ const configSchema = z.object({
   TASK_MAX_CONSECUTIVE_FAILURES: z.coerce.number().int().min(1).default(5),
   LOCAL_SCHEDULER_TICK_SECONDS: z.coerce.number().min(0).default(10),
   MAINTENANCE_INTERVAL_SECONDS: z.coerce.number().min(0).default(300),
+  MAINTENANCE_STUCK_AFTER_SECONDS: z.coerce.number().int().min(1).default(900),
 });
 
 export type Config = {
@@ -118,6 +119,8 @@ export type Config = {
   localSchedulerTickSeconds: number;
   /** Local runtime: how often it sends the maintenance sweep (0: never). In AWS a schedule does. */
   maintenanceIntervalSeconds: number;
+  /** Work that has not moved for this long is sent again by the maintenance sweep. */
+  maintenanceStuckAfterSeconds: number;
 };
 
 /** Thrown at start when the environment does not describe a runnable service. */
@@ -179,6 +182,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     taskMaxConsecutiveFailures: e.TASK_MAX_CONSECUTIVE_FAILURES,
     localSchedulerTickSeconds: e.LOCAL_SCHEDULER_TICK_SECONDS,
     maintenanceIntervalSeconds: e.MAINTENANCE_INTERVAL_SECONDS,
+    maintenanceStuckAfterSeconds: e.MAINTENANCE_STUCK_AFTER_SECONDS,
   };
 }
 

@@ -11,6 +11,7 @@ import type { LlmProviders } from '#lib/ports/llm/index.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { type RunTask, TaskMessage } from '#lib/schedule/messages.ts';
+import { type MaintenanceDeps, sweep } from './maintenance.ts';
 import { contentHash } from './records.ts';
 import { scheduleOf } from './recurring-tasks.ts';
 
@@ -20,8 +21,7 @@ export type TaskRunDeps = {
   scheduler: TaskScheduler;
   providers: LlmProviders;
   log: Logger;
-  settings: {
-    classifyQueue: string;
+  settings: MaintenanceDeps['settings'] & {
     maxConsecutiveFailures: number;
     scraperAllowPrivateHosts: boolean;
     /** New pages one ingest run scrapes at most; the rest wait for the next run. */
@@ -52,8 +52,7 @@ export async function handleTaskMessage(deps: TaskRunDeps, body: string): Promis
     throw new PoisonTaskMessageError('Not a task message', { cause });
   }
   if (message.kind === 'run_task') return runTask(deps, message);
-  // The maintenance sweep lives with the work it recovers (lib/services/maintenance.ts).
-  deps.log.info('Maintenance message ignored by this version');
+  await sweep(deps);
 }
 
 async function runTask(deps: TaskRunDeps, message: RunTask): Promise<void> {

@@ -17,7 +17,11 @@ export async function taskRunDeps(log: TaskRunDeps['log'], c: Config = config())
     providers: llm(),
     log,
     settings: {
+      ingestQueue: c.ingestQueue,
       classifyQueue: c.classifyQueue,
+      taskQueue: c.taskQueue,
+      stuckAfterSeconds: c.maintenanceStuckAfterSeconds,
+      uploadUrlExpireSeconds: c.uploadUrlExpireSeconds,
       maxConsecutiveFailures: c.taskMaxConsecutiveFailures,
       scraperAllowPrivateHosts: c.scraperAllowPrivateHosts,
     },
