@@ -130,11 +130,31 @@ export function httpHandler<R extends Route>(
   return lambda as HttpLambda;
 }
 
+/**
+ * Adds the request id and, unless the handler chose otherwise (docs assets), `no-store`:
+ * answers are per caller and may carry personal data, so no cache along the way keeps them.
+ */
 function withRequestId(
   result: APIGatewayProxyStructuredResultV2,
   requestId: string,
 ): APIGatewayProxyStructuredResultV2 {
-  return { ...result, headers: { ...result.headers, 'x-request-id': requestId } };
+  return {
+    ...result,
+    headers: { 'cache-control': 'no-store', ...result.headers, 'x-request-id': requestId },
+  };
+}
+
+/**
+ * The headers the handler stack puts on every answer (security headers, `cache-control`, the
+ * request id), for answers made outside it: the local runtime's own 400/404/405/413/500.
+ */
+export async function withStandardHeaders(
+  result: APIGatewayProxyStructuredResultV2,
+  requestId: string,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const request = { response: withRequestId(result, requestId) };
+  await securityHeaders.after?.(request as never);
+  return request.response;
 }
 
 function logRequest(invocation: Invocation, event: APIGatewayProxyEventV2, status: number | undefined): void {

@@ -343,29 +343,58 @@ export async function previewCsvRows(
     throw new ValidationError([{ location: 'path', path: 'datasource_id', message: 'Not a CSV datasource' }]);
   }
   const key = await storedKey(platform, source, 'The file has not been uploaded yet');
+  // A file the reader refuses (at its header or at any row: an unclosed quote, a row over
+  // 1 MB) is the file's problem, not ours: a 422 with the reader's reason.
+  const unreadable = (error: unknown) =>
+    error instanceof IngestError
+      ? new ValidationError([{ location: 'path', path: 'datasource_id', message: error.reason }])
+      : error;
   let csv: Awaited<ReturnType<typeof openCsv>>;
   try {
     csv = await openCsv(await platform.objects.read(key), csvReadOptions(source.options));
   } catch (error) {
-    if (error instanceof IngestError) {
-      throw new ValidationError([{ location: 'path', path: 'datasource_id', message: error.reason }]);
-    }
-    throw error;
+    throw unreadable(error);
   }
   const data: CsvPreview['data'] = [];
   const knownTotal = typeof source.metadata.row_count === 'number' ? source.metadata.row_count : undefined;
   let seen = 0;
+  let bytes = 0;
   try {
     for await (const row of csv.rows) {
       seen++;
-      if (seen > page.offset && data.length < page.limit)
-        data.push({ row_number: row.rowNumber, row_data: row.values });
-      if (knownTotal !== undefined && data.length >= page.limit) break;
+      if (seen > page.offset && data.length < page.limit && bytes < MAX_PREVIEW_BYTES) {
+        const item = { row_number: row.rowNumber, row_data: truncateValues(row.values) };
+        bytes += JSON.stringify(item).length;
+        data.push(item);
+      }
+      const full = data.length >= page.limit || bytes >= MAX_PREVIEW_BYTES;
+      if (knownTotal !== undefined && full) break;
     }
+  } catch (error) {
+    throw unreadable(error);
   } finally {
     csv.close();
   }
   return { data, total_rows: knownTotal ?? seen, columns: csv.columns };
+}
+
+/**
+ * A page of preview rows stops growing past this many bytes (JSON), however many rows were
+ * asked for: with values up to {@link MAX_PREVIEW_VALUE_CHARS} a page stays far below the 6 MB
+ * a Lambda may answer. `offset` continues where the page ended (rows carry their numbers).
+ */
+const MAX_PREVIEW_BYTES = 1024 * 1024;
+/** Longer cell values are cut to this many characters and end with `…` in a preview. */
+export const MAX_PREVIEW_VALUE_CHARS = 10_000;
+
+function truncateValues(values: Record<string, string>): Record<string, string> {
+  // fromEntries defines own properties: a column named __proto__ stays a column.
+  return Object.fromEntries(
+    Object.entries(values).map(([column, value]) => [
+      column,
+      value.length > MAX_PREVIEW_VALUE_CHARS ? `${value.slice(0, MAX_PREVIEW_VALUE_CHARS)}…` : value,
+    ]),
+  );
 }
 
 const CONTENT_TYPES: Record<string, string> = { pdf: 'application/pdf', csv: 'text/csv' };
