@@ -96,7 +96,10 @@ export function createLocalServer(options: {
   uploads?: () => LocalObjectStore | undefined;
   /** Requests wait for this (the queues and adapters starting after the port is known). */
   ready?: Promise<unknown>;
+  /** Where a route's handler comes from: its functions/http file unless a test says otherwise. */
+  handlerOf?: (route: Route) => Promise<HttpLambda>;
 }): Server {
+  const handlerOf = options.handlerOf ?? loadHandler;
   const compiled = compileRoutes(options.routes);
   return createServer(async (req, res) => {
     try {
@@ -129,7 +132,7 @@ export function createLocalServer(options: {
         );
       }
       const event = toApiGatewayEvent(req, url, match, body);
-      const handler = await loadHandler(match.route);
+      const handler = await handlerOf(match.route);
       const result = await handler(event, lambdaContext(match.route.handler));
       const size = resultBytes(result);
       if (size > MAX_RESPONSE_BYTES) {
