@@ -21,20 +21,18 @@ let victimEmail: string;
 /** Values that broke something once, or could: NUL, lone surrogates, size, wrong shapes. */
 const HOSTILE_VALUES: unknown[] = [
   'nul\u0000inside',
-  '\u0000',
   'lone \ud800 high',
   'lone \udfff low',
   '%zz%',
-  'x'.repeat(200_000),
+  'x'.repeat(70_000),
   12345,
-  -1.5e308,
   true,
   null,
-  [],
   ['a', '\u0000'],
-  {},
   { nested: [{ deeper: { junk: ['\ud800', null, 1] } }] },
 ];
+/** For fields that are not text (numbers, flags, ids in arrays): wrong types only. */
+const WRONG_TYPES: unknown[] = ['\u0000', { a: 1 }, [[]]];
 
 /** Path segments: broken escapes, an encoded NUL, an encoded lone surrogate (invalid UTF-8). */
 const HOSTILE_SEGMENTS = [
@@ -208,7 +206,8 @@ function casesFor(route: Route): (() => Promise<Sent>)[] {
       cases.push(() => send(route, `body ${JSON.stringify(junk)?.slice(0, 20)}`, json(junk)));
     }
     for (const leaf of leaves(example)) {
-      for (const value of HOSTILE_VALUES) {
+      const current = leaf.reduce<unknown>((v, k) => (v as Record<string | number, unknown>)?.[k], example);
+      for (const value of typeof current === 'string' ? HOSTILE_VALUES : WRONG_TYPES) {
         const what = `body ${leaf.join('.')}=${JSON.stringify(value)?.slice(0, 20)}`;
         cases.push(() => send(route, what, json(replaced(example, leaf, value))));
       }
