@@ -72,7 +72,7 @@ export interface ApiProps {
    * (lib/classify/providers.ts).
    */
   llm: Llm;
-  /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin, without credentials. */
+  /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin. Never with credentials. */
   corsOrigins: string[];
   settings: ApiSettings;
   /** Stage-wide request rate limit. Default 100 requests per second, bursts of 200. */
@@ -240,8 +240,9 @@ function corsPreflight(origins: string[]): apigwv2.CorsPreflightOptions | undefi
     allowHeaders: CORS_ALLOW_HEADERS,
     exposeHeaders: CORS_EXPOSE_HEADERS,
     maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
-    // As locally: credentials for listed origins only; browsers refuse them with `*`.
-    allowCredentials: !origins.includes('*'),
+    // As locally: never credentials. Clients send bearer tokens, not cookies, so a browser
+    // needs no credentials mode, and offering it would only widen what a listed origin may do.
+    allowCredentials: false,
   };
 }
 

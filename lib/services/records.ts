@@ -14,19 +14,48 @@ export type RecordOut = {
   id: string;
   datasource_id: string;
   title: string | null;
+  /** The whole text on a record's own route; in lists, its first {@link TEXT_PREVIEW_CHARS} characters. */
   text_content: string;
+  /** Characters (code points) of the whole text. */
+  text_length: number;
+  /** True when `text_content` is a preview: fetch the record for the whole text. */
+  text_truncated: boolean;
   source_metadata: Record<string, unknown>;
   event_timestamp: string | null;
   content_hash: string;
   created_at: string;
 };
 
-export function toRecordOut(r: DataRecord): RecordOut {
+/**
+ * Characters of text a list item carries. A list of records holding 5 MB texts would answer
+ * far over the 6 MB a Lambda may return; a preview keeps an item small, and the record's own
+ * route has the whole text.
+ */
+export const TEXT_PREVIEW_CHARS = 2000;
+
+/** Code points, as Postgres `length()` counts them (a JS length counts UTF-16 units). */
+function codePoints(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++;
+  }
+  return n;
+}
+
+/**
+ * A record as the API returns it. Lists pass rows whose `text_content` is already cut to a
+ * preview in SQL, with the whole text's `text_length`; a record's own route passes the row.
+ */
+export function toRecordOut(r: DataRecord & { text_length?: number }): RecordOut {
+  const textLength = r.text_length ?? codePoints(r.text_content);
   return {
     id: r.id,
     datasource_id: r.datasource_id,
     title: r.title,
     text_content: r.text_content,
+    text_length: textLength,
+    text_truncated: textLength > codePoints(r.text_content),
     source_metadata: r.source_metadata,
     event_timestamp: r.event_timestamp?.toISOString() ?? null,
     content_hash: r.content_hash,
@@ -59,7 +88,10 @@ const RECORD_COLUMNS = [
   'created_at',
 ] as const;
 
-/** A page of a workspace's records, filtered, in creation order, with the filtered total. */
+/**
+ * A page of a workspace's records, filtered, in creation order, with the filtered total. Items
+ * carry a preview of their text ({@link TEXT_PREVIEW_CHARS}); the record's own route has it all.
+ */
 export async function listRecords(
   db: Db,
   user: Pick<User, 'id'>,
@@ -82,14 +114,19 @@ export async function listRecords(
     );
   const [rows, total] = await Promise.all([
     filtered
-      .select(RECORD_COLUMNS)
+      .select(RECORD_COLUMNS.filter((c) => c !== 'text_content'))
+      // Cut in the database: a page of long texts never crosses the wire or fills the memory.
+      .select([
+        sql<string>`left(text_content, ${TEXT_PREVIEW_CHARS})`.as('text_content'),
+        sql<number>`length(text_content)`.as('text_length'),
+      ])
       .$if(filters.cursor !== undefined, (q) => q.where('id', '>', filters.cursor!))
       .orderBy('id')
       .limit(filters.limit + 1)
       .execute(),
     filtered.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
-  const page = toPage(rows as DataRecord[], filters.limit);
+  const page = toPage(rows as (DataRecord & { text_length: number })[], filters.limit);
   return { ...page, data: page.data.map(toRecordOut), count: Number(total.count) };
 }
 

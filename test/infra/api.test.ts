@@ -299,12 +299,13 @@ describe('HTTP API', () => {
         AllowHeaders: CORS_ALLOW_HEADERS,
         ExposeHeaders: CORS_EXPOSE_HEADERS,
         MaxAge: CORS_MAX_AGE_SECONDS,
-        AllowCredentials: true,
+        // Bearer tokens, not cookies: no credentials mode for any origin.
+        AllowCredentials: false,
       },
     });
   });
 
-  it('allows any origin without credentials for *, and turns CORS off with no origins', () => {
+  it('allows any origin for *, still without credentials, and turns CORS off with no origins', () => {
     buildStack({ corsOrigins: ['*'] }).template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
       CorsConfiguration: Match.objectLike({ AllowOrigins: ['*'], AllowCredentials: false }),
     });
