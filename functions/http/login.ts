@@ -12,7 +12,7 @@ export const accessToken = httpHandler(login.accessToken, async ({ db, body }) =
   const result = await authenticate(db, body.username, body.password);
   if (!result.ok)
     throw new BadRequestError(result.error === 'inactive' ? 'Inactive user' : 'Incorrect email or password');
-  const token = createAccessToken(result.user.id, await secretKey(), config().accessTokenExpireMinutes);
+  const token = createAccessToken(result.user, await secretKey(), config().accessTokenExpireMinutes);
   return { access_token: token, token_type: 'bearer' as const };
 });
 

@@ -59,7 +59,8 @@ export async function resetPassword(db: Db, token: string, newPassword: string):
     if (!spent) throw new BadRequestError('Invalid token');
     const user = await trx
       .updateTable('users')
-      .set({ hashed_password: hashed })
+      // Revokes every access token issued before the reset (one may be what was stolen).
+      .set((eb) => ({ hashed_password: hashed, token_version: eb('token_version', '+', 1) }))
       .where('id', '=', spent.user_id)
       .where('is_active', '=', true)
       .returning('id')

@@ -96,7 +96,7 @@ export type UserChanges = {
   is_superuser?: boolean | undefined;
 };
 
-/** Updates a user's fields; an email that another user has is a 409. */
+/** Updates a user's fields; an email that another user has is a 409. A new password revokes the user's tokens. */
 export async function updateUser(db: Db, id: string, changes: UserChanges): Promise<User> {
   const { password, ...fields } = changes;
   const values: Record<string, unknown> = {};
@@ -108,6 +108,8 @@ export async function updateUser(db: Db, id: string, changes: UserChanges): Prom
     const user = await db
       .updateTable('users')
       .set(values)
+      // A new password revokes every token issued with the old one.
+      .$if(password !== undefined, (q) => q.set((eb) => ({ token_version: eb('token_version', '+', 1) })))
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();

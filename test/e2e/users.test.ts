@@ -73,6 +73,38 @@ describe('/api/v1/users/me', () => {
     expect(await app.api.login(a.email, 'second-password')).toBeTypeOf('string');
   });
 
+  it('revokes every token issued before a password change; a token from the new login works', async () => {
+    const a = await app.api.newUser(adminToken, { password: 'first-password' });
+    const other = await app.api.login(a.email, 'first-password');
+    const ok = await app.api.patch('/api/v1/users/me/password', {
+      token: a.token,
+      json: { current_password: 'first-password', new_password: 'second-password' },
+    });
+    expect(ok.status).toBe(200);
+    for (const old of [a.token, other]) {
+      const res = await app.api.get('/api/v1/users/me', { token: old });
+      expect(res.status).toBe(401);
+      expect(res.body.detail).toBe('Token revoked');
+    }
+    const fresh = await app.api.login(a.email, 'second-password');
+    expect((await app.api.get('/api/v1/users/me', { token: fresh })).status).toBe(200);
+    // Changing something else than the password keeps tokens valid.
+    await app.api.patch('/api/v1/users/me', { token: fresh, json: { full_name: 'Still me' } });
+    expect((await app.api.get('/api/v1/users/me', { token: fresh })).status).toBe(200);
+  });
+
+  it('revokes the tokens of a user whose password a superuser sets', async () => {
+    const a = await app.api.newUser(adminToken);
+    const set = await app.api.patch(`/api/v1/users/${a.id}`, {
+      token: adminToken,
+      json: { password: 'set-by-the-admin-1' },
+    });
+    expect(set.status).toBe(200);
+    expect((await app.api.get('/api/v1/users/me', { token: a.token })).status).toBe(401);
+    const fresh = await app.api.login(a.email, 'set-by-the-admin-1');
+    expect((await app.api.get('/api/v1/users/me', { token: fresh })).status).toBe(200);
+  });
+
   it('deletes the caller and their workspaces; a superuser cannot delete itself', async () => {
     const a = await app.api.newUser(adminToken);
     const ws = await app.api.post('/api/v1/workspaces', { token: a.token, json: { name: 'Mine' } });
