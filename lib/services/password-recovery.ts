@@ -4,7 +4,7 @@ import { hashPassword } from '#lib/auth/passwords.ts';
 import type { Db } from '#lib/db/database.ts';
 import { BadRequestError } from '#lib/http/errors.ts';
 import type { MailOutbox } from '#lib/ports/mail/index.ts';
-import { findUserByEmail } from './users.ts';
+import { assertPasswordAllowed, findUserByEmail } from './users.ts';
 
 export const RECOVERY_SENT = 'If that email is registered, a password recovery email has been sent';
 
@@ -46,6 +46,18 @@ export async function requestPasswordReset(
  * works once; expired, spent and unknown tokens are all "Invalid token".
  */
 export async function resetPassword(db: Db, token: string, newPassword: string): Promise<void> {
+  // The policy weighs the password against the user's email, so find whose token it is first;
+  // a refused password leaves the token unspent, to try again with a better one.
+  const owner = await db
+    .selectFrom('password_reset_tokens')
+    .innerJoin('users', 'users.id', 'password_reset_tokens.user_id')
+    .select('users.email')
+    .where('token_hash', '=', digest(token))
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`clock_timestamp()`)
+    .executeTakeFirst();
+  if (!owner) throw new BadRequestError('Invalid token');
+  await assertPasswordAllowed(newPassword, owner.email, 'new_password');
   const hashed = await hashPassword(newPassword);
   await db.transaction().execute(async (trx) => {
     const spent = await trx

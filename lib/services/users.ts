@@ -1,9 +1,16 @@
+import { passwordProblem } from '#lib/auth/password-policy.ts';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '#lib/auth/passwords.ts';
 import type { Db } from '#lib/db/database.ts';
 import { isUniqueViolation } from '#lib/db/errors.ts';
 import { keysetPage } from '#lib/db/paging.ts';
 import type { User } from '#lib/db/schema.ts';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '#lib/http/errors.ts';
+import {
+  BadRequestError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+} from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 
@@ -38,8 +45,22 @@ export type NewUserInput = {
 
 const EMAIL_TAKEN = 'A user with this email already exists';
 
-/** Creates a user; an email already in use is a 409. */
+/**
+ * Refuses a password that breaks the policy (lib/auth/password-policy.ts) with a 422 naming
+ * the request's field and the reason. Every path that sets a password calls it.
+ */
+export async function assertPasswordAllowed(password: string, email: string, field: string): Promise<void> {
+  const problem = await passwordProblem(password, email);
+  if (problem) throw new ValidationError([{ location: 'body', path: field, message: `Password ${problem}` }]);
+}
+
+/** Creates a user; a password that breaks the policy is a 422, an email already in use a 409. */
 export async function createUser(db: Db, input: NewUserInput): Promise<User> {
+  await assertPasswordAllowed(input.password, input.email, 'password');
+  return insertUser(db, input);
+}
+
+async function insertUser(db: Db, input: NewUserInput): Promise<User> {
   const hashed = await hashPassword(input.password);
   try {
     return await db
@@ -96,9 +117,21 @@ export type UserChanges = {
   is_superuser?: boolean | undefined;
 };
 
-/** Updates a user's fields; an email that another user has is a 409. A new password revokes the user's tokens. */
-export async function updateUser(db: Db, id: string, changes: UserChanges): Promise<User> {
+/**
+ * Updates a user's fields; an email that another user has is a 409. A new password must pass
+ * the policy (422 on `passwordField`) and revokes the user's tokens.
+ */
+export async function updateUser(
+  db: Db,
+  id: string,
+  changes: UserChanges,
+  passwordField = 'password',
+): Promise<User> {
   const { password, ...fields } = changes;
+  if (password !== undefined) {
+    const email = changes.email ?? (await getUser(db, id)).email;
+    await assertPasswordAllowed(password, email, passwordField);
+  }
   const values: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) if (value !== undefined) values[key] = value;
   if (typeof values.email === 'string') values.email = values.email.toLowerCase();
@@ -125,7 +158,7 @@ export async function updateUser(db: Db, id: string, changes: UserChanges): Prom
 export async function changePassword(db: Db, user: User, current: string, next: string): Promise<void> {
   if (!(await verifyPassword(current, user.hashed_password))) throw new BadRequestError('Incorrect password');
   if (current === next) throw new BadRequestError('New password cannot be the same as the current one');
-  await updateUser(db, user.id, { password: next });
+  await updateUser(db, user.id, { password: next }, 'new_password');
 }
 
 /** Deletes a user and, by cascade, their workspaces. A superuser cannot delete itself. */
@@ -156,7 +189,9 @@ export async function ensureFirstSuperuser(
 ): Promise<'created' | 'exists'> {
   if (await findUserByEmail(db, email)) return 'exists';
   try {
-    await createUser(db, { email, password, is_superuser: true, full_name: null });
+    // The operator's own choice (the CDK app generates a random one): not held to the policy,
+    // which would otherwise stop a start on a password that was accepted before.
+    await insertUser(db, { email, password, is_superuser: true, full_name: null });
     return 'created';
   } catch (error) {
     if (error instanceof ConflictError) return 'exists';

@@ -112,6 +112,20 @@ describe('password recovery', () => {
     expect(rows[0]!.token_hash).not.toContain(token);
   });
 
+  it('refuses a weak new password with a 422 and leaves the link usable', async () => {
+    const user = await app.api.newUser(adminToken);
+    const token = await requestToken(user.email);
+    const weak = await app.api.post('/api/v1/reset-password', { json: { token, new_password: 'password1' } });
+    expect(weak.status).toBe(422);
+    expect(weak.body.errors).toEqual([
+      { location: 'body', path: 'new_password', message: expect.stringMatching(/^Password .*common/) },
+    ]);
+    const strong = await app.api.post('/api/v1/reset-password', {
+      json: { token, new_password: 'brand-new-pass' },
+    });
+    expect(strong.status).toBe(200);
+  });
+
   it('validates the new password', async () => {
     const res = await app.api.post('/api/v1/reset-password', { json: { token: 'x', new_password: 'short' } });
     expect(res.status).toBe(422);

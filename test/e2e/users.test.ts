@@ -73,6 +73,19 @@ describe('/api/v1/users/me', () => {
     expect(await app.api.login(a.email, 'second-password')).toBeTypeOf('string');
   });
 
+  it('refuses a weak new password with a 422 on new_password, and keeps the old one', async () => {
+    const a = await app.api.newUser(adminToken, { password: 'first-password' });
+    const weak = await app.api.patch('/api/v1/users/me/password', {
+      token: a.token,
+      json: { current_password: 'first-password', new_password: '12345678' },
+    });
+    expect(weak.status).toBe(422);
+    expect(weak.body.errors).toEqual([
+      { location: 'body', path: 'new_password', message: 'Password is one of the ten most common passwords' },
+    ]);
+    expect(await app.api.login(a.email, 'first-password')).toBeTypeOf('string');
+  });
+
   it('revokes every token issued before a password change; a token from the new login works', async () => {
     const a = await app.api.newUser(adminToken, { password: 'first-password' });
     const other = await app.api.login(a.email, 'first-password');
@@ -169,6 +182,29 @@ describe('superuser administration of /api/v1/users', () => {
     expect(
       (await app.api.patch(`/api/v1/users/${id}`, { token: adminToken, json: { full_name: 'x' } })).status,
     ).toBe(404);
+  });
+
+  it('holds passwords a superuser sets to the same policy', async () => {
+    const created = await app.api.post('/api/v1/users', {
+      token: adminToken,
+      json: { email: 'weak@example.com', password: 'password' },
+    });
+    expect(created.status).toBe(422);
+    expect(created.body.errors[0]).toMatchObject({
+      path: 'password',
+      message: expect.stringMatching(/common/),
+    });
+    const a = await app.api.newUser(adminToken);
+    const updated = await app.api.patch(`/api/v1/users/${a.id}`, {
+      token: adminToken,
+      json: { password: ' '.repeat(10) },
+    });
+    expect(updated.status).toBe(422);
+    expect(updated.body.errors[0]).toMatchObject({
+      path: 'password',
+      message: 'Password must not be only whitespace',
+    });
+    expect(await app.api.login(a.email, a.password)).toBeTypeOf('string');
   });
 
   it('refuses to let a superuser delete itself by id', async () => {
