@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { hashPassword } from '#lib/auth/passwords.ts';
+import { takeAttempt, throttleKeys } from '#lib/auth/throttle.ts';
+import type { ThrottleLimits } from '#lib/config.ts';
 import type { Db } from '#lib/db/database.ts';
-import { BadRequestError } from '#lib/http/errors.ts';
+import { BadRequestError, TooManyRequestsError } from '#lib/http/errors.ts';
 import type { MailOutbox } from '#lib/ports/mail/index.ts';
 import { assertPasswordAllowed, findUserByEmail } from './users.ts';
 
@@ -15,13 +17,31 @@ function digest(token: string): string {
 /**
  * Mails a single-use reset link to an active user. Unknown or inactive emails get no mail and
  * the caller answers the same either way, so the endpoint does not reveal who has an account.
+ * Requests are throttled per email and per client address (429 with `Retry-After`), counted
+ * before the email is looked up, so unknown emails are throttled exactly like known ones.
  */
 export async function requestPasswordReset(
   db: Db,
   outbox: MailOutbox,
   email: string,
-  options: { frontendUrl: string; expireMinutes: number },
+  options: {
+    frontendUrl: string;
+    expireMinutes: number;
+    client: { address: string | undefined };
+    throttle: ThrottleLimits;
+  },
 ): Promise<void> {
+  const attempt = await takeAttempt(
+    db,
+    throttleKeys('recovery', email, options.client.address, options.throttle),
+    options.throttle.windowSeconds,
+  );
+  if (!attempt.ok) {
+    throw new TooManyRequestsError(
+      `Too many password recovery requests; try again in ${attempt.retryAfterSeconds} s`,
+      attempt.retryAfterSeconds,
+    );
+  }
   const user = await findUserByEmail(db, email);
   if (!user?.is_active) return;
   const token = randomBytes(32).toString('base64url');
