@@ -118,8 +118,9 @@ export type UserChanges = {
 };
 
 /**
- * Updates a user's fields; an email that another user has is a 409. A new password must pass
- * the policy (422 on `passwordField`) and revokes the user's tokens.
+ * Updates a user's fields; an email that another user has is a 409, as is demoting or
+ * deactivating the last active superuser. A new password must pass the policy (422 on
+ * `passwordField`) and revokes the user's tokens.
  */
 export async function updateUser(
   db: Db,
@@ -137,17 +138,21 @@ export async function updateUser(
   if (typeof values.email === 'string') values.email = values.email.toLowerCase();
   if (password !== undefined) values.hashed_password = await hashPassword(password);
   if (Object.keys(values).length === 0) return getUser(db, id);
-  try {
-    const user = await db
+  const update = async (q: Db) => {
+    const user = await q
       .updateTable('users')
       .set(values)
       // A new password revokes every token issued with the old one.
-      .$if(password !== undefined, (q) => q.set((eb) => ({ token_version: eb('token_version', '+', 1) })))
+      .$if(password !== undefined, (u) => u.set((eb) => ({ token_version: eb('token_version', '+', 1) })))
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
     if (!user) throw new NotFoundError('User not found');
     return user;
+  };
+  try {
+    const demotes = changes.is_superuser === false || changes.is_active === false;
+    return demotes ? await keepingASuperuser(db, id, update) : await update(db);
   } catch (error) {
     if (isUniqueViolation(error, 'users_email_key')) throw new ConflictError(EMAIL_TAKEN);
     throw error;
@@ -161,13 +166,41 @@ export async function changePassword(db: Db, user: User, current: string, next: 
   await updateUser(db, user.id, { password: next }, 'new_password');
 }
 
-/** Deletes a user and, by cascade, their workspaces. A superuser cannot delete itself. */
+const LAST_SUPERUSER = 'The last active superuser cannot be demoted, deactivated or deleted';
+
+/**
+ * Runs a change that may take a user out of the active superusers (demotion, deactivation,
+ * deletion), refusing it with a 409 when that user is the last one. Every active superuser's
+ * row is locked first, in id order, so two superusers demoting each other at once cannot both
+ * succeed: the second waits, then sees the first's change.
+ */
+async function keepingASuperuser<T>(db: Db, id: string, change: (trx: Db) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    const superusers = await trx
+      .selectFrom('users')
+      .select('id')
+      .where('is_superuser', '=', true)
+      .where('is_active', '=', true)
+      .orderBy('id')
+      .forUpdate()
+      .execute();
+    if (superusers.length === 1 && superusers[0]!.id === id) throw new ConflictError(LAST_SUPERUSER);
+    return change(trx);
+  });
+}
+
+/**
+ * Deletes a user and, by cascade, their workspaces. A superuser cannot delete itself, and the
+ * last active superuser cannot be deleted (409).
+ */
 export async function deleteUser(db: Db, actor: User, id: string): Promise<void> {
   if (actor.id === id && actor.is_superuser) {
     throw new ForbiddenError('Super users are not allowed to delete themselves');
   }
-  const deleted = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-  if (deleted.numDeletedRows === 0n) throw new NotFoundError('User not found');
+  await keepingASuperuser(db, id, async (trx) => {
+    const deleted = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+    if (deleted.numDeletedRows === 0n) throw new NotFoundError('User not found');
+  });
 }
 
 /** A page of users in creation order, with the total. */

@@ -243,6 +243,70 @@ describe('superuser administration of /api/v1/users', () => {
   });
 });
 
+describe('the last active superuser', () => {
+  const LAST = 'The last active superuser cannot be demoted, deactivated or deleted';
+
+  it('cannot demote or deactivate itself while it is the only one', async () => {
+    const me = (await app.api.get('/api/v1/users/me', { token: adminToken })).body;
+    for (const change of [{ is_superuser: false }, { is_active: false }]) {
+      const res = await app.api.patch(`/api/v1/users/${me.id}`, { token: adminToken, json: change });
+      expect(res.status).toBe(409);
+      expect(res.body.detail).toBe(LAST);
+    }
+    const after = await app.api.get('/api/v1/users/me', { token: adminToken });
+    expect(after.body).toMatchObject({ is_superuser: true, is_active: true });
+  });
+
+  it('can step down once another superuser exists', async () => {
+    const other = await app.api.newUser(adminToken);
+    await app.api.patch(`/api/v1/users/${other.id}`, { token: adminToken, json: { is_superuser: true } });
+    const me = (await app.api.get('/api/v1/users/me', { token: adminToken })).body;
+    const down = await app.api.patch(`/api/v1/users/${me.id}`, {
+      token: adminToken,
+      json: { is_superuser: false },
+    });
+    expect(down.status).toBe(200);
+    // The other is now the last one: the admin's seat back, and the other's demotion refused.
+    const up = await app.api.patch(`/api/v1/users/${me.id}`, {
+      token: other.token,
+      json: { is_superuser: true },
+    });
+    expect(up.status).toBe(200);
+    await app.api.patch(`/api/v1/users/${other.id}`, { token: adminToken, json: { is_superuser: false } });
+    const self = await app.api.patch(`/api/v1/users/${me.id}`, {
+      token: adminToken,
+      json: { is_active: false },
+    });
+    expect(self.status).toBe(409);
+  });
+
+  it('survives two superusers removing each other at once: one wins, the other gets 409', async () => {
+    const me = (await app.api.get('/api/v1/users/me', { token: adminToken })).body;
+    for (let round = 0; round < 4; round++) {
+      const other = await app.api.newUser(adminToken);
+      await app.api.patch(`/api/v1/users/${other.id}`, { token: adminToken, json: { is_superuser: true } });
+      const [removeOther, demoteAdmin] = await Promise.all([
+        round % 2 === 0
+          ? app.api.delete(`/api/v1/users/${other.id}`, { token: adminToken })
+          : app.api.patch(`/api/v1/users/${other.id}`, { token: adminToken, json: { is_superuser: false } }),
+        app.api.patch(`/api/v1/users/${me.id}`, { token: other.token, json: { is_superuser: false } }),
+      ]);
+      expect([removeOther.status, demoteAdmin.status].sort()).toEqual([200, 409]);
+      const db = await app.db();
+      const left = await db
+        .selectFrom('users')
+        .select('id')
+        .where('is_superuser', '=', true)
+        .where('is_active', '=', true)
+        .execute();
+      expect(left).toHaveLength(1);
+      // The admin alone a superuser again, for the next round and the tests after.
+      await db.updateTable('users').set({ is_superuser: false }).where('id', '!=', me.id).execute();
+      await db.updateTable('users').set({ is_superuser: true }).where('id', '=', me.id).execute();
+    }
+  });
+});
+
 describe('POST /api/v1/users/open with registration closed (the default)', () => {
   it('is forbidden', async () => {
     const res = await app.api.post('/api/v1/users/open', {
