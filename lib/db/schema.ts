@@ -10,6 +10,8 @@ export interface UsersTable {
   full_name: string | null;
   is_active: Generated<boolean>;
   is_superuser: Generated<boolean>;
+  /** Bumped whenever the password changes; tokens carrying an older version are refused. */
+  token_version: Generated<number>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -22,6 +24,14 @@ export interface WorkspacesTable {
   owner_id: string;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+}
+
+/** A login or recovery attempt inside its throttling window (`kind` names the counter). */
+export interface AuthAttemptsTable {
+  id: Generated<string>;
+  kind: string;
+  key_hash: string;
+  created_at: CreatedAt;
 }
 
 export interface PasswordResetTokensTable {
@@ -137,6 +147,7 @@ export interface ClassificationResultsTable {
 /** The database as the app sees it today (migrations never import this). */
 export interface Database {
   users: UsersTable;
+  auth_attempts: AuthAttemptsTable;
   workspaces: WorkspacesTable;
   password_reset_tokens: PasswordResetTokensTable;
   datasources: DatasourcesTable;

@@ -73,10 +73,11 @@ export class LocalObjectStore implements ObjectStore {
 
   async put(key: string, body: Buffer): Promise<ObjectInfo> {
     const file = this.pathOf(key);
-    await mkdir(path.dirname(file), { recursive: true });
+    // Owner only (folders 0700, files 0600): uploads are tenants' documents.
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     // Written aside and renamed: a reader never sees half a file.
     const partial = `${file}.partial-${process.pid}`;
-    await writeFile(partial, body);
+    await writeFile(partial, body, { mode: 0o600 });
     await rename(partial, file);
     const info = { key, size: body.length, etag: createHash('md5').update(body).digest('hex') };
     await this.onCreated(info);
