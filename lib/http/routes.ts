@@ -346,7 +346,8 @@ export const datasources = {
     method: 'POST',
     path: `${WS}/datasources/{datasource_id}/reprocess`,
     auth: 'user',
-    summary: 'Run the datasource again with its current options, replacing its records',
+    summary:
+      'Run the datasource again with its current options, updating its records in place (ids and classification results stay; appended records are kept)',
     tags: ['datasources'],
     params: DatasourceParams,
     response: { status: 202, schema: DatasourcePublic },

@@ -92,7 +92,7 @@ async function processDatasource(deps: IngestDeps, id: string, runId?: string): 
   try {
     switch (source.type) {
       case 'text_block':
-        await replaceRecords(deps.db, source, textRecords(source), {});
+        await syncRecords(deps.db, source, textRecords(source), {});
         return;
       case 'url':
       case 'url_list':
@@ -142,13 +142,131 @@ async function* textRecords(source: Datasource): AsyncGenerator<RecordInput> {
   };
 }
 
+/** What a run did to a datasource's records, kept in its `metadata.changes`. */
+export type RunChanges = {
+  /** Keys the source produced for the first time. */
+  added: number;
+  /** Keys whose title, text, event time or metadata changed: same record id, new content. */
+  updated: number;
+  /** Of `updated`, records whose text changed while classification results exist over them. */
+  updated_with_results: number;
+  unchanged: number;
+  /** Source records whose key the source no longer produces, deleted (they had no results). */
+  removed: number;
+  /** Source records whose key is gone but that have results: kept, marked `removed_from_source`. */
+  kept_with_results: number;
+};
+
 /**
- * Replaces a datasource's records with `records` and completes the run, all in one
- * transaction: a crash half-way leaves the previous state, and the retry starts over. An
- * advisory lock on the datasource serialises duplicate deliveries (the second one finds the
- * run complete and stops) while leaving its row free for progress updates from outside.
+ * Upserts one batch of a run's records by `(datasource_id, source_key)`: a key seen before keeps
+ * its record id (so classification results over it stay) and gets the new content; every row is
+ * stamped with the run (`seen_run`). One statement; counts come from comparing with the rows as
+ * they were before it.
  */
-async function replaceRecords(
+async function upsertBatch(
+  db: Db,
+  source: Pick<Datasource, 'id' | 'workspace_id' | 'run_id'>,
+  batch: RecordInput[],
+): Promise<Pick<RunChanges, 'added' | 'updated' | 'updated_with_results'>> {
+  const rows = batch.map((r) => ({
+    id: newId(),
+    source_key: r.source_key,
+    title: r.title ?? null,
+    text_content: r.text_content,
+    source_metadata: r.source_metadata,
+    event_timestamp: r.event_timestamp ?? null,
+    content_hash: contentHash(r.text_content),
+  }));
+  const { rows: out } = await sql<{ added: number; updated: number; updated_with_results: number }>`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
+        id uuid, source_key text, title text, text_content text, source_metadata jsonb,
+        event_timestamp timestamptz, content_hash text)
+    ), old AS (
+      SELECT r.id, r.source_key, r.title, r.content_hash, r.source_metadata, r.event_timestamp
+      FROM records r
+      WHERE r.datasource_id = ${source.id} AND r.source_key IN (SELECT source_key FROM input)
+    ), up AS (
+      INSERT INTO records (id, workspace_id, datasource_id, source_key, title, text_content,
+        source_metadata, event_timestamp, content_hash, seen_run)
+      SELECT id, ${source.workspace_id}, ${source.id}, source_key, title, text_content,
+        source_metadata, event_timestamp, content_hash, ${source.run_id}::uuid
+      FROM input
+      ON CONFLICT (datasource_id, source_key) DO UPDATE SET
+        title = excluded.title, text_content = excluded.text_content,
+        source_metadata = excluded.source_metadata, event_timestamp = excluded.event_timestamp,
+        content_hash = excluded.content_hash, seen_run = excluded.seen_run
+      RETURNING source_key
+    )
+    SELECT
+      count(*) FILTER (WHERE old.id IS NULL)::int AS added,
+      count(*) FILTER (WHERE old.id IS NOT NULL
+        AND (old.title, old.content_hash, old.source_metadata, old.event_timestamp)
+          IS DISTINCT FROM (i.title, i.content_hash, i.source_metadata, i.event_timestamp))::int AS updated,
+      count(*) FILTER (WHERE old.id IS NOT NULL AND old.content_hash <> i.content_hash
+        AND EXISTS (SELECT 1 FROM classification_results cr WHERE cr.record_id = old.id))::int
+        AS updated_with_results
+    FROM up JOIN input i USING (source_key) LEFT JOIN old USING (source_key)`.execute(db);
+  return out[0]!;
+}
+
+/**
+ * Ends a run's record changes: the source's records the run did not produce are deleted, except
+ * those with classification results, which stay, marked `removed_from_source` in their
+ * `source_metadata` (results are never dropped silently). Appended records are never touched.
+ * `keep` names keys that stay although unseen (URLs whose scrape failed this time).
+ */
+async function removeUnseen(
+  db: Db,
+  source: Pick<Datasource, 'id' | 'run_id'>,
+  keep: 'none' | 'failed_this_run' = 'none',
+): Promise<Pick<RunChanges, 'removed' | 'kept_with_results'>> {
+  const failedFilter =
+    keep === 'failed_this_run'
+      ? sql`AND NOT EXISTS (SELECT 1 FROM datasource_failures f WHERE f.datasource_id = r.datasource_id
+          AND f.source_key = r.source_key AND f.run_id = ${source.run_id}::uuid)`
+      : sql``;
+  const { rows } = await sql<{ removed: number; kept_with_results: number }>`
+    WITH gone AS (
+      SELECT r.id, EXISTS (SELECT 1 FROM classification_results cr WHERE cr.record_id = r.id) AS has_results
+      FROM records r
+      WHERE r.datasource_id = ${source.id} AND NOT r.appended
+        AND r.seen_run IS DISTINCT FROM ${source.run_id}::uuid ${failedFilter}
+    ), deleted AS (
+      DELETE FROM records r USING gone WHERE r.id = gone.id AND NOT gone.has_results RETURNING r.id
+    ), marked AS (
+      UPDATE records r SET source_metadata = r.source_metadata || '{"removed_from_source": true}'::jsonb
+      FROM gone WHERE r.id = gone.id AND gone.has_results RETURNING r.id
+    )
+    SELECT (SELECT count(*) FROM deleted)::int AS removed, (SELECT count(*) FROM marked)::int AS kept_with_results`.execute(
+    db,
+  );
+  return rows[0]!;
+}
+
+/**
+ * The datasource's record count, taken under its row lock: an append that commits while the run
+ * ends waits for the lock and adds its own one afterwards, so none is lost or counted twice.
+ */
+async function lockAndCount(trx: Db, id: string): Promise<number> {
+  await trx.selectFrom('datasources').select('id').where('id', '=', id).forUpdate().execute();
+  const row = await trx
+    .selectFrom('records')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('datasource_id', '=', id)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * Brings a datasource's records in line with `records` and completes the run, all in one
+ * transaction: a crash half-way leaves the previous state, and the retry starts over. Records
+ * keep their ids across runs (upsert by source key); appended records are left alone; what the
+ * run added, changed and removed goes to `metadata.changes`. An advisory lock on the datasource
+ * serialises duplicate deliveries (the second one finds the run complete and stops) while
+ * leaving its row free for progress updates from outside.
+ */
+async function syncRecords(
   db: Db,
   source: Datasource,
   records: AsyncIterable<RecordInput>,
@@ -163,36 +281,48 @@ async function replaceRecords(
       .where('id', '=', source.id)
       .executeTakeFirst();
     if (!current || current.run_id !== source.run_id || current.status !== 'processing') return;
-    await trx.deleteFrom('records').where('datasource_id', '=', source.id).execute();
-    let batch: NewDataRecord[] = [];
+    const changes: RunChanges = {
+      added: 0,
+      updated: 0,
+      updated_with_results: 0,
+      unchanged: 0,
+      removed: 0,
+      kept_with_results: 0,
+    };
+    let batch: RecordInput[] = [];
     let count = 0;
     const flush = async () => {
       if (batch.length === 0) return;
-      await trx.insertInto('records').values(batch).execute();
+      const done = await upsertBatch(trx, source, batch);
+      changes.added += done.added;
+      changes.updated += done.updated;
+      changes.updated_with_results += done.updated_with_results;
+      changes.unchanged += batch.length - done.added - done.updated;
       count += batch.length;
       batch = [];
       await onProgress?.(count);
     };
     for await (const r of records) {
-      batch.push({
-        ...r,
-        id: newId(),
-        workspace_id: source.workspace_id,
-        datasource_id: source.id,
-        source_metadata: JSON.stringify(r.source_metadata),
-        content_hash: contentHash(r.text_content),
-      });
+      batch.push(r);
       if (batch.length >= INSERT_BATCH) await flush();
     }
     await flush();
+    Object.assign(changes, await removeUnseen(trx, source));
     const extra = typeof metadata === 'function' ? metadata() : metadata;
+    const total = await lockAndCount(trx, source.id);
     await trx
       .updateTable('datasources')
       .set({
         status: 'complete',
         error_message: null,
-        record_count: count,
-        metadata: JSON.stringify({ ...extra, record_count: count, completed_at: new Date().toISOString() }),
+        record_count: total,
+        metadata: JSON.stringify({
+          ...extra,
+          record_count: total,
+          source_records: count,
+          changes,
+          completed_at: new Date().toISOString(),
+        }),
       })
       .where('id', '=', source.id)
       .execute();
@@ -286,7 +416,7 @@ async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<void> {
     if (rows === 0) throw new IngestError('The CSV has a header but no data rows');
   }
   try {
-    await replaceRecords(
+    await syncRecords(
       deps.db,
       source,
       records(),
@@ -342,7 +472,7 @@ async function ingestPdf(deps: IngestDeps, source: Datasource): Promise<void> {
     }
   }
   try {
-    await replaceRecords(
+    await syncRecords(
       deps.db,
       source,
       records(),
@@ -355,8 +485,9 @@ async function ingestPdf(deps: IngestDeps, source: Datasource): Promise<void> {
 }
 
 /**
- * Starts a URL run: clears what an earlier run left (once per run, so a retried fan-out does
- * not wipe what its first messages already scraped) and sends the URLs in slices.
+ * Starts a URL run: resets the run's bookkeeping (once per run, so a retried fan-out does not
+ * reset what its first messages already did) and sends the URLs in slices. Records of earlier
+ * runs stay: each URL's record is updated in place when scraped again.
  */
 async function fanOutUrls(deps: IngestDeps, source: Datasource): Promise<void> {
   const urls = source.type === 'url' ? [String(source.options.url)] : (source.options.urls as string[]);
@@ -368,13 +499,20 @@ async function fanOutUrls(deps: IngestDeps, source: Datasource): Promise<void> {
       .forUpdate()
       .executeTakeFirst();
     if (locked?.metadata.fanout_run_id === source.run_id) return;
-    await trx.deleteFrom('records').where('datasource_id', '=', source.id).execute();
-    await trx.deleteFrom('datasource_failures').where('datasource_id', '=', source.id).execute();
+    // Failures of earlier runs go; failed appends (no run) stay until the URL is appended again.
+    await trx
+      .deleteFrom('datasource_failures')
+      .where('datasource_id', '=', source.id)
+      .where('run_id', 'is not', null)
+      .execute();
     await trx
       .updateTable('datasources')
       .set({
-        record_count: 0,
-        metadata: JSON.stringify({ url_count: urls.length, fanout_run_id: source.run_id }),
+        metadata: JSON.stringify({
+          url_count: urls.length,
+          fanout_run_id: source.run_id,
+          changes: { added: 0, updated: 0, updated_with_results: 0, unchanged: 0 },
+        }),
       })
       .where('id', '=', source.id)
       .execute();
@@ -408,12 +546,14 @@ async function scrapeUrls(deps: IngestDeps, message: ScrapeUrls): Promise<void> 
         .selectFrom('records')
         .select('source_key')
         .where('datasource_id', '=', source.id)
+        .where('seen_run', '=', source.run_id)
         .where('source_key', 'in', message.urls)
         .union(
           deps.db
             .selectFrom('datasource_failures')
             .select('source_key')
             .where('datasource_id', '=', source.id)
+            .where('run_id', '=', source.run_id)
             .where('source_key', 'in', message.urls),
         )
         .execute()
@@ -426,35 +566,74 @@ async function scrapeUrls(deps: IngestDeps, message: ScrapeUrls): Promise<void> 
   await completeUrlRun(deps.db, source);
 }
 
+/**
+ * Scrapes one URL of a run into its record (kept id, new content) and counts the change in the
+ * datasource's `metadata.changes`, in one transaction so a retry neither loses nor doubles it.
+ */
 async function scrapeOne(deps: IngestDeps, source: Datasource, url: string): Promise<void> {
   try {
     const page = await scrapeUrl(url, { allowPrivateHosts: deps.settings.scraperAllowPrivateHosts });
-    await deps.db
-      .insertInto('records')
-      .values({
-        id: newId(),
-        workspace_id: source.workspace_id,
-        datasource_id: source.id,
-        source_key: url,
-        title: page.title,
-        text_content: page.text,
-        source_metadata: JSON.stringify({ url, final_url: page.finalUrl, content_type: page.contentType }),
-        event_timestamp: page.publishedAt,
-        content_hash: contentHash(page.text),
-      })
-      .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doNothing())
-      .execute();
+    await deps.db.transaction().execute(async (trx) => {
+      // A duplicate delivery scraping the same URL of the same run waits here, then finds it seen.
+      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${source.id} ${url}`}, 0))`.execute(trx);
+      const seen = await trx
+        .selectFrom('records')
+        .select('id')
+        .where('datasource_id', '=', source.id)
+        .where('source_key', '=', url)
+        .where('seen_run', '=', source.run_id)
+        .executeTakeFirst();
+      if (seen) return;
+      const counts = await upsertBatch(trx, source, [
+        {
+          source_key: url,
+          title: page.title,
+          text_content: page.text,
+          event_timestamp: page.publishedAt,
+          source_metadata: { url, final_url: page.finalUrl, content_type: page.contentType },
+        },
+      ]);
+      const change = counts.added ? 'added' : counts.updated ? 'updated' : 'unchanged';
+      await bumpChanges(trx, source.id, {
+        [change]: 1,
+        ...(counts.updated_with_results && { updated_with_results: 1 }),
+      });
+    });
   } catch (error) {
     if (!(error instanceof IngestError)) throw error;
     await deps.db
       .insertInto('datasource_failures')
-      .values({ datasource_id: source.id, source_key: url, reason: error.reason })
-      .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doNothing())
+      .values({ datasource_id: source.id, source_key: url, reason: error.reason, run_id: source.run_id })
+      .onConflict((oc) =>
+        oc
+          .columns(['datasource_id', 'source_key'])
+          .doUpdateSet({ reason: error.reason, run_id: source.run_id }),
+      )
       .execute();
   }
 }
 
-/** Completes a URL run once every URL has a record or a failure; the failures go in metadata. */
+/** Adds to the counters in a datasource's `metadata.changes`. */
+async function bumpChanges(
+  db: Db,
+  id: string,
+  add: Partial<Record<keyof RunChanges, number>>,
+): Promise<void> {
+  let expression = sql`coalesce(metadata -> 'changes', '{}'::jsonb)`;
+  for (const [key, n] of Object.entries(add)) {
+    expression = sql`jsonb_set(${expression}, ${sql.lit(`{${key}}`)}::text[],
+      to_jsonb(coalesce((metadata -> 'changes' ->> ${key})::int, 0) + ${n}::int))`;
+  }
+  await sql`UPDATE datasources SET metadata = jsonb_set(metadata, '{changes}', ${expression}) WHERE id = ${id}`.execute(
+    db,
+  );
+}
+
+/**
+ * Completes a URL run once every URL has a record or a failure of this run: the source's
+ * records of URLs no longer listed are removed (or kept when results exist over them), a URL
+ * that failed this time keeps its earlier record, and the failures go in metadata.
+ */
 async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const locked = await trx
@@ -470,11 +649,13 @@ async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
           .selectFrom('records')
           .select(sql<number>`count(*)::int`.as('n'))
           .where('datasource_id', '=', source.id)
+          .where('seen_run', '=', source.run_id)
           .as('records'),
         eb
           .selectFrom('datasource_failures')
           .select(sql<number>`count(*)::int`.as('n'))
           .where('datasource_id', '=', source.id)
+          .where('run_id', '=', source.run_id)
           .as('failures'),
       ])
       .executeTakeFirstOrThrow();
@@ -494,17 +675,21 @@ async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
         .execute();
       return;
     }
+    const removal = await removeUnseen(trx, source, 'failed_this_run');
     const failed = await trx
       .selectFrom('datasource_failures')
       .select(['source_key as url', 'reason'])
       .where('datasource_id', '=', source.id)
+      .where('run_id', '=', source.run_id)
       .orderBy('created_at')
       .limit(1000)
       .execute();
+    const recordCount = await lockAndCount(trx, source.id);
     const metadata = {
       url_count: total,
       scraped: records,
       failed_urls: failed,
+      changes: { ...(locked.metadata.changes as object), ...removal },
       completed_at: new Date().toISOString(),
     };
     await trx
@@ -512,7 +697,7 @@ async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
       .set({
         status: records > 0 ? 'complete' : 'failed',
         error_message: records > 0 ? null : 'No URL could be scraped (see metadata.failed_urls)',
-        record_count: records,
+        record_count: recordCount,
         metadata: JSON.stringify(metadata),
       })
       .where('id', '=', source.id)

@@ -183,6 +183,8 @@ export async function appendRecord(
           source_metadata: JSON.stringify(content.metadata),
           event_timestamp: input.event_timestamp ? new Date(input.event_timestamp) : content.eventTimestamp,
           content_hash: contentHash(content.text),
+          // A reprocess of the source leaves appended records alone, even while it runs.
+          appended: true,
         })
         .returning(RECORD_COLUMNS)
         .executeTakeFirstOrThrow();
