@@ -259,7 +259,10 @@ export async function renameDatasource(
     .executeTakeFirstOrThrow();
 }
 
-/** Deletes a datasource, its records (cascade) and its stored files. */
+/**
+ * Deletes a datasource, its records (cascade) and its stored files. The delete itself decides
+ * who wins: of concurrent deletes, one removes the row (204), the others find none (404).
+ */
 export async function deleteDatasource(
   db: Db,
   platform: Platform,
@@ -267,8 +270,14 @@ export async function deleteDatasource(
   workspaceId: string,
   datasourceId: string,
 ): Promise<void> {
-  await requireDatasource(db, user, workspaceId, datasourceId);
-  await db.deleteFrom('datasources').where('id', '=', datasourceId).execute();
+  await requireWorkspace(db, user, workspaceId);
+  const deleted = await db
+    .deleteFrom('datasources')
+    .where('id', '=', datasourceId)
+    .where('workspace_id', '=', workspaceId)
+    .returning('id')
+    .executeTakeFirst();
+  if (!deleted) throw new NotFoundError('Datasource not found');
   await platform.objects.deletePrefix(datasourceFolder(workspaceId, datasourceId));
 }
 
