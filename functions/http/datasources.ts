@@ -54,7 +54,7 @@ export const update = httpHandler(datasources.update, async ({ db, user, params,
 );
 
 const deleteHandler = httpHandler(datasources.delete, async ({ db, user, params }) => {
-  await deleteDatasource(db, platform(), user, params.workspace_id, params.datasource_id);
+  await deleteDatasource(db, platform(), user, params.workspace_id, params.datasource_id, settings());
   return undefined;
 });
 

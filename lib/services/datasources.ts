@@ -13,6 +13,7 @@ import { normalizeUrl } from '#lib/ingest/scrape.ts';
 import type { Platform } from '#lib/platform.ts';
 import { type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
 import { csvReadOptions } from './ingestion.ts';
+import { purgeFolders } from './purge.ts';
 import { requireWorkspace } from './workspaces.ts';
 
 export type DatasourceOut = {
@@ -260,7 +261,8 @@ export async function renameDatasource(
 }
 
 /**
- * Deletes a datasource, its records (cascade) and its stored files. The delete itself decides
+ * Deletes a datasource, its records (cascade) and, after the commit, its stored files (a purge
+ * message for the ingest worker). The delete itself decides
  * who wins: of concurrent deletes, one removes the row (204), the others find none (404).
  */
 export async function deleteDatasource(
@@ -269,6 +271,7 @@ export async function deleteDatasource(
   user: Pick<User, 'id'>,
   workspaceId: string,
   datasourceId: string,
+  settings: Pick<IngestSettings, 'ingestQueue'>,
 ): Promise<void> {
   await requireWorkspace(db, user, workspaceId);
   const deleted = await db
@@ -278,7 +281,7 @@ export async function deleteDatasource(
     .returning('id')
     .executeTakeFirst();
   if (!deleted) throw new NotFoundError('Datasource not found');
-  await platform.objects.deletePrefix(datasourceFolder(workspaceId, datasourceId));
+  await purgeFolders(platform, settings.ingestQueue)([datasourceFolder(workspaceId, datasourceId)]);
 }
 
 /**

@@ -6,7 +6,18 @@ import type { Datasource, NewDataRecord } from '#lib/db/schema.ts';
 import { newId } from '#lib/ids.ts';
 import { type CsvOptions, csvRecordText, openCsv } from '#lib/ingest/csv.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
-import { datasourceOfKey, IngestMessage, type ScrapeUrls } from '#lib/ingest/messages.ts';
+import {
+  type AppendUrl,
+  AppendUrl as AppendUrlMessage,
+  datasourceOfKey,
+  decodeEventKey,
+  IngestMessage,
+  isStoredFileKey,
+  ownerOfPrefix,
+  type PurgeObjects,
+  type ScrapeUrls,
+  storedFileKey,
+} from '#lib/ingest/messages.ts';
 import { extractPdf } from '#lib/ingest/pdf.ts';
 import { scrapeUrl } from '#lib/ingest/scrape.ts';
 import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
@@ -54,18 +65,181 @@ export async function handleIngestMessage(deps: IngestDeps, body: string): Promi
   if ('Records' in parsed) {
     for (const record of parsed.Records) {
       if (!record.eventName.startsWith('ObjectCreated')) continue;
+      // The copy of an accepted upload (S3 announces copies too): already ours.
+      if (isStoredFileKey(decodeEventKey(record.s3.object.key))) continue;
       const owner = datasourceOfKey(record.s3.object.key);
       if (!owner) {
         deps.log.warn('Upload outside any datasource ignored', { key: record.s3.object.key });
         continue;
       }
-      await processDatasource(deps, owner.datasourceId);
+      await acceptUpload(deps, owner);
     }
     return;
   }
-  if (parsed.kind === 'process_datasource')
-    return processDatasource(deps, parsed.datasource_id, parsed.run_id);
-  return scrapeUrls(deps, parsed);
+  switch (parsed.kind) {
+    case 'process_datasource':
+      return processDatasource(deps, parsed.datasource_id, parsed.run_id);
+    case 'scrape_urls':
+      return scrapeUrls(deps, parsed);
+    case 'purge_objects':
+      return purgeObjects(deps, parsed);
+    case 'append_url':
+      return appendUrl(deps, parsed);
+  }
+}
+
+/**
+ * An upload landed on a datasource's form key. It is taken only while the datasource is
+ * `awaiting_upload` for that key: then it is copied to a key of its own (which the datasource
+ * keeps from now on) and processed. Anything else is a stray and deleted: a form used after its
+ * datasource was deleted, or again after its file was taken. That is what keeps the file under
+ * a datasource's records from being swapped: a presigned S3 POST cannot be revoked once signed.
+ */
+async function acceptUpload(
+  deps: IngestDeps,
+  upload: { workspaceId: string; datasourceId: string; key: string },
+): Promise<void> {
+  const find = () =>
+    deps.db
+      .selectFrom('datasources')
+      .selectAll()
+      .where('id', '=', upload.datasourceId)
+      .where('workspace_id', '=', upload.workspaceId)
+      .executeTakeFirst();
+  let source = await find();
+  if (source?.status === 'awaiting_upload' && source.object_key === upload.key) {
+    const stored = storedFileKey(upload.key);
+    await deps.objects.copy(upload.key, stored);
+    const claimed = await deps.db
+      .updateTable('datasources')
+      .set({ object_key: stored, status: 'pending' })
+      .where('id', '=', source.id)
+      .where('status', '=', 'awaiting_upload')
+      .where('object_key', '=', upload.key)
+      .returningAll()
+      .executeTakeFirst();
+    // Another delivery of an upload to this form won: its copy is the file.
+    if (!claimed) await deps.objects.delete(stored);
+    source = claimed ?? (await find());
+  }
+  // Kept only when it is still the datasource's file (stored before uploads were copied).
+  if (source?.object_key !== upload.key) {
+    deps.log.info('Upload not awaited by its datasource deleted', {
+      key: upload.key,
+      datasource_status: source?.status ?? 'deleted',
+    });
+    await deps.objects.delete(upload.key);
+  }
+  if (source && source.status !== 'awaiting_upload') await processDatasource(deps, source.id, source.run_id);
+}
+
+/** Deletes the objects of a deleted workspace or datasource; refuses while the owner exists. */
+async function purgeObjects(deps: IngestDeps, message: PurgeObjects): Promise<void> {
+  const owner = ownerOfPrefix(message.prefix);
+  if (!owner) return;
+  const alive = owner.datasourceId
+    ? await deps.db
+        .selectFrom('datasources')
+        .select('id')
+        .where('id', '=', owner.datasourceId)
+        .executeTakeFirst()
+    : await deps.db
+        .selectFrom('workspaces')
+        .select('id')
+        .where('id', '=', owner.workspaceId)
+        .executeTakeFirst();
+  if (alive) {
+    deps.log.warn('Purge of a folder whose owner exists refused', { prefix: message.prefix });
+    return;
+  }
+  await deps.objects.deletePrefix(message.prefix);
+}
+
+/**
+ * Scrapes a URL appended to a url_list source into an appended record (a reprocess leaves it
+ * alone). An unscrapable URL is recorded in `datasource_failures` (no run) with the reason,
+ * and in the datasource's `metadata.failed_appends`; appending it again retries it.
+ */
+async function appendUrl(deps: IngestDeps, message: AppendUrl): Promise<void> {
+  const source = await deps.db
+    .selectFrom('datasources')
+    .selectAll()
+    .where('id', '=', message.datasource_id)
+    .where('type', '=', 'url_list')
+    .executeTakeFirst();
+  if (!source) return;
+  const exists = await deps.db
+    .selectFrom('records')
+    .select('id')
+    .where('datasource_id', '=', source.id)
+    .where('source_key', '=', message.url)
+    .executeTakeFirst();
+  if (exists) return;
+  let page: Awaited<ReturnType<typeof scrapeUrl>>;
+  try {
+    page = await scrapeUrl(message.url, { allowPrivateHosts: deps.settings.scraperAllowPrivateHosts });
+  } catch (error) {
+    if (!(error instanceof IngestError)) throw error;
+    await recordAppendFailure(deps.db, source.id, message.url, error.reason);
+    return;
+  }
+  await deps.db.transaction().execute(async (trx) => {
+    const inserted = await trx
+      .insertInto('records')
+      .values({
+        id: newId(),
+        workspace_id: source.workspace_id,
+        datasource_id: source.id,
+        source_key: message.url,
+        title: page.title,
+        text_content: page.text,
+        source_metadata: JSON.stringify({
+          url: page.url,
+          final_url: page.finalUrl,
+          content_type: page.contentType,
+        }),
+        event_timestamp: message.event_timestamp ? new Date(message.event_timestamp) : page.publishedAt,
+        content_hash: contentHash(page.text),
+        appended: true,
+      })
+      .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!inserted) return;
+    await trx
+      .deleteFrom('datasource_failures')
+      .where('datasource_id', '=', source.id)
+      .where('source_key', '=', message.url)
+      .where('run_id', 'is', null)
+      .execute();
+    await sql`UPDATE datasources SET record_count = record_count + 1,
+      metadata = CASE WHEN metadata ? 'failed_appends'
+        THEN jsonb_set(metadata, '{failed_appends}', coalesce((SELECT jsonb_agg(f) FROM jsonb_array_elements(metadata -> 'failed_appends') f
+          WHERE f ->> 'url' <> ${message.url}), '[]'::jsonb))
+        ELSE metadata END
+      WHERE id = ${source.id}`.execute(trx);
+  });
+}
+
+/** A failed append, with its reason: in `datasource_failures` and the datasource's metadata. */
+async function recordAppendFailure(db: Db, datasourceId: string, url: string, reason: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('datasource_failures')
+      .values({ datasource_id: datasourceId, source_key: url, reason, run_id: null })
+      .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doUpdateSet({ reason, run_id: null }))
+      .execute();
+    const failed = await trx
+      .selectFrom('datasource_failures')
+      .select(['source_key as url', 'reason'])
+      .where('datasource_id', '=', datasourceId)
+      .where('run_id', 'is', null)
+      .orderBy('created_at')
+      .limit(1000)
+      .execute();
+    await sql`UPDATE datasources SET metadata = jsonb_set(metadata, '{failed_appends}', ${JSON.stringify(failed)}::jsonb)
+      WHERE id = ${datasourceId}`.execute(trx);
+  });
 }
 
 /**
@@ -717,7 +891,17 @@ export function datasourceOfMessage(body: string): { id: string; runId?: string 
       const owner = parsed.Records.map((r) => datasourceOfKey(r.s3.object.key)).find(Boolean);
       return owner ? { id: owner.datasourceId } : undefined;
     }
+    if (parsed.kind === 'purge_objects' || parsed.kind === 'append_url') return undefined;
     return { id: parsed.datasource_id, runId: parsed.run_id };
+  } catch {
+    return undefined;
+  }
+}
+
+function appendOfMessage(body: string): AppendUrl | undefined {
+  try {
+    const parsed = AppendUrlMessage.safeParse(JSON.parse(body));
+    return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
   }
@@ -725,6 +909,10 @@ export function datasourceOfMessage(body: string): { id: string; runId?: string 
 
 /** Fails the run a dead-lettered message was about, keeping the last error seen if any. */
 export async function failDeadLetter(db: Db, body: string): Promise<void> {
+  const append = appendOfMessage(body);
+  // A failed append fails that URL only, never the datasource's run.
+  if (append)
+    return recordAppendFailure(db, append.datasource_id, append.url, 'Processing failed after every retry');
   const owner = datasourceOfMessage(body);
   if (!owner) return;
   await db

@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platform } from '#lib/platform.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
@@ -378,8 +380,13 @@ describe('reliability', () => {
     const db = await app.db();
     const left = await db.selectFrom('records').select('id').where('datasource_id', '=', source.id).execute();
     expect(left).toEqual([]);
-    expect(
-      await platform().objects.head(`workspaces/${ws}/datasources/${source.id}/upload.csv`),
-    ).toBeUndefined();
+    // The files go with a purge message once the delete has committed.
+    await expect
+      .poll(() =>
+        readdir(path.join(app.dataDir, 'objects', 'workspaces', ws, 'datasources', source.id)).catch(
+          () => [],
+        ),
+      )
+      .toEqual([]);
   });
 });
