@@ -381,7 +381,8 @@ export const datasources = {
     method: 'POST',
     path: `${WS}/datasources/{datasource_id}/records`,
     auth: 'user',
-    summary: 'Append a record to a text_block (text) or url_list (url, scraped now) source',
+    summary:
+      'Append a record to a text_block (text: 201 with the record) or url_list source (url: 202, scraped in the background; the answer is a RecordAppendPending and `location` names the datasource to poll)',
     tags: ['datasources'],
     params: DatasourceParams,
     body: RecordAppend,

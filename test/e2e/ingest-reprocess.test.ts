@@ -16,6 +16,7 @@ let site: Awaited<ReturnType<typeof startSite>>;
 const pages: Record<string, string> = {
   '/a': article('A', 'First article about the budget'),
   '/b': article('B', 'Second article about pensions'),
+  '/c': article('C', 'An appended article about schools'),
 };
 
 beforeAll(async () => {
@@ -194,13 +195,19 @@ describe('reprocess', () => {
     );
   });
 
-  it('scrapes a URL list again into the same records: a changed page is updated, a failing one keeps its record', async () => {
+  it('scrapes a URL list again into the same records: a changed page is updated, a failing one keeps its record, an appended one stays', async () => {
     const source = (
       await create({ name: 'Urls', type: 'url_list', options: { urls: [`${site.url}/a`, `${site.url}/b`] } })
     ).body.data[0];
     await waitForDatasource(app.api, token, ws, source.id);
+    const appended = await app.api.post(`${base()}/${source.id}/records`, {
+      token,
+      json: { content: `${site.url}/c`, content_type: 'url' },
+    });
+    expect(appended.status).toBe(202);
+    await expect.poll(async () => (await allRecords(app.api, token, ws, source.id)).length).toBe(3);
     const job = await classify(source.id);
-    expect(job.progress).toMatchObject({ total: 2, succeeded: 2 });
+    expect(job.progress).toMatchObject({ total: 3, succeeded: 3 });
     const before = await allRecords(app.api, token, ws, source.id);
 
     pages['/a'] = article('A', 'First article about the budget, corrected');
@@ -218,6 +225,7 @@ describe('reprocess', () => {
     const after = await allRecords(app.api, token, ws, source.id);
     expect(ids(after)).toEqual(ids(before));
     expect(after.find((r) => r.title === 'A').text_content).toContain('corrected');
-    expect(await resultsOf(job.id)).toHaveLength(2);
+    expect(done.record_count).toBe(3);
+    expect(await resultsOf(job.id)).toHaveLength(3);
   });
 });
