@@ -331,6 +331,20 @@ export type RunChanges = {
   kept_with_results: number;
 };
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A string with lone surrogates replaced by U+FFFD, as UTF-8 encoding of a query parameter
+ * does; inside a JSON parameter they would be escapes that jsonb refuses.
+ */
+function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD');
+}
+
+function wellFormedStrings(_key: string, value: unknown): unknown {
+  return typeof value === 'string' ? wellFormed(value) : value;
+}
+
 /**
  * Upserts one batch of a run's records by `(datasource_id, source_key)`: a key seen before keeps
  * its record id (so classification results over it stay) and gets the new content; every row is
@@ -342,18 +356,21 @@ async function upsertBatch(
   source: Pick<Datasource, 'id' | 'workspace_id' | 'run_id'>,
   batch: RecordInput[],
 ): Promise<Pick<RunChanges, 'added' | 'updated' | 'updated_with_results'>> {
-  const rows = batch.map((r) => ({
-    id: newId(),
-    source_key: r.source_key,
-    title: r.title ?? null,
-    text_content: r.text_content,
-    source_metadata: r.source_metadata,
-    event_timestamp: r.event_timestamp ?? null,
-    content_hash: contentHash(r.text_content),
-  }));
+  const rows = batch.map((r) => {
+    const text = wellFormed(r.text_content);
+    return {
+      id: newId(),
+      source_key: r.source_key,
+      title: r.title ?? null,
+      text_content: text,
+      source_metadata: r.source_metadata,
+      event_timestamp: r.event_timestamp ?? null,
+      content_hash: contentHash(text),
+    };
+  });
   const { rows: out } = await sql<{ added: number; updated: number; updated_with_results: number }>`
     WITH input AS (
-      SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows, wellFormedStrings)}::jsonb) AS x(
         id uuid, source_key text, title text, text_content text, source_metadata jsonb,
         event_timestamp timestamptz, content_hash text)
     ), old AS (
