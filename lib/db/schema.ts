@@ -72,6 +72,10 @@ export interface RecordsTable {
   source_metadata: Json;
   event_timestamp: Date | null;
   content_hash: string;
+  /** Added through the append endpoint: a reprocess never touches it. */
+  appended: Generated<boolean>;
+  /** The last run that produced this record's key (null: appended). */
+  seen_run: string | null;
   search: ColumnType<string, never, never>;
   created_at: CreatedAt;
 }
@@ -80,6 +84,8 @@ export interface DatasourceFailuresTable {
   datasource_id: string;
   source_key: string;
   reason: string;
+  /** The run that failed this key; null for a failed append. */
+  run_id: string | null;
   created_at: CreatedAt;
 }
 

@@ -14,6 +14,7 @@ import { normalizeUrl } from '#lib/ingest/scrape.ts';
 import type { Platform } from '#lib/platform.ts';
 import { type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
 import { csvReadOptions } from './ingestion.ts';
+import { purgeFolders } from './purge.ts';
 import { requireWorkspace } from './workspaces.ts';
 
 export type DatasourceOut = {
@@ -326,17 +327,28 @@ export async function renameDatasource(
     .executeTakeFirstOrThrow();
 }
 
-/** Deletes a datasource, its records (cascade) and its stored files. */
+/**
+ * Deletes a datasource, its records (cascade) and, after the commit, its stored files (a purge
+ * message for the ingest worker). The delete itself decides
+ * who wins: of concurrent deletes, one removes the row (204), the others find none (404).
+ */
 export async function deleteDatasource(
   db: Db,
   platform: Platform,
   user: Pick<User, 'id'>,
   workspaceId: string,
   datasourceId: string,
+  settings: Pick<IngestSettings, 'ingestQueue'>,
 ): Promise<void> {
-  await requireDatasource(db, user, workspaceId, datasourceId);
-  await db.deleteFrom('datasources').where('id', '=', datasourceId).execute();
-  await platform.objects.deletePrefix(datasourceFolder(workspaceId, datasourceId));
+  await requireWorkspace(db, user, workspaceId);
+  const deleted = await db
+    .deleteFrom('datasources')
+    .where('id', '=', datasourceId)
+    .where('workspace_id', '=', workspaceId)
+    .returning('id')
+    .executeTakeFirst();
+  if (!deleted) throw new NotFoundError('Datasource not found');
+  await purgeFolders(platform, settings.ingestQueue)([datasourceFolder(workspaceId, datasourceId)]);
 }
 
 /**

@@ -13,6 +13,8 @@ import {
 } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
+import { workspaceFolder } from '#lib/ingest/messages.ts';
+import { defaultPurge, type Purge } from './purge.ts';
 
 /** A user as the API shows it: never the password hash. */
 export type UserOut = {
@@ -190,17 +192,32 @@ async function keepingASuperuser<T>(db: Db, id: string, change: (trx: Db) => Pro
 }
 
 /**
- * Deletes a user and, by cascade, their workspaces. A superuser cannot delete itself, and the
- * last active superuser cannot be deleted (409).
+ * Deletes a user and, by cascade, their workspaces; their workspaces' stored files are purged
+ * after the commit. The user's row is locked first, so no workspace is created in between and
+ * missed. A superuser cannot delete itself, and the last active superuser cannot be deleted (409).
  */
-export async function deleteUser(db: Db, actor: User, id: string): Promise<void> {
+export async function deleteUser(
+  db: Db,
+  actor: User,
+  id: string,
+  purge: Purge = defaultPurge,
+): Promise<void> {
   if (actor.id === id && actor.is_superuser) {
     throw new ForbiddenError('Super users are not allowed to delete themselves');
   }
-  await keepingASuperuser(db, id, async (trx) => {
-    const deleted = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-    if (deleted.numDeletedRows === 0n) throw new NotFoundError('User not found');
+  const workspaceIds = await keepingASuperuser(db, id, async (trx) => {
+    const user = await trx
+      .selectFrom('users')
+      .select('id')
+      .where('id', '=', id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!user) throw new NotFoundError('User not found');
+    const owned = await trx.selectFrom('workspaces').select('id').where('owner_id', '=', id).execute();
+    await trx.deleteFrom('users').where('id', '=', id).execute();
+    return owned.map((w) => w.id);
   });
+  await purge(workspaceIds.map(workspaceFolder));
 }
 
 /** A page of users in creation order, with the total. */

@@ -141,3 +141,13 @@ export const RecordAppend = z
     event_timestamp: z.iso.datetime({ offset: true }).optional(),
   })
   .meta({ id: 'RecordAppend' });
+
+/** The answer to appending a URL: 202, scraped in the background (`location`: the datasource). */
+export const RecordAppendPending = z
+  .object({
+    status: z.literal('pending'),
+    datasource_id: Id,
+    url: z.string(),
+    detail: z.string(),
+  })
+  .meta({ id: 'RecordAppendPending' });

@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type ObjectInfo, ObjectNotFoundError, type ObjectStore, type PresignedUpload } from './store.ts';
@@ -103,6 +103,21 @@ export class LocalObjectStore implements ObjectStore {
 
   async presignDownload(): Promise<undefined> {
     return undefined;
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    const source = this.pathOf(from);
+    const target = this.pathOf(to);
+    await mkdir(path.dirname(target), { recursive: true });
+    const partial = `${target}.partial-${process.pid}`;
+    await copyFile(source, partial).catch((cause) => {
+      throw new ObjectNotFoundError(from, { cause });
+    });
+    await rename(partial, target);
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
   }
 
   async deletePrefix(prefix: string): Promise<void> {
