@@ -1,4 +1,5 @@
+import { withDbRole } from '#lib/db/database.ts';
 import { classifyDeadLetterWorker } from '#lib/workers/classify-dead-letters.ts';
 
 /** Consumes the classify dead-letter queue: fails the items of given-up messages. */
-export const handler = classifyDeadLetterWorker;
+export const handler = withDbRole('dead-letters', classifyDeadLetterWorker);

@@ -1,4 +1,5 @@
+import { withDbRole } from '#lib/db/database.ts';
 import { ingestDeadLetterWorker } from '#lib/workers/ingest-dead-letters.ts';
 
 /** Consumes the ingest dead-letter queue: marks the datasources of given-up messages failed. */
-export const handler = ingestDeadLetterWorker;
+export const handler = withDbRole('dead-letters', ingestDeadLetterWorker);

@@ -1,4 +1,5 @@
+import { withDbRole } from '#lib/db/database.ts';
 import { ingestWorker } from '#lib/workers/ingest.ts';
 
 /** The ingest worker: S3 upload events and ingest messages from the ingest queue. */
-export const handler = ingestWorker;
+export const handler = withDbRole('ingest', ingestWorker);

@@ -31,7 +31,7 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
       config = { ...config, databaseUrl: embedded.url };
     }
     setConfig(config);
-    await prepareDatabase(await db(), config.firstSuperuser);
+    await prepareDatabase(await db('migrate'), config.firstSuperuser);
   } catch (error) {
     await closeDb();
     await embedded?.stop();
