@@ -520,20 +520,33 @@ async function syncRecords(
   });
 }
 
-/** Progress, written outside the run's transaction so that pollers see it move. */
+/**
+ * Progress, written outside the run's transaction so that pollers see it move. Never awaited
+ * by the run, which holds a connection: waiting for a second one from the same pool deadlocks
+ * once every connection is a run waiting so. Best effort: one write in flight, skipped while
+ * the row is locked (a delete waiting on the run), never after the run finished.
+ */
 function progressReporter(db: Db, source: Datasource, total?: number) {
   let last = 0;
+  let inFlight = false;
   return async (count: number) => {
-    if (Date.now() - last < 1000) return;
+    if (inFlight || Date.now() - last < 1000) return;
     last = Date.now();
-    await db
+    inFlight = true;
+    const free = sql<string>`(SELECT id FROM datasources WHERE id = ${source.id} FOR NO KEY UPDATE SKIP LOCKED)`;
+    void db
       .updateTable('datasources')
       .set({
         metadata: JSON.stringify({ progress: { processed: count, ...(total !== undefined && { total }) } }),
       })
-      .where('id', '=', source.id)
+      .where('id', '=', free)
       .where('run_id', '=', source.run_id)
-      .execute();
+      .where('status', '=', 'processing')
+      .execute()
+      .catch(() => {})
+      .finally(() => {
+        inFlight = false;
+      });
   };
 }
 
