@@ -106,7 +106,7 @@ describe('all queues', () => {
     }
     for (const entry of ['ingest', 'ingest-dead-letters', 'classify', 'classify-dead-letters']) {
       const source = readFileSync(`functions/workers/${entry}.ts`, 'utf8');
-      expect(source, entry).toMatch(/export const handler = keepingVisible\(/);
+      expect(source, entry).toMatch(/export const handler = (withDbRole\('[a-z-]+', )?keepingVisible\(/);
     }
   });
 

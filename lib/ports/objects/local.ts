@@ -108,7 +108,7 @@ export class LocalObjectStore implements ObjectStore {
   async copy(from: string, to: string): Promise<void> {
     const source = this.pathOf(from);
     const target = this.pathOf(to);
-    await mkdir(path.dirname(target), { recursive: true });
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     const partial = `${target}.partial-${process.pid}`;
     await copyFile(source, partial).catch((cause) => {
       throw new ObjectNotFoundError(from, { cause });
