@@ -70,7 +70,8 @@ export async function scrapeUrl(url: string, options: ScrapeOptions): Promise<Sc
     throw new IngestError(`Unsupported content type ${doc.mediaType}`);
   const page = isHtml
     ? extractHtml(doc.body, doc.charset)
-    : { title: null, text: decodeText(doc.body, doc.charset), publishedAt: null };
+    : // Postgres text refuses NUL; HTML parsing drops it already, plain text needs it done here.
+      { title: null, text: decodeText(doc.body, doc.charset).replaceAll('\0', ''), publishedAt: null };
   if (page.text.trim() === '') throw new IngestError('No text found on the page');
   return { url: doc.url, finalUrl: doc.finalUrl, contentType: doc.mediaType, ...page };
 }
