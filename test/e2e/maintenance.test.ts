@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { config } from '#lib/config.ts';
+import { newId } from '#lib/ids.ts';
+import { platform } from '#lib/platform.ts';
+import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
+import { allRecords, article, startSite, waitForDatasource } from '#test/support/ingest.ts';
+
+// The maintenance sweep recovers work whose message was lost: a process that died between the
+// commit of its rows and the send that should follow is played by writing the rows directly,
+// with no message, as that process would have left them.
+let app: TestApp;
+let site: Awaited<ReturnType<typeof startSite>>;
+let token: string;
+let ws: string;
+const STUCK_AFTER_SECONDS = 1;
+
+beforeAll(async () => {
+  site = await startSite({ '/a': article('Page A', 'A page.') });
+  app = await startTestApp({
+    SCRAPER_ALLOW_PRIVATE_HOSTS: 'true',
+    MAINTENANCE_STUCK_AFTER_SECONDS: String(STUCK_AFTER_SECONDS),
+    UPLOAD_URL_EXPIRE_SECONDS: '60',
+  });
+  const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
+  token = (await app.api.newUser(admin)).token;
+  ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Sweeps' } })).body.id;
+});
+afterAll(async () => {
+  await app.stop();
+  await site.close();
+});
+
+const longAgo = () => new Date(Date.now() - 2 * 3600_000);
+const sweep = () => platform().queue.send(config().taskQueue, [{ kind: 'maintenance' }]);
+
+async function datasourceRow(fields: {
+  type: 'text_block' | 'csv';
+  status: string;
+  options?: object;
+  created_at?: Date;
+}) {
+  const db = await app.db();
+  const id = newId();
+  await db
+    .insertInto('datasources')
+    .values({
+      id,
+      workspace_id: ws,
+      name: 'Lost',
+      type: fields.type,
+      options: JSON.stringify(fields.options ?? {}),
+      status: fields.status as 'pending',
+      metadata: '{}',
+      run_id: newId(),
+      object_key: null,
+      error_message: null,
+      ...(fields.created_at && { created_at: fields.created_at }),
+      updated_at: longAgo(),
+    } as never)
+    .execute();
+  return id;
+}
+
+describe('the maintenance sweep', () => {
+  it('sends again a datasource whose message was lost, and a second sweep duplicates nothing', async () => {
+    const id = await datasourceRow({
+      type: 'text_block',
+      status: 'pending',
+      options: { text: 'Recovered text.' },
+    });
+    const sentAt = Date.now();
+    await sweep();
+    const done = await waitForDatasource(app.api, token, ws, id);
+    const seconds = (Date.now() - sentAt) / 1000;
+    console.info(`maintenance: a lost datasource send completed ${seconds.toFixed(1)} s after the sweep`);
+    expect(done).toMatchObject({ status: 'complete', record_count: 1 });
+
+    await new Promise((r) => setTimeout(r, STUCK_AFTER_SECONDS * 1000 + 100));
+    await sweep();
+    await new Promise((r) => setTimeout(r, 800));
+    const records = await allRecords(app.api, token, ws, id);
+    expect(records.map((r) => r.text_content)).toEqual(['Recovered text.']);
+  });
+
+  it('gives up an upload that never came, an hour after its form expired', async () => {
+    const expired = await datasourceRow({ type: 'csv', status: 'awaiting_upload', created_at: longAgo() });
+    const fresh = await datasourceRow({ type: 'csv', status: 'awaiting_upload' });
+    await sweep();
+    const failed = await waitForDatasource(app.api, token, ws, expired);
+    expect(failed).toMatchObject({
+      status: 'failed',
+      error_message: 'The upload never arrived (its upload form expired)',
+    });
+    const waiting = await app.api.get(`/api/v1/workspaces/${ws}/datasources/${fresh}`, { token });
+    expect(waiting.body.status).toBe('awaiting_upload');
+  });
+
+  it('resumes a task run left running by a dead dispatcher, as the same run', async () => {
+    const target = (
+      await app.api.post(`/api/v1/workspaces/${ws}/datasources`, {
+        token,
+        json: { name: 'Target', type: 'url_list', options: { urls: [`${site.url}/missing`] } },
+      })
+    ).body.data[0].id;
+    await waitForDatasource(app.api, token, ws, target);
+    const task = (
+      await app.api.post(`/api/v1/workspaces/${ws}/recurring_tasks`, {
+        token,
+        json: {
+          name: 'Pages',
+          type: 'ingest',
+          schedule: '@daily',
+          configuration: { target_datasource_id: target, source_urls: [`${site.url}/a`] },
+        },
+      })
+    ).body;
+    const db = await app.db();
+    const runId = newId();
+    await db
+      .insertInto('task_runs')
+      .values({
+        id: runId,
+        task_id: task.id,
+        workspace_id: ws,
+        scheduled_for: new Date('2026-12-01T00:00:00Z'),
+        trigger: 'schedule',
+        status: 'running',
+        message: null,
+        job_id: null,
+        finished_at: null,
+        updated_at: longAgo(),
+      } as never)
+      .execute();
+    await sweep();
+    for (let i = 0; i < 100; i++) {
+      const runs = (await app.api.get(`/api/v1/workspaces/${ws}/recurring_tasks/${task.id}/runs`, { token }))
+        .body;
+      if (runs.data[0]?.status !== 'running') {
+        expect(runs.count).toBe(1);
+        expect(runs.data[0]).toMatchObject({ id: runId, status: 'succeeded', counts: { new_records: 1 } });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('the stuck run was not resumed');
+  });
+});
