@@ -11,6 +11,7 @@ import { Migrations } from './constructs/migrations.ts';
 import { Network } from './constructs/network.ts';
 import { DEAD_LETTER_WORKER_TIMEOUT } from './constructs/queue-worker.ts';
 import { Queues } from './constructs/queues.ts';
+import { Scheduler, TASK_WORKER_TIMEOUT } from './constructs/scheduler.ts';
 import { Secrets } from './constructs/secrets.ts';
 import { Storage } from './constructs/storage.ts';
 
@@ -37,8 +38,9 @@ export interface DocsiftStackProps extends StackProps, ApiSettings, LlmSettings 
 }
 
 /**
- * docsift on AWS: network, database, secrets, migrations, the HTTP API, ingestion (bucket, queues,
- * workers) and classification (queues, workers, LLM configuration).
+ * docsift on AWS: network, database, secrets, migrations, the HTTP API (its routes in one nested
+ * stack per area), ingestion (bucket, queues, workers), classification (queues, workers, LLM
+ * configuration) and recurring tasks (Scheduler group and role, task queue, dispatcher).
  */
 export class DocsiftStack extends Stack {
   readonly api: Api;
@@ -50,6 +52,7 @@ export class DocsiftStack extends Stack {
   readonly ingest: Ingest;
   readonly llm: Llm;
   readonly classify: Classify;
+  readonly scheduler: Scheduler;
 
   constructor(scope: Construct, id: string, props: DocsiftStackProps = {}) {
     super(scope, id, props);
@@ -68,6 +71,10 @@ export class DocsiftStack extends Stack {
         consumerTimeout: CLASSIFY_WORKER_TIMEOUT,
         deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
       },
+      tasks: {
+        consumerTimeout: TASK_WORKER_TIMEOUT,
+        deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
+      },
     });
     this.llm = new Llm(this, 'Llm', {
       openaiBaseUrl: props.openaiBaseUrl,
@@ -81,6 +88,15 @@ export class DocsiftStack extends Stack {
       corsOrigins: props.corsOrigins ?? [],
       uploadsQueue: this.queues.ingest,
       maxUploadBytes: props.maxUploadBytes,
+    });
+    this.scheduler = new Scheduler(this, 'Scheduler', {
+      vpc: network.vpc,
+      securityGroup: network.functionsSecurityGroup,
+      database: this.database,
+      storage: this.storage,
+      queues: this.queues,
+      llm: this.llm,
+      logLevel: props.logLevel,
     });
     this.api = new Api(this, 'Api', {
       routes: props.routes ?? routes,
@@ -96,6 +112,7 @@ export class DocsiftStack extends Stack {
         rateLimit: props.authThrottleRateLimit ?? DEFAULT_AUTH_THROTTLE.rateLimit,
         burstLimit: props.authThrottleBurstLimit ?? DEFAULT_AUTH_THROTTLE.burstLimit,
       },
+      taskAccess: this.scheduler,
       settings: {
         frontendUrl: props.frontendUrl,
         usersOpenRegistration: props.usersOpenRegistration,
@@ -128,7 +145,7 @@ export class DocsiftStack extends Stack {
       firstSuperuserEmail: props.firstSuperuserEmail,
       runId: props.migrationRunId ?? new Date().toISOString(),
       // The workers too: their event sources would otherwise start writing to an old schema.
-      executeBefore: [this.api, this.ingest, this.classify],
+      executeBefore: [this.api, this.ingest, this.classify, this.scheduler],
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.stage.url, description: 'Base URL of the docsift API' });
@@ -143,6 +160,16 @@ export class DocsiftStack extends Stack {
     new CfnOutput(this, 'ClassifyQueueName', {
       value: this.queues.classify.queueName,
       description: 'Classify queue (CLASSIFY_QUEUE); its dead-letter queue is <name>-dlq',
+    });
+    new CfnOutput(this, 'TaskQueueName', {
+      value: this.queues.tasks.queueName,
+      description:
+        'Task queue (TASK_QUEUE): recurring-task firings and maintenance sweeps; its dead-letter queue is <name>-dlq',
+    });
+    new CfnOutput(this, 'TaskScheduleGroupName', {
+      value: this.scheduler.groupName,
+      description:
+        'Scheduler group of the recurring-task schedules and the maintenance schedule (TASK_SCHEDULE_GROUP)',
     });
     new CfnOutput(this, 'OpenAiApiKeySecretArn', {
       value: this.llm.openaiApiKey.secretArn,

@@ -1,4 +1,4 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, NestedStack, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -79,6 +79,11 @@ export interface ApiProps {
   throttle?: apigwv2.ThrottleSettings;
   /** Rate limit of each of {@link AUTH_ROUTES}. Default {@link DEFAULT_AUTH_THROTTLE}. */
   authThrottle?: apigwv2.ThrottleSettings;
+  /**
+   * What the recurring-task routes (the `tasks` area) need beyond the database, the JWT key and
+   * the LLM settings: their own role gets these grants, their functions this environment.
+   */
+  taskAccess: TaskRouteAccess;
 }
 
 /**
@@ -96,6 +101,22 @@ export const AUTH_ROUTES: Route[] = [
 
 /** Requests per second (and burst) on each auth route: far above what people type, far below a flood. */
 export const DEFAULT_AUTH_THROTTLE = { rateLimit: 10, burstLimit: 20 } as const;
+
+/** The recurring-task routes' access to Scheduler and the task queue (infra/constructs/scheduler.ts). */
+export interface TaskRouteAccess {
+  /** TASK_QUEUE_ARN, TASK_SCHEDULE_GROUP, TASK_SCHEDULER_ROLE_ARN, … */
+  environment(): Record<string, string>;
+  /** Manage the group's schedules, pass the Scheduler role to them, send to the task queue. */
+  grantManageSchedules(role: iam.IRole): void;
+}
+
+/** The area of a route: its handler file under functions/http (`users.readMe` → `users`). */
+export function areaOf(route: Pick<Route, 'handler'>): string {
+  return route.handler.split('.')[0]!;
+}
+
+/** The recurring-task routes' area: the one area whose functions get a role of their own. */
+export const TASK_AREA = 'tasks';
 
 /** How long the route functions' logs are kept: as each function's own log group kept them. */
 const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
@@ -115,6 +136,14 @@ const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
  *   START/REPORT lines included, stays attributable through `@logStream`; the app's own lines
  *   also carry `function_name` and `request_id` (lib/http/handler.ts). One group also means one
  *   Logs Insights source for a request that crosses routes.
+ * One exception: the recurring-task routes run under a role of their own (taskFunctionRole),
+ * since they alone may manage schedules and pass the Scheduler role; the other routes never get
+ * those grants.
+ *
+ * Each area's routes live in a nested stack of their own (`areas`): its functions, their invoke
+ * permissions, integrations and routes. The HTTP API, its stage, the roles and the log group
+ * stay in the parent stack and reach the nested ones as CloudFormation parameters. Every stack
+ * then stays far from the 500-resource limit as areas grow (test/infra/size.test.ts).
  */
 export class Api extends Construct {
   readonly httpApi: apigwv2.HttpApi;
@@ -123,8 +152,12 @@ export class Api extends Construct {
   readonly functions = new Map<string, NodejsFunction>();
   /** The execution role of every route function. */
   readonly functionRole: iam.Role;
+  /** The execution role of the recurring-task route functions (TASK_AREA). */
+  readonly taskFunctionRole: iam.Role;
   /** The log group of every route function. */
   readonly functionLogs: logs.LogGroup;
+  /** The nested stack of each area's routes, by area (see areaOf). */
+  readonly areas = new Map<string, NestedStack>();
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -149,23 +182,35 @@ export class Api extends Construct {
 
     this.functionRole = executionRole(this, 'FunctionRole', 'docsift HTTP API route functions');
     this.grantRouteAccess(props);
+    this.taskFunctionRole = executionRole(
+      this,
+      'TaskFunctionRole',
+      'docsift HTTP API recurring-task route functions',
+    );
+    this.grantTaskRouteAccess(props);
     this.functionLogs = new logs.LogGroup(this, 'FunctionLogs', { retention: FUNCTION_LOG_RETENTION });
 
     const environment = this.environment(props);
+    const taskEnvironment = { ...environment, ...props.taskAccess.environment() };
     const authRoutes: { key: string; routes: apigwv2.HttpRoute[] }[] = [];
     for (const route of props.routes) {
-      const fn = this.routeFunction(route, props, environment);
-      const added = this.httpApi.addRoutes({
-        path: route.path,
-        methods: [apigwv2.HttpMethod[route.method]],
+      const area = this.area(areaOf(route));
+      const isTask = areaOf(route) === TASK_AREA;
+      const fn = this.routeFunction(area, route, props, isTask ? taskEnvironment : environment);
+      // In the area's stack, with its integration and invoke permission (the HttpApi's own
+      // addRoutes would put them in the API's stack).
+      const added = new apigwv2.HttpRoute(area, `${routeId(route)}Route`, {
+        httpApi: this.httpApi,
+        routeKey: apigwv2.HttpRouteKey.with(route.path, apigwv2.HttpMethod[route.method]),
         integration: new HttpLambdaIntegration(`${routeId(route)}Integration`, fn),
       });
       if (AUTH_ROUTES.includes(route))
-        authRoutes.push({ key: `${route.method} ${route.path}`, routes: added });
+        authRoutes.push({ key: `${route.method} ${route.path}`, routes: [added] });
     }
     this.throttleAuthRoutes(authRoutes, props.authThrottle ?? DEFAULT_AUTH_THROTTLE);
 
-    Validations.of(this.httpApi).acknowledge({
+    // On the whole construct: the routes live in the areas' nested stacks, not under the API.
+    Validations.of(this).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
         "Authorization is each route's declared auth level, enforced in the function (lib/http/middleware/authenticate.ts verifies the JWT and the user's state from the database); public routes (login, registration, health, docs) are public by design.",
@@ -214,17 +259,34 @@ export class Api extends Construct {
     };
   }
 
-  private routeFunction(route: Route, props: ApiProps, environment: Record<string, string>): NodejsFunction {
+  /** The nested stack of an area's routes, created with its first route: `users` → `Users`. */
+  private area(name: string): NestedStack {
+    let area = this.areas.get(name);
+    if (!area) {
+      area = new NestedStack(this, name[0]!.toUpperCase() + name.slice(1), {
+        description: `docsift HTTP API: the ${name} routes`,
+      });
+      this.areas.set(name, area);
+    }
+    return area;
+  }
+
+  private routeFunction(
+    scope: Construct,
+    route: Route,
+    props: ApiProps,
+    environment: Record<string, string>,
+  ): NodejsFunction {
     const id = routeId(route);
     const { file, exportName } = routeEntry(route);
-    const fn = appFunction(this, id, {
+    const fn = appFunction(scope, id, {
       entry: file,
       handler: exportName,
       description: `docsift ${route.method} ${route.path}`,
       vpc: props.vpc,
       securityGroup: props.securityGroup,
       environment,
-      role: this.functionRole,
+      role: areaOf(route) === TASK_AREA ? this.taskFunctionRole : this.functionRole,
       logGroup: this.functionLogs,
       afterBundling: route.handler === system.docsAsset.handler ? copySwaggerUi : undefined,
     });
@@ -263,6 +325,23 @@ export class Api extends Construct {
     if (props.settings.emailsFrom) {
       role.addToPrincipalPolicy(sendMailPolicy(this, props.settings.emailsFrom));
     }
+  }
+
+  /**
+   * The recurring-task routes' grants: the database and the JWT key like every route, managing
+   * the schedules of the stack's group and passing the Scheduler role to them, and sending to
+   * the task queue (run now). No bucket, no mail, no other queue, no LLM key (a classify task's
+   * provider and model are checked against the settings; the key is read on a provider's first
+   * call, lib/ports/llm, which these routes never make): none of the task routes uses them.
+   */
+  private grantTaskRouteAccess(props: ApiProps): void {
+    const role = this.taskFunctionRole;
+    props.database.grantConnect({
+      grantPrincipal: role,
+      connections: new ec2.Connections({ securityGroups: [props.securityGroup] }),
+    });
+    props.jwtSigningKey.grantRead(role);
+    props.taskAccess.grantManageSchedules(role);
   }
 }
 

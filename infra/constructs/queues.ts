@@ -37,6 +37,8 @@ export interface QueuesProps {
   ingest: QueueConsumers;
   /** The classify queue's consumers (lib/workers/classify.ts and its dead-letter worker). */
   classify: QueueConsumers;
+  /** The task queue's consumers (lib/workers/tasks.ts, the dispatcher, and its dead-letter worker). */
+  tasks: QueueConsumers;
   /** Deliveries before a message is given up. Default 3; the functions get it as QUEUE_MAX_RECEIVE_COUNT. */
   maxReceiveCount?: number;
 }
@@ -56,6 +58,9 @@ export interface QueuePair {
  *   consumer marks the message's datasource failed.
  * - classify: the API's job messages and the planner's fanned-out item messages; its
  *   dead-letter consumer fails the message's job items.
+ * - tasks: Scheduler's firings of recurring tasks and of the maintenance schedule, and the
+ *   API's "run now" messages (infra/constructs/scheduler.ts); its dead-letter queue also takes
+ *   the firings Scheduler could not deliver, and its consumer fails the runs of given-up ones.
  *
  * All are encrypted with SQS-managed keys (SSE-SQS): S3 event notifications cannot publish to
  * a queue encrypted with the AWS-managed KMS key, and a customer key would add a key policy
@@ -63,8 +68,9 @@ export interface QueuePair {
  *
  * The names follow the app's convention (lib/ports/queue/queue.ts `deadLetterQueueOf`, the
  * same in LocalStack and pg-boss): `<stack>-ingest` and `<stack>-ingest-dlq`, `<stack>-classify`
- * and `<stack>-classify-dlq`, so an operator or the local runtime pointed at the account finds
- * each dead-letter queue from INGEST_QUEUE or CLASSIFY_QUEUE.
+ * and `<stack>-classify-dlq`, `<stack>-tasks` and `<stack>-tasks-dlq`, so an operator or the
+ * local runtime pointed at the account finds each dead-letter queue from INGEST_QUEUE,
+ * CLASSIFY_QUEUE or TASK_QUEUE (and lib/platform.ts the task DLQ's ARN from TASK_QUEUE_ARN).
  */
 export class Queues extends Construct {
   readonly ingest: sqs.Queue;
@@ -75,6 +81,10 @@ export class Queues extends Construct {
   readonly classifyDeadLetters: sqs.Queue;
   /** How long a received classify message stays hidden: six times its consumer's timeout. */
   readonly classifyVisibilityTimeout: Duration;
+  readonly tasks: sqs.Queue;
+  readonly tasksDeadLetters: sqs.Queue;
+  /** How long a received task message stays hidden: six times its consumer's timeout. */
+  readonly tasksVisibilityTimeout: Duration;
   readonly maxReceiveCount: number;
 
   constructor(scope: Construct, id: string, props: QueuesProps) {
@@ -100,6 +110,16 @@ export class Queues extends Construct {
       reason:
         "This is the classify queue's dead-letter queue. Its consumer only fails the job items of given-up messages; a message it cannot handle stays here, visible to operators, until the 14-day retention ends.",
     });
+
+    const tasks = this.queuePair('Tasks', 'tasks', props.tasks);
+    this.tasks = tasks.queue;
+    this.tasksDeadLetters = tasks.deadLetters;
+    this.tasksVisibilityTimeout = tasks.visibilityTimeout;
+    Validations.of(this.tasksDeadLetters).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "This is the task queue's dead-letter queue (and the task schedules' dead-letter target). Its consumer only fails the runs of given-up firings; a message it cannot handle stays here, visible to operators, until the 14-day retention ends.",
+    });
   }
 
   /** What a function needs in its environment to use the queues (read by lib/config.ts). */
@@ -110,6 +130,8 @@ export class Queues extends Construct {
       INGEST_QUEUE_URL: this.ingest.queueUrl,
       CLASSIFY_QUEUE: this.classify.queueName,
       CLASSIFY_QUEUE_URL: this.classify.queueUrl,
+      TASK_QUEUE: this.tasks.queueName,
+      TASK_QUEUE_URL: this.tasks.queueUrl,
       QUEUE_MAX_RECEIVE_COUNT: String(this.maxReceiveCount),
       // The real ingest queue's value, rather than lib/config.ts's default for emulators and
       // pg-boss (only the local runtime reads it; the classify worker gets its own queue's).

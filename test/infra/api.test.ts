@@ -1,6 +1,6 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { AUTH_ROUTES } from '#infra/constructs/api.ts';
+import { AUTH_ROUTES, areaOf, TASK_AREA } from '#infra/constructs/api.ts';
 import { routeEntry, routeId } from '#infra/naming.ts';
 import type { Route } from '#lib/http/route.ts';
 import { routes } from '#lib/http/routes.ts';
@@ -10,17 +10,22 @@ import {
   CORS_EXPOSE_HEADERS,
   CORS_MAX_AGE_SECONDS,
 } from '#lib/local/cors.ts';
-import { buildStack, inspect, type Resource } from './stack.ts';
+import { buildStack, inspect, nestedStacksOf, type Resource } from './stack.ts';
 
-const { stack, template } = buildStack({
+const { stack, template, nested, flat } = buildStack({
   corsOrigins: ['https://app.example.com'],
   emailsFrom: 'noreply@example.com',
   frontendUrl: 'https://app.example.com',
 });
-const { resources, ofType, statementsOf, grantsOf } = inspect(template);
+// Every stack's resources in one view, nested parameters resolved (test/infra/stack.ts).
+const { resources, ofType, statementsOf, grantsOf } = inspect(flat);
+/** The recurring-task routes run under a role of their own (see scheduler.test.ts); the others share one. */
+const taskRoutes = routes.filter((r) => areaOf(r) === TASK_AREA);
+const sharedRoutes = routes.filter((r) => areaOf(r) !== TASK_AREA);
 const idOf = (construct: { node: { defaultChild?: unknown } }) =>
   stack.getLogicalId(construct.node.defaultChild as never);
 const roleId = idOf(stack.api.functionRole);
+const taskRoleId = idOf(stack.api.taskFunctionRole);
 const functionLogsId = idOf(stack.api.functionLogs);
 /** Our functions: bundled by NodejsFunction (an S3 asset, handler `index.<export>`). */
 const ours = () =>
@@ -39,22 +44,27 @@ function functionOf(route: Route): [string, Resource] {
 }
 
 describe('HTTP API', () => {
-  it('has one Lambda function per route, the migration, two ingest and two classify functions, and three CDK-internal ones', () => {
+  it('has one Lambda function per route, the migration, two ingest, two classify and two task functions, and three CDK-internal ones', () => {
     const functions = ofType('AWS::Lambda::Function');
     const ourIds = new Set(ours().map(([id]) => id));
     const internal = functions
       .filter(([id]) => !ourIds.has(id))
       .map(([id]) => id.replace(/[0-9A-F]{8}$/, '').replace(/Handler$/, ''))
       .sort();
-    const workers = [...ourIds].filter((id) => !/^Api/.test(id)).map((id) => id.replace(/[0-9A-F]{8}$/, ''));
+    const routeFunctions = new Set(routes.map((r) => functionOf(r)[0]));
+    const workers = [...ourIds]
+      .filter((id) => !routeFunctions.has(id))
+      .map((id) => id.replace(/[0-9A-F]{8}$/, ''));
     expect(workers.sort()).toEqual([
       'ClassifyDeadLetters',
       'ClassifyWorker',
       'IngestDeadLetters',
       'IngestWorker',
       'MigrationsMigrate',
+      'SchedulerDeadLetters',
+      'SchedulerWorker',
     ]);
-    expect(ourIds.size).toBe(routes.length + 5);
+    expect(ourIds.size).toBe(routes.length + 7);
     // The trigger's custom-resource provider, the one that strips the VPC's default security
     // group, and the one that puts the uploads bucket's notification configuration.
     expect(internal).toEqual([
@@ -62,7 +72,44 @@ describe('HTTP API', () => {
       'BucketNotificationsHandler050a0587b7544547bf325f094a3db834',
       'CustomVpcRestrictDefaultSGCustomResourceProvider',
     ]);
-    expect(functions).toHaveLength(routes.length + 8);
+    expect(functions).toHaveLength(routes.length + 10);
+  });
+
+  it("puts each area's functions, permissions, integrations and routes in a nested stack of its own", () => {
+    const areas = [...new Set(routes.map(areaOf))];
+    expect([...nested.keys()].sort()).toEqual(
+      areas.map((a) => `Docsift/Api/${a[0]!.toUpperCase()}${a.slice(1)}`).sort(),
+    );
+    // The parent keeps the API, its stage and the shared role and log group, and no route.
+    const parentTypes = new Set(
+      Object.values(template.toJSON().Resources as Record<string, Resource>).map((r) => r.Type),
+    );
+    for (const type of ['AWS::ApiGatewayV2::Api', 'AWS::ApiGatewayV2::Stage'])
+      expect(parentTypes).toContain(type);
+    for (const type of ['AWS::ApiGatewayV2::Route', 'AWS::ApiGatewayV2::Integration']) {
+      expect(parentTypes).not.toContain(type);
+    }
+    template.resourceCountIs('AWS::CloudFormation::Stack', areas.length);
+    for (const route of routes) {
+      const area = areaOf(route);
+      const own = nested.get(`Docsift/Api/${area[0]!.toUpperCase()}${area.slice(1)}`)!.toJSON()
+        .Resources as Record<string, Resource>;
+      const [fnId] = functionOf(route);
+      expect(own[fnId]?.Type, route.handler).toBe('AWS::Lambda::Function');
+      const [routeResourceId] = Object.entries(own).find(
+        ([, r]) =>
+          r.Type === 'AWS::ApiGatewayV2::Route' && r.Properties.RouteKey === `${route.method} ${route.path}`,
+      )!;
+      const integrationId = own[routeResourceId]!.Properties.Target['Fn::Join'][1][1].Ref;
+      expect(own[integrationId]?.Type, route.handler).toBe('AWS::ApiGatewayV2::Integration');
+      const permissions = Object.values(own).filter(
+        (r) => r.Type === 'AWS::Lambda::Permission' && r.Properties.FunctionName['Fn::GetAtt']?.[0] === fnId,
+      );
+      expect(permissions, route.handler).toHaveLength(1);
+    }
+    // One HTTP API and one stage for all of them.
+    flat.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    flat.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
   });
 
   it('declares exactly the route table, each route on its own function and export', () => {
@@ -71,7 +118,7 @@ describe('HTTP API', () => {
     const functionIds = new Set<string>();
     for (const route of routes) {
       const [fnId, fn] = functionOf(route);
-      expect(fnId).toMatch(new RegExp(`^Api${routeId(route)}[0-9A-F]{8}$`));
+      expect(fnId).toMatch(new RegExp(`^${routeId(route)}[0-9A-F]{8}$`));
       expect(fn.Properties.Handler).toBe(`index.${routeEntry(route).exportName}`);
       functionIds.add(fnId);
     }
@@ -91,17 +138,34 @@ describe('HTTP API', () => {
     }
   });
 
-  it('runs every route function under one shared execution role, with the Lambda managed policies', () => {
-    for (const route of routes) {
+  it('runs every route function under one shared execution role (the task routes under a second), with the Lambda managed policies', () => {
+    for (const route of sharedRoutes) {
       expect(functionOf(route)[1].Properties.Role, route.handler).toEqual({ 'Fn::GetAtt': [roleId, 'Arn'] });
     }
+    for (const route of taskRoutes) {
+      expect(functionOf(route)[1].Properties.Role, route.handler).toEqual({
+        'Fn::GetAtt': [taskRoleId, 'Arn'],
+      });
+    }
+    expect(taskRoutes.length).toBeGreaterThan(0);
     // No role or policy of a route's own; the workers and the migration keep theirs.
-    const apiRoles = ofType('AWS::IAM::Role').filter(([id]) => id.startsWith('Api'));
-    expect(apiRoles.map(([id]) => id)).toEqual([roleId]);
+    const isApi = (id: string) => id.startsWith('Api') || ours().some(([f]) => f === id);
+    const apiRoles = ofType('AWS::IAM::Role').filter(([id]) => isApi(id));
+    expect(apiRoles.map(([id]) => id).sort()).toEqual([roleId, taskRoleId].sort());
     const apiPolicies = ofType('AWS::IAM::Policy').filter(([id]) => id.startsWith('Api'));
-    expect(apiPolicies.map(([, p]) => p.Properties.Roles)).toEqual([[{ Ref: roleId }]]);
+    expect(apiPolicies.map(([, p]) => p.Properties.Roles).sort()).toEqual(
+      [[{ Ref: roleId }], [{ Ref: taskRoleId }]].sort(),
+    );
     const users = ours().filter(([, f]) => f.Properties.Role['Fn::GetAtt'][0] === roleId);
-    expect(users).toHaveLength(routes.length);
+    expect(users).toHaveLength(sharedRoutes.length);
+    for (const id of [roleId, taskRoleId]) {
+      expect(resources[id]!.Properties.AssumeRolePolicyDocument).toEqual(
+        resources[roleId]!.Properties.AssumeRolePolicyDocument,
+      );
+      expect(resources[id]!.Properties.ManagedPolicyArns).toEqual(
+        resources[roleId]!.Properties.ManagedPolicyArns,
+      );
+    }
     const role = resources[roleId]!.Properties;
     expect(role.AssumeRolePolicyDocument.Statement).toEqual([
       { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
@@ -114,11 +178,13 @@ describe('HTTP API', () => {
       ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
     ]);
     // Everything any route needs and nothing more: the grants are asserted one by one below.
-    const actions = apiPolicies.flatMap(([, p]) =>
-      p.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) =>
-        [st.Action].flat(),
-      ),
-    );
+    const actions = apiPolicies
+      .filter(([, p]) => p.Properties.Roles[0].Ref === roleId)
+      .flatMap(([, p]) =>
+        p.Properties.PolicyDocument.Statement.flatMap((st: { Action: string | string[] }) =>
+          [st.Action].flat(),
+        ),
+      );
     expect([...new Set(actions)].sort()).toEqual([
       's3:DeleteObject',
       's3:GetObject',
@@ -146,9 +212,9 @@ describe('HTTP API', () => {
       expect.arrayContaining([functionLogsId, expect.stringMatching(/^ApiAccessLogs/)]),
     );
     const others = ours().filter(([, f]) => f.Properties.LoggingConfig.LogGroup.Ref !== functionLogsId);
-    expect(others).toHaveLength(5);
+    expect(others).toHaveLength(7);
     const otherGroups = new Set(others.map(([, f]) => f.Properties.LoggingConfig.LogGroup.Ref));
-    expect(otherGroups.size).toBe(5);
+    expect(otherGroups.size).toBe(7);
   });
 
   it('wires every route function to the JWT key and database secrets, with read grants on both', () => {
@@ -172,7 +238,7 @@ describe('HTTP API', () => {
     }
   });
 
-  it('gives every route function the LLM settings and a read grant on the API key secret, but no model', () => {
+  it('gives every route function the LLM settings and (but the task routes) a read grant on the API key secret, but no model', () => {
     // The providers route and job creation build the provider registry (lib/classify/providers.ts).
     const keyArn = stack.resolve(stack.llm.openaiApiKey.secretArn);
     expect(routes.map((r) => r.handler)).toEqual(
@@ -184,20 +250,22 @@ describe('HTTP API', () => {
         OPENAI_API_KEY_SECRET_ARN: keyArn,
         LLM_CONCURRENCY: '4',
       });
-      expect(
-        grantsOf(fn, 'secretsmanager:GetSecretValue').flatMap((s) => [s.Resource].flat()),
-      ).toContainEqual(keyArn);
+      // The task routes only check a classify task's provider and model against the settings;
+      // the key is read on a provider's first call (lib/ports/llm), which they never make.
+      const readable = grantsOf(fn, 'secretsmanager:GetSecretValue').flatMap((s) => [s.Resource].flat());
+      if (areaOf(route) === TASK_AREA) expect(readable, route.handler).not.toContainEqual(keyArn);
+      else expect(readable, route.handler).toContainEqual(keyArn);
       expect(statementsOf(fn).flatMap((s) => [s.Action].flat())).not.toContainEqual(
         expect.stringMatching(/^bedrock:/),
       );
     }
   });
 
-  it('gives every route function the uploads bucket and both queues, with one shared grant set', () => {
+  it('gives every route function but the task routes the uploads bucket and both queues, with one shared grant set', () => {
     const bucketArn = stack.resolve(stack.storage.uploads.bucketArn);
     const queueArns = [stack.queues.ingest, stack.queues.classify].map((q) => stack.resolve(q.queueArn));
     const uploads = { 'Fn::Join': ['', [bucketArn, '/workspaces/*']] };
-    for (const route of routes) {
+    for (const route of sharedRoutes) {
       const [, fn] = functionOf(route);
       expect(fn.Properties.Environment.Variables).toMatchObject({
         UPLOADS_BUCKET: stack.resolve(stack.storage.uploads.bucketName),
@@ -229,10 +297,10 @@ describe('HTTP API', () => {
   });
 
   it('passes the configured upload size limit to the functions', () => {
-    const { stack: small, template: smallTemplate } = buildStack({ maxUploadBytes: 5_000_000 });
-    const fns = inspect(smallTemplate).ofType('AWS::Lambda::Function');
+    const { stack: small, flat: flatSmall } = buildStack({ maxUploadBytes: 5_000_000 });
+    const fns = inspect(flatSmall).ofType('AWS::Lambda::Function');
     const [, health] = fns.find(([id]) =>
-      id.startsWith(`Api${routeId(routes.find((r) => r.handler === 'system.health')!)}`),
+      id.startsWith(routeId(routes.find((r) => r.handler === 'system.health')!)),
     )!;
     expect(health.Properties.Environment.Variables.MAX_UPLOAD_BYTES).toBe('5000000');
     const worker = fns.find(
@@ -278,7 +346,7 @@ describe('HTTP API', () => {
         .map(([, p]) => p.Properties.Roles);
     expect(mailPolicies(ofType('AWS::IAM::Policy'))).toEqual([[{ Ref: roleId }]]);
     // Without a sender, no function may send mail at all.
-    expect(mailPolicies(inspect(buildStack().template).ofType('AWS::IAM::Policy'))).toEqual([]);
+    expect(mailPolicies(inspect(buildStack().flat).ofType('AWS::IAM::Policy'))).toEqual([]);
   });
 
   it('lets the functions into the database proxy, and nothing else in', () => {
@@ -335,12 +403,17 @@ describe('HTTP API', () => {
     expect(AUTH_ROUTES.map((r) => `${r.method} ${r.path}`).sort()).toEqual(authKeys.sort());
     const limits = { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 };
     expect(stage.Properties.RouteSettings).toEqual(Object.fromEntries(authKeys.map((key) => [key, limits])));
-    // CloudFormation resolves a route setting's key against routes that already exist.
-    const routeIds = ofType('AWS::ApiGatewayV2::Route')
-      .filter(([, r]) => authKeys.includes(r.Properties.RouteKey))
-      .map(([id]) => id);
-    expect(routeIds).toHaveLength(4);
-    for (const id of routeIds) expect(resources[stageId]!.DependsOn).toContain(id);
+    // CloudFormation resolves a route setting's key against routes that already exist: the
+    // stage waits for the nested stacks (areas) that create the auth routes.
+    const areasWithAuthRoutes = nestedStacksOf(stack).filter((area) =>
+      Object.values(Template.fromStack(area).toJSON().Resources as Record<string, Resource>).some(
+        (r) => r.Type === 'AWS::ApiGatewayV2::Route' && authKeys.includes(r.Properties.RouteKey),
+      ),
+    );
+    expect(areasWithAuthRoutes.map((a) => a.node.id).sort()).toEqual(['Login', 'Users']);
+    for (const area of areasWithAuthRoutes) {
+      expect(resources[stageId]!.DependsOn).toContain(stack.getLogicalId(area.nestedStackResource!));
+    }
   });
 
   it("takes the auth routes' limits from the stack props (CDK context)", () => {

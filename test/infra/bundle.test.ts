@@ -4,7 +4,6 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '#infra/constructs/api.ts';
 import { PROJECT_ROOT } from '#infra/constructs/app-function.ts';
@@ -15,6 +14,7 @@ import { Llm } from '#infra/constructs/llm.ts';
 import { Network } from '#infra/constructs/network.ts';
 import { DEAD_LETTER_WORKER_TIMEOUT } from '#infra/constructs/queue-worker.ts';
 import { Queues } from '#infra/constructs/queues.ts';
+import { Scheduler, TASK_WORKER_TIMEOUT } from '#infra/constructs/scheduler.ts';
 import { Secrets } from '#infra/constructs/secrets.ts';
 import { Storage } from '#infra/constructs/storage.ts';
 import { routeId } from '#infra/naming.ts';
@@ -23,7 +23,7 @@ import { system } from '#lib/http/routes.ts';
 import { PDF_LIMITS } from '#lib/ingest/pdf.ts';
 import { makePdf } from '#test/support/fixtures.ts';
 import { makePdfBomb } from '#test/support/pdf-bomb.ts';
-import { cdkJsonContext } from './stack.ts';
+import { cdkJsonContext, flatten } from './stack.ts';
 
 // Bundles for real, through the same Api construct as the stack, but only two routes: the
 // health check (pg and its CommonJS requires in an ESM bundle) and the docs asset (files
@@ -31,8 +31,16 @@ import { cdkJsonContext } from './stack.ts';
 const bundled: Route[] = [system.health, system.docsAsset];
 // And the queue workers, through the same Ingest and Classify constructs: the ingest worker
 // carries the PDF (pdf.js, through unpdf), CSV and HTML parsers, the classify worker the LLM
-// providers (undici, the Bedrock client left external), each bundled into one ESM file that loads.
-const workers = ['IngestWorker', 'IngestDeadLetters', 'ClassifyWorker', 'ClassifyDeadLetters'] as const;
+// providers (undici, the Bedrock client left external), the task dispatcher the scraper and feed
+// reader, each bundled into one ESM file that loads.
+const workers = [
+  'IngestWorker',
+  'IngestDeadLetters',
+  'ClassifyWorker',
+  'ClassifyDeadLetters',
+  'SchedulerWorker',
+  'SchedulerDeadLetters',
+] as const;
 
 // Inside the project, so the bundle's external @aws-sdk imports resolve from node_modules as
 // they resolve from the runtime in Lambda.
@@ -54,6 +62,7 @@ beforeAll(() => {
       consumerTimeout: CLASSIFY_WORKER_TIMEOUT,
       deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
     },
+    tasks: { consumerTimeout: TASK_WORKER_TIMEOUT, deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT },
   });
   const llm = new Llm(stack, 'Llm');
   const storage = new Storage(stack, 'Storage', { corsOrigins: [], uploadsQueue: queues.ingest });
@@ -64,23 +73,26 @@ beforeAll(() => {
     storage,
     queues,
   };
+  const scheduler = new Scheduler(stack, 'Scheduler', { ...common, llm });
   new Api(stack, 'Api', {
     ...common,
     routes: bundled,
     llm,
+    taskAccess: scheduler,
     jwtSigningKey: new Secrets(stack, 'Secrets').jwtSigningKey,
     corsOrigins: [],
     settings: {},
   });
   new Ingest(stack, 'Ingest', common);
   new Classify(stack, 'Classify', { ...common, llm });
-  const functions = Object.entries(Template.fromStack(stack).findResources('AWS::Lambda::Function'));
+  // The routes' functions are in their area's nested stack: look in every stack.
+  const functions = Object.entries(flatten(stack).findResources('AWS::Lambda::Function'));
   const assetDir = (idPrefix: string) => {
     const [, fn] = functions.find(([id]) => id.startsWith(idPrefix))!;
     const hash = (fn.Properties.Code.S3Key as string).replace(/\.zip$/, '');
     return path.join(outdir, `asset.${hash}`);
   };
-  bundleDirs = new Map(bundled.map((route) => [route.handler, assetDir(`Api${routeId(route)}`)]));
+  bundleDirs = new Map(bundled.map((route) => [route.handler, assetDir(routeId(route))]));
   workerDirs = new Map(workers.map((worker) => [worker, assetDir(worker)]));
 }, 120_000);
 
@@ -175,7 +187,7 @@ describe('ESM bundles', () => {
   });
 
   it('loads each queue worker from its bundle, exporting its handler', { timeout: 60_000 }, async () => {
-    // Four functions, four bundles: an id prefix matching two functions would test one twice.
+    // Six functions, six bundles: an id prefix matching two functions would test one twice.
     expect(new Set(workerDirs.values()).size).toBe(workers.length);
     for (const worker of workers) {
       const dir = workerDirs.get(worker)!;

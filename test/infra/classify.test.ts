@@ -1,3 +1,4 @@
+import { Stack } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { buildStack, inspect, type Resource } from './stack.ts';
 
@@ -139,7 +140,8 @@ describe('LLM configuration', () => {
       classifierDefaultModel: 'amazon.nova-pro-v1:0',
       llmConcurrency: 2,
     });
-    const { resources: r } = inspect(configured.template);
+    // Every stack's resources: the API's functions are in its areas' nested stacks.
+    const { resources: r } = inspect(configured.flat);
     const expected = {
       OPENAI_BASE_URL: 'http://llm.internal:11434/v1',
       OPENAI_MODELS: 'llama3.2,qwen3',
@@ -149,7 +151,7 @@ describe('LLM configuration', () => {
       LLM_CONCURRENCY: '2',
     };
     const id = (c: { node: { defaultChild?: unknown } }) =>
-      configured.stack.getLogicalId(c.node.defaultChild as never);
+      Stack.of(c as never).getLogicalId(c.node.defaultChild as never);
     expect(r[id(configured.stack.classify.worker)]!.Properties.Environment.Variables).toMatchObject(expected);
     for (const fn of configured.stack.api.functions.values()) {
       expect(r[id(fn)]!.Properties.Environment.Variables).toMatchObject(expected);

@@ -87,9 +87,13 @@ describe('migrations', () => {
     expect(resources[httpApiId]!.DependsOn).toContain(triggerId);
     // A worker's event source must not start writing before the schema it expects exists.
     const mappings = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
-    // The ingest and classify queues and their dead-letter queues.
-    expect(mappings).toHaveLength(4);
+    // The ingest, classify and task queues and their dead-letter queues.
+    expect(mappings).toHaveLength(6);
     for (const mapping of mappings) expect(mapping.DependsOn).toContain(triggerId);
+    // The route functions, in the API areas' nested stacks: each whole nested stack waits.
+    const areas = Object.values(resources).filter((r) => r.Type === 'AWS::CloudFormation::Stack');
+    expect(areas).toHaveLength(stack.api.areas.size);
+    for (const area of areas) expect(area.DependsOn).toContain(triggerId);
   });
 
   it('re-run on every deploy unless the run id is pinned', () => {

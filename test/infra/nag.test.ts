@@ -42,13 +42,28 @@ describe('cdk-nag AWS Solutions checks', () => {
     });
   }
 
-  it("acknowledges the route functions' IAM findings once, on their shared role", () => {
+  it("acknowledges the route functions' IAM findings once, on their two shared roles", () => {
     const { app, stack } = buildStack(variants['all features']);
-    const acks = acknowledgments(app).filter((a) => a.path.startsWith(`${stack.api.node.path}/`));
+    const acks = acknowledgments(app).filter(
+      (a) => a.path === stack.api.node.path || a.path.startsWith(`${stack.api.node.path}/`),
+    );
     const rolePath = stack.api.functionRole.node.path;
-    // None on the route functions: only the API's own (authorization in the functions).
-    expect(acks.filter((a) => a.path !== rolePath).map((a) => a.id)).toEqual([
-      expect.stringMatching(/AwsSolutions-APIG4$/),
+    const taskRolePath = stack.api.taskFunctionRole.node.path;
+    // None on the route functions or their areas' stacks: only the API's own (authorization in
+    // the functions), on the construct that holds the API and every area's routes.
+    expect(acks.filter((a) => a.path !== rolePath && a.path !== taskRolePath)).toEqual([
+      expect.objectContaining({
+        path: stack.api.node.path,
+        id: expect.stringMatching(/AwsSolutions-APIG4$/),
+      }),
+    ]);
+    // The task routes' role: the managed policies, and the schedules of the stack's group.
+    expect(acks.filter((a) => a.path === taskRolePath).map((a) => a.id)).toEqual([
+      expect.stringMatching(/AwsSolutions-IAM4\[.*AWSLambdaBasicExecutionRole\]$/),
+      expect.stringMatching(/AwsSolutions-IAM4\[.*AWSLambdaVPCAccessExecutionRole\]$/),
+      expect.stringMatching(
+        /AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule\/Docsift\/\*\]$/,
+      ),
     ]);
     // The two Lambda managed policies, the uploads prefix and the exports prefix.
     expect(acks.filter((a) => a.path === rolePath).map((a) => a.id)).toEqual([

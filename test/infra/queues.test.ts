@@ -33,6 +33,10 @@ const pairs = {
     queueId: idOf(stack.queues.classify),
     deadLettersId: idOf(stack.queues.classifyDeadLetters),
   },
+  tasks: {
+    queueId: idOf(stack.queues.tasks),
+    deadLettersId: idOf(stack.queues.tasksDeadLetters),
+  },
 };
 
 for (const [name, { queueId, deadLettersId: dlqId }] of Object.entries(pairs)) {
@@ -84,7 +88,7 @@ for (const [name, { queueId, deadLettersId: dlqId }] of Object.entries(pairs)) {
 describe('all queues', () => {
   it('hide a received message for at least six times its consumer’s timeout', () => {
     const mappings = ofType('AWS::Lambda::EventSourceMapping');
-    expect(mappings).toHaveLength(4);
+    expect(mappings).toHaveLength(6);
     for (const [, mapping] of mappings) {
       const queue = resources[mapping.Properties.EventSourceArn['Fn::GetAtt'][0]]!;
       const fn = resources[mapping.Properties.FunctionName.Ref]!;
@@ -104,7 +108,14 @@ describe('all queues', () => {
       expect(granted).toContainEqual(queueArn(queueId));
       expect(VISIBILITY_WINDOW_SECONDS).toBeLessThan(resources[queueId]!.Properties.VisibilityTimeout);
     }
-    for (const entry of ['ingest', 'ingest-dead-letters', 'classify', 'classify-dead-letters']) {
+    for (const entry of [
+      'ingest',
+      'ingest-dead-letters',
+      'classify',
+      'classify-dead-letters',
+      'tasks',
+      'tasks-dead-letters',
+    ]) {
       const source = readFileSync(`functions/workers/${entry}.ts`, 'utf8');
       expect(source, entry).toMatch(/export const handler = (withDbRole\('[a-z-]+', )?keepingVisible\(/);
     }
