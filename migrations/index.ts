@@ -2,6 +2,7 @@ import type { Migration } from 'kysely/migration';
 import * as usersAndWorkspaces from './2026-11-26T1000_users_and_workspaces.ts';
 import * as datasourcesAndRecords from './2026-11-26T1100_datasources_and_records.ts';
 import * as classification from './2026-11-26T1200_classification.ts';
+import * as jobPlanning from './2026-12-02T1010_job_planning.ts';
 
 /**
  * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T1000_users_and_workspaces': usersAndWorkspaces,
   '2026-11-26T1100_datasources_and_records': datasourcesAndRecords,
   '2026-11-26T1200_classification': classification,
+  '2026-12-02T1010_job_planning': jobPlanning,
 };
