@@ -58,7 +58,7 @@ export async function handleClassifyMessage(deps: ClassifyDeps, body: string): P
   return classifyItems(deps, message);
 }
 
-/** Records the planner takes per message by default: a chunk's insert and sends stay well under its timeout. */
+/** Records the planner takes per message by default (fewer with more than two schemes): a chunk's insert and sends stay well under its timeout. */
 const PLAN_CHUNK_RECORDS = 2000;
 /** Each planner statement's limit: far below the worker's timeout, so a stuck one is cancelled. */
 const PLAN_STATEMENT_MS = 10_000;
@@ -80,11 +80,14 @@ const ACTIVE: JobStatus[] = ['pending', 'running'];
  */
 async function planJob(deps: ClassifyDeps, message: PlanJob): Promise<void> {
   const after = message.after ?? null;
-  const chunk = deps.settings.planChunkRecords ?? PLAN_CHUNK_RECORDS;
+  const records = deps.settings.planChunkRecords ?? PLAN_CHUNK_RECORDS;
   const step = await deps.db.transaction().execute(async (trx) => {
     await limitTransaction(trx, PLAN_STATEMENT_MS);
     const job = await lockPlannableJob(trx, message.job_id, after);
     if (!job) return undefined;
+    // At most twice as many items as records: with many schemes, fewer records a chunk, so its
+    // sends (SQS takes 10 messages a call) stay a few seconds.
+    const chunk = Math.max(1, Math.min(records, Math.floor((2 * records) / job.scheme_ids.length)));
     if (job.status === 'pending')
       await trx
         .updateTable('classification_jobs')
