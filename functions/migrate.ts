@@ -16,7 +16,7 @@ export async function handler(): Promise<{ status: 'migrated' }> {
   const settings = loadConfig({ ...process.env, FIRST_SUPERUSER_PASSWORD: password });
   setConfig(settings);
   try {
-    await prepareDatabase(await db(), settings.firstSuperuser);
+    await prepareDatabase(await db('migrate'), settings.firstSuperuser);
   } finally {
     // Each deploy's run stands alone: leave no idle connections pinned in the proxy.
     await closeDb();

@@ -2,7 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { Route } from '#lib/http/route.ts';
 import { routes } from '#lib/http/routes.ts';
-import { Api, type ApiSettings } from './constructs/api.ts';
+import { Api, type ApiSettings, DEFAULT_AUTH_THROTTLE } from './constructs/api.ts';
 import { CLASSIFY_WORKER_TIMEOUT, Classify } from './constructs/classify.ts';
 import { Database } from './constructs/database.ts';
 import { INGEST_WORKER_TIMEOUT, Ingest } from './constructs/ingest.ts';
@@ -28,6 +28,10 @@ export interface DocsiftStackProps extends StackProps, ApiSettings, LlmSettings 
   deletionProtection?: boolean;
   /** Set to pin the migration trigger; by default it changes on every synth so migrations run on every deploy. */
   migrationRunId?: string;
+  /** Requests per second on each of the login, recovery and registration routes (API Gateway). Default 10. */
+  authThrottleRateLimit?: number;
+  /** Burst on each of those routes. Default 20. */
+  authThrottleBurstLimit?: number;
   /** The HTTP routes, one function each. Default the app's route table (lib/http/routes.ts). */
   routes?: Route[];
 }
@@ -88,6 +92,10 @@ export class DocsiftStack extends Stack {
       queues: this.queues,
       llm: this.llm,
       corsOrigins: props.corsOrigins ?? [],
+      authThrottle: {
+        rateLimit: props.authThrottleRateLimit ?? DEFAULT_AUTH_THROTTLE.rateLimit,
+        burstLimit: props.authThrottleBurstLimit ?? DEFAULT_AUTH_THROTTLE.burstLimit,
+      },
       settings: {
         frontendUrl: props.frontendUrl,
         usersOpenRegistration: props.usersOpenRegistration,

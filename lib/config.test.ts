@@ -13,7 +13,23 @@ describe('loadConfig', () => {
       usersOpenRegistration: false,
       corsOrigins: [],
       firstSuperuser: undefined,
+      loginThrottle: { perEmail: 10, perAddress: 100, windowSeconds: 900 },
+      recoveryThrottle: { perEmail: 3, perAddress: 20, windowSeconds: 3600 },
     });
+  });
+
+  it('reads the throttling limits and refuses a limit of zero', () => {
+    const config = loadConfig({
+      LOGIN_MAX_FAILURES_PER_EMAIL: '5',
+      LOGIN_MAX_FAILURES_PER_ADDRESS: '50',
+      LOGIN_THROTTLE_WINDOW_SECONDS: '60',
+      RECOVERY_MAX_PER_EMAIL: '1',
+      RECOVERY_MAX_PER_ADDRESS: '2',
+      RECOVERY_THROTTLE_WINDOW_SECONDS: '120',
+    });
+    expect(config.loginThrottle).toEqual({ perEmail: 5, perAddress: 50, windowSeconds: 60 });
+    expect(config.recoveryThrottle).toEqual({ perEmail: 1, perAddress: 2, windowSeconds: 120 });
+    expect(() => loadConfig({ LOGIN_MAX_FAILURES_PER_EMAIL: '0' })).toThrow(/LOGIN_MAX_FAILURES_PER_EMAIL/);
   });
 
   it('parses every variable it is given', () => {

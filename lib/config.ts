@@ -58,6 +58,20 @@ const configSchema = z.object({
     .max(7 * 24 * 3600)
     .default(3600),
   SCRAPER_ALLOW_PRIVATE_HOSTS: envBool.default(false),
+  LOGIN_MAX_FAILURES_PER_EMAIL: z.coerce.number().int().min(1).default(10),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(100),
+  LOGIN_THROTTLE_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(15 * 60),
+  RECOVERY_MAX_PER_EMAIL: z.coerce.number().int().min(1).default(3),
+  RECOVERY_MAX_PER_ADDRESS: z.coerce.number().int().min(1).default(20),
+  RECOVERY_THROTTLE_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(60 * 60),
   EXPORT_INLINE_MAX_BYTES: z.coerce
     .number()
     .int()
@@ -97,7 +111,14 @@ export type Config = {
   scraperAllowPrivateHosts: boolean;
   /** Exports above this size are stored and answered with a download redirect (where the store can sign one). */
   exportInlineMaxBytes: number;
+  /** Failed logins allowed per email and per client address within the window; then 429 until it passes. */
+  loginThrottle: ThrottleLimits;
+  /** Password-recovery requests allowed per email and per client address within the window. */
+  recoveryThrottle: ThrottleLimits;
 };
+
+/** How many attempts one email and one client address may make within a sliding window. */
+export type ThrottleLimits = { perEmail: number; perAddress: number; windowSeconds: number };
 
 /** Thrown at start when the environment does not describe a runnable service. */
 export class ConfigError extends Error {
@@ -151,6 +172,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     uploadUrlExpireSeconds: e.UPLOAD_URL_EXPIRE_SECONDS,
     scraperAllowPrivateHosts: e.SCRAPER_ALLOW_PRIVATE_HOSTS,
     exportInlineMaxBytes: e.EXPORT_INLINE_MAX_BYTES,
+    loginThrottle: {
+      perEmail: e.LOGIN_MAX_FAILURES_PER_EMAIL,
+      perAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      windowSeconds: e.LOGIN_THROTTLE_WINDOW_SECONDS,
+    },
+    recoveryThrottle: {
+      perEmail: e.RECOVERY_MAX_PER_EMAIL,
+      perAddress: e.RECOVERY_MAX_PER_ADDRESS,
+      windowSeconds: e.RECOVERY_THROTTLE_WINDOW_SECONDS,
+    },
   };
 }
 

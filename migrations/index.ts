@@ -3,6 +3,8 @@ import * as usersAndWorkspaces from './2026-11-26T1000_users_and_workspaces.ts';
 import * as datasourcesAndRecords from './2026-11-26T1100_datasources_and_records.ts';
 import * as classification from './2026-11-26T1200_classification.ts';
 import * as jobPlanning from './2026-12-02T1010_job_planning.ts';
+import * as recordsKeepIdentity from './2026-12-02T1100_records_keep_identity.ts';
+import * as accountSecurity from './2026-12-02T1200_account_security.ts';
 
 /**
  * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no
@@ -13,4 +15,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T1100_datasources_and_records': datasourcesAndRecords,
   '2026-11-26T1200_classification': classification,
   '2026-12-02T1010_job_planning': jobPlanning,
+  '2026-12-02T1100_records_keep_identity': recordsKeepIdentity,
+  '2026-12-02T1200_account_security': accountSecurity,
 };

@@ -1,11 +1,8 @@
 import { config } from '#lib/config.ts';
-import { ValidationError } from '#lib/http/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { RawResponse } from '#lib/http/response.ts';
 import { datasources } from '#lib/http/routes.ts';
-import { newId } from '#lib/ids.ts';
-import { IngestError } from '#lib/ingest/errors.ts';
-import { scrapeUrl } from '#lib/ingest/scrape.ts';
+import { RecordAppendPending } from '#lib/http/schemas/datasources.ts';
 import { platform } from '#lib/platform.ts';
 import {
   createDatasources,
@@ -19,12 +16,7 @@ import {
   requireDatasource,
   toDatasourceOut,
 } from '#lib/services/datasources.ts';
-import {
-  type AppendInput,
-  appendRecord as appendToDatasource,
-  type RecordContent,
-  toRecordOut,
-} from '#lib/services/records.ts';
+import { appendRecord as appendToDatasource, queueUrlAppend, toRecordOut } from '#lib/services/records.ts';
 
 function settings(): IngestSettings {
   const c = config();
@@ -54,7 +46,7 @@ export const update = httpHandler(datasources.update, async ({ db, user, params,
 );
 
 const deleteHandler = httpHandler(datasources.delete, async ({ db, user, params }) => {
-  await deleteDatasource(db, platform(), user, params.workspace_id, params.datasource_id);
+  await deleteDatasource(db, platform(), user, params.workspace_id, params.datasource_id, settings());
   return undefined;
 });
 
@@ -81,36 +73,21 @@ export const content = httpHandler(datasources.content, async ({ db, user, param
   );
 });
 
-/** Turns appended content into a record: text as is, a URL scraped now. */
-async function resolveContent(input: AppendInput): Promise<RecordContent> {
-  if (input.content_type === 'text') {
-    // Texts may repeat: each appended text is a record of its own.
-    return {
-      sourceKey: `text:${newId()}`,
-      title: null,
-      text: input.content,
-      metadata: {},
-      eventTimestamp: null,
-    };
-  }
-  try {
-    const page = await scrapeUrl(input.content, { allowPrivateHosts: config().scraperAllowPrivateHosts });
-    return {
-      sourceKey: page.url,
-      title: page.title,
-      text: page.text,
-      metadata: { url: page.url, final_url: page.finalUrl, content_type: page.contentType },
-      eventTimestamp: page.publishedAt,
-    };
-  } catch (error) {
-    if (error instanceof IngestError)
-      throw new ValidationError([{ location: 'body', path: 'content', message: error.reason }]);
-    throw error;
-  }
-}
-
-export const appendRecord = httpHandler(datasources.appendRecord, async ({ db, user, params, body }) =>
-  toRecordOut(
-    await appendToDatasource(db, user, params.workspace_id, params.datasource_id, body, resolveContent),
-  ),
-);
+export const appendRecord = httpHandler(datasources.appendRecord, async ({ db, user, params, body }) => {
+  if (body.content_type === 'text')
+    return toRecordOut(await appendToDatasource(db, user, params.workspace_id, params.datasource_id, body));
+  // A page can take the function's whole timeout to fetch: it is scraped by the ingest worker.
+  const pending = await queueUrlAppend(
+    db,
+    platform(),
+    config().ingestQueue,
+    user,
+    params.workspace_id,
+    params.datasource_id,
+    body,
+  );
+  return new RawResponse(202, JSON.stringify(RecordAppendPending.parse(pending)), {
+    'content-type': 'application/json',
+    location: `/api/v1/workspaces/${params.workspace_id}/datasources/${params.datasource_id}`,
+  });
+});

@@ -10,7 +10,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DOCS_ASSETS } from '#lib/http/docs.ts';
 import type { Route } from '#lib/http/route.ts';
-import { system } from '#lib/http/routes.ts';
+import { login, system, users } from '#lib/http/routes.ts';
 import {
   CORS_ALLOW_HEADERS,
   CORS_ALLOW_METHODS,
@@ -72,12 +72,30 @@ export interface ApiProps {
    * (lib/classify/providers.ts).
    */
   llm: Llm;
-  /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin, without credentials. */
+  /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin. Never with credentials. */
   corsOrigins: string[];
   settings: ApiSettings;
   /** Stage-wide request rate limit. Default 100 requests per second, bursts of 200. */
   throttle?: apigwv2.ThrottleSettings;
+  /** Rate limit of each of {@link AUTH_ROUTES}. Default {@link DEFAULT_AUTH_THROTTLE}. */
+  authThrottle?: apigwv2.ThrottleSettings;
 }
+
+/**
+ * The routes a password guesser or a mail bomber calls: login, password recovery and reset,
+ * open registration. Each gets a lower rate limit than the stage's. API Gateway counts a
+ * route's requests from every client together, so this caps the cost of a flood; the limits
+ * per email and per client address are the app's (lib/auth/throttle.ts, in Postgres).
+ */
+export const AUTH_ROUTES: Route[] = [
+  login.accessToken,
+  login.recoverPassword,
+  login.resetPassword,
+  users.register,
+];
+
+/** Requests per second (and burst) on each auth route: far above what people type, far below a flood. */
+export const DEFAULT_AUTH_THROTTLE = { rateLimit: 10, burstLimit: 20 } as const;
 
 /** How long the route functions' logs are kept: as each function's own log group kept them. */
 const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
@@ -134,20 +152,41 @@ export class Api extends Construct {
     this.functionLogs = new logs.LogGroup(this, 'FunctionLogs', { retention: FUNCTION_LOG_RETENTION });
 
     const environment = this.environment(props);
+    const authRoutes: { key: string; routes: apigwv2.HttpRoute[] }[] = [];
     for (const route of props.routes) {
       const fn = this.routeFunction(route, props, environment);
-      this.httpApi.addRoutes({
+      const added = this.httpApi.addRoutes({
         path: route.path,
         methods: [apigwv2.HttpMethod[route.method]],
         integration: new HttpLambdaIntegration(`${routeId(route)}Integration`, fn),
       });
+      if (AUTH_ROUTES.includes(route))
+        authRoutes.push({ key: `${route.method} ${route.path}`, routes: added });
     }
+    this.throttleAuthRoutes(authRoutes, props.authThrottle ?? DEFAULT_AUTH_THROTTLE);
 
     Validations.of(this.httpApi).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
         "Authorization is each route's declared auth level, enforced in the function (lib/http/middleware/authenticate.ts verifies the JWT and the user's state from the database); public routes (login, registration, health, docs) are public by design.",
     });
+  }
+
+  /** Per-route throttling on the stage (the L2 stage has no property for it). */
+  private throttleAuthRoutes(
+    authRoutes: { key: string; routes: apigwv2.HttpRoute[] }[],
+    throttle: apigwv2.ThrottleSettings,
+  ): void {
+    if (authRoutes.length === 0) return;
+    const stage = this.stage.node.defaultChild as apigwv2.CfnStage;
+    stage.routeSettings = Object.fromEntries(
+      authRoutes.map(({ key }) => [
+        key,
+        { ThrottlingRateLimit: throttle.rateLimit, ThrottlingBurstLimit: throttle.burstLimit },
+      ]),
+    );
+    // The stage names the routes by key, and CloudFormation refuses a key it has not created yet.
+    for (const { routes } of authRoutes) for (const route of routes) this.stage.node.addDependency(route);
   }
 
   private environment(props: ApiProps): Record<string, string> {
@@ -240,8 +279,9 @@ function corsPreflight(origins: string[]): apigwv2.CorsPreflightOptions | undefi
     allowHeaders: CORS_ALLOW_HEADERS,
     exposeHeaders: CORS_EXPOSE_HEADERS,
     maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
-    // As locally: credentials for listed origins only; browsers refuse them with `*`.
-    allowCredentials: !origins.includes('*'),
+    // As locally: never credentials. Clients send bearer tokens, not cookies, so a browser
+    // needs no credentials mode, and offering it would only widen what a listed origin may do.
+    allowCredentials: false,
   };
 }
 

@@ -124,9 +124,12 @@ export class Storage extends Construct {
     });
   }
 
-  /** The ingest worker's access: reads uploads, and may delete them; it never writes any. */
+  /**
+   * The ingest worker's access: reads uploads, copies an accepted one to the datasource's own key
+   * (a copy is a PutObject), deletes strays and the folders of deleted owners.
+   */
   grantWorkerAccess(grantee: iam.IGrantable & IConstruct): void {
-    this.grantObjects(grantee, ['s3:GetObject', 's3:DeleteObject']);
+    this.grantObjects(grantee, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']);
   }
 
   /**

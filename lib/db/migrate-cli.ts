@@ -12,7 +12,7 @@ const config = loadConfig();
 const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(path.resolve(config.dataDir));
 setConfig({ ...config, databaseUrl: config.databaseUrl ?? embedded?.url });
 try {
-  await prepareDatabase(await db(), config.firstSuperuser);
+  await prepareDatabase(await db('migrate'), config.firstSuperuser);
   console.log('Database is up to date');
 } finally {
   await closeDb();

@@ -76,3 +76,11 @@ export class ValidationError extends HttpError {
     super(422, 'Unprocessable Content', 'The request did not pass validation', { errors });
   }
 }
+
+/** 429: too many attempts; `Retry-After` says in how many seconds the next one may succeed. */
+export class TooManyRequestsError extends HttpError {
+  override name = 'TooManyRequestsError';
+  constructor(detail: string, retryAfterSeconds: number) {
+    super(429, 'Too Many Requests', detail, { headers: { 'retry-after': String(retryAfterSeconds) } });
+  }
+}

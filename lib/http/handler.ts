@@ -12,6 +12,7 @@ import { validateInput } from './middleware/validate.ts';
 import { toProblem } from './problem.ts';
 import { RawResponse } from './response.ts';
 import type { Route } from './route.ts';
+import { encodeCursor } from './schemas/common.ts';
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 type In<S> = S extends z.ZodType ? z.input<S> : undefined;
@@ -130,11 +131,31 @@ export function httpHandler<R extends Route>(
   return lambda as HttpLambda;
 }
 
+/**
+ * Adds the request id and, unless the handler chose otherwise (docs assets), `no-store`:
+ * answers are per caller and may carry personal data, so no cache along the way keeps them.
+ */
 function withRequestId(
   result: APIGatewayProxyStructuredResultV2,
   requestId: string,
 ): APIGatewayProxyStructuredResultV2 {
-  return { ...result, headers: { ...result.headers, 'x-request-id': requestId } };
+  return {
+    ...result,
+    headers: { 'cache-control': 'no-store', ...result.headers, 'x-request-id': requestId },
+  };
+}
+
+/**
+ * The headers the handler stack puts on every answer (security headers, `cache-control`, the
+ * request id), for answers made outside it: the local runtime's own 400/404/405/413/500.
+ */
+export async function withStandardHeaders(
+  result: APIGatewayProxyStructuredResultV2,
+  requestId: string,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const request = { response: withRequestId(result, requestId) };
+  await securityHeaders.after?.(request as never);
+  return request.response;
 }
 
 function logRequest(invocation: Invocation, event: APIGatewayProxyEventV2, status: number | undefined): void {
@@ -146,6 +167,46 @@ function logRequest(invocation: Invocation, event: APIGatewayProxyEventV2, statu
   });
 }
 
+/**
+ * A list page stops growing past this many bytes of JSON, whatever its `limit`: a Lambda
+ * answers at most 6 MB, and list items are kept small (text previews), so a page cut here
+ * stays far below. The page's `next_cursor` continues after its last item.
+ */
+export const MAX_PAGE_BYTES = 1024 * 1024;
+
+type KeysetPage = { data: { id: string }[]; count: number; next_cursor: string | null };
+
+function isKeysetPage(body: unknown): body is KeysetPage {
+  const page = body as Partial<KeysetPage> | null;
+  return (
+    typeof page === 'object' &&
+    page !== null &&
+    Array.isArray(page.data) &&
+    'next_cursor' in page &&
+    page.data.every((item) => typeof item?.id === 'string')
+  );
+}
+
+/**
+ * Cuts a list page to {@link MAX_PAGE_BYTES} (at least one item). Every list is keyset-paged on
+ * its time-ordered ids (`listOf`, `toPage`), so the cursor after the last item kept is that
+ * item's id, whichever list it is.
+ */
+function capPageBytes(body: KeysetPage, json: string): { body: KeysetPage; json: string } {
+  if (Buffer.byteLength(json) <= MAX_PAGE_BYTES) return { body, json };
+  let bytes = 0;
+  let kept = 0;
+  for (const item of body.data) {
+    bytes += Buffer.byteLength(JSON.stringify(item)) + 1;
+    if (kept > 0 && bytes > MAX_PAGE_BYTES) break;
+    kept++;
+  }
+  if (kept === body.data.length) return { body, json };
+  const data = body.data.slice(0, kept);
+  const page = { ...body, data, next_cursor: encodeCursor(data.at(-1)!.id) };
+  return { body: page, json: JSON.stringify(page) };
+}
+
 /** Shapes a handler's result into the route's response, checked against its schema. */
 function toResult<R extends Route>(route: R, result: HttpResult<R>): APIGatewayProxyStructuredResultV2 {
   if (result instanceof RawResponse) return result.toResult();
@@ -153,5 +214,8 @@ function toResult<R extends Route>(route: R, result: HttpResult<R>): APIGatewayP
   if (!schema || status === 204) return { statusCode: status };
   // A response that fails its own schema is a bug on our side: it throws, and becomes a 500.
   const body = schema.parse(result);
-  return { statusCode: status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+  let json = JSON.stringify(body);
+  // GET only: a create answering `{data: [...]}` lists what it made, which is not a page.
+  if (route.method === 'GET' && isKeysetPage(body)) json = capPageBytes(body, json).json;
+  return { statusCode: status, headers: { 'content-type': 'application/json' }, body: json };
 }

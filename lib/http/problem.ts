@@ -1,4 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { databaseBusyReason } from '#lib/db/errors.ts';
 import { HttpError } from './errors.ts';
 
 const STATUS_TITLES: Record<number, string> = {
@@ -57,6 +58,15 @@ export function toProblem(error: unknown, requestId?: string): APIGatewayProxySt
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && e.expose === true) {
     return problemResponse(e.statusCode, {
       detail: String(e.message),
+      ...(requestId !== undefined && { requestId }),
+    });
+  }
+  // A lock or statement timeout: nothing changed, a retry may succeed (Retry-After in seconds).
+  const busy = databaseBusyReason(error);
+  if (busy) {
+    return problemResponse(503, {
+      detail: busy,
+      headers: { 'retry-after': '5' },
       ...(requestId !== undefined && { requestId }),
     });
   }

@@ -346,7 +346,8 @@ export const datasources = {
     method: 'POST',
     path: `${WS}/datasources/{datasource_id}/reprocess`,
     auth: 'user',
-    summary: 'Run the datasource again with its current options, replacing its records',
+    summary:
+      'Run the datasource again with its current options, updating its records in place (ids and classification results stay; appended records are kept)',
     tags: ['datasources'],
     params: DatasourceParams,
     response: { status: 202, schema: DatasourcePublic },
@@ -380,7 +381,8 @@ export const datasources = {
     method: 'POST',
     path: `${WS}/datasources/{datasource_id}/records`,
     auth: 'user',
-    summary: 'Append a record to a text_block (text) or url_list (url, scraped now) source',
+    summary:
+      'Append a record to a text_block (text: 201 with the record) or url_list source (url: 202, scraped in the background; the answer is a RecordAppendPending and `location` names the datasource to poll)',
     tags: ['datasources'],
     params: DatasourceParams,
     body: RecordAppend,

@@ -1,4 +1,9 @@
 import { z } from 'zod';
+import { newId } from '#lib/ids.ts';
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** A folder whose owner was deleted: a workspace's, or one datasource's. */
+const PURGE_PREFIX = new RegExp(`^workspaces/(${UUID})/(?:datasources/(${UUID})/)?$`);
 
 /** Process (or re-process) a whole datasource: text, URL lists, files already uploaded. */
 export const ProcessDatasource = z.object({
@@ -13,6 +18,23 @@ export const ScrapeUrls = z.object({
   datasource_id: z.uuid(),
   run_id: z.uuid(),
   urls: z.array(z.string()).min(1),
+});
+
+/**
+ * Delete every stored object under a folder whose owner (a workspace or a datasource) is gone.
+ * Sent after the owner's row is deleted; idempotent (an empty folder is nothing to do).
+ */
+export const PurgeObjects = z.object({
+  kind: z.literal('purge_objects'),
+  prefix: z.string().regex(PURGE_PREFIX),
+});
+
+/** Scrape a URL appended to a url_list source into a record of its own, in the background. */
+export const AppendUrl = z.object({
+  kind: z.literal('append_url'),
+  datasource_id: z.uuid(),
+  url: z.string(),
+  event_timestamp: z.string().optional(),
 });
 
 /** What S3 sends the ingest queue when an upload lands (and its test message). */
@@ -31,10 +53,18 @@ export const S3Notification = z.union([
   z.object({ Event: z.literal('s3:TestEvent') }).loose(),
 ]);
 
-export const IngestMessage = z.union([ProcessDatasource, ScrapeUrls, S3Notification]);
+export const IngestMessage = z.union([
+  ProcessDatasource,
+  ScrapeUrls,
+  PurgeObjects,
+  AppendUrl,
+  S3Notification,
+]);
 export type IngestMessage = z.output<typeof IngestMessage>;
 export type ProcessDatasource = z.output<typeof ProcessDatasource>;
 export type ScrapeUrls = z.output<typeof ScrapeUrls>;
+export type PurgeObjects = z.output<typeof PurgeObjects>;
+export type AppendUrl = z.output<typeof AppendUrl>;
 
 /** The S3 event a bucket sends for a new object: the local object store sends the same. */
 export function objectCreatedEvent(bucket: string, key: string, size: number, eTag: string) {
@@ -58,12 +88,18 @@ export function objectCreatedEvent(bucket: string, key: string, size: number, eT
 export const UPLOADS_PREFIX = 'workspaces/';
 
 const UPLOAD_KEY = /^workspaces\/([0-9a-f-]{36})\/datasources\/([0-9a-f-]{36})\/[^/]+$/;
+const STORED_KEY = /^workspaces\/[0-9a-f-]{36}\/datasources\/[0-9a-f-]{36}\/files\/[0-9a-f-]{36}\/[^/]+$/;
+
+/** An S3 event key as a key (URL-encoded, spaces as +). */
+export function decodeEventKey(rawKey: string): string {
+  return decodeURIComponent(rawKey.replace(/\+/g, ' '));
+}
 
 /** The datasource an upload key belongs to (S3 event keys are URL-encoded, spaces as +). */
 export function datasourceOfKey(
   rawKey: string,
 ): { workspaceId: string; datasourceId: string; key: string } | undefined {
-  const key = decodeURIComponent(rawKey.replace(/\+/g, ' '));
+  const key = decodeEventKey(rawKey);
   const match = UPLOAD_KEY.exec(key);
   return match ? { workspaceId: match[1]!, datasourceId: match[2]!, key } : undefined;
 }
@@ -77,4 +113,30 @@ export function datasourceFolder(workspaceId: string, datasourceId: string): str
 export function uploadKey(workspaceId: string, datasourceId: string, filename: string): string {
   const safe = filename.replace(/[^\w.-]+/g, '_').slice(0, 200) || 'upload';
   return `${datasourceFolder(workspaceId, datasourceId)}${safe}`;
+}
+
+/** A workspace's folder: every object of its datasources lives under it. */
+export function workspaceFolder(workspaceId: string): string {
+  return `${UPLOADS_PREFIX}${workspaceId}/`;
+}
+
+/**
+ * Where an accepted upload is kept for its datasource's records: a key of its own that no
+ * presigned form names, so a later upload to the form's key can never replace it.
+ */
+export function storedFileKey(uploadKey: string): string {
+  const folder = uploadKey.slice(0, uploadKey.lastIndexOf('/') + 1);
+  return `${folder}files/${newId()}/${uploadKey.slice(folder.length)}`;
+}
+
+/** Whether a key is a stored file ({@link storedFileKey}) rather than an upload. */
+export function isStoredFileKey(key: string): boolean {
+  return STORED_KEY.test(key);
+}
+
+/** The owner a purge prefix names. */
+export function ownerOfPrefix(prefix: string): { workspaceId: string; datasourceId?: string } | undefined {
+  const match = PURGE_PREFIX.exec(prefix);
+  if (!match) return undefined;
+  return { workspaceId: match[1]!, ...(match[2] && { datasourceId: match[2] }) };
 }

@@ -2,9 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { PDFDocument } from 'pdf-lib';
 import { describe, expect, it } from 'vitest';
 import { IngestError } from '#lib/ingest/errors.ts';
-import { extractPdf, type PdfPage } from '#lib/ingest/pdf.ts';
+import { extractPdf, PDF_LIMITS, type PdfPage } from '#lib/ingest/pdf.ts';
 import { rejectionOf } from '#test/support/errors.ts';
 import { makePdf } from '#test/support/fixtures.ts';
+import { makePdfBomb } from '#test/support/pdf-bomb.ts';
+
+const MB = 1024 * 1024;
 
 async function allPages(bytes: Uint8Array): Promise<PdfPage[]> {
   const pdf = await extractPdf(bytes);
@@ -98,5 +101,60 @@ describe('extractPdf', () => {
     expect(pages).toHaveLength(200);
     expect(pages[199]?.text).toMatch(/^Page 200 lorem ipsum/);
     expect(performance.now() - started).toBeLessThan(15_000);
+  });
+
+  describe('limits', () => {
+    it('refuses a PDF bomb before pdf.js inflates it, without the process growing', async () => {
+      // 512 MiB of zeros in one content stream, about 0.5 MB on disk.
+      const bomb = await makePdfBomb([512 * MB]);
+      expect(bomb.length).toBeLessThan(MB);
+      const before = process.memoryUsage.rss();
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage.rss());
+      }, 5);
+      try {
+        expect(await reason(extractPdf(bomb))).toBe(
+          'The PDF is too large once decompressed: a stream inflates past 64 MB',
+        );
+      } finally {
+        clearInterval(sampler);
+      }
+      // Without the cap pdf.js holds the whole stream (and a copy while growing it).
+      expect(peak - before).toBeLessThan(256 * MB);
+    });
+
+    it('caps what all streams inflate to together', async () => {
+      const pdf = await makePdfBomb([600_000, 600_000, 600_000, 600_000]);
+      const limits = { ...PDF_LIMITS, maxStreamBytes: MB, maxDocumentBytes: 2 * MB };
+      expect(await reason(extractPdf(pdf, limits))).toBe(
+        'The PDF is too large once decompressed: its streams inflate past 2 MB together',
+      );
+      // Under both caps the same file reads, its pages being blank.
+      const roomy = { ...limits, maxDocumentBytes: 4 * MB };
+      const pages: PdfPage[] = [];
+      for await (const page of (await extractPdf(pdf, roomy)).pages) pages.push(page);
+      expect(pages.map((p) => p.text)).toEqual(['', '', '', '']);
+    });
+
+    it('stops pdf.js at the memory limit when a stream gets past the stream check', async () => {
+      // The check told to let anything through: the worker's watchdog is the second layer.
+      const limits = {
+        ...PDF_LIMITS,
+        maxStreamBytes: 2 ** 40,
+        maxDocumentBytes: 2 ** 40,
+        maxMemoryBytes: 256 * MB,
+      };
+      expect(await reason(extractPdf(await makePdfBomb([1024 * MB]), limits))).toBe(
+        'The PDF needs too much memory to read (over 256 MB)',
+      );
+    });
+
+    it('stops a read that takes longer than the step timeout', async () => {
+      const limits = { ...PDF_LIMITS, stepTimeoutMs: 1 };
+      expect(await reason(extractPdf(await makePdf(['Hello']), limits))).toBe(
+        'The PDF takes too long to read (over 0.001 s for opening it)',
+      );
+    });
   });
 });

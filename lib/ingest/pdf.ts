@@ -1,101 +1,228 @@
-import { getDocumentProxy } from 'unpdf';
+import { isMainThread, type MessagePort, parentPort, Worker, workerData } from 'node:worker_threads';
 import { IngestError } from '#lib/ingest/errors.ts';
+import { openPdf, type PdfDocument, pageText } from '#lib/ingest/pdf-document.ts';
+import { checkPdfStreams, type StreamLimits } from '#lib/ingest/pdf-streams.ts';
 
 export type PdfPage = { pageNumber: number; text: string };
 
 export type PdfFile = {
   pageCount: number;
   /**
-   * The pages in order, each extracted when the iteration reaches it and released after, so
-   * only one page's text and objects are held at a time. A page without text (a scanned
-   * image) gives `''`: whether that is an error is the caller's call.
+   * The pages in order, each extracted when the iteration reaches it, so only one page's
+   * text is held at a time. A page without text (a scanned image) gives `''`: whether that
+   * is an error is the caller's call.
    */
   pages: AsyncGenerator<PdfPage>;
-  /** Frees the document; automatic once `pages` ends, needed only when it is never iterated. Idempotent. */
+  /** Stops the extraction worker; automatic once `pages` ends, needed only when it is never iterated. Idempotent. */
   close(): Promise<void>;
 };
 
-type PdfDocument = Awaited<ReturnType<typeof getDocumentProxy>>;
+/** What one PDF may cost to read. */
+export type PdfLimits = StreamLimits & {
+  /** V8 heap plus buffers (pdf.js's decoded streams are buffers) of the extraction worker. */
+  maxMemoryBytes: number;
+  /** Wall-clock time for opening the file, and again for each page. */
+  stepTimeoutMs: number;
+};
+
+const MB = 1024 * 1024;
+
+/**
+ * Sized for the ingest function (2 GB, a batch of several files): a real content stream is
+ * kilobytes to a few megabytes; 64 MB of decoded operators is already an unreadable page.
+ */
+export const PDF_LIMITS: PdfLimits = {
+  maxStreamBytes: 64 * MB,
+  maxDocumentBytes: 512 * MB,
+  maxMemoryBytes: 768 * MB,
+  stepTimeoutMs: 60_000,
+};
 
 /**
  * Opens a PDF and returns its page count and a generator of page texts (whitespace runs
- * collapsed to one space, trimmed). The document is parsed once; its pages are read one at
- * a time as `pages` is iterated, so a 500-page PDF never holds all of its text at once (the
- * file's bytes themselves stay in memory, as pdf.js needs random access to them).
- * `bytes` is copied: pdf.js takes ownership of (detaches) the buffer it is given, which would
- * empty the caller's array, and refuses Node Buffers.
+ * collapsed to one space, trimmed).
  *
- * Throws an {@link IngestError} when the bytes are not a PDF, the PDF is encrypted, or it has
- * no pages; `pages` throws one when a page cannot be read.
+ * The work happens in a worker thread, so a hostile file cannot take the process (the API,
+ * in the local runtime) with it: its streams are first decoded with caps (a PDF bomb fails
+ * here, see {@link checkPdfStreams}), then pdf.js reads it under a heap limit, a watchdog on
+ * heap plus buffers, and a timeout per step. Each ends the worker and fails with an
+ * {@link IngestError} that says which limit the file hit. `bytes` is copied; the caller's
+ * array stays intact.
+ *
+ * Throws an {@link IngestError} when the bytes are not a PDF, the PDF is encrypted, has no
+ * pages, or is over a limit; `pages` throws one when a page cannot be read.
  *
  * @example
  * const pdf = await extractPdf(bytes);
  * for await (const { pageNumber, text } of pdf.pages) insert(pageNumber, text);
  */
-export async function extractPdf(bytes: Uint8Array): Promise<PdfFile> {
-  let doc: PdfDocument;
+export async function extractPdf(bytes: Uint8Array, limits: PdfLimits = PDF_LIMITS): Promise<PdfFile> {
+  const worker = new PdfWorker(limits);
+  const copy = new Uint8Array(bytes);
+  let pageCount: number;
   try {
-    // verbosity 0: no console warnings about fonts pdf.js cannot load; text needs no glyphs.
-    doc = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0 });
-  } catch (cause) {
-    throw openError(cause);
+    pageCount = (await worker.request({ type: 'open', bytes: copy }, [copy.buffer])) as number;
+  } catch (error) {
+    await worker.close();
+    throw error;
   }
-  let closed: Promise<void> | undefined;
-  const close = () => {
-    closed ??= doc.loadingTask.destroy();
-    return closed;
-  };
-  if (doc.numPages === 0) {
-    await close();
-    throw new IngestError('The PDF has no pages');
-  }
-  return { pageCount: doc.numPages, pages: readPages(doc, close), close };
+  return { pageCount, pages: readPages(worker, pageCount), close: () => worker.close() };
 }
 
-async function* readPages(doc: PdfDocument, close: () => Promise<void>): AsyncGenerator<PdfPage> {
+async function* readPages(worker: PdfWorker, pageCount: number): AsyncGenerator<PdfPage> {
   try {
-    for (let pageNumber = 1; pageNumber <= doc.numPages; pageNumber++) {
-      yield { pageNumber, text: await pageText(doc, pageNumber) };
+    for (let pageNumber = 1; pageNumber <= pageCount; pageNumber++) {
+      const text = (await worker.request({ type: 'page', pageNumber })) as string;
+      yield { pageNumber, text };
     }
   } finally {
-    await close();
+    await worker.close();
   }
 }
 
-async function pageText(doc: PdfDocument, pageNumber: number): Promise<string> {
-  try {
-    const page = await doc.getPage(pageNumber);
-    const content = await page.getTextContent();
-    // Items are runs of text; hasEOL marks a line end with no space item after it.
-    const text = content.items
-      .map((item) => ('str' in item ? item.str + (item.hasEOL ? ' ' : '') : ''))
-      .join('');
-    page.cleanup();
-    return normalizeText(text);
-  } catch (cause) {
-    throw new IngestError(`The PDF cannot be read at page ${pageNumber}`, { cause });
+type Request = { type: 'open'; bytes: Uint8Array } | { type: 'page'; pageNumber: number };
+type Reply =
+  | { ok: true; value: unknown }
+  | { ok: false; reason: string; cause?: string }
+  | { ok: false; reason?: undefined; name: string; message: string };
+
+/** workerData key that makes this module, loaded in a worker, serve extractions. */
+const WORKER_KEY = 'docsiftPdfWorker';
+
+/**
+ * One extraction worker: requests go one at a time, each under the step timeout; a watchdog
+ * polls the worker's heap and buffers. The worker runs this very module: under tsx (local
+ * runtime, tests) that is pdf.ts with tsx's loader; in a Lambda bundle it is the bundle
+ * itself, which holds this module, so no second file has to be shipped.
+ */
+class PdfWorker {
+  private readonly worker: Worker;
+  private pending?: { resolve(value: unknown): void; reject(error: unknown): void };
+  private failure?: unknown;
+  private closed?: Promise<void>;
+  private readonly watchdog: NodeJS.Timeout;
+
+  constructor(private readonly limits: PdfLimits) {
+    const url = new URL(import.meta.url);
+    this.worker = new Worker(url, {
+      workerData: { [WORKER_KEY]: limits },
+      // The heap limit ends the worker with ERR_WORKER_OUT_OF_MEMORY; buffers are outside
+      // the heap, hence the watchdog as well.
+      resourceLimits: { maxOldGenerationSizeMb: Math.ceil(limits.maxMemoryBytes / MB) },
+      // Not the parent's flags (`-e`, `--input-type`... would apply to this entry too); tsx's
+      // loader when running from source.
+      execArgv: url.pathname.endsWith('.ts') ? ['--import', 'tsx'] : [],
+    });
+    this.worker.unref();
+    this.worker.on('message', (reply: Reply) => this.settle(reply));
+    this.worker.on('error', (error) =>
+      this.fail(
+        (error as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY' ? memoryError(limits, error) : error,
+      ),
+    );
+    this.worker.on('exit', (code) => this.fail(new Error(`The PDF worker exited (code ${code})`)));
+    this.watchdog = setInterval(() => void this.checkMemory(), 100).unref();
+  }
+
+  /** Sends one request and waits for its reply, within the step timeout. */
+  request(message: Request, transfer: ArrayBuffer[] = []): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    const timeout = setTimeout(() => {
+      this.fail(
+        new IngestError(
+          `The PDF takes too long to read (over ${this.limits.stepTimeoutMs / 1000} s for ${
+            message.type === 'open' ? 'opening it' : `page ${message.pageNumber}`
+          })`,
+        ),
+      );
+    }, this.limits.stepTimeoutMs);
+    // Referenced while a request is pending, so a process with nothing else to do waits for it.
+    this.worker.ref();
+    return new Promise<unknown>((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.worker.postMessage(message, transfer);
+    }).finally(() => {
+      clearTimeout(timeout);
+      this.worker.unref();
+    });
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      clearInterval(this.watchdog);
+      if (!this.failure) {
+        this.failure = new Error('The PDF worker is closed');
+        this.pending?.reject(this.failure);
+        this.pending = undefined;
+      }
+      await this.worker.terminate();
+    })();
+    return this.closed;
+  }
+
+  private settle(reply: Reply): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (reply.ok) pending?.resolve(reply.value);
+    else if (reply.reason !== undefined) {
+      pending?.reject(new IngestError(reply.reason, reply.cause ? { cause: new Error(reply.cause) } : {}));
+    } else pending?.reject(Object.assign(new Error(reply.message), { name: reply.name }));
+  }
+
+  /** Fails the pending request and every later one with `error`, and ends the worker. */
+  private fail(error: unknown): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.pending?.reject(error);
+    this.pending = undefined;
+    void this.close();
+  }
+
+  private async checkMemory(): Promise<void> {
+    if (this.failure) return;
+    try {
+      const heap = await this.worker.getHeapStatistics();
+      const used = heap.used_heap_size + heap.external_memory;
+      if (used > this.limits.maxMemoryBytes) this.fail(memoryError(this.limits));
+    } catch {
+      // The worker is gone: its exit event reports that.
+    }
   }
 }
 
-/** Whitespace runs (line breaks too) become one space; NULs go too, as Postgres text refuses them. */
-function normalizeText(text: string): string {
-  return text.replace(/[\s\0]+/g, ' ').trim();
+function memoryError(limits: PdfLimits, cause?: unknown): IngestError {
+  return new IngestError(
+    `The PDF needs too much memory to read (over ${Math.round(limits.maxMemoryBytes / MB)} MB)`,
+    cause === undefined ? {} : { cause },
+  );
 }
 
-/** pdf.js's exceptions for files it cannot parse (worker errors reach us wrapped as UnknownErrorException). */
-const INVALID_PDF = new Set([
-  'InvalidPDFException',
-  'FormatError',
-  'XRefParseException',
-  'UnknownErrorException',
-]);
-
-/** The file's faults become IngestErrors; anything else (pdf.js failing to load...) passes through. */
-function openError(cause: unknown): unknown {
-  const name = (cause as { name?: unknown } | undefined)?.name;
-  if (name === 'PasswordException')
-    return new IngestError('The PDF is encrypted (password-protected)', { cause });
-  if (typeof name === 'string' && INVALID_PDF.has(name))
-    return new IngestError('The file is not a valid PDF', { cause });
-  return cause;
+/** The worker's side: checks the streams, opens the file, then answers page requests. */
+function serve(port: MessagePort, limits: PdfLimits): void {
+  let doc: PdfDocument | undefined;
+  port.on('message', async (message: Request) => {
+    let reply: Reply;
+    try {
+      if (message.type === 'open') {
+        checkPdfStreams(message.bytes, limits);
+        doc = await openPdf(message.bytes);
+        reply = { ok: true, value: doc.numPages };
+      } else {
+        if (!doc) throw new Error('No PDF is open');
+        reply = { ok: true, value: await pageText(doc, message.pageNumber) };
+      }
+    } catch (error) {
+      reply =
+        error instanceof IngestError
+          ? { ok: false, reason: error.reason, cause: String(error.cause ?? '') || undefined }
+          : {
+              ok: false,
+              name: (error as Error)?.name ?? 'Error',
+              message: (error as Error)?.message ?? String(error),
+            };
+    }
+    port.postMessage(reply);
+  });
 }
+
+if (!isMainThread && parentPort && workerData?.[WORKER_KEY]) serve(parentPort, workerData[WORKER_KEY]);

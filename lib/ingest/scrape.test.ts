@@ -186,6 +186,14 @@ describe('scrapeUrl extraction', () => {
       text: 'Line one\n\n  indented – two\n',
     });
   });
+
+  it('drops NUL characters, which Postgres text cannot hold, from plain and HTML pages', async () => {
+    const plain = await serve(page('a\0b\0', 'text/plain'));
+    expect((await scrapeUrl(plain, local)).text).toBe('ab');
+    const html = await serve(page('<title>T\0</title><p>c\0d</p>'));
+    const scraped = await scrapeUrl(html, local);
+    expect(`${scraped.title}${scraped.text}`).not.toContain('\0');
+  });
 });
 
 describe('scrapeUrl failures', () => {

@@ -80,7 +80,8 @@ export async function scrapeUrl(url: string, options: ScrapeOptions): Promise<Sc
     const body = await readCapped(response, maxBytes);
     const page = isHtml
       ? extractHtml(body, charset)
-      : { title: null, text: decodeText(body, charset), publishedAt: null };
+      : // Postgres text refuses NUL; HTML parsing drops it already, plain text needs it done here.
+        { title: null, text: decodeText(body, charset).replaceAll('\0', ''), publishedAt: null };
     if (page.text.trim() === '') throw new IngestError('No text found on the page');
     return { url: normalized, finalUrl, contentType: mediaType, ...page };
   } catch (error) {

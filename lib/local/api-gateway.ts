@@ -32,9 +32,14 @@ export function compileRoutes(routes: Route[]): CompiledRoute[] {
 export type Match =
   | { route: Route; pathParameters: Record<string, string> }
   | { methodNotAllowed: string[] }
+  | { malformedPath: string }
   | undefined;
 
-/** Finds the route for a method and path: a match, the allowed methods of the path, or nothing. */
+/**
+ * Finds the route for a method and path: a match, the allowed methods of the path, a path
+ * parameter whose percent-encoding cannot be decoded (`%zz`, a truncated or invalid UTF-8
+ * sequence), or nothing.
+ */
 export function matchRoute(compiled: CompiledRoute[], method: string, path: string): Match {
   const allowed: string[] = [];
   for (const candidate of compiled) {
@@ -45,9 +50,13 @@ export function matchRoute(compiled: CompiledRoute[], method: string, path: stri
       continue;
     }
     const pathParameters: Record<string, string> = {};
-    candidate.params.forEach((name, i) => {
-      pathParameters[name] = decodeURIComponent(found[i + 1]!);
-    });
+    for (const [i, name] of candidate.params.entries()) {
+      try {
+        pathParameters[name] = decodeURIComponent(found[i + 1]!);
+      } catch {
+        return { malformedPath: name };
+      }
+    }
     return { route: candidate.route, pathParameters };
   }
   return allowed.length > 0 ? { methodNotAllowed: allowed } : undefined;

@@ -8,7 +8,8 @@ export const CORS_MAX_AGE_SECONDS = 600;
 
 /**
  * Emulates an HTTP API's CORS handling: preflights are answered without reaching a handler,
- * and allowed origins get their headers on every response. Returns true when it answered.
+ * and allowed origins get their headers on every response, never `allow-credentials` (the API
+ * takes bearer tokens, not cookies). Returns true when it answered.
  */
 export function applyCors(req: IncomingMessage, res: ServerResponse, allowedOrigins: string[]): boolean {
   const origin = req.headers.origin;
@@ -17,7 +18,7 @@ export function applyCors(req: IncomingMessage, res: ServerResponse, allowedOrig
     res.setHeader('access-control-allow-origin', allowedOrigins.includes('*') ? '*' : origin);
     res.setHeader('vary', 'origin');
     res.setHeader('access-control-expose-headers', CORS_EXPOSE_HEADERS.join(','));
-    if (!allowedOrigins.includes('*')) res.setHeader('access-control-allow-credentials', 'true');
+    // No access-control-allow-credentials: clients send bearer tokens, never cookies.
   }
   if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
     if (allowed) {

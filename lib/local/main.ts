@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from '#lib/config.ts';
 import { logger } from '#lib/logger.ts';
+import { DataDirInUseError } from './data-dir-lock.ts';
 import { type LocalRuntime, startLocalRuntime } from './runtime.ts';
 
 // `npm start`: the whole service in one process, on the embedded default unless told otherwise.
@@ -23,6 +24,13 @@ async function shutdown(signal: string): Promise<void> {
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
+// Orphaned (the parent that started us, npm or a shell, was killed without passing a signal
+// on): nobody is left to stop us, so stop now rather than hold the DATA_DIR and Postgres.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown('parent exited');
+}, 1000).unref();
+
 try {
   runtime = await startLocalRuntime(loadConfig());
   if (stopping) {
@@ -30,7 +38,7 @@ try {
     await shutdown('signal during start-up');
   }
 } catch (error) {
-  if (error instanceof ConfigError) console.error(error.message);
+  if (error instanceof ConfigError || error instanceof DataDirInUseError) console.error(error.message);
   else logger.error('Failed to start', { error: error as Error });
   process.exit(1);
 }

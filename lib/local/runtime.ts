@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { type Config, setConfig } from '#lib/config.ts';
 import { prepareDatabase } from '#lib/db/bootstrap.ts';
@@ -5,6 +6,7 @@ import { closeDb, db } from '#lib/db/database.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '#lib/db/embedded.ts';
 import { routes } from '#lib/http/routes.ts';
 import { logger } from '#lib/logger.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 import { createLocalServer } from './server.ts';
 import { type LocalWorkers, startWorkers } from './workers.ts';
 
@@ -14,20 +16,26 @@ export type LocalRuntime = { url: string; port: number; stop: () => Promise<void
  * Starts everything `npm start` runs in one process: the database (embedded unless
  * DATABASE_URL is set), migrations and seed, and the HTTP server on `config.port` (0 = any).
  * `stop()` closes the server after in-flight requests, then the database.
+ *
+ * Holds `DATA_DIR` for its lifetime: a second runtime on it fails with a
+ * {@link DataDirInUseError} naming the first one's pid.
  */
 export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
   let embedded: EmbeddedDatabase | undefined;
   let config = base;
-  if (!config.databaseUrl) {
-    embedded = await startEmbeddedPostgres(path.resolve(config.dataDir));
-    config = { ...config, databaseUrl: embedded.url };
-  }
-  setConfig(config);
+  await mkdir(config.dataDir, { recursive: true });
+  const releaseDataDir = lockDataDir(config.dataDir);
   try {
-    await prepareDatabase(await db(), config.firstSuperuser);
+    if (!config.databaseUrl) {
+      embedded = await startEmbeddedPostgres(path.resolve(config.dataDir));
+      config = { ...config, databaseUrl: embedded.url };
+    }
+    setConfig(config);
+    await prepareDatabase(await db('migrate'), config.firstSuperuser);
   } catch (error) {
     await closeDb();
     await embedded?.stop();
+    releaseDataDir();
     throw error;
   }
 
@@ -59,6 +67,7 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
     server.close();
     await closeDb();
     await embedded?.stop();
+    releaseDataDir();
     throw error;
   }
   logger.info('docsift is listening', {
@@ -77,6 +86,7 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
       await workers?.stop();
       await closeDb();
       await embedded?.stop();
+      releaseDataDir();
     })();
     return stopping;
   };

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { APIGatewayProxyResultV2 } from 'aws-lambda';
-import type { HttpLambda } from '#lib/http/handler.ts';
+import type { APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { type HttpLambda, withStandardHeaders } from '#lib/http/handler.ts';
 import { problemResponse } from '#lib/http/problem.ts';
 import type { Route } from '#lib/http/route.ts';
 import { logger } from '#lib/logger.ts';
@@ -11,6 +12,13 @@ import { handleLocalUpload } from './uploads.ts';
 
 /** Lambda's synchronous payload limit: bigger requests never reach a function in AWS either. */
 export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+
+/**
+ * Lambda's limit on a synchronous response, counted on the result as serialised JSON
+ * (headers and a base64 body included). Over it, Lambda fails the invocation ("Response
+ * payload size exceeded maximum allowed payload size") and API Gateway answers a bare 500.
+ */
+export const MAX_RESPONSE_BYTES = 6_291_556;
 
 const handlers = new Map<string, Promise<HttpLambda>>();
 
@@ -47,6 +55,20 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
   });
 }
 
+/** An answer of the local runtime itself, with the headers and request id a handler's carries. */
+async function ownProblem(
+  status: number,
+  options: { detail?: string; headers?: Record<string, string>; requestId?: string } = {},
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const requestId = options.requestId ?? randomUUID();
+  return withStandardHeaders(problemResponse(status, { ...options, requestId }), requestId);
+}
+
+/** The size Lambda counts for a function's result: its JSON serialisation. */
+function resultBytes(result: APIGatewayProxyResultV2): number {
+  return Buffer.byteLength(JSON.stringify(result) ?? '');
+}
+
 function send(res: ServerResponse, result: APIGatewayProxyResultV2): void {
   // Payload format 2.0 lets a function return a bare value: API Gateway then sends it as JSON.
   if (typeof result !== 'object' || result === null || !('statusCode' in result)) {
@@ -74,7 +96,10 @@ export function createLocalServer(options: {
   uploads?: () => LocalObjectStore | undefined;
   /** Requests wait for this (the queues and adapters starting after the port is known). */
   ready?: Promise<unknown>;
+  /** Where a route's handler comes from: its functions/http file unless a test says otherwise. */
+  handlerOf?: (route: Route) => Promise<HttpLambda>;
 }): Server {
+  const handlerOf = options.handlerOf ?? loadHandler;
   const compiled = compileRoutes(options.routes);
   return createServer(async (req, res) => {
     try {
@@ -87,24 +112,49 @@ export function createLocalServer(options: {
         return;
       }
       const match = matchRoute(compiled, req.method ?? 'GET', url.pathname);
-      if (!match) return send(res, problemResponse(404, { detail: `No route for ${url.pathname}` }));
+      if (!match) return send(res, await ownProblem(404, { detail: `No route for ${url.pathname}` }));
       if ('methodNotAllowed' in match) {
-        return send(res, problemResponse(405, { headers: { allow: match.methodNotAllowed.join(', ') } }));
+        return send(res, await ownProblem(405, { headers: { allow: match.methodNotAllowed.join(', ') } }));
+      }
+      if ('malformedPath' in match) {
+        return send(
+          res,
+          await ownProblem(400, {
+            detail: `The path has a malformed percent-encoding (in ${match.malformedPath})`,
+          }),
+        );
       }
       const body = await readBody(req);
       if (body === 'too_large') {
         return send(
           res,
-          problemResponse(413, { detail: `Request bodies are limited to ${MAX_REQUEST_BYTES} bytes` }),
+          await ownProblem(413, { detail: `Request bodies are limited to ${MAX_REQUEST_BYTES} bytes` }),
         );
       }
       const event = toApiGatewayEvent(req, url, match, body);
-      const handler = await loadHandler(match.route);
-      send(res, await handler(event, lambdaContext(match.route.handler)));
+      const handler = await handlerOf(match.route);
+      const result = await handler(event, lambdaContext(match.route.handler));
+      const size = resultBytes(result);
+      if (size > MAX_RESPONSE_BYTES) {
+        // What Lambda and API Gateway do; loud, so a test or a developer sees which route did it.
+        logger.error('Local runtime: Response payload size exceeded maximum allowed payload size', {
+          route: match.route.handler,
+          bytes: size,
+          limit: MAX_RESPONSE_BYTES,
+        });
+        return send(
+          res,
+          await ownProblem(500, {
+            detail: 'Internal Server Error',
+            requestId: event.requestContext.requestId,
+          }),
+        );
+      }
+      send(res, result);
     } catch (error) {
       // What API Gateway answers when a function itself fails.
       logger.error('Local runtime: invocation failed', { error: error as Error });
-      if (!res.headersSent) send(res, problemResponse(500, { detail: 'Internal Server Error' }));
+      if (!res.headersSent) send(res, await ownProblem(500, { detail: 'Internal Server Error' }));
       else res.destroy();
     }
   });

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import busboy from 'busboy';
+import { db } from '#lib/db/database.ts';
 import { problemResponse } from '#lib/http/problem.ts';
+import { datasourceOfKey } from '#lib/ingest/messages.ts';
 import type { LocalObjectStore } from '#lib/ports/objects/local.ts';
 
 function reply(res: ServerResponse, status: number, detail?: string): void {
@@ -13,9 +15,33 @@ function reply(res: ServerResponse, status: number, detail?: string): void {
 }
 
 /**
+ * Why an upload to `key` is refused, or undefined when its datasource awaits exactly this key.
+ * S3 cannot refuse a signed form; the local endpoint can, and does (the worker also deletes
+ * what arrives anyway, as it must in S3).
+ */
+export async function uploadRefusal(key: string): Promise<{ status: number; detail: string } | undefined> {
+  const owner = datasourceOfKey(key);
+  if (!owner) return { status: 403, detail: 'The key belongs to no datasource' };
+  const source = await (await db())
+    .selectFrom('datasources')
+    .select(['status', 'object_key'])
+    .where('id', '=', owner.datasourceId)
+    .where('workspace_id', '=', owner.workspaceId)
+    .executeTakeFirst();
+  if (!source) return { status: 404, detail: 'The datasource of this upload no longer exists' };
+  if (source.status !== 'awaiting_upload' || source.object_key !== key)
+    return {
+      status: 409,
+      detail: 'The datasource is not awaiting this upload: its file was received already',
+    };
+  return undefined;
+}
+
+/**
  * The local stand-in for S3's browser form POST: fields first (key, policy, signature), then
  * `file`, streamed and cut off past the policy's size limit (400, like S3's EntityTooLarge),
  * stored, and announced to the ingest queue by the store, as an S3 notification would be.
+ * Refused (404/409) unless the key's datasource is `awaiting_upload` for that key.
  */
 export function handleLocalUpload(store: LocalObjectStore, req: IncomingMessage, res: ServerResponse): void {
   let parser: busboy.Busboy;
@@ -63,10 +89,14 @@ export function handleLocalUpload(store: LocalObjectStore, req: IncomingMessage,
     stream.on('end', () => {
       if (settled) return;
       if (size === 0) return finish(400, 'The file is empty');
-      store.put(check.policy.key, Buffer.concat(chunks)).then(
-        () => finish(204),
-        () => finish(500, 'The upload could not be stored'),
-      );
+      const key = check.policy.key;
+      uploadRefusal(key)
+        .then(async (refusal) => {
+          if (refusal) return finish(refusal.status, refusal.detail);
+          await store.put(key, Buffer.concat(chunks));
+          finish(204);
+        })
+        .catch(() => finish(500, 'The upload could not be stored'));
     });
   });
   parser.on('error', () => finish(400, 'The multipart body is malformed'));

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { secretKey } from '#lib/auth/secret-key.ts';
 import { ensureAwsResources } from '#lib/aws/resources.ts';
 import type { Config } from '#lib/config.ts';
+import { withDbRole } from '#lib/db/database.ts';
 import { objectCreatedEvent, UPLOADS_PREFIX } from '#lib/ingest/messages.ts';
 import { logger } from '#lib/logger.ts';
 import { type Platform, setPlatform } from '#lib/platform.ts';
@@ -47,15 +48,16 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
   const consumers = [
     {
       queue: config.ingestQueue,
-      worker: ingestWorker,
-      deadLetters: ingestDeadLetterWorker,
+      // Each worker on its role's pool, as each is its own function in AWS (lib/db/database.ts).
+      worker: withDbRole('ingest', ingestWorker),
+      deadLetters: withDbRole('dead-letters', ingestDeadLetterWorker),
       name: 'ingest',
       pollers: 2,
     },
     {
       queue: config.classifyQueue,
-      worker: classifyWorker,
-      deadLetters: classifyDeadLetterWorker,
+      worker: withDbRole('classify', classifyWorker),
+      deadLetters: withDbRole('dead-letters', classifyDeadLetterWorker),
       name: 'classify',
       pollers: 4,
     },

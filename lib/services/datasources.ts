@@ -1,5 +1,6 @@
+import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
-import { keysetPage } from '#lib/db/paging.ts';
+import { toPage } from '#lib/db/paging.ts';
 import type { Datasource, DatasourceType, User } from '#lib/db/schema.ts';
 import { HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
@@ -13,6 +14,7 @@ import { normalizeUrl } from '#lib/ingest/scrape.ts';
 import type { Platform } from '#lib/platform.ts';
 import { type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
 import { csvReadOptions } from './ingestion.ts';
+import { purgeFolders } from './purge.ts';
 import { requireWorkspace } from './workspaces.ts';
 
 export type DatasourceOut = {
@@ -234,13 +236,79 @@ export async function requireDatasource(
   return datasource;
 }
 
+/** Characters of a text_block's text a list item carries; the datasource's own route has it all. */
+export const OPTIONS_TEXT_PREVIEW_CHARS = 2000;
+/** URLs (options.urls, metadata.failed_urls) a list item carries. */
+export const LIST_ITEM_URLS = 100;
+
+/**
+ * A text_block's `options.text` as a list carries it, cut in the database so a page of 5 MB
+ * texts never loads: the preview, `text_length` (characters of the whole text) and
+ * `text_truncated`.
+ */
+const optionsPreview = sql<Record<string, unknown>>`CASE WHEN jsonb_typeof(options -> 'text') = 'string'
+  THEN options || jsonb_build_object(
+    'text', left(options ->> 'text', ${OPTIONS_TEXT_PREVIEW_CHARS}),
+    'text_length', length(options ->> 'text'),
+    'text_truncated', length(options ->> 'text') > ${OPTIONS_TEXT_PREVIEW_CHARS})
+  ELSE options END`;
+
+/** A long URL list cut to its first {@link LIST_ITEM_URLS}, with its full count beside it. */
+function shortList(object: Record<string, unknown>, key: string, countKey: string): Record<string, unknown> {
+  const list = object[key];
+  if (!Array.isArray(list) || list.length <= LIST_ITEM_URLS) return object;
+  return {
+    ...object,
+    [key]: list.slice(0, LIST_ITEM_URLS),
+    [countKey]: list.length,
+    [`${key}_truncated`]: true,
+  };
+}
+
+/**
+ * A page of the workspace's datasources. Items are kept small, whatever a datasource holds (a
+ * page must fit in a Lambda's 6 MB answer): a text_block's text is a preview (see
+ * {@link optionsPreview}), URL lists are cut to {@link LIST_ITEM_URLS}; the datasource's own
+ * route has everything.
+ */
 export async function listDatasources(db: Db, user: Pick<User, 'id'>, workspaceId: string, paging: Paging) {
   await requireWorkspace(db, user, workspaceId);
-  const page = await keysetPage<Datasource>(
-    db.selectFrom('datasources').where('workspace_id', '=', workspaceId),
-    paging,
-  );
-  return { ...page, data: page.data.map((d) => toDatasourceOut(d)) };
+  const filtered = db.selectFrom('datasources').where('workspace_id', '=', workspaceId);
+  const [rows, total] = await Promise.all([
+    filtered
+      .select([
+        'id',
+        'workspace_id',
+        'name',
+        'type',
+        'status',
+        'error_message',
+        'metadata',
+        'record_count',
+        'run_id',
+        'object_key',
+        'created_at',
+        'updated_at',
+      ])
+      .select(optionsPreview.as('options'))
+      .$if(paging.cursor !== undefined, (q) => q.where('id', '>', paging.cursor!))
+      .orderBy('id')
+      .limit(paging.limit + 1)
+      .execute(),
+    filtered.select(sql<number>`count(*)::int`.as('count')).executeTakeFirstOrThrow(),
+  ]);
+  const page = toPage(rows as Datasource[], paging.limit);
+  return {
+    ...page,
+    count: total.count,
+    data: page.data.map((d) =>
+      toDatasourceOut({
+        ...d,
+        options: shortList(d.options, 'urls', 'url_count'),
+        metadata: shortList(d.metadata, 'failed_urls', 'failed_url_count'),
+      }),
+    ),
+  };
 }
 
 export async function renameDatasource(
@@ -259,17 +327,28 @@ export async function renameDatasource(
     .executeTakeFirstOrThrow();
 }
 
-/** Deletes a datasource, its records (cascade) and its stored files. */
+/**
+ * Deletes a datasource, its records (cascade) and, after the commit, its stored files (a purge
+ * message for the ingest worker). The delete itself decides
+ * who wins: of concurrent deletes, one removes the row (204), the others find none (404).
+ */
 export async function deleteDatasource(
   db: Db,
   platform: Platform,
   user: Pick<User, 'id'>,
   workspaceId: string,
   datasourceId: string,
+  settings: Pick<IngestSettings, 'ingestQueue'>,
 ): Promise<void> {
-  await requireDatasource(db, user, workspaceId, datasourceId);
-  await db.deleteFrom('datasources').where('id', '=', datasourceId).execute();
-  await platform.objects.deletePrefix(datasourceFolder(workspaceId, datasourceId));
+  await requireWorkspace(db, user, workspaceId);
+  const deleted = await db
+    .deleteFrom('datasources')
+    .where('id', '=', datasourceId)
+    .where('workspace_id', '=', workspaceId)
+    .returning('id')
+    .executeTakeFirst();
+  if (!deleted) throw new NotFoundError('Datasource not found');
+  await purgeFolders(platform, settings.ingestQueue)([datasourceFolder(workspaceId, datasourceId)]);
 }
 
 /**
@@ -343,29 +422,58 @@ export async function previewCsvRows(
     throw new ValidationError([{ location: 'path', path: 'datasource_id', message: 'Not a CSV datasource' }]);
   }
   const key = await storedKey(platform, source, 'The file has not been uploaded yet');
+  // A file the reader refuses (at its header or at any row: an unclosed quote, a row over
+  // 1 MB) is the file's problem, not ours: a 422 with the reader's reason.
+  const unreadable = (error: unknown) =>
+    error instanceof IngestError
+      ? new ValidationError([{ location: 'path', path: 'datasource_id', message: error.reason }])
+      : error;
   let csv: Awaited<ReturnType<typeof openCsv>>;
   try {
     csv = await openCsv(await platform.objects.read(key), csvReadOptions(source.options));
   } catch (error) {
-    if (error instanceof IngestError) {
-      throw new ValidationError([{ location: 'path', path: 'datasource_id', message: error.reason }]);
-    }
-    throw error;
+    throw unreadable(error);
   }
   const data: CsvPreview['data'] = [];
   const knownTotal = typeof source.metadata.row_count === 'number' ? source.metadata.row_count : undefined;
   let seen = 0;
+  let bytes = 0;
   try {
     for await (const row of csv.rows) {
       seen++;
-      if (seen > page.offset && data.length < page.limit)
-        data.push({ row_number: row.rowNumber, row_data: row.values });
-      if (knownTotal !== undefined && data.length >= page.limit) break;
+      if (seen > page.offset && data.length < page.limit && bytes < MAX_PREVIEW_BYTES) {
+        const item = { row_number: row.rowNumber, row_data: truncateValues(row.values) };
+        bytes += JSON.stringify(item).length;
+        data.push(item);
+      }
+      const full = data.length >= page.limit || bytes >= MAX_PREVIEW_BYTES;
+      if (knownTotal !== undefined && full) break;
     }
+  } catch (error) {
+    throw unreadable(error);
   } finally {
     csv.close();
   }
   return { data, total_rows: knownTotal ?? seen, columns: csv.columns };
+}
+
+/**
+ * A page of preview rows stops growing past this many bytes (JSON), however many rows were
+ * asked for: with values up to {@link MAX_PREVIEW_VALUE_CHARS} a page stays far below the 6 MB
+ * a Lambda may answer. `offset` continues where the page ended (rows carry their numbers).
+ */
+const MAX_PREVIEW_BYTES = 1024 * 1024;
+/** Longer cell values are cut to this many characters and end with `…` in a preview. */
+export const MAX_PREVIEW_VALUE_CHARS = 10_000;
+
+function truncateValues(values: Record<string, string>): Record<string, string> {
+  // fromEntries defines own properties: a column named __proto__ stays a column.
+  return Object.fromEntries(
+    Object.entries(values).map(([column, value]) => [
+      column,
+      value.length > MAX_PREVIEW_VALUE_CHARS ? `${value.slice(0, MAX_PREVIEW_VALUE_CHARS)}…` : value,
+    ]),
+  );
 }
 
 const CONTENT_TYPES: Record<string, string> = { pdf: 'application/pdf', csv: 'text/csv' };

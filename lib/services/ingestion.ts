@@ -6,7 +6,18 @@ import type { Datasource, NewDataRecord } from '#lib/db/schema.ts';
 import { newId } from '#lib/ids.ts';
 import { type CsvOptions, csvRecordText, openCsv } from '#lib/ingest/csv.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
-import { datasourceOfKey, IngestMessage, type ScrapeUrls } from '#lib/ingest/messages.ts';
+import {
+  type AppendUrl,
+  AppendUrl as AppendUrlMessage,
+  datasourceOfKey,
+  decodeEventKey,
+  IngestMessage,
+  isStoredFileKey,
+  ownerOfPrefix,
+  type PurgeObjects,
+  type ScrapeUrls,
+  storedFileKey,
+} from '#lib/ingest/messages.ts';
 import { extractPdf } from '#lib/ingest/pdf.ts';
 import { scrapeUrl } from '#lib/ingest/scrape.ts';
 import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
@@ -54,18 +65,181 @@ export async function handleIngestMessage(deps: IngestDeps, body: string): Promi
   if ('Records' in parsed) {
     for (const record of parsed.Records) {
       if (!record.eventName.startsWith('ObjectCreated')) continue;
+      // The copy of an accepted upload (S3 announces copies too): already ours.
+      if (isStoredFileKey(decodeEventKey(record.s3.object.key))) continue;
       const owner = datasourceOfKey(record.s3.object.key);
       if (!owner) {
         deps.log.warn('Upload outside any datasource ignored', { key: record.s3.object.key });
         continue;
       }
-      await processDatasource(deps, owner.datasourceId);
+      await acceptUpload(deps, owner);
     }
     return;
   }
-  if (parsed.kind === 'process_datasource')
-    return processDatasource(deps, parsed.datasource_id, parsed.run_id);
-  return scrapeUrls(deps, parsed);
+  switch (parsed.kind) {
+    case 'process_datasource':
+      return processDatasource(deps, parsed.datasource_id, parsed.run_id);
+    case 'scrape_urls':
+      return scrapeUrls(deps, parsed);
+    case 'purge_objects':
+      return purgeObjects(deps, parsed);
+    case 'append_url':
+      return appendUrl(deps, parsed);
+  }
+}
+
+/**
+ * An upload landed on a datasource's form key. It is taken only while the datasource is
+ * `awaiting_upload` for that key: then it is copied to a key of its own (which the datasource
+ * keeps from now on) and processed. Anything else is a stray and deleted: a form used after its
+ * datasource was deleted, or again after its file was taken. That is what keeps the file under
+ * a datasource's records from being swapped: a presigned S3 POST cannot be revoked once signed.
+ */
+async function acceptUpload(
+  deps: IngestDeps,
+  upload: { workspaceId: string; datasourceId: string; key: string },
+): Promise<void> {
+  const find = () =>
+    deps.db
+      .selectFrom('datasources')
+      .selectAll()
+      .where('id', '=', upload.datasourceId)
+      .where('workspace_id', '=', upload.workspaceId)
+      .executeTakeFirst();
+  let source = await find();
+  if (source?.status === 'awaiting_upload' && source.object_key === upload.key) {
+    const stored = storedFileKey(upload.key);
+    await deps.objects.copy(upload.key, stored);
+    const claimed = await deps.db
+      .updateTable('datasources')
+      .set({ object_key: stored, status: 'pending' })
+      .where('id', '=', source.id)
+      .where('status', '=', 'awaiting_upload')
+      .where('object_key', '=', upload.key)
+      .returningAll()
+      .executeTakeFirst();
+    // Another delivery of an upload to this form won: its copy is the file.
+    if (!claimed) await deps.objects.delete(stored);
+    source = claimed ?? (await find());
+  }
+  // Kept only when it is still the datasource's file (stored before uploads were copied).
+  if (source?.object_key !== upload.key) {
+    deps.log.info('Upload not awaited by its datasource deleted', {
+      key: upload.key,
+      datasource_status: source?.status ?? 'deleted',
+    });
+    await deps.objects.delete(upload.key);
+  }
+  if (source && source.status !== 'awaiting_upload') await processDatasource(deps, source.id, source.run_id);
+}
+
+/** Deletes the objects of a deleted workspace or datasource; refuses while the owner exists. */
+async function purgeObjects(deps: IngestDeps, message: PurgeObjects): Promise<void> {
+  const owner = ownerOfPrefix(message.prefix);
+  if (!owner) return;
+  const alive = owner.datasourceId
+    ? await deps.db
+        .selectFrom('datasources')
+        .select('id')
+        .where('id', '=', owner.datasourceId)
+        .executeTakeFirst()
+    : await deps.db
+        .selectFrom('workspaces')
+        .select('id')
+        .where('id', '=', owner.workspaceId)
+        .executeTakeFirst();
+  if (alive) {
+    deps.log.warn('Purge of a folder whose owner exists refused', { prefix: message.prefix });
+    return;
+  }
+  await deps.objects.deletePrefix(message.prefix);
+}
+
+/**
+ * Scrapes a URL appended to a url_list source into an appended record (a reprocess leaves it
+ * alone). An unscrapable URL is recorded in `datasource_failures` (no run) with the reason,
+ * and in the datasource's `metadata.failed_appends`; appending it again retries it.
+ */
+async function appendUrl(deps: IngestDeps, message: AppendUrl): Promise<void> {
+  const source = await deps.db
+    .selectFrom('datasources')
+    .selectAll()
+    .where('id', '=', message.datasource_id)
+    .where('type', '=', 'url_list')
+    .executeTakeFirst();
+  if (!source) return;
+  const exists = await deps.db
+    .selectFrom('records')
+    .select('id')
+    .where('datasource_id', '=', source.id)
+    .where('source_key', '=', message.url)
+    .executeTakeFirst();
+  if (exists) return;
+  let page: Awaited<ReturnType<typeof scrapeUrl>>;
+  try {
+    page = await scrapeUrl(message.url, { allowPrivateHosts: deps.settings.scraperAllowPrivateHosts });
+  } catch (error) {
+    if (!(error instanceof IngestError)) throw error;
+    await recordAppendFailure(deps.db, source.id, message.url, error.reason);
+    return;
+  }
+  await deps.db.transaction().execute(async (trx) => {
+    const inserted = await trx
+      .insertInto('records')
+      .values({
+        id: newId(),
+        workspace_id: source.workspace_id,
+        datasource_id: source.id,
+        source_key: message.url,
+        title: page.title,
+        text_content: page.text,
+        source_metadata: JSON.stringify({
+          url: page.url,
+          final_url: page.finalUrl,
+          content_type: page.contentType,
+        }),
+        event_timestamp: message.event_timestamp ? new Date(message.event_timestamp) : page.publishedAt,
+        content_hash: contentHash(page.text),
+        appended: true,
+      })
+      .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!inserted) return;
+    await trx
+      .deleteFrom('datasource_failures')
+      .where('datasource_id', '=', source.id)
+      .where('source_key', '=', message.url)
+      .where('run_id', 'is', null)
+      .execute();
+    await sql`UPDATE datasources SET record_count = record_count + 1,
+      metadata = CASE WHEN metadata ? 'failed_appends'
+        THEN jsonb_set(metadata, '{failed_appends}', coalesce((SELECT jsonb_agg(f) FROM jsonb_array_elements(metadata -> 'failed_appends') f
+          WHERE f ->> 'url' <> ${message.url}), '[]'::jsonb))
+        ELSE metadata END
+      WHERE id = ${source.id}`.execute(trx);
+  });
+}
+
+/** A failed append, with its reason: in `datasource_failures` and the datasource's metadata. */
+async function recordAppendFailure(db: Db, datasourceId: string, url: string, reason: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('datasource_failures')
+      .values({ datasource_id: datasourceId, source_key: url, reason, run_id: null })
+      .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doUpdateSet({ reason, run_id: null }))
+      .execute();
+    const failed = await trx
+      .selectFrom('datasource_failures')
+      .select(['source_key as url', 'reason'])
+      .where('datasource_id', '=', datasourceId)
+      .where('run_id', 'is', null)
+      .orderBy('created_at')
+      .limit(1000)
+      .execute();
+    await sql`UPDATE datasources SET metadata = jsonb_set(metadata, '{failed_appends}', ${JSON.stringify(failed)}::jsonb)
+      WHERE id = ${datasourceId}`.execute(trx);
+  });
 }
 
 /**
@@ -92,7 +266,7 @@ async function processDatasource(deps: IngestDeps, id: string, runId?: string): 
   try {
     switch (source.type) {
       case 'text_block':
-        await replaceRecords(deps.db, source, textRecords(source), {});
+        await syncRecords(deps.db, source, textRecords(source), {});
         return;
       case 'url':
       case 'url_list':
@@ -142,13 +316,148 @@ async function* textRecords(source: Datasource): AsyncGenerator<RecordInput> {
   };
 }
 
+/** What a run did to a datasource's records, kept in its `metadata.changes`. */
+export type RunChanges = {
+  /** Keys the source produced for the first time. */
+  added: number;
+  /** Keys whose title, text, event time or metadata changed: same record id, new content. */
+  updated: number;
+  /** Of `updated`, records whose text changed while classification results exist over them. */
+  updated_with_results: number;
+  unchanged: number;
+  /** Source records whose key the source no longer produces, deleted (they had no results). */
+  removed: number;
+  /** Source records whose key is gone but that have results: kept, marked `removed_from_source`. */
+  kept_with_results: number;
+};
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
 /**
- * Replaces a datasource's records with `records` and completes the run, all in one
- * transaction: a crash half-way leaves the previous state, and the retry starts over. An
- * advisory lock on the datasource serialises duplicate deliveries (the second one finds the
- * run complete and stops) while leaving its row free for progress updates from outside.
+ * A string with lone surrogates replaced by U+FFFD, as UTF-8 encoding of a query parameter
+ * does; inside a JSON parameter they would be escapes that jsonb refuses.
  */
-async function replaceRecords(
+function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD');
+}
+
+function wellFormedStrings(_key: string, value: unknown): unknown {
+  return typeof value === 'string' ? wellFormed(value) : value;
+}
+
+/**
+ * Upserts one batch of a run's records by `(datasource_id, source_key)`: a key seen before keeps
+ * its record id (so classification results over it stay) and gets the new content; every row is
+ * stamped with the run (`seen_run`). One statement; counts come from comparing with the rows as
+ * they were before it.
+ */
+async function upsertBatch(
+  db: Db,
+  source: Pick<Datasource, 'id' | 'workspace_id' | 'run_id'>,
+  batch: RecordInput[],
+): Promise<Pick<RunChanges, 'added' | 'updated' | 'updated_with_results'>> {
+  const rows = batch.map((r) => {
+    const text = wellFormed(r.text_content);
+    return {
+      id: newId(),
+      source_key: r.source_key,
+      title: r.title ?? null,
+      text_content: text,
+      source_metadata: r.source_metadata,
+      event_timestamp: r.event_timestamp ?? null,
+      content_hash: contentHash(text),
+    };
+  });
+  const { rows: out } = await sql<{ added: number; updated: number; updated_with_results: number }>`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows, wellFormedStrings)}::jsonb) AS x(
+        id uuid, source_key text, title text, text_content text, source_metadata jsonb,
+        event_timestamp timestamptz, content_hash text)
+    ), old AS (
+      SELECT r.id, r.source_key, r.title, r.content_hash, r.source_metadata, r.event_timestamp
+      FROM records r
+      WHERE r.datasource_id = ${source.id} AND r.source_key IN (SELECT source_key FROM input)
+    ), up AS (
+      INSERT INTO records (id, workspace_id, datasource_id, source_key, title, text_content,
+        source_metadata, event_timestamp, content_hash, seen_run)
+      SELECT id, ${source.workspace_id}, ${source.id}, source_key, title, text_content,
+        source_metadata, event_timestamp, content_hash, ${source.run_id}::uuid
+      FROM input
+      ON CONFLICT (datasource_id, source_key) DO UPDATE SET
+        title = excluded.title, text_content = excluded.text_content,
+        source_metadata = excluded.source_metadata, event_timestamp = excluded.event_timestamp,
+        content_hash = excluded.content_hash, seen_run = excluded.seen_run
+      RETURNING source_key
+    )
+    SELECT
+      count(*) FILTER (WHERE old.id IS NULL)::int AS added,
+      count(*) FILTER (WHERE old.id IS NOT NULL
+        AND (old.title, old.content_hash, old.source_metadata, old.event_timestamp)
+          IS DISTINCT FROM (i.title, i.content_hash, i.source_metadata, i.event_timestamp))::int AS updated,
+      count(*) FILTER (WHERE old.id IS NOT NULL AND old.content_hash <> i.content_hash
+        AND EXISTS (SELECT 1 FROM classification_results cr WHERE cr.record_id = old.id))::int
+        AS updated_with_results
+    FROM up JOIN input i USING (source_key) LEFT JOIN old USING (source_key)`.execute(db);
+  return out[0]!;
+}
+
+/**
+ * Ends a run's record changes: the source's records the run did not produce are deleted, except
+ * those with classification results, which stay, marked `removed_from_source` in their
+ * `source_metadata` (results are never dropped silently). Appended records are never touched.
+ * `keep` names keys that stay although unseen (URLs whose scrape failed this time).
+ */
+async function removeUnseen(
+  db: Db,
+  source: Pick<Datasource, 'id' | 'run_id'>,
+  keep: 'none' | 'failed_this_run' = 'none',
+): Promise<Pick<RunChanges, 'removed' | 'kept_with_results'>> {
+  const failedFilter =
+    keep === 'failed_this_run'
+      ? sql`AND NOT EXISTS (SELECT 1 FROM datasource_failures f WHERE f.datasource_id = r.datasource_id
+          AND f.source_key = r.source_key AND f.run_id = ${source.run_id}::uuid)`
+      : sql``;
+  const { rows } = await sql<{ removed: number; kept_with_results: number }>`
+    WITH gone AS (
+      SELECT r.id, EXISTS (SELECT 1 FROM classification_results cr WHERE cr.record_id = r.id) AS has_results
+      FROM records r
+      WHERE r.datasource_id = ${source.id} AND NOT r.appended
+        AND r.seen_run IS DISTINCT FROM ${source.run_id}::uuid ${failedFilter}
+    ), deleted AS (
+      DELETE FROM records r USING gone WHERE r.id = gone.id AND NOT gone.has_results RETURNING r.id
+    ), marked AS (
+      UPDATE records r SET source_metadata = r.source_metadata || '{"removed_from_source": true}'::jsonb
+      FROM gone WHERE r.id = gone.id AND gone.has_results RETURNING r.id
+    )
+    SELECT (SELECT count(*) FROM deleted)::int AS removed, (SELECT count(*) FROM marked)::int AS kept_with_results`.execute(
+    db,
+  );
+  return rows[0]!;
+}
+
+/**
+ * The datasource's record count, taken under its row lock: an append that commits while the run
+ * ends waits for the lock and adds its own one afterwards, so none is lost or counted twice.
+ */
+async function lockAndCount(trx: Db, id: string): Promise<number> {
+  await trx.selectFrom('datasources').select('id').where('id', '=', id).forUpdate().execute();
+  const row = await trx
+    .selectFrom('records')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('datasource_id', '=', id)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * Brings a datasource's records in line with `records` and completes the run, all in one
+ * transaction: a crash half-way leaves the previous state, and the retry starts over. Records
+ * keep their ids across runs (upsert by source key); appended records are left alone; what the
+ * run added, changed and removed goes to `metadata.changes`. An advisory lock on the datasource
+ * serialises duplicate deliveries (the second one finds the run complete and stops) while
+ * leaving its row free for progress updates from outside.
+ */
+async function syncRecords(
   db: Db,
   source: Datasource,
   records: AsyncIterable<RecordInput>,
@@ -163,56 +472,81 @@ async function replaceRecords(
       .where('id', '=', source.id)
       .executeTakeFirst();
     if (!current || current.run_id !== source.run_id || current.status !== 'processing') return;
-    await trx.deleteFrom('records').where('datasource_id', '=', source.id).execute();
-    let batch: NewDataRecord[] = [];
+    const changes: RunChanges = {
+      added: 0,
+      updated: 0,
+      updated_with_results: 0,
+      unchanged: 0,
+      removed: 0,
+      kept_with_results: 0,
+    };
+    let batch: RecordInput[] = [];
     let count = 0;
     const flush = async () => {
       if (batch.length === 0) return;
-      await trx.insertInto('records').values(batch).execute();
+      const done = await upsertBatch(trx, source, batch);
+      changes.added += done.added;
+      changes.updated += done.updated;
+      changes.updated_with_results += done.updated_with_results;
+      changes.unchanged += batch.length - done.added - done.updated;
       count += batch.length;
       batch = [];
       await onProgress?.(count);
     };
     for await (const r of records) {
-      batch.push({
-        ...r,
-        id: newId(),
-        workspace_id: source.workspace_id,
-        datasource_id: source.id,
-        source_metadata: JSON.stringify(r.source_metadata),
-        content_hash: contentHash(r.text_content),
-      });
+      batch.push(r);
       if (batch.length >= INSERT_BATCH) await flush();
     }
     await flush();
+    Object.assign(changes, await removeUnseen(trx, source));
     const extra = typeof metadata === 'function' ? metadata() : metadata;
+    const total = await lockAndCount(trx, source.id);
     await trx
       .updateTable('datasources')
       .set({
         status: 'complete',
         error_message: null,
-        record_count: count,
-        metadata: JSON.stringify({ ...extra, record_count: count, completed_at: new Date().toISOString() }),
+        record_count: total,
+        metadata: JSON.stringify({
+          ...extra,
+          record_count: total,
+          source_records: count,
+          changes,
+          completed_at: new Date().toISOString(),
+        }),
       })
       .where('id', '=', source.id)
       .execute();
   });
 }
 
-/** Progress, written outside the run's transaction so that pollers see it move. */
+/**
+ * Progress, written outside the run's transaction so that pollers see it move. Never awaited
+ * by the run, which holds a connection: waiting for a second one from the same pool deadlocks
+ * once every connection is a run waiting so. Best effort: one write in flight, skipped while
+ * the row is locked (a delete waiting on the run), never after the run finished.
+ */
 function progressReporter(db: Db, source: Datasource, total?: number) {
   let last = 0;
+  let inFlight = false;
   return async (count: number) => {
-    if (Date.now() - last < 1000) return;
+    if (inFlight || Date.now() - last < 1000) return;
     last = Date.now();
-    await db
+    inFlight = true;
+    const free = sql<string>`(SELECT id FROM datasources WHERE id = ${source.id} FOR NO KEY UPDATE SKIP LOCKED)`;
+    void db
       .updateTable('datasources')
       .set({
         metadata: JSON.stringify({ progress: { processed: count, ...(total !== undefined && { total }) } }),
       })
-      .where('id', '=', source.id)
+      .where('id', '=', free)
       .where('run_id', '=', source.run_id)
-      .execute();
+      .where('status', '=', 'processing')
+      .execute()
+      .catch(() => {})
+      .finally(() => {
+        inFlight = false;
+      });
   };
 }
 
@@ -286,7 +620,7 @@ async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<void> {
     if (rows === 0) throw new IngestError('The CSV has a header but no data rows');
   }
   try {
-    await replaceRecords(
+    await syncRecords(
       deps.db,
       source,
       records(),
@@ -342,7 +676,7 @@ async function ingestPdf(deps: IngestDeps, source: Datasource): Promise<void> {
     }
   }
   try {
-    await replaceRecords(
+    await syncRecords(
       deps.db,
       source,
       records(),
@@ -355,8 +689,9 @@ async function ingestPdf(deps: IngestDeps, source: Datasource): Promise<void> {
 }
 
 /**
- * Starts a URL run: clears what an earlier run left (once per run, so a retried fan-out does
- * not wipe what its first messages already scraped) and sends the URLs in slices.
+ * Starts a URL run: resets the run's bookkeeping (once per run, so a retried fan-out does not
+ * reset what its first messages already did) and sends the URLs in slices. Records of earlier
+ * runs stay: each URL's record is updated in place when scraped again.
  */
 async function fanOutUrls(deps: IngestDeps, source: Datasource): Promise<void> {
   const urls = source.type === 'url' ? [String(source.options.url)] : (source.options.urls as string[]);
@@ -368,13 +703,20 @@ async function fanOutUrls(deps: IngestDeps, source: Datasource): Promise<void> {
       .forUpdate()
       .executeTakeFirst();
     if (locked?.metadata.fanout_run_id === source.run_id) return;
-    await trx.deleteFrom('records').where('datasource_id', '=', source.id).execute();
-    await trx.deleteFrom('datasource_failures').where('datasource_id', '=', source.id).execute();
+    // Failures of earlier runs go; failed appends (no run) stay until the URL is appended again.
+    await trx
+      .deleteFrom('datasource_failures')
+      .where('datasource_id', '=', source.id)
+      .where('run_id', 'is not', null)
+      .execute();
     await trx
       .updateTable('datasources')
       .set({
-        record_count: 0,
-        metadata: JSON.stringify({ url_count: urls.length, fanout_run_id: source.run_id }),
+        metadata: JSON.stringify({
+          url_count: urls.length,
+          fanout_run_id: source.run_id,
+          changes: { added: 0, updated: 0, updated_with_results: 0, unchanged: 0 },
+        }),
       })
       .where('id', '=', source.id)
       .execute();
@@ -408,12 +750,14 @@ async function scrapeUrls(deps: IngestDeps, message: ScrapeUrls): Promise<void> 
         .selectFrom('records')
         .select('source_key')
         .where('datasource_id', '=', source.id)
+        .where('seen_run', '=', source.run_id)
         .where('source_key', 'in', message.urls)
         .union(
           deps.db
             .selectFrom('datasource_failures')
             .select('source_key')
             .where('datasource_id', '=', source.id)
+            .where('run_id', '=', source.run_id)
             .where('source_key', 'in', message.urls),
         )
         .execute()
@@ -426,35 +770,74 @@ async function scrapeUrls(deps: IngestDeps, message: ScrapeUrls): Promise<void> 
   await completeUrlRun(deps.db, source);
 }
 
+/**
+ * Scrapes one URL of a run into its record (kept id, new content) and counts the change in the
+ * datasource's `metadata.changes`, in one transaction so a retry neither loses nor doubles it.
+ */
 async function scrapeOne(deps: IngestDeps, source: Datasource, url: string): Promise<void> {
   try {
     const page = await scrapeUrl(url, { allowPrivateHosts: deps.settings.scraperAllowPrivateHosts });
-    await deps.db
-      .insertInto('records')
-      .values({
-        id: newId(),
-        workspace_id: source.workspace_id,
-        datasource_id: source.id,
-        source_key: url,
-        title: page.title,
-        text_content: page.text,
-        source_metadata: JSON.stringify({ url, final_url: page.finalUrl, content_type: page.contentType }),
-        event_timestamp: page.publishedAt,
-        content_hash: contentHash(page.text),
-      })
-      .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doNothing())
-      .execute();
+    await deps.db.transaction().execute(async (trx) => {
+      // A duplicate delivery scraping the same URL of the same run waits here, then finds it seen.
+      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${source.id} ${url}`}, 0))`.execute(trx);
+      const seen = await trx
+        .selectFrom('records')
+        .select('id')
+        .where('datasource_id', '=', source.id)
+        .where('source_key', '=', url)
+        .where('seen_run', '=', source.run_id)
+        .executeTakeFirst();
+      if (seen) return;
+      const counts = await upsertBatch(trx, source, [
+        {
+          source_key: url,
+          title: page.title,
+          text_content: page.text,
+          event_timestamp: page.publishedAt,
+          source_metadata: { url, final_url: page.finalUrl, content_type: page.contentType },
+        },
+      ]);
+      const change = counts.added ? 'added' : counts.updated ? 'updated' : 'unchanged';
+      await bumpChanges(trx, source.id, {
+        [change]: 1,
+        ...(counts.updated_with_results && { updated_with_results: 1 }),
+      });
+    });
   } catch (error) {
     if (!(error instanceof IngestError)) throw error;
     await deps.db
       .insertInto('datasource_failures')
-      .values({ datasource_id: source.id, source_key: url, reason: error.reason })
-      .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doNothing())
+      .values({ datasource_id: source.id, source_key: url, reason: error.reason, run_id: source.run_id })
+      .onConflict((oc) =>
+        oc
+          .columns(['datasource_id', 'source_key'])
+          .doUpdateSet({ reason: error.reason, run_id: source.run_id }),
+      )
       .execute();
   }
 }
 
-/** Completes a URL run once every URL has a record or a failure; the failures go in metadata. */
+/** Adds to the counters in a datasource's `metadata.changes`. */
+async function bumpChanges(
+  db: Db,
+  id: string,
+  add: Partial<Record<keyof RunChanges, number>>,
+): Promise<void> {
+  let expression = sql`coalesce(metadata -> 'changes', '{}'::jsonb)`;
+  for (const [key, n] of Object.entries(add)) {
+    expression = sql`jsonb_set(${expression}, ${sql.lit(`{${key}}`)}::text[],
+      to_jsonb(coalesce((metadata -> 'changes' ->> ${key})::int, 0) + ${n}::int))`;
+  }
+  await sql`UPDATE datasources SET metadata = jsonb_set(metadata, '{changes}', ${expression}) WHERE id = ${id}`.execute(
+    db,
+  );
+}
+
+/**
+ * Completes a URL run once every URL has a record or a failure of this run: the source's
+ * records of URLs no longer listed are removed (or kept when results exist over them), a URL
+ * that failed this time keeps its earlier record, and the failures go in metadata.
+ */
 async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const locked = await trx
@@ -470,11 +853,13 @@ async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
           .selectFrom('records')
           .select(sql<number>`count(*)::int`.as('n'))
           .where('datasource_id', '=', source.id)
+          .where('seen_run', '=', source.run_id)
           .as('records'),
         eb
           .selectFrom('datasource_failures')
           .select(sql<number>`count(*)::int`.as('n'))
           .where('datasource_id', '=', source.id)
+          .where('run_id', '=', source.run_id)
           .as('failures'),
       ])
       .executeTakeFirstOrThrow();
@@ -494,17 +879,21 @@ async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
         .execute();
       return;
     }
+    const removal = await removeUnseen(trx, source, 'failed_this_run');
     const failed = await trx
       .selectFrom('datasource_failures')
       .select(['source_key as url', 'reason'])
       .where('datasource_id', '=', source.id)
+      .where('run_id', '=', source.run_id)
       .orderBy('created_at')
       .limit(1000)
       .execute();
+    const recordCount = await lockAndCount(trx, source.id);
     const metadata = {
       url_count: total,
       scraped: records,
       failed_urls: failed,
+      changes: { ...(locked.metadata.changes as object), ...removal },
       completed_at: new Date().toISOString(),
     };
     await trx
@@ -512,7 +901,7 @@ async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
       .set({
         status: records > 0 ? 'complete' : 'failed',
         error_message: records > 0 ? null : 'No URL could be scraped (see metadata.failed_urls)',
-        record_count: records,
+        record_count: recordCount,
         metadata: JSON.stringify(metadata),
       })
       .where('id', '=', source.id)
@@ -532,7 +921,17 @@ export function datasourceOfMessage(body: string): { id: string; runId?: string 
       const owner = parsed.Records.map((r) => datasourceOfKey(r.s3.object.key)).find(Boolean);
       return owner ? { id: owner.datasourceId } : undefined;
     }
+    if (parsed.kind === 'purge_objects' || parsed.kind === 'append_url') return undefined;
     return { id: parsed.datasource_id, runId: parsed.run_id };
+  } catch {
+    return undefined;
+  }
+}
+
+function appendOfMessage(body: string): AppendUrl | undefined {
+  try {
+    const parsed = AppendUrlMessage.safeParse(JSON.parse(body));
+    return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;
   }
@@ -540,6 +939,10 @@ export function datasourceOfMessage(body: string): { id: string; runId?: string 
 
 /** Fails the run a dead-lettered message was about, keeping the last error seen if any. */
 export async function failDeadLetter(db: Db, body: string): Promise<void> {
+  const append = appendOfMessage(body);
+  // A failed append fails that URL only, never the datasource's run.
+  if (append)
+    return recordAppendFailure(db, append.datasource_id, append.url, 'Processing failed after every retry');
   const owner = datasourceOfMessage(body);
   if (!owner) return;
   await db

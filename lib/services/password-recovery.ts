@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { hashPassword } from '#lib/auth/passwords.ts';
+import { takeAttempt, throttleKeys } from '#lib/auth/throttle.ts';
+import type { ThrottleLimits } from '#lib/config.ts';
 import type { Db } from '#lib/db/database.ts';
-import { BadRequestError } from '#lib/http/errors.ts';
+import { BadRequestError, TooManyRequestsError } from '#lib/http/errors.ts';
 import type { MailOutbox } from '#lib/ports/mail/index.ts';
-import { findUserByEmail } from './users.ts';
+import { assertPasswordAllowed, findUserByEmail } from './users.ts';
 
 export const RECOVERY_SENT = 'If that email is registered, a password recovery email has been sent';
 
@@ -15,13 +17,31 @@ function digest(token: string): string {
 /**
  * Mails a single-use reset link to an active user. Unknown or inactive emails get no mail and
  * the caller answers the same either way, so the endpoint does not reveal who has an account.
+ * Requests are throttled per email and per client address (429 with `Retry-After`), counted
+ * before the email is looked up, so unknown emails are throttled exactly like known ones.
  */
 export async function requestPasswordReset(
   db: Db,
   outbox: MailOutbox,
   email: string,
-  options: { frontendUrl: string; expireMinutes: number },
+  options: {
+    frontendUrl: string;
+    expireMinutes: number;
+    client: { address: string | undefined };
+    throttle: ThrottleLimits;
+  },
 ): Promise<void> {
+  const attempt = await takeAttempt(
+    db,
+    throttleKeys('recovery', email, options.client.address, options.throttle),
+    options.throttle.windowSeconds,
+  );
+  if (!attempt.ok) {
+    throw new TooManyRequestsError(
+      `Too many password recovery requests; try again in ${attempt.retryAfterSeconds} s`,
+      attempt.retryAfterSeconds,
+    );
+  }
   const user = await findUserByEmail(db, email);
   if (!user?.is_active) return;
   const token = randomBytes(32).toString('base64url');
@@ -46,6 +66,18 @@ export async function requestPasswordReset(
  * works once; expired, spent and unknown tokens are all "Invalid token".
  */
 export async function resetPassword(db: Db, token: string, newPassword: string): Promise<void> {
+  // The policy weighs the password against the user's email, so find whose token it is first;
+  // a refused password leaves the token unspent, to try again with a better one.
+  const owner = await db
+    .selectFrom('password_reset_tokens')
+    .innerJoin('users', 'users.id', 'password_reset_tokens.user_id')
+    .select('users.email')
+    .where('token_hash', '=', digest(token))
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`clock_timestamp()`)
+    .executeTakeFirst();
+  if (!owner) throw new BadRequestError('Invalid token');
+  await assertPasswordAllowed(newPassword, owner.email, 'new_password');
   const hashed = await hashPassword(newPassword);
   await db.transaction().execute(async (trx) => {
     const spent = await trx
@@ -59,7 +91,8 @@ export async function resetPassword(db: Db, token: string, newPassword: string):
     if (!spent) throw new BadRequestError('Invalid token');
     const user = await trx
       .updateTable('users')
-      .set({ hashed_password: hashed })
+      // Revokes every access token issued before the reset (one may be what was stolen).
+      .set((eb) => ({ hashed_password: hashed, token_version: eb('token_version', '+', 1) }))
       .where('id', '=', spent.user_id)
       .where('is_active', '=', true)
       .returning('id')

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
-import { isUniqueViolation } from '#lib/db/errors.ts';
 import { toPage } from '#lib/db/paging.ts';
-import type { DataRecord, User } from '#lib/db/schema.ts';
-import { ConflictError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import type { DataRecord, Datasource, User } from '#lib/db/schema.ts';
+import { ConflictError, HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
+import { IngestError } from '#lib/ingest/errors.ts';
+import type { AppendUrl } from '#lib/ingest/messages.ts';
+import { normalizeUrl } from '#lib/ingest/scrape.ts';
+import type { Platform } from '#lib/platform.ts';
 import { requireDatasource } from './datasources.ts';
 import { requireWorkspace } from './workspaces.ts';
 
@@ -14,19 +17,48 @@ export type RecordOut = {
   id: string;
   datasource_id: string;
   title: string | null;
+  /** The whole text on a record's own route; in lists, its first {@link TEXT_PREVIEW_CHARS} characters. */
   text_content: string;
+  /** Characters (code points) of the whole text. */
+  text_length: number;
+  /** True when `text_content` is a preview: fetch the record for the whole text. */
+  text_truncated: boolean;
   source_metadata: Record<string, unknown>;
   event_timestamp: string | null;
   content_hash: string;
   created_at: string;
 };
 
-export function toRecordOut(r: DataRecord): RecordOut {
+/**
+ * Characters of text a list item carries. A list of records holding 5 MB texts would answer
+ * far over the 6 MB a Lambda may return; a preview keeps an item small, and the record's own
+ * route has the whole text.
+ */
+export const TEXT_PREVIEW_CHARS = 2000;
+
+/** Code points, as Postgres `length()` counts them (a JS length counts UTF-16 units). */
+function codePoints(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0xdc00 || c > 0xdfff) n++;
+  }
+  return n;
+}
+
+/**
+ * A record as the API returns it. Lists pass rows whose `text_content` is already cut to a
+ * preview in SQL, with the whole text's `text_length`; a record's own route passes the row.
+ */
+export function toRecordOut(r: DataRecord & { text_length?: number }): RecordOut {
+  const textLength = r.text_length ?? codePoints(r.text_content);
   return {
     id: r.id,
     datasource_id: r.datasource_id,
     title: r.title,
     text_content: r.text_content,
+    text_length: textLength,
+    text_truncated: textLength > codePoints(r.text_content),
     source_metadata: r.source_metadata,
     event_timestamp: r.event_timestamp?.toISOString() ?? null,
     content_hash: r.content_hash,
@@ -59,7 +91,10 @@ const RECORD_COLUMNS = [
   'created_at',
 ] as const;
 
-/** A page of a workspace's records, filtered, in creation order, with the filtered total. */
+/**
+ * A page of a workspace's records, filtered, in creation order, with the filtered total. Items
+ * carry a preview of their text ({@link TEXT_PREVIEW_CHARS}); the record's own route has it all.
+ */
 export async function listRecords(
   db: Db,
   user: Pick<User, 'id'>,
@@ -82,14 +117,19 @@ export async function listRecords(
     );
   const [rows, total] = await Promise.all([
     filtered
-      .select(RECORD_COLUMNS)
+      .select(RECORD_COLUMNS.filter((c) => c !== 'text_content'))
+      // Cut in the database: a page of long texts never crosses the wire or fills the memory.
+      .select([
+        sql<string>`left(text_content, ${TEXT_PREVIEW_CHARS})`.as('text_content'),
+        sql<number>`length(text_content)`.as('text_length'),
+      ])
       .$if(filters.cursor !== undefined, (q) => q.where('id', '>', filters.cursor!))
       .orderBy('id')
       .limit(filters.limit + 1)
       .execute(),
     filtered.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
-  const page = toPage(rows as DataRecord[], filters.limit);
+  const page = toPage(rows as (DataRecord & { text_length: number })[], filters.limit);
   return { ...page, data: page.data.map(toRecordOut), count: Number(total.count) };
 }
 
@@ -134,18 +174,24 @@ export type AppendInput = {
   event_timestamp?: string | undefined;
 };
 
-/** What a scraped URL contributes to its record. */
-export type RecordContent = {
-  sourceKey: string;
-  title: string | null;
-  text: string;
-  metadata: Record<string, unknown>;
-  eventTimestamp: Date | null;
-};
+/** The kind of content each source takes appends of, or a 422. */
+function checkAppendKind(datasource: Datasource, input: AppendInput): void {
+  const accepts = { text_block: 'text', url_list: 'url' } as Record<string, string | undefined>;
+  if (accepts[datasource.type] === input.content_type) return;
+  throw new ValidationError([
+    {
+      location: 'body',
+      path: 'content_type',
+      message: accepts[datasource.type]
+        ? `A ${datasource.type} source takes content_type "${accepts[datasource.type]}"`
+        : `Records cannot be appended to a ${datasource.type} source`,
+    },
+  ]);
+}
 
 /**
- * Appends one record to a text_block (text) or url_list (url) source. `resolve` turns the
- * input into the record's content (for URLs: scrapes it). A URL already in the source → 409.
+ * Appends one text record to a text_block source, at once. Texts may repeat: each appended text
+ * is a record of its own. Appended records are marked so that a reprocess leaves them alone.
  */
 export async function appendRecord(
   db: Db,
@@ -153,50 +199,87 @@ export async function appendRecord(
   workspaceId: string,
   datasourceId: string,
   input: AppendInput,
-  resolve: (input: AppendInput) => Promise<RecordContent>,
 ): Promise<DataRecord> {
+  if (input.content_type !== 'text') throw new Error('URLs are appended through queueUrlAppend');
   const datasource = await requireDatasource(db, user, workspaceId, datasourceId);
-  const accepts = { text_block: 'text', url_list: 'url' } as Record<string, string | undefined>;
-  if (accepts[datasource.type] !== input.content_type) {
-    throw new ValidationError([
-      {
-        location: 'body',
-        path: 'content_type',
-        message: accepts[datasource.type]
-          ? `A ${datasource.type} source takes content_type "${accepts[datasource.type]}"`
-          : `Records cannot be appended to a ${datasource.type} source`,
-      },
-    ]);
-  }
-  const content = await resolve(input);
+  checkAppendKind(datasource, input);
+  return db.transaction().execute(async (trx) => {
+    const record = await trx
+      .insertInto('records')
+      .values({
+        id: newId(),
+        workspace_id: workspaceId,
+        datasource_id: datasourceId,
+        source_key: `text:${newId()}`,
+        title: null,
+        text_content: input.content,
+        source_metadata: JSON.stringify({}),
+        event_timestamp: input.event_timestamp ? new Date(input.event_timestamp) : null,
+        content_hash: contentHash(input.content),
+        // A reprocess of the source leaves appended records alone, even while it runs.
+        appended: true,
+      })
+      .returning(RECORD_COLUMNS)
+      .executeTakeFirstOrThrow();
+    await trx
+      .updateTable('datasources')
+      .set((eb) => ({ record_count: eb('record_count', '+', 1) }))
+      .where('id', '=', datasourceId)
+      .execute();
+    return record as DataRecord;
+  });
+}
+
+/** The answer to a URL append: the page is scraped in the background. */
+export type PendingAppend = { status: 'pending'; datasource_id: string; url: string; detail: string };
+
+/**
+ * Queues a URL for a url_list source: the ingest worker scrapes it into an appended record, or
+ * records the failure with its reason (`metadata.failed_appends`), so the request never waits
+ * for a slow page. A URL already in the source → 409; one that can never be fetched → 422.
+ */
+export async function queueUrlAppend(
+  db: Db,
+  platform: Platform,
+  ingestQueue: string,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  datasourceId: string,
+  input: AppendInput,
+): Promise<PendingAppend> {
+  const datasource = await requireDatasource(db, user, workspaceId, datasourceId);
+  checkAppendKind(datasource, input);
+  let url: string;
   try {
-    return await db.transaction().execute(async (trx) => {
-      const record = await trx
-        .insertInto('records')
-        .values({
-          id: newId(),
-          workspace_id: workspaceId,
-          datasource_id: datasourceId,
-          source_key: content.sourceKey,
-          title: content.title,
-          text_content: content.text,
-          source_metadata: JSON.stringify(content.metadata),
-          event_timestamp: input.event_timestamp ? new Date(input.event_timestamp) : content.eventTimestamp,
-          content_hash: contentHash(content.text),
-        })
-        .returning(RECORD_COLUMNS)
-        .executeTakeFirstOrThrow();
-      await trx
-        .updateTable('datasources')
-        .set((eb) => ({ record_count: eb('record_count', '+', 1) }))
-        .where('id', '=', datasourceId)
-        .execute();
-      return record as DataRecord;
-    });
+    url = normalizeUrl(input.content);
   } catch (error) {
-    if (isUniqueViolation(error, 'records_datasource_source_key_key')) {
-      throw new ConflictError('This URL is already in the datasource');
-    }
+    if (error instanceof IngestError)
+      throw new ValidationError([{ location: 'body', path: 'content', message: error.reason }]);
     throw error;
   }
+  const exists = await db
+    .selectFrom('records')
+    .select('id')
+    .where('datasource_id', '=', datasourceId)
+    .where('source_key', '=', url)
+    .executeTakeFirst();
+  if (exists) throw new ConflictError('This URL is already in the datasource');
+  const message: AppendUrl = {
+    kind: 'append_url',
+    datasource_id: datasourceId,
+    url,
+    ...(input.event_timestamp && { event_timestamp: input.event_timestamp }),
+  };
+  try {
+    await platform.queue.send(ingestQueue, [message]);
+  } catch (cause) {
+    throw new HttpError(503, 'Service Unavailable', 'The ingest queue is unavailable; try again', { cause });
+  }
+  return {
+    status: 'pending',
+    datasource_id: datasourceId,
+    url,
+    detail:
+      "The page is scraped in the background: its record appears among the datasource's records, or the reason it failed in the datasource's metadata.failed_appends",
+  };
 }

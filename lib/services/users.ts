@@ -1,11 +1,20 @@
+import { passwordProblem } from '#lib/auth/password-policy.ts';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '#lib/auth/passwords.ts';
 import type { Db } from '#lib/db/database.ts';
 import { isUniqueViolation } from '#lib/db/errors.ts';
 import { keysetPage } from '#lib/db/paging.ts';
 import type { User } from '#lib/db/schema.ts';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '#lib/http/errors.ts';
+import {
+  BadRequestError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+} from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
+import { workspaceFolder } from '#lib/ingest/messages.ts';
+import { defaultPurge, type Purge } from './purge.ts';
 
 /** A user as the API shows it: never the password hash. */
 export type UserOut = {
@@ -38,8 +47,22 @@ export type NewUserInput = {
 
 const EMAIL_TAKEN = 'A user with this email already exists';
 
-/** Creates a user; an email already in use is a 409. */
+/**
+ * Refuses a password that breaks the policy (lib/auth/password-policy.ts) with a 422 naming
+ * the request's field and the reason. Every path that sets a password calls it.
+ */
+export async function assertPasswordAllowed(password: string, email: string, field: string): Promise<void> {
+  const problem = await passwordProblem(password, email);
+  if (problem) throw new ValidationError([{ location: 'body', path: field, message: `Password ${problem}` }]);
+}
+
+/** Creates a user; a password that breaks the policy is a 422, an email already in use a 409. */
 export async function createUser(db: Db, input: NewUserInput): Promise<User> {
+  await assertPasswordAllowed(input.password, input.email, 'password');
+  return insertUser(db, input);
+}
+
+async function insertUser(db: Db, input: NewUserInput): Promise<User> {
   const hashed = await hashPassword(input.password);
   try {
     return await db
@@ -96,23 +119,42 @@ export type UserChanges = {
   is_superuser?: boolean | undefined;
 };
 
-/** Updates a user's fields; an email that another user has is a 409. */
-export async function updateUser(db: Db, id: string, changes: UserChanges): Promise<User> {
+/**
+ * Updates a user's fields; an email that another user has is a 409, as is demoting or
+ * deactivating the last active superuser. A new password must pass the policy (422 on
+ * `passwordField`) and revokes the user's tokens.
+ */
+export async function updateUser(
+  db: Db,
+  id: string,
+  changes: UserChanges,
+  passwordField = 'password',
+): Promise<User> {
   const { password, ...fields } = changes;
+  if (password !== undefined) {
+    const email = changes.email ?? (await getUser(db, id)).email;
+    await assertPasswordAllowed(password, email, passwordField);
+  }
   const values: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) if (value !== undefined) values[key] = value;
   if (typeof values.email === 'string') values.email = values.email.toLowerCase();
   if (password !== undefined) values.hashed_password = await hashPassword(password);
   if (Object.keys(values).length === 0) return getUser(db, id);
-  try {
-    const user = await db
+  const update = async (q: Db) => {
+    const user = await q
       .updateTable('users')
       .set(values)
+      // A new password revokes every token issued with the old one.
+      .$if(password !== undefined, (u) => u.set((eb) => ({ token_version: eb('token_version', '+', 1) })))
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
     if (!user) throw new NotFoundError('User not found');
     return user;
+  };
+  try {
+    const demotes = changes.is_superuser === false || changes.is_active === false;
+    return demotes ? await keepingASuperuser(db, id, update) : await update(db);
   } catch (error) {
     if (isUniqueViolation(error, 'users_email_key')) throw new ConflictError(EMAIL_TAKEN);
     throw error;
@@ -123,16 +165,59 @@ export async function updateUser(db: Db, id: string, changes: UserChanges): Prom
 export async function changePassword(db: Db, user: User, current: string, next: string): Promise<void> {
   if (!(await verifyPassword(current, user.hashed_password))) throw new BadRequestError('Incorrect password');
   if (current === next) throw new BadRequestError('New password cannot be the same as the current one');
-  await updateUser(db, user.id, { password: next });
+  await updateUser(db, user.id, { password: next }, 'new_password');
 }
 
-/** Deletes a user and, by cascade, their workspaces. A superuser cannot delete itself. */
-export async function deleteUser(db: Db, actor: User, id: string): Promise<void> {
+const LAST_SUPERUSER = 'The last active superuser cannot be demoted, deactivated or deleted';
+
+/**
+ * Runs a change that may take a user out of the active superusers (demotion, deactivation,
+ * deletion), refusing it with a 409 when that user is the last one. Every active superuser's
+ * row is locked first, in id order, so two superusers demoting each other at once cannot both
+ * succeed: the second waits, then sees the first's change.
+ */
+async function keepingASuperuser<T>(db: Db, id: string, change: (trx: Db) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    const superusers = await trx
+      .selectFrom('users')
+      .select('id')
+      .where('is_superuser', '=', true)
+      .where('is_active', '=', true)
+      .orderBy('id')
+      .forUpdate()
+      .execute();
+    if (superusers.length === 1 && superusers[0]!.id === id) throw new ConflictError(LAST_SUPERUSER);
+    return change(trx);
+  });
+}
+
+/**
+ * Deletes a user and, by cascade, their workspaces; their workspaces' stored files are purged
+ * after the commit. The user's row is locked first, so no workspace is created in between and
+ * missed. A superuser cannot delete itself, and the last active superuser cannot be deleted (409).
+ */
+export async function deleteUser(
+  db: Db,
+  actor: User,
+  id: string,
+  purge: Purge = defaultPurge,
+): Promise<void> {
   if (actor.id === id && actor.is_superuser) {
     throw new ForbiddenError('Super users are not allowed to delete themselves');
   }
-  const deleted = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-  if (deleted.numDeletedRows === 0n) throw new NotFoundError('User not found');
+  const workspaceIds = await keepingASuperuser(db, id, async (trx) => {
+    const user = await trx
+      .selectFrom('users')
+      .select('id')
+      .where('id', '=', id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!user) throw new NotFoundError('User not found');
+    const owned = await trx.selectFrom('workspaces').select('id').where('owner_id', '=', id).execute();
+    await trx.deleteFrom('users').where('id', '=', id).execute();
+    return owned.map((w) => w.id);
+  });
+  await purge(workspaceIds.map(workspaceFolder));
 }
 
 /** A page of users in creation order, with the total. */
@@ -154,7 +239,9 @@ export async function ensureFirstSuperuser(
 ): Promise<'created' | 'exists'> {
   if (await findUserByEmail(db, email)) return 'exists';
   try {
-    await createUser(db, { email, password, is_superuser: true, full_name: null });
+    // The operator's own choice (the CDK app generates a random one): not held to the policy,
+    // which would otherwise stop a start on a password that was accepted before.
+    await insertUser(db, { email, password, is_superuser: true, full_name: null });
     return 'created';
   } catch (error) {
     if (error instanceof ConflictError) return 'exists';

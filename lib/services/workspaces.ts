@@ -5,6 +5,8 @@ import type { User, Workspace } from '#lib/db/schema.ts';
 import { NotFoundError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
+import { workspaceFolder } from '#lib/ingest/messages.ts';
+import { defaultPurge, type Purge } from './purge.ts';
 import { insertScheme } from './schemes.ts';
 
 export const DEFAULT_WORKSPACE_NAME = 'Default Workspace';
@@ -98,14 +100,23 @@ export async function updateWorkspace(
   return updated;
 }
 
-/** Deletes a workspace; everything in it goes with it (ON DELETE CASCADE). */
-export async function deleteWorkspace(db: Db, owner: Pick<User, 'id'>, id: string): Promise<void> {
+/**
+ * Deletes a workspace; everything in it goes with it (ON DELETE CASCADE), and its stored files
+ * are purged once the delete has committed.
+ */
+export async function deleteWorkspace(
+  db: Db,
+  owner: Pick<User, 'id'>,
+  id: string,
+  purge: Purge = defaultPurge,
+): Promise<void> {
   const result = await db
     .deleteFrom('workspaces')
     .where('id', '=', id)
     .where('owner_id', '=', owner.id)
     .executeTakeFirst();
   if (result.numDeletedRows === 0n) throw new NotFoundError('Workspace not found');
+  await purge([workspaceFolder(id)]);
 }
 
 /**

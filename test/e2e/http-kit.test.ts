@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '#lib/http/routes.ts';
 import { MAX_REQUEST_BYTES } from '#lib/local/server.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
+import { makeCsv } from '#test/support/fixtures.ts';
+import { waitForDatasource } from '#test/support/ingest.ts';
 
 let app: TestApp;
 let token: string;
@@ -96,6 +98,92 @@ describe('bad input', () => {
   });
 });
 
+describe('text Postgres cannot store', () => {
+  it('refuses NUL in a JSON field with 422 naming the field', async () => {
+    const res = await app.api.post('/api/v1/workspaces', { token, json: { name: 'a\u0000b' } });
+    expectProblem(res, 422);
+    expect(res.body.errors).toEqual([
+      { location: 'body', path: 'name', message: expect.stringMatching(/NUL/) },
+    ]);
+  });
+
+  it('refuses a lone surrogate deep in a body, and in an object key', async () => {
+    const ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Texts' } })).body.id;
+    const res = await app.api.post(`/api/v1/workspaces/${ws}/datasources`, {
+      token,
+      json: { name: 'T', type: 'text_block', options: { text: 'half \ud800 a pair' } },
+    });
+    expectProblem(res, 422);
+    expect(res.body.errors).toEqual([
+      { location: 'body', path: 'options.text', message: expect.stringMatching(/lone surrogate/) },
+    ]);
+    const key = await app.api.post('/api/v1/workspaces', { token, json: { name: 'x', '\udc00': 1 } });
+    expectProblem(key, 422);
+  });
+
+  it('refuses NUL in a query parameter, a path parameter and the login form', async () => {
+    const ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Search' } })).body.id;
+    const search = await app.api.get(`/api/v1/workspaces/${ws}/datarecords?q=a%00b`, { token });
+    expectProblem(search, 422);
+    expect(search.body.errors[0]).toMatchObject({ location: 'query', path: 'q' });
+
+    const recovery = await app.api.post('/api/v1/password-recovery/a%00b@example.com');
+    expectProblem(recovery, 422);
+    expect(recovery.body.errors[0]).toMatchObject({ location: 'path', path: 'email' });
+
+    const login = await app.api.post('/api/v1/login/access-token', {
+      form: { username: `${SUPERUSER.email}\u0000`, password: 'x' },
+    });
+    expectProblem(login, 422);
+    expect(login.body.errors[0]).toMatchObject({ location: 'body', path: 'username' });
+  });
+
+  it('answers a malformed percent-escape in the path with 400 and a request id, as API Gateway does', async () => {
+    for (const path of ['/api/v1/workspaces/%zz', '/api/v1/workspaces/%E0%A4%A', '/api/v1/users/%ED%A0%80']) {
+      const res = await app.api.get(path, { token });
+      expectProblem(res, 400);
+      expect(res.body.detail).toMatch(/malformed percent-encoding/);
+      expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+  });
+
+  it('answers multipart without a boundary with 400 saying so', async () => {
+    const ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Multipart' } })).body.id;
+    const res = await app.api.post(`/api/v1/workspaces/${ws}/datasources`, {
+      token,
+      body: '--x\r\ncontent-disposition: form-data; name="name"\r\n\r\nN\r\n--x--\r\n',
+      headers: { 'content-type': 'multipart/form-data; charset=utf-8' },
+    });
+    expectProblem(res, 400);
+    expect(res.body.detail).toMatch(/boundary/);
+  });
+
+  it('previews a CSV with a row over 1 MB as a 422 with the reason', async () => {
+    const ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Rows' } })).body.id;
+    const csv = makeCsv([
+      ['title', 'body'],
+      ['short', 'fine'],
+      ['long', 'y'.repeat(1_100_000)],
+    ]);
+    const form = new FormData();
+    form.append('name', 'Long rows');
+    form.append('type', 'csv');
+    form.append('files', new Blob([csv]), 'long.csv');
+    const created = await fetch(`${app.url}/api/v1/workspaces/${ws}/datasources`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: form,
+    });
+    expect(created.status).toBe(201);
+    const id = ((await created.json()) as { data: { id: string }[] }).data[0]!.id;
+    await waitForDatasource(app.api, token, ws, id);
+    const res = await app.api.get(`/api/v1/workspaces/${ws}/datasources/${id}/rows`, { token });
+    expectProblem(res, 422);
+    expect(res.body.errors[0].message).toMatch(/over 1 MB/);
+  });
+});
+
 describe('response headers', () => {
   it('sets security headers and a request id on success and on errors', async () => {
     for (const res of [
@@ -110,6 +198,37 @@ describe('response headers', () => {
     }
     const problem = await app.api.get('/api/v1/users/me');
     expect(problem.body.request_id).toBe(problem.headers.get('x-request-id'));
+  });
+
+  it('marks API answers no-store, and lets docs assets be cached', async () => {
+    for (const res of [
+      await app.api.get('/api/v1/users/me', { token }),
+      await app.api.get('/api/v1/users/me'),
+      await app.api.get('/api/v1/openapi.json'),
+    ]) {
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    }
+    expect((await app.api.get('/docs/swagger-ui.css')).headers.get('cache-control')).toMatch(/max-age/);
+  });
+
+  it("gives the local runtime's own 404, 405 and 413 the headers and request id of a handler's answer", async () => {
+    const answers = [
+      await app.api.get('/api/v1/nothing-here'),
+      await app.api.request('PUT', '/api/v1/users/me', { token }),
+      await app.api.post('/api/v1/workspaces', {
+        token,
+        body: 'x'.repeat(MAX_REQUEST_BYTES + 1),
+        headers: { 'content-type': 'application/json' },
+      }),
+    ];
+    expect(answers.map((r) => r.status)).toEqual([404, 405, 413]);
+    for (const res of answers) {
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('strict-transport-security')).toMatch(/max-age=/);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.body.request_id).toBe(res.headers.get('x-request-id'));
+    }
   });
 
   it('answers CORS preflights for allowed origins only, as API Gateway does', async () => {
@@ -132,6 +251,9 @@ describe('response headers', () => {
 
     const simple = await app.api.get('/api/v1/healthz', { headers: { origin: 'http://app.example.com' } });
     expect(simple.headers.get('access-control-allow-origin')).toBe('http://app.example.com');
+    // Bearer tokens, not cookies: browsers need no credentials mode, so none is offered.
+    for (const res of [allowed, simple])
+      expect(res.headers.get('access-control-allow-credentials')).toBeNull();
   });
 });
 

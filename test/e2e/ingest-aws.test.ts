@@ -142,3 +142,57 @@ describe('at-least-once delivery', () => {
     expect(await queueDepth(queue)).toBe(0);
   });
 });
+
+describe('uploads and their owners', () => {
+  const exists = async (key: string) => (await platform().objects.head(key)) !== undefined;
+
+  it('a form used again after its file was taken still uploads (S3 cannot refuse), and the worker deletes it', async () => {
+    const source = (await create({ name: 'Again', type: 'csv', options: {} })).body.data[0];
+    expect((await sendUpload(source.upload, 'text\noriginal row\n', 'rows.csv')).status).toBe(204);
+    await waitForDatasource(app.api, token, ws, source.id);
+    const before = await allRecords(app.api, token, ws, source.id);
+    const formKey = source.upload.fields.key;
+    await expect.poll(() => exists(formKey)).toBe(false);
+
+    expect((await sendUpload(source.upload, 'text\nswapped row\n', 'rows.csv')).status).toBe(204);
+    await expect.poll(() => exists(formKey), { timeout: 10_000 }).toBe(false);
+    expect((await app.api.post(`${base()}/${source.id}/reprocess`, { token })).status).toBe(202);
+    await waitForDatasource(app.api, token, ws, source.id);
+    const after = await allRecords(app.api, token, ws, source.id);
+    expect(after.map((r) => [r.id, r.text_content])).toEqual(before.map((r) => [r.id, r.text_content]));
+    const content = await fetch(`${app.url}${base()}/${source.id}/content`, {
+      headers: { authorization: `Bearer ${token}` },
+      redirect: 'manual',
+    });
+    expect(await (await fetch(content.headers.get('location')!)).text()).toBe('text\noriginal row\n');
+  });
+
+  it('an upload to a deleted datasource is deleted by the worker', async () => {
+    const source = (await create({ name: 'Late', type: 'csv', options: {} })).body.data[0];
+    expect((await app.api.delete(`${base()}/${source.id}`, { token })).status).toBe(204);
+    expect((await sendUpload(source.upload, 'a,b\n1,2\n', 'late.csv')).status).toBe(204);
+    await expect.poll(() => exists(source.upload.fields.key), { timeout: 10_000 }).toBe(false);
+  });
+
+  it('deleting a workspace purges its objects', async () => {
+    const other = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Doomed' } })).body.id;
+    const source = (
+      await app.api.post(`/api/v1/workspaces/${other}/datasources`, {
+        token,
+        json: { name: 'Rows', type: 'csv', options: {} },
+      })
+    ).body.data[0];
+    expect((await sendUpload(source.upload, 'a,b\n1,2\n', 'rows.csv')).status).toBe(204);
+    await waitForDatasource(app.api, token, other, source.id);
+    const db = await app.db();
+    const { object_key } = await db
+      .selectFrom('datasources')
+      .select('object_key')
+      .where('id', '=', source.id)
+      .executeTakeFirstOrThrow();
+    expect(object_key).toMatch(/\/files\//);
+    expect(await exists(object_key!)).toBe(true);
+    expect((await app.api.delete(`/api/v1/workspaces/${other}`, { token })).status).toBe(204);
+    await expect.poll(() => exists(object_key!), { timeout: 10_000 }).toBe(false);
+  });
+});

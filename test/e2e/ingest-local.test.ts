@@ -1,3 +1,6 @@
+import { readdir } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platform } from '#lib/platform.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
@@ -312,14 +315,69 @@ describe('records', () => {
       token,
       json: { content: `${site.url}/a2`, content_type: 'url' },
     });
-    expect(url.status).toBe(201);
-    expect(url.body.title).toBe('Article 2');
+    expect(url.status).toBe(202);
+    expect(url.body).toMatchObject({ status: 'pending', datasource_id: list.id, url: `${site.url}/a2` });
+    expect(url.headers.get('location')).toBe(`${base()}/${list.id}`);
+    await expect
+      .poll(async () => (await allRecords(app.api, token, ws, list.id)).map((r) => r.title).sort())
+      .toEqual(['Article 1', 'Article 2']);
+    expect((await app.api.get(`${base()}/${list.id}`, { token })).body.record_count).toBe(2);
     const again = await app.api.post(`${base()}/${list.id}/records`, {
       token,
       json: { content: `${site.url}/a1`, content_type: 'url' },
     });
     expect(again.status).toBe(409);
   });
+
+  it('scrapes an appended URL in the background: a slow page does not hold the request, a failing one is reported', async () => {
+    const slow = createServer((_req, res) => {
+      setTimeout(
+        () => res.writeHead(200, { 'content-type': 'text/html' }).end(article('Slow', 'Took a while')),
+        2500,
+      );
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const slowUrl = `http://127.0.0.1:${(slow.address() as { port: number }).port}/slow`;
+    try {
+      const list = (await create({ name: 'Later', type: 'url_list', options: { urls: [`${site.url}/a3`] } }))
+        .body.data[0];
+      await waitForDatasource(app.api, token, ws, list.id);
+      const started = Date.now();
+      const res = await app.api.post(`${base()}/${list.id}/records`, {
+        token,
+        json: { content: slowUrl, content_type: 'url' },
+      });
+      expect(res.status).toBe(202);
+      expect(Date.now() - started).toBeLessThan(1500);
+      const missing = await app.api.post(`${base()}/${list.id}/records`, {
+        token,
+        json: { content: `${site.url}/missing`, content_type: 'url' },
+      });
+      expect(missing.status).toBe(202);
+      await expect
+        .poll(async () => (await allRecords(app.api, token, ws, list.id)).map((r) => r.title).sort(), {
+          timeout: 15_000,
+        })
+        .toEqual(['Article 3', 'Slow']);
+      await expect
+        .poll(
+          async () => (await app.api.get(`${base()}/${list.id}`, { token })).body.metadata.failed_appends,
+          {
+            timeout: 15_000,
+          },
+        )
+        .toEqual([{ url: `${site.url}/missing`, reason: expect.stringMatching(/404/) }]);
+      const db = await app.db();
+      const failure = await db
+        .selectFrom('datasource_failures')
+        .select(['reason', 'run_id'])
+        .where('datasource_id', '=', list.id)
+        .executeTakeFirstOrThrow();
+      expect(failure).toMatchObject({ run_id: null, reason: expect.stringMatching(/404/) });
+    } finally {
+      await new Promise((r) => slow.close(r));
+    }
+  }, 30_000);
 });
 
 describe('reliability', () => {
@@ -378,8 +436,13 @@ describe('reliability', () => {
     const db = await app.db();
     const left = await db.selectFrom('records').select('id').where('datasource_id', '=', source.id).execute();
     expect(left).toEqual([]);
-    expect(
-      await platform().objects.head(`workspaces/${ws}/datasources/${source.id}/upload.csv`),
-    ).toBeUndefined();
+    // The files go with a purge message once the delete has committed.
+    await expect
+      .poll(() =>
+        readdir(path.join(app.dataDir, 'objects', 'workspaces', ws, 'datasources', source.id)).catch(
+          () => [],
+        ),
+      )
+      .toEqual([]);
   });
 });

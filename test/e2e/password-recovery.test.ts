@@ -64,6 +64,21 @@ describe('password recovery', () => {
     expect(replay.body.detail).toBe('Invalid token');
   });
 
+  it('revokes the access tokens issued before the reset', async () => {
+    const user = await app.api.newUser(adminToken);
+    const token = await requestToken(user.email);
+    expect((await app.api.get('/api/v1/users/me', { token: user.token })).status).toBe(200);
+    const reset = await app.api.post('/api/v1/reset-password', {
+      json: { token, new_password: 'brand-new-pass' },
+    });
+    expect(reset.status).toBe(200);
+    const old = await app.api.get('/api/v1/users/me', { token: user.token });
+    expect(old.status).toBe(401);
+    expect(old.body.detail).toBe('Token revoked');
+    const fresh = await app.api.login(user.email, 'brand-new-pass');
+    expect((await app.api.get('/api/v1/users/me', { token: fresh })).status).toBe(200);
+  });
+
   it('refuses forged and expired tokens', async () => {
     const user = await app.api.newUser(adminToken);
     const forged = await app.api.post('/api/v1/reset-password', {
@@ -95,6 +110,20 @@ describe('password recovery', () => {
       .execute();
     expect(rows).toHaveLength(1);
     expect(rows[0]!.token_hash).not.toContain(token);
+  });
+
+  it('refuses a weak new password with a 422 and leaves the link usable', async () => {
+    const user = await app.api.newUser(adminToken);
+    const token = await requestToken(user.email);
+    const weak = await app.api.post('/api/v1/reset-password', { json: { token, new_password: 'password1' } });
+    expect(weak.status).toBe(422);
+    expect(weak.body.errors).toEqual([
+      { location: 'body', path: 'new_password', message: expect.stringMatching(/^Password .*common/) },
+    ]);
+    const strong = await app.api.post('/api/v1/reset-password', {
+      json: { token, new_password: 'brand-new-pass' },
+    });
+    expect(strong.status).toBe(200);
   });
 
   it('validates the new password', async () => {

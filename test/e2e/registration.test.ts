@@ -33,6 +33,22 @@ describe('POST /api/v1/users/open with USERS_OPEN_REGISTRATION=true', () => {
     expect(again.body.detail).toBe('A user with this email already exists');
   });
 
+  it.each([
+    ['12345678', 'Password is one of the ten most common passwords'],
+    ['password', 'Password is one of the ten most common passwords'],
+    ['        ', 'Password must not be only whitespace'],
+    ['qwertyuiop', 'Password is one of the hundred most common passwords'],
+    ['Password1!', 'Password is too similar to a commonly used password'],
+    ['bobby.tables@example.com', 'Password is too close to your email address'],
+    ['é'.repeat(37), 'Password must be at most 72 bytes (UTF-8)'],
+  ])('refuses the weak password %j with a 422 naming the field and the reason', async (password, message) => {
+    const res = await app.api.post('/api/v1/users/open', {
+      json: { email: 'bobby.tables@example.com', password },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([{ location: 'body', path: 'password', message }]);
+  });
+
   it('validates the registration: short password, bad email', async () => {
     const res = await app.api.post('/api/v1/users/open', { json: { email: 'nope', password: 'short' } });
     expect(res.status).toBe(422);

@@ -73,6 +73,51 @@ describe('/api/v1/users/me', () => {
     expect(await app.api.login(a.email, 'second-password')).toBeTypeOf('string');
   });
 
+  it('refuses a weak new password with a 422 on new_password, and keeps the old one', async () => {
+    const a = await app.api.newUser(adminToken, { password: 'first-password' });
+    const weak = await app.api.patch('/api/v1/users/me/password', {
+      token: a.token,
+      json: { current_password: 'first-password', new_password: '12345678' },
+    });
+    expect(weak.status).toBe(422);
+    expect(weak.body.errors).toEqual([
+      { location: 'body', path: 'new_password', message: 'Password is one of the ten most common passwords' },
+    ]);
+    expect(await app.api.login(a.email, 'first-password')).toBeTypeOf('string');
+  });
+
+  it('revokes every token issued before a password change; a token from the new login works', async () => {
+    const a = await app.api.newUser(adminToken, { password: 'first-password' });
+    const other = await app.api.login(a.email, 'first-password');
+    const ok = await app.api.patch('/api/v1/users/me/password', {
+      token: a.token,
+      json: { current_password: 'first-password', new_password: 'second-password' },
+    });
+    expect(ok.status).toBe(200);
+    for (const old of [a.token, other]) {
+      const res = await app.api.get('/api/v1/users/me', { token: old });
+      expect(res.status).toBe(401);
+      expect(res.body.detail).toBe('Token revoked');
+    }
+    const fresh = await app.api.login(a.email, 'second-password');
+    expect((await app.api.get('/api/v1/users/me', { token: fresh })).status).toBe(200);
+    // Changing something else than the password keeps tokens valid.
+    await app.api.patch('/api/v1/users/me', { token: fresh, json: { full_name: 'Still me' } });
+    expect((await app.api.get('/api/v1/users/me', { token: fresh })).status).toBe(200);
+  });
+
+  it('revokes the tokens of a user whose password a superuser sets', async () => {
+    const a = await app.api.newUser(adminToken);
+    const set = await app.api.patch(`/api/v1/users/${a.id}`, {
+      token: adminToken,
+      json: { password: 'set-by-the-admin-1' },
+    });
+    expect(set.status).toBe(200);
+    expect((await app.api.get('/api/v1/users/me', { token: a.token })).status).toBe(401);
+    const fresh = await app.api.login(a.email, 'set-by-the-admin-1');
+    expect((await app.api.get('/api/v1/users/me', { token: fresh })).status).toBe(200);
+  });
+
   it('deletes the caller and their workspaces; a superuser cannot delete itself', async () => {
     const a = await app.api.newUser(adminToken);
     const ws = await app.api.post('/api/v1/workspaces', { token: a.token, json: { name: 'Mine' } });
@@ -139,6 +184,29 @@ describe('superuser administration of /api/v1/users', () => {
     ).toBe(404);
   });
 
+  it('holds passwords a superuser sets to the same policy', async () => {
+    const created = await app.api.post('/api/v1/users', {
+      token: adminToken,
+      json: { email: 'weak@example.com', password: 'password' },
+    });
+    expect(created.status).toBe(422);
+    expect(created.body.errors[0]).toMatchObject({
+      path: 'password',
+      message: expect.stringMatching(/common/),
+    });
+    const a = await app.api.newUser(adminToken);
+    const updated = await app.api.patch(`/api/v1/users/${a.id}`, {
+      token: adminToken,
+      json: { password: ' '.repeat(10) },
+    });
+    expect(updated.status).toBe(422);
+    expect(updated.body.errors[0]).toMatchObject({
+      path: 'password',
+      message: 'Password must not be only whitespace',
+    });
+    expect(await app.api.login(a.email, a.password)).toBeTypeOf('string');
+  });
+
   it('refuses to let a superuser delete itself by id', async () => {
     const me = await app.api.get('/api/v1/users/me', { token: adminToken });
     expect((await app.api.delete(`/api/v1/users/${me.body.id}`, { token: adminToken })).status).toBe(403);
@@ -172,6 +240,74 @@ describe('superuser administration of /api/v1/users', () => {
     const res = await app.api.get('/api/v1/users/not-a-uuid', { token: adminToken });
     expect(res.status).toBe(422);
     expect(res.body.errors[0]).toMatchObject({ location: 'path', path: 'user_id' });
+  });
+});
+
+describe('the last active superuser', () => {
+  const LAST = 'The last active superuser cannot be demoted, deactivated or deleted';
+
+  it('cannot demote or deactivate itself while it is the only one', async () => {
+    const me = (await app.api.get('/api/v1/users/me', { token: adminToken })).body;
+    for (const change of [{ is_superuser: false }, { is_active: false }]) {
+      const res = await app.api.patch(`/api/v1/users/${me.id}`, { token: adminToken, json: change });
+      expect(res.status).toBe(409);
+      expect(res.body.detail).toBe(LAST);
+    }
+    const after = await app.api.get('/api/v1/users/me', { token: adminToken });
+    expect(after.body).toMatchObject({ is_superuser: true, is_active: true });
+  });
+
+  it('can step down once another superuser exists', async () => {
+    const other = await app.api.newUser(adminToken);
+    await app.api.patch(`/api/v1/users/${other.id}`, { token: adminToken, json: { is_superuser: true } });
+    const me = (await app.api.get('/api/v1/users/me', { token: adminToken })).body;
+    const down = await app.api.patch(`/api/v1/users/${me.id}`, {
+      token: adminToken,
+      json: { is_superuser: false },
+    });
+    expect(down.status).toBe(200);
+    // The other is now the last one: the admin's seat back, and the other's demotion refused.
+    const up = await app.api.patch(`/api/v1/users/${me.id}`, {
+      token: other.token,
+      json: { is_superuser: true },
+    });
+    expect(up.status).toBe(200);
+    await app.api.patch(`/api/v1/users/${other.id}`, { token: adminToken, json: { is_superuser: false } });
+    const self = await app.api.patch(`/api/v1/users/${me.id}`, {
+      token: adminToken,
+      json: { is_active: false },
+    });
+    expect(self.status).toBe(409);
+  });
+
+  it('survives two superusers removing each other at once: one wins, the other is refused', async () => {
+    const me = (await app.api.get('/api/v1/users/me', { token: adminToken })).body;
+    for (let round = 0; round < 4; round++) {
+      const other = await app.api.newUser(adminToken);
+      await app.api.patch(`/api/v1/users/${other.id}`, { token: adminToken, json: { is_superuser: true } });
+      const [removeOther, demoteAdmin] = await Promise.all([
+        round % 2 === 0
+          ? app.api.delete(`/api/v1/users/${other.id}`, { token: adminToken })
+          : app.api.patch(`/api/v1/users/${other.id}`, { token: adminToken, json: { is_superuser: false } }),
+        app.api.patch(`/api/v1/users/${me.id}`, { token: other.token, json: { is_superuser: false } }),
+      ]);
+      // The loser is refused by the last-superuser check (409), or by authorization (403) when
+      // the winner was done before the loser's request began.
+      const statuses = [removeOther.status, demoteAdmin.status].sort();
+      expect(statuses[0]).toBe(200);
+      expect([403, 409]).toContain(statuses[1]);
+      const db = await app.db();
+      const left = await db
+        .selectFrom('users')
+        .select('id')
+        .where('is_superuser', '=', true)
+        .where('is_active', '=', true)
+        .execute();
+      expect(left).toHaveLength(1);
+      // The admin alone a superuser again, for the next round and the tests after.
+      await db.updateTable('users').set({ is_superuser: false }).where('id', '!=', me.id).execute();
+      await db.updateTable('users').set({ is_superuser: true }).where('id', '=', me.id).execute();
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { AUTH_ROUTES } from '#infra/constructs/api.ts';
 import { routeEntry, routeId } from '#infra/naming.ts';
 import type { Route } from '#lib/http/route.ts';
 import { routes } from '#lib/http/routes.ts';
@@ -299,12 +300,13 @@ describe('HTTP API', () => {
         AllowHeaders: CORS_ALLOW_HEADERS,
         ExposeHeaders: CORS_EXPOSE_HEADERS,
         MaxAge: CORS_MAX_AGE_SECONDS,
-        AllowCredentials: true,
+        // Bearer tokens, not cookies: no credentials mode for any origin.
+        AllowCredentials: false,
       },
     });
   });
 
-  it('allows any origin without credentials for *, and turns CORS off with no origins', () => {
+  it('allows any origin for *, still without credentials, and turns CORS off with no origins', () => {
     buildStack({ corsOrigins: ['*'] }).template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
       CorsConfiguration: Match.objectLike({ AllowOrigins: ['*'], AllowCredentials: false }),
     });
@@ -324,5 +326,29 @@ describe('HTTP API', () => {
       DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
     });
     template.hasOutput('ApiUrl', {});
+  });
+
+  it('throttles login, password recovery and reset, and registration below the stage, after their routes exist', () => {
+    const [stageId, stage] = ofType('AWS::ApiGatewayV2::Stage')[0]!;
+    const authKeys = ['POST /api/v1/login/access-token', 'POST /api/v1/password-recovery/{email}'];
+    authKeys.push('POST /api/v1/reset-password', 'POST /api/v1/users/open');
+    expect(AUTH_ROUTES.map((r) => `${r.method} ${r.path}`).sort()).toEqual(authKeys.sort());
+    const limits = { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 };
+    expect(stage.Properties.RouteSettings).toEqual(Object.fromEntries(authKeys.map((key) => [key, limits])));
+    // CloudFormation resolves a route setting's key against routes that already exist.
+    const routeIds = ofType('AWS::ApiGatewayV2::Route')
+      .filter(([, r]) => authKeys.includes(r.Properties.RouteKey))
+      .map(([id]) => id);
+    expect(routeIds).toHaveLength(4);
+    for (const id of routeIds) expect(resources[stageId]!.DependsOn).toContain(id);
+  });
+
+  it("takes the auth routes' limits from the stack props (CDK context)", () => {
+    const { template: custom } = buildStack({ authThrottleRateLimit: 2, authThrottleBurstLimit: 5 });
+    const [, stage] = inspect(custom).ofType('AWS::ApiGatewayV2::Stage')[0]!;
+    expect(stage.Properties.RouteSettings['POST /api/v1/login/access-token']).toEqual({
+      ThrottlingRateLimit: 2,
+      ThrottlingBurstLimit: 5,
+    });
   });
 });

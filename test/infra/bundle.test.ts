@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -20,6 +20,9 @@ import { Storage } from '#infra/constructs/storage.ts';
 import { routeId } from '#infra/naming.ts';
 import type { Route } from '#lib/http/route.ts';
 import { system } from '#lib/http/routes.ts';
+import { PDF_LIMITS } from '#lib/ingest/pdf.ts';
+import { makePdf } from '#test/support/fixtures.ts';
+import { makePdfBomb } from '#test/support/pdf-bomb.ts';
 import { cdkJsonContext } from './stack.ts';
 
 // Bundles for real, through the same Api construct as the stack, but only two routes: the
@@ -188,5 +191,35 @@ describe('ESM bundles', () => {
         process.stdout.write(JSON.stringify({ handler: typeof mod.handler }));`;
       expect(JSON.parse(await runNode(script, [bundle])), worker).toEqual({ handler: 'function' });
     }
+  });
+
+  it('extracts PDFs in a worker thread that runs the ingest bundle itself', { timeout: 60_000 }, async () => {
+    // extractPdf starts a Worker on its own module, which in Lambda is the bundle: the
+    // bundle must serve extraction when loaded that way. Spoken to here as extractPdf does.
+    const bundle = pathToFileURL(path.join(workerDirs.get('IngestWorker')!, 'index.mjs')).href;
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { Worker } from 'node:worker_threads';
+      const [bundle, limits, ...files] = process.argv.slice(1);
+      const results = [];
+      for (const file of files) {
+        const worker = new Worker(new URL(bundle), { workerData: { docsiftPdfWorker: JSON.parse(limits) }, execArgv: [] });
+        const ask = (message) => new Promise((resolve) => { worker.once('message', resolve); worker.postMessage(message); });
+        const opened = await ask({ type: 'open', bytes: new Uint8Array(readFileSync(file)) });
+        results.push(opened.ok ? [opened.value, await ask({ type: 'page', pageNumber: 1 })] : [opened]);
+        await worker.terminate();
+      }
+      process.stdout.write(JSON.stringify(results));`;
+    const files = [await makePdf(['Bundled page one', 'two']), await makePdfBomb([256 * 1024 * 1024])];
+    const paths = files.map((file, i) => {
+      const filePath = path.join(outdir, `file-${i}.pdf`);
+      writeFileSync(filePath, file);
+      return filePath;
+    });
+    const output = await runNode(script, [bundle, JSON.stringify(PDF_LIMITS), ...paths]);
+    expect(JSON.parse(output)).toEqual([
+      [2, { ok: true, value: 'Bundled page one' }],
+      [{ ok: false, reason: 'The PDF is too large once decompressed: a stream inflates past 64 MB' }],
+    ]);
   });
 });

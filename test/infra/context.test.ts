@@ -18,6 +18,8 @@ describe('propsFromContext', () => {
         classifierDefaultProvider: 'openai',
         classifierDefaultModel: 'qwen3',
         llmConcurrency: '8',
+        authThrottleRateLimit: '5',
+        authThrottleBurstLimit: '10',
       },
     });
     expect(propsFromContext(app.node)).toEqual({
@@ -33,6 +35,8 @@ describe('propsFromContext', () => {
       classifierDefaultProvider: 'openai',
       classifierDefaultModel: 'qwen3',
       llmConcurrency: 8,
+      authThrottleRateLimit: 5,
+      authThrottleBurstLimit: 10,
     });
   });
 

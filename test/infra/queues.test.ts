@@ -106,7 +106,7 @@ describe('all queues', () => {
     }
     for (const entry of ['ingest', 'ingest-dead-letters', 'classify', 'classify-dead-letters']) {
       const source = readFileSync(`functions/workers/${entry}.ts`, 'utf8');
-      expect(source, entry).toMatch(/export const handler = keepingVisible\(/);
+      expect(source, entry).toMatch(/export const handler = (withDbRole\('[a-z-]+', )?keepingVisible\(/);
     }
   });
 
@@ -154,14 +154,14 @@ describe('ingest worker', () => {
     expect(worker.Properties.Environment.Variables.SECRET_KEY_ARN).toBeUndefined();
   });
 
-  it('may read and delete uploads, send to and consume its queue, and read the database secret', () => {
+  it('may read, copy and delete uploads, send to and consume its queue, and read the database secret', () => {
     const bucketArn = queueArn(idOf(stack.storage.uploads));
     const uploads = { 'Fn::Join': ['', [bucketArn, '/workspaces/*']] };
     const resourcesOf = (action: string) => grantsOf(worker, action).flatMap((s) => [s.Resource].flat());
     expect(resourcesOf('s3:GetObject')).toEqual([uploads]);
     expect(resourcesOf('s3:DeleteObject')).toEqual([uploads]);
     expect(resourcesOf('s3:ListBucket')).toEqual([bucketArn]);
-    expect(resourcesOf('s3:PutObject')).toEqual([]);
+    expect(resourcesOf('s3:PutObject')).toEqual([uploads]);
     expect(resourcesOf('sqs:SendMessage')).toEqual([queueArn(ingestId)]);
     for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']) {
       expect(resourcesOf(action), action).toEqual([queueArn(ingestId)]);

@@ -11,8 +11,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Resolves the caller of a route from its bearer token. Public routes get no user. A missing,
- * malformed, forged or expired token, or one whose user no longer exists, is a 401; an
- * inactive user a 403, as is a non-superuser on a superuser route.
+ * malformed, forged or expired token, one whose user no longer exists, or one issued before the
+ * user's password last changed (an older token version), is a 401; an inactive user a 403, as
+ * is a non-superuser on a superuser route.
  */
 export async function authenticate(
   level: AuthLevel,
@@ -32,6 +33,7 @@ export async function authenticate(
   if (!UUID.test(check.userId)) throw new UnauthorizedError('Could not validate credentials');
   const user = await findUserById(await db(), check.userId);
   if (!user) throw new UnauthorizedError('Could not validate credentials');
+  if (user.token_version !== check.version) throw new UnauthorizedError('Token revoked');
   if (!user.is_active) throw new ForbiddenError('Inactive user');
   if (level === 'superuser' && !user.is_superuser)
     throw new ForbiddenError("The user doesn't have enough privileges");

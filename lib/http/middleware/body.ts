@@ -38,10 +38,22 @@ function parseMultipart(
     const fields: Record<string, unknown> = {};
     const parsed: MultipartFile[] = [];
     let failed: Error | undefined;
-    const parser = busboy({
-      headers: { 'content-type': event.headers?.['content-type'] ?? '' },
-      limits: { fileSize: MAX_MULTIPART_FILE_BYTES, files: 100, fields: 20 },
-    });
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: { 'content-type': event.headers?.['content-type'] ?? '' },
+        limits: { fileSize: MAX_MULTIPART_FILE_BYTES, files: 100, fields: 20 },
+      });
+    } catch (cause) {
+      // busboy throws at once on a content type it cannot read, most often one without boundary.
+      reject(
+        new BadRequestError(
+          'The multipart/form-data content type needs a boundary parameter (multipart/form-data; boundary=…)',
+          { cause },
+        ),
+      );
+      return;
+    }
     parser.on('field', (name, value) => {
       if (name !== 'options') {
         fields[name] = value;

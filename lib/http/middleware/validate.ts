@@ -12,9 +12,48 @@ function issuesOf(location: FieldError['location'], error: z.ZodError): FieldErr
   }));
 }
 
+/** Beyond this many, one more message about bad text tells the client nothing new. */
+const MAX_TEXT_ERRORS = 20;
+
+// A high surrogate not followed by a low one, or a low one not preceded by a high one.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why a string cannot be stored as text, or undefined when it can. */
+function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'Text must not contain NUL (\\u0000) characters';
+  if (LONE_SURROGATE.test(text)) return 'Text must be valid Unicode: it contains a lone surrogate';
+  return undefined;
+}
+
+/**
+ * Finds every string (and object key) in a parsed input that Postgres cannot store: `text`
+ * and `jsonb` refuse NUL, and `jsonb` refuses the `\ud800` escapes of lone surrogates. Checked
+ * once here for every route, before any schema, so no field anywhere can carry them to the
+ * database. Iterative, so a deeply nested body cannot overflow the stack.
+ */
+export function unstorableText(location: FieldError['location'], value: unknown): FieldError[] {
+  const errors: FieldError[] = [];
+  const stack: { value: unknown; path: string[] }[] = [{ value, path: [] }];
+  while (stack.length > 0 && errors.length < MAX_TEXT_ERRORS) {
+    const { value: current, path } = stack.pop()!;
+    if (typeof current === 'string') {
+      const message = textProblem(current);
+      if (message) errors.push({ location, path: path.join('.'), message });
+    } else if (current !== null && typeof current === 'object') {
+      for (const [key, child] of Object.entries(current)) {
+        const message = textProblem(key);
+        if (message) errors.push({ location, path: [...path, key].join('.'), message: `Key: ${message}` });
+        stack.push({ value: child, path: [...path, key] });
+      }
+    }
+  }
+  return errors;
+}
+
 /**
  * Validates path, query and body against the route's schemas, reporting every failing field
  * at once (422 with `errors[]`). Parts without a schema come through as `{}` / undefined.
+ * Text that cannot be stored (NUL, lone surrogates) is refused in any field of any part.
  */
 export function validateInput(
   route: Route,
@@ -23,6 +62,11 @@ export function validateInput(
   const errors: FieldError[] = [];
   const check = (location: FieldError['location'], schema: z.ZodType | undefined, value: unknown) => {
     if (!schema) return location === 'body' ? undefined : {};
+    const unstorable = unstorableText(location, value);
+    if (unstorable.length > 0) {
+      errors.push(...unstorable);
+      return undefined;
+    }
     const result = schema.safeParse(value);
     if (result.success) return result.data;
     errors.push(...issuesOf(location, result.error));

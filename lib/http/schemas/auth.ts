@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Password } from './users.ts';
 
 export const LoginForm = z
   .object({
@@ -16,5 +17,5 @@ export const AccessToken = z
 export const EmailParam = z.object({ email: z.string().min(1).max(320) });
 
 export const NewPassword = z
-  .object({ token: z.string().min(1), new_password: z.string().min(8).max(128) })
+  .object({ token: z.string().min(1), new_password: Password })
   .meta({ id: 'NewPassword' });

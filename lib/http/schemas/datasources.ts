@@ -103,7 +103,13 @@ export const RecordPublic = z
     id: Id,
     datasource_id: Id,
     title: z.string().nullable(),
-    text_content: z.string(),
+    text_content: z.string().meta({
+      description: 'The whole text on the record’s own route; in lists a preview (see text_truncated)',
+    }),
+    text_length: z.number().int().meta({ description: 'Characters of the whole text' }),
+    text_truncated: z
+      .boolean()
+      .meta({ description: 'text_content is a preview: read the record for the whole text' }),
     source_metadata: z.record(z.string(), z.unknown()),
     event_timestamp: Timestamp.nullable(),
     content_hash: z.string(),
@@ -135,3 +141,13 @@ export const RecordAppend = z
     event_timestamp: z.iso.datetime({ offset: true }).optional(),
   })
   .meta({ id: 'RecordAppend' });
+
+/** The answer to appending a URL: 202, scraped in the background (`location`: the datasource). */
+export const RecordAppendPending = z
+  .object({
+    status: z.literal('pending'),
+    datasource_id: Id,
+    url: z.string(),
+    detail: z.string(),
+  })
+  .meta({ id: 'RecordAppendPending' });

@@ -1,11 +1,25 @@
 import { z } from 'zod';
+import { PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, passwordShapeProblem } from '#lib/auth/password-policy.ts';
 import { Id, listOf, Timestamp } from './common.ts';
 
 const Email = z
   .email()
   .max(320)
   .transform((e) => e.toLowerCase());
-const Password = z.string().min(8).max(128);
+/**
+ * A password as requests carry it: the checks that need no dictionary (length in characters
+ * and bcrypt's 72 bytes, not blank). The common-password check runs in the service, which
+ * knows the user's email.
+ */
+export const Password = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = passwordShapeProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: `Password ${problem}` });
+  })
+  .meta({
+    description: `${PASSWORD_MIN_CHARS} characters to ${PASSWORD_MAX_BYTES} bytes, not blank, not a common or easily guessed password`,
+  });
 const FullName = z.string().max(255).nullable();
 
 export const UserPublic = z

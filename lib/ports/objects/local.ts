@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type ObjectInfo, ObjectNotFoundError, type ObjectStore, type PresignedUpload } from './store.ts';
@@ -73,10 +73,11 @@ export class LocalObjectStore implements ObjectStore {
 
   async put(key: string, body: Buffer): Promise<ObjectInfo> {
     const file = this.pathOf(key);
-    await mkdir(path.dirname(file), { recursive: true });
+    // Owner only (folders 0700, files 0600): uploads are tenants' documents.
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     // Written aside and renamed: a reader never sees half a file.
     const partial = `${file}.partial-${process.pid}`;
-    await writeFile(partial, body);
+    await writeFile(partial, body, { mode: 0o600 });
     await rename(partial, file);
     const info = { key, size: body.length, etag: createHash('md5').update(body).digest('hex') };
     await this.onCreated(info);
@@ -102,6 +103,21 @@ export class LocalObjectStore implements ObjectStore {
 
   async presignDownload(): Promise<undefined> {
     return undefined;
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    const source = this.pathOf(from);
+    const target = this.pathOf(to);
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+    const partial = `${target}.partial-${process.pid}`;
+    await copyFile(source, partial).catch((cause) => {
+      throw new ObjectNotFoundError(from, { cause });
+    });
+    await rename(partial, target);
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
   }
 
   async deletePrefix(prefix: string): Promise<void> {

@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream';
 import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -84,6 +86,27 @@ export class S3ObjectStore implements ObjectStore {
       ResponseContentDisposition: `attachment; filename*=UTF-8''${encodeURIComponent(filename)}`,
     });
     return getSignedUrl(this.client, command, { expiresIn: 300 });
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    try {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          // The source is bucket/key, URL-encoded (slashes may stay).
+          CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`,
+        }),
+      );
+    } catch (error) {
+      if (error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey')
+        throw new ObjectNotFoundError(from, { cause: error });
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
   async deletePrefix(prefix: string): Promise<void> {

@@ -14,8 +14,11 @@ export type ObjectInfo = { key: string; size: number; etag: string };
 /** Thrown by reads of a key that does not exist. */
 export class ObjectNotFoundError extends Error {
   override name = 'ObjectNotFoundError';
-  constructor(readonly key: string) {
-    super(`No object at ${key}`);
+  constructor(
+    readonly key: string,
+    options?: ErrorOptions,
+  ) {
+    super(`No object at ${key}`, options);
   }
 }
 
@@ -32,6 +35,13 @@ export interface ObjectStore {
   head(key: string): Promise<ObjectInfo | undefined>;
   /** A short-lived download URL, or undefined when the store cannot sign one (then stream it). */
   presignDownload(key: string, filename: string): Promise<string | undefined>;
+  /**
+   * Copies an object to another key, without announcing it as an upload (S3 notifies the copy;
+   * the ingest worker ignores stored-file keys).
+   */
+  copy(from: string, to: string): Promise<void>;
+  /** Deletes one object; a missing key is not an error. */
+  delete(key: string): Promise<void>;
   /** Deletes every object whose key starts with `prefix`. */
   deletePrefix(prefix: string): Promise<void>;
 }

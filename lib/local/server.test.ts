@@ -1,0 +1,46 @@
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { route } from '#lib/http/route.ts';
+import { createLocalServer, MAX_RESPONSE_BYTES } from './server.ts';
+
+const big = route({
+  handler: 'test.big',
+  method: 'GET',
+  path: '/big/{size}',
+  auth: 'public',
+  summary: 'A body of the size asked for',
+  tags: [],
+  response: { status: 200 },
+});
+
+const server = createLocalServer({
+  routes: [big],
+  corsOrigins: [],
+  // A handler that answers `size` bytes of JSON string, as a list over the limit would.
+  handlerOf: async () => async (event) => ({
+    statusCode: 200,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify('x'.repeat(Number(event.pathParameters?.size))),
+  }),
+});
+let url: string;
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+describe('the local runtime as Lambda and API Gateway', () => {
+  it('refuses a response over Lambda’s 6 MB payload limit with a 500, as API Gateway answers', async () => {
+    const over = await fetch(`${url}/big/${MAX_RESPONSE_BYTES}`);
+    expect(over.status).toBe(500);
+    expect(over.headers.get('content-type')).toBe('application/problem+json');
+    const problem = (await over.json()) as { request_id: string };
+    expect(problem.request_id).toBe(over.headers.get('x-request-id'));
+
+    const under = await fetch(`${url}/big/${MAX_RESPONSE_BYTES - 1000}`);
+    expect(under.status).toBe(200);
+    expect((await under.text()).length).toBe(MAX_RESPONSE_BYTES - 1000 + 2);
+  });
+});
