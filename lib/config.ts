@@ -43,6 +43,7 @@ const configSchema = z.object({
   UPLOADS_BUCKET: z.string().min(3).default('docsift-uploads'),
   INGEST_QUEUE: z.string().min(1).default('docsift-ingest'),
   CLASSIFY_QUEUE: z.string().min(1).default('docsift-classify'),
+  CLASSIFY_PLAN_CHUNK_RECORDS: z.coerce.number().int().min(1).max(10_000).default(2000),
   QUEUE_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(20).default(3),
   QUEUE_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(43_200).default(60),
   MAX_UPLOAD_BYTES: z.coerce
@@ -108,6 +109,8 @@ export type Config = {
   uploadsBucket: string;
   ingestQueue: string;
   classifyQueue: string;
+  /** Records a job's planner takes per message (their items are created and sent out together). */
+  classifyPlanChunkRecords: number;
   /** Deliveries of one message before it goes to the dead-letter queue (SQS maxReceiveCount). */
   queueMaxReceiveCount: number;
   /** Local emulation only (in AWS, CDK sets the queue's): how long a failed message waits before it returns. */
@@ -189,6 +192,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     uploadsBucket: e.UPLOADS_BUCKET,
     ingestQueue: e.INGEST_QUEUE,
     classifyQueue: e.CLASSIFY_QUEUE,
+    classifyPlanChunkRecords: e.CLASSIFY_PLAN_CHUNK_RECORDS,
     queueMaxReceiveCount: e.QUEUE_MAX_RECEIVE_COUNT,
     queueVisibilityTimeoutSeconds: e.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely/migration';
 import * as usersAndWorkspaces from './2026-11-26T1000_users_and_workspaces.ts';
 import * as datasourcesAndRecords from './2026-11-26T1100_datasources_and_records.ts';
 import * as classification from './2026-11-26T1200_classification.ts';
+import * as jobPlanning from './2026-12-02T1010_job_planning.ts';
 import * as recordsKeepIdentity from './2026-12-02T1100_records_keep_identity.ts';
 import * as accountSecurity from './2026-12-02T1200_account_security.ts';
 import * as recurringTasks from './2026-12-02T1500_recurring_tasks.ts';
@@ -14,6 +15,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-26T1000_users_and_workspaces': usersAndWorkspaces,
   '2026-11-26T1100_datasources_and_records': datasourcesAndRecords,
   '2026-11-26T1200_classification': classification,
+  '2026-12-02T1010_job_planning': jobPlanning,
   '2026-12-02T1100_records_keep_identity': recordsKeepIdentity,
   '2026-12-02T1200_account_security': accountSecurity,
   '2026-12-02T1500_recurring_tasks': recurringTasks,

@@ -1,7 +1,15 @@
 import { z } from 'zod';
 
-/** Turn a job's pending work items into classify messages. */
-export const PlanJob = z.object({ kind: z.literal('plan_job'), job_id: z.uuid() });
+/**
+ * Plan the next chunk of a job: create the work items of the records after `after` (a record
+ * id; absent means from the start, as every message sent before chunked planning meant), send
+ * them out, and chain the next chunk.
+ */
+export const PlanJob = z.object({
+  kind: z.literal('plan_job'),
+  job_id: z.uuid(),
+  after: z.uuid().optional(),
+});
 
 /** Classify these (record, scheme) items of a job. */
 export const ClassifyItems = z.object({
@@ -14,3 +22,6 @@ export const ClassifyMessage = z.discriminatedUnion('kind', [PlanJob, ClassifyIt
 export type ClassifyMessage = z.output<typeof ClassifyMessage>;
 export type PlanJob = z.output<typeof PlanJob>;
 export type ClassifyItems = z.output<typeof ClassifyItems>;
+
+/** `plan_cursor` of a job whose planner has gone through its records: later chain messages are stale. */
+export const PLAN_DONE = 'ffffffff-ffff-ffff-ffff-ffffffffffff';

@@ -125,6 +125,14 @@ export interface ClassificationJobsTable {
   created_at: CreatedAt;
   updated_at: UpdatedAt;
   finished_at: Date | null;
+  /** The last record id the planner has taken (its chain's position); PLAN_DONE once it is through. */
+  plan_cursor: string | null;
+  /** The highest record id of the target: records created after the job are not in it. */
+  plan_until: string | null;
+  /** Records planned so far (max_records counts these). */
+  planned_records: Generated<number>;
+  /** Set once every work item exists: until then progress.total still grows. */
+  planned_at: Date | null;
 }
 
 export interface ClassificationItemsTable {

@@ -8,9 +8,10 @@ import {
   validateModelOutput,
   verifyEvidence,
 } from '#lib/classify/index.ts';
-import { type ClassifyItems, ClassifyMessage, type PlanJob } from '#lib/classify/messages.ts';
+import { type ClassifyItems, ClassifyMessage, PLAN_DONE, type PlanJob } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
-import type { ClassificationJob, ClassificationScheme } from '#lib/db/schema.ts';
+import type { ClassificationJob, ClassificationScheme, JobStatus } from '#lib/db/schema.ts';
+import { limitTransaction } from '#lib/db/statement-timeout.ts';
 import { newId } from '#lib/ids.ts';
 import { type LlmProvider, ProviderError } from '#lib/ports/llm/provider.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
@@ -21,7 +22,13 @@ export type ClassifyDeps = {
   log: Logger;
   /** The provider a job names, or undefined when it is not configured here. */
   provider: (name: string) => LlmProvider | undefined;
-  settings: { classifyQueue: string; itemsPerMessage?: number; cancelPollMs?: number };
+  settings: {
+    classifyQueue: string;
+    itemsPerMessage?: number;
+    cancelPollMs?: number;
+    /** Records a planner message takes (CLASSIFY_PLAN_CHUNK_RECORDS). */
+    planChunkRecords?: number;
+  };
 };
 
 /** Items per classify message: small, so one slow answer holds back little else. */
@@ -51,43 +58,182 @@ export async function handleClassifyMessage(deps: ClassifyDeps, body: string): P
   return classifyItems(deps, message);
 }
 
-/** Sends a job's pending items out in small batches, and marks it running. */
+/** Records the planner takes per message by default (fewer with more than two schemes): a chunk's insert and sends stay well under its timeout. */
+const PLAN_CHUNK_RECORDS = 2000;
+/** Each planner statement's limit: far below the worker's timeout, so a stuck one is cancelled. */
+const PLAN_STATEMENT_MS = 10_000;
+const ACTIVE: JobStatus[] = ['pending', 'running'];
+
+/**
+ * One chunk of a job's plan: creates the work items of the next records of its target, sends
+ * them out, and chains the next chunk, so planning does bounded work per message however
+ * large the job. Planned jobs (a retry) walk their existing items instead and send out the
+ * pending ones.
+ *
+ * Two transactions, both holding the job's row. The first inserts the items (`ON CONFLICT DO
+ * NOTHING`) and commits, so the classify workers find them. The second checks the chain is
+ * still where the message says (`plan_cursor`), sends the items and the next `plan_job`, and
+ * only then moves the cursor: a duplicate delivery waits for the row and then finds the cursor
+ * moved (nothing is sent twice); a crash before the commit leaves the cursor, and the
+ * redelivered message redoes the chunk (its items exist: only the sends repeat), while the
+ * next `plan_job` already sent finds a cursor it does not match and is dropped.
+ */
 async function planJob(deps: ClassifyDeps, message: PlanJob): Promise<void> {
-  const job = await deps.db
-    .updateTable('classification_jobs')
-    .set({ status: 'running' })
-    .where('id', '=', message.job_id)
-    .where('status', 'in', ['pending', 'running'])
-    .returningAll()
-    .executeTakeFirst();
-  if (!job) return;
-  const size = deps.settings.itemsPerMessage ?? ITEMS_PER_MESSAGE;
-  let after: { record_id: string; scheme_id: string } | undefined;
-  for (;;) {
-    // Keyset over the primary key: bounded memory however large the job.
-    const page = await deps.db
-      .selectFrom('classification_items')
-      .select(['record_id', 'scheme_id'])
-      .where('job_id', '=', job.id)
-      .where('status', '=', 'pending')
-      .$if(after !== undefined, (q) =>
-        q.where((eb) =>
-          eb(eb.refTuple('record_id', 'scheme_id'), '>', eb.tuple(after!.record_id, after!.scheme_id)),
-        ),
-      )
-      .orderBy('record_id')
-      .orderBy('scheme_id')
-      .limit(size * 100)
-      .execute();
-    if (page.length === 0) break;
-    const messages: ClassifyItems[] = [];
-    for (let i = 0; i < page.length; i += size) {
-      messages.push({ kind: 'classify_items', job_id: job.id, items: page.slice(i, i + size) });
+  const after = message.after ?? null;
+  const records = deps.settings.planChunkRecords ?? PLAN_CHUNK_RECORDS;
+  const step = await deps.db.transaction().execute(async (trx) => {
+    await limitTransaction(trx, PLAN_STATEMENT_MS);
+    const job = await lockPlannableJob(trx, message.job_id, after);
+    if (!job) return undefined;
+    // At most twice as many items as records: with many schemes, fewer records a chunk, so its
+    // sends (SQS takes 10 messages a call) stay a few seconds.
+    const chunk = Math.max(1, Math.min(records, Math.floor((2 * records) / job.scheme_ids.length)));
+    if (job.status === 'pending')
+      await trx
+        .updateTable('classification_jobs')
+        .set({ status: 'running' })
+        .where('id', '=', job.id)
+        .execute();
+    if (job.planned_at !== null) {
+      // A retry: every item exists; walk the records that have some to run again.
+      const rows = await trx
+        .selectFrom('classification_items')
+        .select('record_id')
+        .where('job_id', '=', job.id)
+        .where('status', 'in', ['pending', 'failed'])
+        .$if(after !== null, (q) => q.where('record_id', '>', after!))
+        .groupBy('record_id')
+        .orderBy('record_id')
+        .limit(chunk)
+        .execute();
+      const end = rows.at(-1)?.record_id ?? after;
+      await resetFailed(trx, job.id, after, end);
+      return { end, records: 0, last: rows.length < chunk };
     }
-    await deps.queue.send(deps.settings.classifyQueue, messages);
-    after = page.at(-1);
-  }
-  await finishIfDone(deps.db, job.id);
+    const cap = (job.options as { max_records?: number }).max_records ?? Number.POSITIVE_INFINITY;
+    const limit = Math.min(chunk, cap - job.planned_records);
+    const ids =
+      limit <= 0
+        ? []
+        : (
+            await targetRecords(trx, job)
+              .$if(after !== null, (q) => q.where('id', '>', after!))
+              .orderBy('id')
+              .limit(limit)
+              .execute()
+          ).map((r) => r.id);
+    if (ids.length > 0) {
+      await trx
+        .insertInto('classification_items')
+        .columns(['job_id', 'record_id', 'scheme_id'])
+        .expression((eb) =>
+          eb
+            .selectFrom('records as r')
+            .crossJoin('classification_schemes as s')
+            .select([sql.lit(job.id).as('job_id'), 'r.id as record_id', 's.id as scheme_id'])
+            .where(sql<boolean>`r.id = any(${ids}::uuid[])`)
+            .where(sql<boolean>`s.id = any(${job.scheme_ids}::uuid[])`),
+        )
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    // Through when the target has no more records, or max_records of them are planned.
+    const last = ids.length < limit || job.planned_records + ids.length >= cap;
+    const end = ids.at(-1) ?? after;
+    // A retry of a job whose planning failed: this range's failed items run again too.
+    await resetFailed(trx, job.id, after, end);
+    return { end, records: ids.length, last };
+  });
+  if (!step) return;
+
+  const finished = await deps.db.transaction().execute(async (trx) => {
+    await limitTransaction(trx, PLAN_STATEMENT_MS);
+    const job = await lockPlannableJob(trx, message.job_id, after);
+    if (!job) return false;
+    const items =
+      step.end === after
+        ? []
+        : await trx
+            .selectFrom('classification_items')
+            .select(['record_id', 'scheme_id'])
+            .where('job_id', '=', job.id)
+            .where('status', '=', 'pending')
+            .$if(after !== null, (q) => q.where('record_id', '>', after!))
+            .where('record_id', '<=', step.end!)
+            .orderBy('record_id')
+            .orderBy('scheme_id')
+            .execute();
+    const size = deps.settings.itemsPerMessage ?? ITEMS_PER_MESSAGE;
+    const messages: (ClassifyItems | PlanJob)[] = [];
+    for (let i = 0; i < items.length; i += size) {
+      messages.push({ kind: 'classify_items', job_id: job.id, items: items.slice(i, i + size) });
+    }
+    if (!step.last) messages.push({ kind: 'plan_job', job_id: job.id, after: step.end! });
+    // Sent while the row is held (SQS, or pg-boss's own pool: never a second connection of
+    // ours), so the cursor moves only once they are out.
+    if (messages.length > 0) await deps.queue.send(deps.settings.classifyQueue, messages);
+    await trx
+      .updateTable('classification_jobs')
+      .set({
+        plan_cursor: step.last ? PLAN_DONE : step.end,
+        planned_records: job.planned_records + step.records,
+        ...(step.last && job.planned_at === null && { planned_at: sql<Date>`clock_timestamp()` }),
+      })
+      .where('id', '=', job.id)
+      .execute();
+    return step.last;
+  });
+  if (finished) await finishIfDone(deps.db, message.job_id);
+}
+
+/** Puts a job's failed items of the records in (after, end] back to pending: a retry reaches them. */
+async function resetFailed(trx: Db, jobId: string, after: string | null, end: string | null) {
+  if (end === null || end === after) return;
+  await trx
+    .updateTable('classification_items')
+    .set({ status: 'pending', attempts: 0, reason: null })
+    .where('job_id', '=', jobId)
+    .where('status', '=', 'failed')
+    .$if(after !== null, (q) => q.where('record_id', '>', after!))
+    .where('record_id', '<=', end)
+    .execute();
+}
+
+/** The job, locked, if it still plans and its chain stands where the message says; else undefined (a stale message). */
+async function lockPlannableJob(trx: Db, jobId: string, after: string | null) {
+  const job = await trx
+    .selectFrom('classification_jobs')
+    .selectAll()
+    .where('id', '=', jobId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!job || !ACTIVE.includes(job.status) || job.plan_cursor !== after) return undefined;
+  return job;
+}
+
+/**
+ * The records a job targets: of its datasources and its records (the whole workspace when it
+ * names neither), after `record_id_after` and up to its `plan_until`.
+ */
+function targetRecords(db: Db, job: ClassificationJob) {
+  const options = job.options as { record_id_after?: string };
+  return db
+    .selectFrom('records')
+    .select('id')
+    .where('workspace_id', '=', job.workspace_id)
+    .$if(job.datasource_ids.length > 0 || job.record_ids.length > 0, (q) =>
+      q.where((eb) =>
+        eb.or([
+          // Arrays, not IN lists: a job may name 100,000 records, above Postgres's 65,535 parameters.
+          ...(job.datasource_ids.length > 0
+            ? [sql<boolean>`datasource_id = any(${job.datasource_ids}::uuid[])`]
+            : []),
+          ...(job.record_ids.length > 0 ? [sql<boolean>`id = any(${job.record_ids}::uuid[])`] : []),
+        ]),
+      ),
+    )
+    .$if(options.record_id_after !== undefined, (q) => q.where('id', '>', options.record_id_after!))
+    .$if(job.plan_until !== null, (q) => q.where('id', '<=', job.plan_until!));
 }
 
 async function classifyItems(deps: ClassifyDeps, message: ClassifyItems): Promise<void> {
@@ -299,7 +445,9 @@ async function askModel(
 }
 
 /**
- * Finishes a running job once no item is pending: completed, with errors, or failed. A job
+ * Finishes a running job once its planner is through (every item exists and, in a retry, every
+ * failed one is pending again) and no item is pending: completed, with errors, or failed. Before
+ * that, no item pending only means the next chunk is not planned yet. A job
  * one of whose datasources or schemes was deleted meanwhile lost those items with them (the
  * cascade): it ends `cancelled` with the reason instead of claiming a completion it never made,
  * keeping the results whose records remain.
@@ -333,7 +481,9 @@ export async function finishIfDone(db: Db, jobId: string): Promise<void> {
         END AS reason
       FROM classification_jobs jj WHERE jj.id = ${jobId}
     ) gone
-    WHERE j.id = ${jobId} AND j.status = 'running' AND c.pending = 0`.execute(db);
+    WHERE j.id = ${jobId} AND j.status = 'running' AND j.plan_cursor = ${PLAN_DONE} AND c.pending = 0`.execute(
+    db,
+  );
 }
 
 /** Fails the items of a dead-lettered classify message, then finishes their job if it can. */

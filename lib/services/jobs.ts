@@ -3,6 +3,7 @@ import type { PlanJob } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import { keysetPage } from '#lib/db/paging.ts';
 import type { ClassificationJob, JobStatus, User } from '#lib/db/schema.ts';
+import { limitTransaction } from '#lib/db/statement-timeout.ts';
 import { ConflictError, HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
@@ -34,6 +35,7 @@ export type JobOut = {
   created_at: string;
   updated_at: string;
   finished_at: string | null;
+  planned: boolean;
 };
 
 export function toJobOut(job: ClassificationJob, progress: Progress): JobOut {
@@ -54,6 +56,7 @@ export function toJobOut(job: ClassificationJob, progress: Progress): JobOut {
     created_at: job.created_at.toISOString(),
     updated_at: job.updated_at.toISOString(),
     finished_at: job.finished_at?.toISOString() ?? null,
+    planned: job.planned_at !== null,
   };
 }
 
@@ -90,10 +93,20 @@ export type JobInput = {
   record_ids?: string[] | undefined;
   provider: string;
   model: string;
-  options: { temperature?: number | undefined; max_records?: number | undefined };
+  options: {
+    temperature?: number | undefined;
+    max_records?: number | undefined;
+    /** Only records with a greater id (UUIDv7: created later), e.g. those new since a recurring task's last run. */
+    record_id_after?: string | undefined;
+    /** Only records with an id up to this one; by default those that exist when the job is created. */
+    record_id_until?: string | undefined;
+  };
 };
 
 export type JobSettings = { classifyQueue: string };
+
+/** Each statement of a request's transaction: well below the API function's 15 s. */
+const API_STATEMENT_MS = 10_000;
 
 async function checkIds(
   db: Db,
@@ -107,7 +120,8 @@ async function checkIds(
     .selectFrom(table)
     .select('id')
     .where('workspace_id', '=', workspaceId)
-    .where('id', 'in', ids)
+    // An array, not an IN list: up to 100,000 record ids, above Postgres's 65,535 parameters.
+    .where(sql<boolean>`id = any(${ids}::uuid[])`)
     .execute();
   const known = new Set(found.map((r) => r.id));
   const errors = ids.flatMap((id, i) =>
@@ -119,9 +133,9 @@ async function checkIds(
 }
 
 /**
- * Creates a job over the records that exist now: one work item per (record, scheme), written
- * with the job, then queues its planning. Every id must belong to the workspace (422 naming
- * the ones that do not).
+ * Creates a job after checking every id belongs to the workspace (422 naming the ones that do
+ * not). Bounded work: the job row and its `plan_job` message; the planner creates the work
+ * items afterwards, a chunk at a time, so `progress.total` grows until the job is `planned`.
  */
 export async function createJob(
   db: Db,
@@ -135,12 +149,30 @@ export async function createJob(
   await checkIds(db, workspaceId, 'classification_schemes', input.scheme_ids, 'scheme_ids');
   await checkIds(db, workspaceId, 'datasources', input.datasource_ids ?? [], 'datasource_ids');
   await checkIds(db, workspaceId, 'records', input.record_ids ?? [], 'record_ids');
+  return insertJob(db, queue, workspaceId, input, settings);
+}
 
-  const job = await db.transaction().execute(async (trx) => {
-    const created = await trx
+/**
+ * Inserts a job (`pending`) and queues its planning, without checking who asks or whether the
+ * ids exist (callers do: {@link createJob}, recurring tasks). With `id`, idempotent: a second
+ * call with the same id makes no second job and returns the first, re-sending its `plan_job`
+ * only if its planning never started (the first call's message may be what was lost).
+ * The target is fixed here: records up to `record_id_until`, by default an id of now.
+ */
+export async function insertJob(
+  db: Db,
+  queue: QueueSender,
+  workspaceId: string,
+  input: JobInput,
+  settings: JobSettings,
+  { id }: { id?: string } = {},
+): Promise<ClassificationJob> {
+  const { job, created } = await db.transaction().execute(async (trx) => {
+    await limitTransaction(trx, API_STATEMENT_MS);
+    const inserted = await trx
       .insertInto('classification_jobs')
       .values({
-        id: newId(),
+        id: id ?? newId(),
         workspace_id: workspaceId,
         name: input.name,
         description: input.description ?? null,
@@ -151,50 +183,27 @@ export async function createJob(
         provider: input.provider,
         model: input.model,
         options: JSON.stringify(input.options),
+        plan_until: input.options.record_id_until ?? newId(),
       })
+      .onConflict((oc) => oc.column('id').doNothing())
       .returningAll()
+      .executeTakeFirst();
+    if (inserted) return { job: inserted, created: true };
+    const existing = await trx
+      .selectFrom('classification_jobs')
+      .selectAll()
+      .where('id', '=', id!)
       .executeTakeFirstOrThrow();
-    const datasourceIds = input.datasource_ids ?? [];
-    const recordIds = input.record_ids ?? [];
-    // The target: records of the chosen datasources and the chosen records (the whole
-    // workspace when neither is given), in a stable order, at most max_records of them.
-    const targets = trx
-      .selectFrom('records')
-      .select('id')
-      .where('workspace_id', '=', workspaceId)
-      .$if(datasourceIds.length > 0 || recordIds.length > 0, (q) =>
-        q.where((eb) =>
-          eb.or([
-            ...(datasourceIds.length > 0 ? [eb('datasource_id', 'in', datasourceIds)] : []),
-            ...(recordIds.length > 0 ? [eb('id', 'in', recordIds)] : []),
-          ]),
-        ),
-      )
-      .orderBy('id')
-      .$if(input.options.max_records !== undefined, (q) => q.limit(input.options.max_records!));
-    await trx
-      .insertInto('classification_items')
-      .columns(['job_id', 'record_id', 'scheme_id'])
-      .expression((eb) =>
-        eb
-          .selectFrom(targets.as('t'))
-          .crossJoin(
-            eb
-              .selectFrom('classification_schemes')
-              .select('id as scheme_id')
-              .where('id', 'in', input.scheme_ids)
-              .as('s'),
-          )
-          .select([sql.lit(created.id).as('job_id'), 't.id as record_id', 's.scheme_id']),
-      )
-      .execute();
-    return created;
+    if (existing.workspace_id !== workspaceId)
+      throw new ConflictError('A job with this id exists in another workspace');
+    return { job: existing, created: false };
   });
-  await queueOrFail(db, queue, settings, job.id);
+  if (created || (job.status === 'pending' && job.plan_cursor === null && job.planned_at === null))
+    await queueOrFail(db, queue, settings, job.id);
   return job;
 }
 
-/** Queues a job's planning after its rows committed; a refusing queue fails the job (503). */
+/** Queues a job's planning after its row committed; a refusing queue fails the job (503). */
 async function queueOrFail(db: Db, queue: QueueSender, settings: JobSettings, jobId: string): Promise<void> {
   const message: PlanJob = { kind: 'plan_job', job_id: jobId };
   try {
@@ -255,24 +264,29 @@ export async function cancelJob(
   const job = await requireJob(db, user, workspaceId, jobId);
   if (FINISHED.includes(job.status)) throw new ConflictError(`The job is already ${job.status}`);
   return db.transaction().execute(async (trx) => {
+    // The job first: its row waits for a planner chunk in progress, whose items the next
+    // statement then sees and cancels (a later chunk finds the job cancelled and adds none).
+    const cancelled = await trx
+      .updateTable('classification_jobs')
+      .set({ status: 'cancelled', finished_at: sql<Date>`clock_timestamp()` })
+      .where('id', '=', jobId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
     await trx
       .updateTable('classification_items')
       .set({ status: 'cancelled' })
       .where('job_id', '=', jobId)
       .where('status', '=', 'pending')
       .execute();
-    return trx
-      .updateTable('classification_jobs')
-      .set({ status: 'cancelled', finished_at: sql<Date>`clock_timestamp()` })
-      .where('id', '=', jobId)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    return cancelled;
   });
 }
 
 /**
- * Runs the failed items of a finished job again (and only them), and sends out the pending items
- * of a job whose planning never started.
+ * Runs the failed items of a finished job again (and only them), sends out the pending items
+ * of a job whose planning message was lost, and resumes the planning of a job that failed
+ * during it. Bounded work: the job is marked running and its planner walks it again from the
+ * start, putting failed items back to pending a chunk at a time.
  */
 export async function retryJob(
   db: Db,
@@ -285,24 +299,28 @@ export async function retryJob(
   const job = await requireJob(db, user, workspaceId, jobId);
   if (job.status === 'running') throw new ConflictError('The job is still running');
   const retried = await db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('classification_items')
-      .set({ status: 'pending', attempts: 0, reason: null })
-      .where('job_id', '=', jobId)
-      .where('status', '=', 'failed')
-      .execute();
-    // Failed items, and items never sent: a job whose planning message was lost (a crash
-    // between commit and send, or a queue that refused) is still `pending` with pending items.
+    await limitTransaction(trx, API_STATEMENT_MS);
+    const locked = await trx
+      .selectFrom('classification_jobs')
+      .selectAll()
+      .where('id', '=', jobId)
+      .forUpdate()
+      .executeTakeFirstOrThrow(() => new NotFoundError('Classification job not found'));
+    if (locked.status === 'running') throw new ConflictError('The job is still running');
+    // Failed items, items never sent (a crash between commit and send, or a queue that
+    // refused), or planning that never finished.
     const todo = await trx
       .selectFrom('classification_items')
-      .select(sql<number>`count(*)::int`.as('n'))
+      .select('record_id')
       .where('job_id', '=', jobId)
-      .where('status', '=', 'pending')
-      .executeTakeFirstOrThrow();
-    if (todo.n === 0) throw new ConflictError('The job has nothing to retry');
+      .where('status', 'in', ['failed', 'pending'])
+      .limit(1)
+      .executeTakeFirst();
+    const unplanned = locked.planned_at === null && locked.status !== 'cancelled';
+    if (!todo && !unplanned) throw new ConflictError('The job has nothing to retry');
     return trx
       .updateTable('classification_jobs')
-      .set({ status: 'running', error_message: null, finished_at: null })
+      .set({ status: 'running', error_message: null, finished_at: null, plan_cursor: null })
       .where('id', '=', jobId)
       .returningAll()
       .executeTakeFirstOrThrow();

@@ -22,7 +22,10 @@ async function classifyRecord(record: SQSRecord): Promise<void> {
         queue: platform().queue,
         log,
         provider: (name) => providers.providers.get(name),
-        settings: { classifyQueue: config().classifyQueue },
+        settings: {
+          classifyQueue: config().classifyQueue,
+          planChunkRecords: config().classifyPlanChunkRecords,
+        },
       },
       record.body,
     );

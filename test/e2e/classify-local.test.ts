@@ -138,9 +138,16 @@ describe('a job over two datasources and two schemes', () => {
       },
     });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ status: 'pending', provider: 'openai', model: 'fake-model' });
-    expect(res.body.progress.total).toBe(10);
+    // The items are the planner's work: the request made the job only.
+    expect(res.body).toMatchObject({
+      status: 'pending',
+      provider: 'openai',
+      model: 'fake-model',
+      planned: false,
+    });
+    expect(res.body.progress.total).toBe(0);
     job = await waitForJob(res.body.id);
+    expect(job.planned).toBe(true);
     expect(job.status).toBe('completed_with_errors');
     expect(job.progress).toMatchObject({ total: 10, succeeded: 8, failed: 2, pending: 0 });
 
@@ -360,8 +367,8 @@ describe('jobs', () => {
       json: { name: 'Wrapped', configuration: { scheme_ids: [schemeIds[1]], record_ids: [record.id] } },
     });
     expect(res.status).toBe(201);
-    expect(res.body.progress.total).toBe(1);
-    expect((await waitForJob(res.body.id)).status).toBe('completed');
+    const done = await waitForJob(res.body.id);
+    expect(done).toMatchObject({ status: 'completed', progress: { total: 1 } });
   });
 
   it('refuses ids from another workspace, an unknown provider, and hides other workspaces’ jobs', async () => {

@@ -23,6 +23,12 @@ const JobOptions = z
   .object({
     temperature: z.number().min(0).max(2).optional(),
     max_records: z.number().int().min(1).max(1_000_000).optional(),
+    record_id_after: Id.optional().meta({
+      description: 'Only records created after this one (ids are UUIDv7, ordered by creation)',
+    }),
+    record_id_until: Id.optional().meta({
+      description: 'Only records up to this one; by default those that exist when the job is created',
+    }),
   })
   .strict();
 
@@ -84,6 +90,10 @@ export const JobPublic = z
     created_at: Timestamp,
     updated_at: Timestamp,
     finished_at: Timestamp.nullable(),
+    planned: z.boolean().meta({
+      description:
+        'Every work item exists: progress.total grows while the job is planned in chunks and is final once this is true',
+    }),
   })
   .meta({ id: 'JobPublic' });
 export const JobsPublic = listOf(JobPublic).meta({ id: 'JobsPublic' });
