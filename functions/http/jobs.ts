@@ -7,6 +7,7 @@ import { httpHandler } from '#lib/http/handler.ts';
 import { RawResponse } from '#lib/http/response.ts';
 import { jobs } from '#lib/http/routes.ts';
 import { platform } from '#lib/platform.ts';
+import { announceJobFinished } from '#lib/services/job-events.ts';
 import {
   cancelJob,
   createJob,
@@ -53,6 +54,8 @@ export { deleteHandler as delete };
 
 export const cancel = httpHandler(jobs.cancel, async ({ db, user, params }) => {
   const job = await cancelJob(db, user, params.workspace_id, params.job_id);
+  // A recurring task's run waiting on this job ends now (the maintenance sweep would, later).
+  await announceJobFinished(db, platform().queue, config().taskQueue, job.id);
   return toJobOut(job, await jobProgress(db, job.id));
 });
 

@@ -71,7 +71,8 @@ export interface SchedulerProps {
  *
  * Which functions may manage the group's schedules is decided here: the task routes
  * (grantManageSchedules, on their own role) create, update, delete and read them; the two
- * workers may only update and read them (grantUpdateSchedules).
+ * workers may update (disable) and read them, and the dispatcher delete one whose task is gone
+ * (a workspace's deletion cascades to its tasks, not to their schedules) (grantUpdateSchedules).
  */
 export class Scheduler extends Construct implements TaskRouteAccess {
   readonly group: scheduler.CfnScheduleGroup;
@@ -160,7 +161,7 @@ export class Scheduler extends Construct implements TaskRouteAccess {
     for (const queue of [props.queues.ingest, props.queues.classify, props.queues.tasks]) {
       queue.grantSendMessages(this.worker);
     }
-    this.grantUpdateSchedules(this.worker);
+    this.grantUpdateSchedules(this.worker, ['scheduler:DeleteSchedule']);
 
     this.deadLetterWorker = queueWorker(this, 'DeadLetters', {
       ...common,
@@ -203,8 +204,8 @@ export class Scheduler extends Construct implements TaskRouteAccess {
   }
 
   /** The workers' grants: update (disable) and read the group's schedules, passing the Scheduler role. */
-  grantUpdateSchedules(fn: NodejsFunction): void {
-    this.grantSchedules(fn, ['scheduler:UpdateSchedule', 'scheduler:GetSchedule']);
+  grantUpdateSchedules(fn: NodejsFunction, more: string[] = []): void {
+    this.grantSchedules(fn, ['scheduler:UpdateSchedule', 'scheduler:GetSchedule', ...more]);
   }
 
   private grantSchedules(grantee: iam.IGrantable & IConstruct, actions: string[]): void {

@@ -15,7 +15,11 @@ export const RunTask = z.object({
 /** The maintenance sweep: find work that stopped moving and send it again. */
 export const Maintenance = z.object({ kind: z.literal('maintenance') });
 
-export const TaskMessage = z.discriminatedUnion('kind', [RunTask, Maintenance]);
+/** A job ended: the recurring task's run waiting on it settles with the job's outcome. */
+export const JobFinished = z.object({ kind: z.literal('job_finished'), job_id: z.uuid() });
+
+export const TaskMessage = z.discriminatedUnion('kind', [RunTask, Maintenance, JobFinished]);
+export type JobFinished = z.output<typeof JobFinished>;
 export type TaskMessage = z.output<typeof TaskMessage>;
 export type RunTask = z.output<typeof RunTask>;
 

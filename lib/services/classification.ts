@@ -15,6 +15,7 @@ import { limitTransaction } from '#lib/db/statement-timeout.ts';
 import { newId } from '#lib/ids.ts';
 import { type LlmProvider, ProviderError } from '#lib/ports/llm/provider.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
+import { announceJobFinished } from './job-events.ts';
 
 export type ClassifyDeps = {
   db: Db;
@@ -24,6 +25,8 @@ export type ClassifyDeps = {
   provider: (name: string) => LlmProvider | undefined;
   settings: {
     classifyQueue: string;
+    /** Where a finished job of a recurring task's run is announced (the run then settles). */
+    taskQueue?: string;
     itemsPerMessage?: number;
     cancelPollMs?: number;
     /** Records a planner message takes (CLASSIFY_PLAN_CHUNK_RECORDS). */
@@ -183,7 +186,7 @@ async function planJob(deps: ClassifyDeps, message: PlanJob): Promise<void> {
       .execute();
     return step.last;
   });
-  if (finished) await finishIfDone(deps.db, message.job_id);
+  if (finished) await finishAndAnnounce(deps, message.job_id);
 }
 
 /** Puts a job's failed items of the records in (after, end] back to pending: a retry reaches them. */
@@ -261,7 +264,16 @@ async function classifyItems(deps: ClassifyDeps, message: ClassifyItems): Promis
   } finally {
     watch.stop();
   }
-  await finishIfDone(deps.db, job.id);
+  await finishAndAnnounce(deps, job.id);
+}
+
+/**
+ * Finishes a job if it is done, and tells the task queue when a recurring task's run waits on
+ * it. A lost announcement only delays the run's end: the maintenance sweep settles it too.
+ */
+async function finishAndAnnounce(deps: ClassifyDeps, jobId: string): Promise<void> {
+  if (!(await finishIfDone(deps.db, jobId)) || !deps.settings.taskQueue) return;
+  await announceJobFinished(deps.db, deps.queue, deps.settings.taskQueue, jobId);
 }
 
 /**
@@ -452,8 +464,8 @@ async function askModel(
  * cascade): it ends `cancelled` with the reason instead of claiming a completion it never made,
  * keeping the results whose records remain.
  */
-export async function finishIfDone(db: Db, jobId: string): Promise<void> {
-  await sql`
+export async function finishIfDone(db: Db, jobId: string): Promise<boolean> {
+  const finished = await sql`
     UPDATE classification_jobs j
     SET status = CASE
           WHEN gone.reason IS NOT NULL THEN 'cancelled'
@@ -484,6 +496,7 @@ export async function finishIfDone(db: Db, jobId: string): Promise<void> {
     WHERE j.id = ${jobId} AND j.status = 'running' AND j.plan_cursor = ${PLAN_DONE} AND c.pending = 0`.execute(
     db,
   );
+  return (finished.numAffectedRows ?? 0n) > 0n;
 }
 
 /** Fails the items of a dead-lettered classify message, then finishes their job if it can. */

@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { type ClassifyMessage, PLAN_DONE } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
@@ -23,11 +24,15 @@ export type MaintenanceDeps = {
 export type SweepReport = {
   datasources_resent: number;
   uploads_expired: number;
+  jobs_resent: number;
+  items_resent: number;
   task_runs_resent: number;
 };
 
 /** Rows handled per kind and sweep: a backlog drains over several sweeps, each one bounded. */
 const SWEEP_LIMIT = 500;
+/** Items per classify message, as the planner sends them. */
+const ITEMS_PER_MESSAGE = 5;
 
 /**
  * The maintenance sweep: finds work that stopped moving and sends it again. Safe because every
@@ -39,6 +44,7 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
   const report = {
     datasources_resent: await resendStuckDatasources(deps),
     uploads_expired: await expireUploads(deps),
+    ...(await resendStuckJobs(deps)),
     task_runs_resent: await resendStuckTaskRuns(deps),
   };
   deps.log.info('Maintenance sweep', report);
@@ -70,6 +76,81 @@ async function resendStuckDatasources(deps: MaintenanceDeps): Promise<number> {
   }));
   if (messages.length > 0) await deps.queue.send(deps.settings.ingestQueue, messages);
   return messages.length;
+}
+
+/**
+ * Jobs that stopped moving: planning never started or stopped half-way (its `plan_job` was
+ * lost) gets that message again, from the job's cursor; a planned job whose pending items saw
+ * no activity gets their `classify_items` again (at most {@link SWEEP_LIMIT} items a sweep).
+ */
+async function resendStuckJobs(
+  deps: MaintenanceDeps,
+): Promise<{ jobs_resent: number; items_resent: number }> {
+  const before = stuckBefore(deps);
+  const planning = await deps.db
+    .updateTable('classification_jobs')
+    .set((eb) => ({ status: eb.ref('status') }))
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('classification_jobs')
+        .select('id')
+        .where('status', 'in', ['pending', 'running'])
+        .where((w) => w.or([w('plan_cursor', 'is', null), w('plan_cursor', '!=', PLAN_DONE)]))
+        .where('updated_at', '<', before)
+        .limit(SWEEP_LIMIT),
+    )
+    .returning(['id', 'plan_cursor'])
+    .execute();
+  const messages: ClassifyMessage[] = planning.map((j) => ({
+    kind: 'plan_job',
+    job_id: j.id,
+    ...(j.plan_cursor !== null && { after: j.plan_cursor }),
+  }));
+  // Planned jobs whose pending items have not moved: their messages were lost.
+  const idle = await deps.db
+    .selectFrom('classification_items as i')
+    .innerJoin('classification_jobs as j', 'j.id', 'i.job_id')
+    .select(['i.job_id', 'i.record_id', 'i.scheme_id'])
+    .where('j.status', '=', 'running')
+    .where('j.plan_cursor', '=', PLAN_DONE)
+    .where('i.status', '=', 'pending')
+    .where('i.updated_at', '<', before)
+    .where('j.updated_at', '<', before)
+    .orderBy('i.job_id')
+    .limit(SWEEP_LIMIT)
+    .execute();
+  for (let i = 0; i < idle.length; i += ITEMS_PER_MESSAGE) {
+    const slice = idle.slice(i, i + ITEMS_PER_MESSAGE);
+    for (const jobId of new Set(slice.map((item) => item.job_id))) {
+      messages.push({
+        kind: 'classify_items',
+        job_id: jobId,
+        items: slice
+          .filter((item) => item.job_id === jobId)
+          .map(({ record_id, scheme_id }) => ({ record_id, scheme_id })),
+      });
+    }
+  }
+  if (idle.length > 0) {
+    // Marks the resend on the items, so the next sweep waits a full period for them.
+    await deps.db
+      .updateTable('classification_items')
+      .set((eb) => ({ status: eb.ref('status') }))
+      .where((eb) =>
+        eb.or(
+          idle.map((item) =>
+            eb.and([
+              eb('job_id', '=', item.job_id),
+              eb('record_id', '=', item.record_id),
+              eb('scheme_id', '=', item.scheme_id),
+            ]),
+          ),
+        ),
+      )
+      .execute();
+  }
+  if (messages.length > 0) await deps.queue.send(deps.settings.classifyQueue, messages);
+  return { jobs_resent: planning.length, items_resent: idle.length };
 }
 
 /** Datasources still `awaiting_upload` an hour after their presigned form expired. */

@@ -1,8 +1,10 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { sql } from 'kysely';
+import { chooseModel } from '#lib/classify/providers.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { RecurringTask, TaskRun, TaskRunStatus } from '#lib/db/schema.ts';
-import { IngestConfiguration } from '#lib/http/schemas/tasks.ts';
+import { HttpError } from '#lib/http/errors.ts';
+import { ClassifyConfiguration, IngestConfiguration } from '#lib/http/schemas/tasks.ts';
 import { newId } from '#lib/ids.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import { fetchFeedLinks } from '#lib/ingest/feeds.ts';
@@ -11,6 +13,7 @@ import type { LlmProviders } from '#lib/ports/llm/index.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { type RunTask, TaskMessage } from '#lib/schedule/messages.ts';
+import { insertJob } from './jobs.ts';
 import { type MaintenanceDeps, sweep } from './maintenance.ts';
 import { contentHash } from './records.ts';
 import { scheduleOf } from './recurring-tasks.ts';
@@ -52,6 +55,7 @@ export async function handleTaskMessage(deps: TaskRunDeps, body: string): Promis
     throw new PoisonTaskMessageError('Not a task message', { cause });
   }
   if (message.kind === 'run_task') return runTask(deps, message);
+  if (message.kind === 'job_finished') return settleRunsOfJob(deps, message.job_id);
   await sweep(deps);
 }
 
@@ -63,6 +67,9 @@ async function runTask(deps: TaskRunDeps, message: RunTask): Promise<void> {
     .where('id', '=', message.task_id)
     .executeTakeFirst();
   if (!task) {
+    // Deleted with its workspace or owner (a cascade the scheduler never heard of): its schedule
+    // is removed at its first firing after.
+    if (message.trigger === 'schedule') await deps.scheduler.remove(message.task_id);
     log.info('Firing of a deleted task ignored', { task_id: message.task_id });
     return;
   }
@@ -179,7 +186,7 @@ export async function settleRun(
       .set({ status: 'error', status_reason: reason })
       .where('id', '=', task.id)
       .execute();
-    await deps.scheduler.put({ taskId: task.id, ...scheduleOf(updated), enabled: false });
+    await deps.scheduler.disable({ taskId: task.id, ...scheduleOf(updated) });
     deps.log.warn('Recurring task paused after repeated failures', { task_id: task.id });
   });
 }
@@ -315,8 +322,176 @@ async function runIngest(deps: TaskRunDeps, task: RecurringTask, run: TaskRun): 
   await settleRun(deps, task, run, { status: nothingWorked ? 'failed' : 'succeeded', message, counts });
 }
 
+/**
+ * A classify run: a job over the chosen datasources' records that arrived since the last
+ * successful run (all of them without `process_only_new`), up to the newest record now. The
+ * job's id is the run's, so a redelivered firing finds the job it made instead of making a
+ * second. The run ends when the job does ({@link settleRunsOfJob}).
+ */
 async function runClassify(deps: TaskRunDeps, task: RecurringTask, run: TaskRun): Promise<void> {
-  await settleRun(deps, task, run, { status: 'failed', message: 'Classify runs are not available yet' });
+  const { db } = deps;
+  const config = ClassifyConfiguration.parse(task.configuration);
+  const existing = await db
+    .selectFrom('classification_jobs')
+    .select('id')
+    .where('id', '=', run.id)
+    .executeTakeFirst();
+  if (existing) {
+    await linkJob(db, task, run, existing.id, run.counts);
+    await settleRunsOfJob(deps, existing.id);
+    return;
+  }
+  if ('records_until' in run.counts) {
+    // The run had made its job, and the job was deleted since (its link with it).
+    await settleRun(deps, task, run, { status: 'failed', message: 'The job was deleted' });
+    return;
+  }
+  const missing = await missingTargets(db, task.workspace_id, config);
+  if (missing) {
+    await settleRun(deps, task, run, { status: 'failed', message: missing });
+    return;
+  }
+  const after = config.process_only_new ? await lastWatermark(db, task.id) : undefined;
+  const fresh = await db
+    .selectFrom('records')
+    .select([sql<string | null>`max(id::text)`.as('until'), sql<number>`count(*)::int`.as('n')])
+    .where('workspace_id', '=', task.workspace_id)
+    .where('datasource_id', 'in', config.datasource_ids)
+    .$if(after !== undefined, (q) => q.where('id', '>', after!))
+    .executeTakeFirstOrThrow();
+  if (!fresh.until) {
+    await settleRun(deps, task, run, { status: 'skipped', message: 'No new records' });
+    return;
+  }
+  let model: { provider: string; model: string };
+  try {
+    model = chooseModel(deps.providers, config.provider, config.model);
+  } catch (error) {
+    const reason = error instanceof HttpError ? (error.errors?.[0]?.message ?? error.message) : String(error);
+    await settleRun(deps, task, run, { status: 'failed', message: `No model to classify with: ${reason}` });
+    return;
+  }
+  const job = await insertJob(
+    db,
+    deps.queue,
+    task.workspace_id,
+    {
+      name: jobName(config.job_name_template, task, run),
+      description: `Run ${run.id} of recurring task ${task.id}`,
+      scheme_ids: config.scheme_ids,
+      datasource_ids: config.datasource_ids,
+      ...model,
+      options: { ...(after && { record_id_after: after }), record_id_until: fresh.until },
+    },
+    { classifyQueue: deps.settings.classifyQueue },
+    { id: run.id },
+  );
+  await linkJob(db, task, run, job.id, {
+    records: fresh.n,
+    records_after: after ?? null,
+    records_until: fresh.until,
+  });
+}
+
+async function linkJob(
+  db: Db,
+  task: RecurringTask,
+  run: TaskRun,
+  jobId: string,
+  counts: Record<string, unknown>,
+) {
+  await db
+    .updateTable('task_runs')
+    .set({ job_id: jobId, counts: JSON.stringify(counts) })
+    .where('id', '=', run.id)
+    .execute();
+  await db.updateTable('recurring_tasks').set({ last_job_id: jobId }).where('id', '=', task.id).execute();
+}
+
+/** A reason when a datasource or scheme of the task is gone (422 at creation; deleted since). */
+async function missingTargets(db: Db, workspaceId: string, config: ClassifyConfiguration) {
+  for (const [table, ids, what] of [
+    ['datasources', config.datasource_ids, 'datasource'],
+    ['classification_schemes', config.scheme_ids, 'scheme'],
+  ] as const) {
+    const found = await db
+      .selectFrom(table)
+      .select(sql<number>`count(*)::int`.as('n'))
+      .where('workspace_id', '=', workspaceId)
+      .where('id', 'in', ids)
+      .executeTakeFirstOrThrow();
+    if (found.n < ids.length) return `A ${what} of the task no longer exists; edit its configuration`;
+  }
+  return undefined;
+}
+
+/** The newest record the last successful run covered: the next run starts after it. */
+async function lastWatermark(db: Db, taskId: string): Promise<string | undefined> {
+  const last = await db
+    .selectFrom('task_runs')
+    .select(sql<string | null>`counts->>'records_until'`.as('until'))
+    .where('task_id', '=', taskId)
+    .where('status', '=', 'succeeded')
+    .where(sql<boolean>`counts ? 'records_until'`)
+    .orderBy('id', 'desc')
+    .executeTakeFirst();
+  return last?.until ?? undefined;
+}
+
+function jobName(template: string, task: RecurringTask, run: TaskRun): string {
+  const at = run.scheduled_for.toISOString();
+  return template
+    .replaceAll('{task_name}', task.name)
+    .replaceAll('{timestamp}', at.replace(/\.\d{3}Z$/, 'Z'))
+    .replaceAll('{date}', at.slice(0, 10))
+    .slice(0, 255);
+}
+
+/** What a job's end means for the run that made it. */
+function outcomeOfJob(job: {
+  id: string;
+  status: string;
+  error_message: string | null;
+}): RunOutcome | undefined {
+  switch (job.status) {
+    case 'completed':
+      return { status: 'succeeded', message: 'Job completed', jobId: job.id };
+    case 'completed_with_errors':
+      return { status: 'succeeded', message: 'Job completed with errors (see its failures)', jobId: job.id };
+    case 'failed':
+    case 'cancelled':
+      return {
+        status: 'failed',
+        message: `Job ${job.status}${job.error_message ? `: ${job.error_message}` : ''}`,
+        jobId: job.id,
+      };
+    default:
+      return undefined;
+  }
+}
+
+/** Settles the runs waiting on a job once it has ended; nothing while it runs. */
+export async function settleRunsOfJob(
+  deps: Pick<TaskRunDeps, 'db' | 'scheduler' | 'log' | 'settings'>,
+  jobId: string,
+) {
+  const job = await deps.db
+    .selectFrom('classification_jobs')
+    .select(['id', 'status', 'error_message'])
+    .where('id', '=', jobId)
+    .executeTakeFirst();
+  const runs = await deps.db
+    .selectFrom('task_runs')
+    .selectAll()
+    .where('job_id', '=', jobId)
+    .where('status', '=', 'running')
+    .execute();
+  // A job deleted under its run ends the run too.
+  const outcome = job ? outcomeOfJob(job) : ({ status: 'failed', message: 'The job was deleted' } as const);
+  if (!outcome) return;
+  for (const run of runs) {
+    await settleRun(deps, { id: run.task_id }, run, { ...outcome, counts: run.counts });
+  }
 }
 
 /** Fails the run of a dead-lettered firing (counted as one failure of its task). */

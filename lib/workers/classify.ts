@@ -24,6 +24,7 @@ async function classifyRecord(record: SQSRecord): Promise<void> {
         provider: (name) => providers.providers.get(name),
         settings: {
           classifyQueue: config().classifyQueue,
+          taskQueue: config().taskQueue,
           planChunkRecords: config().classifyPlanChunkRecords,
         },
       },

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLAN_DONE } from '#lib/classify/messages.ts';
 import { config } from '#lib/config.ts';
 import { newId } from '#lib/ids.ts';
 import { platform } from '#lib/platform.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
+import { type FakeLlm, startFakeLlm } from '#test/support/fake-llm.ts';
 import { allRecords, article, startSite, waitForDatasource } from '#test/support/ingest.ts';
 
 // The maintenance sweep recovers work whose message was lost: a process that died between the
@@ -10,12 +12,17 @@ import { allRecords, article, startSite, waitForDatasource } from '#test/support
 // with no message, as that process would have left them.
 let app: TestApp;
 let site: Awaited<ReturnType<typeof startSite>>;
+let fake: FakeLlm;
 let token: string;
 let ws: string;
 const STUCK_AFTER_SECONDS = 1;
 
 beforeAll(async () => {
   site = await startSite({ '/a': article('Page A', 'A page.') });
+  fake = await startFakeLlm();
+  process.env.OPENAI_BASE_URL = `${fake.url}/v1`;
+  process.env.OPENAI_API_KEY = 'sk-sweep';
+  process.env.OPENAI_MODELS = 'fake-model';
   app = await startTestApp({
     SCRAPER_ALLOW_PRIVATE_HOSTS: 'true',
     MAINTENANCE_STUCK_AFTER_SECONDS: String(STUCK_AFTER_SECONDS),
@@ -28,6 +35,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.stop();
   await site.close();
+  await fake.close();
 });
 
 const longAgo = () => new Date(Date.now() - 2 * 3600_000);
@@ -143,5 +151,104 @@ describe('the maintenance sweep', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error('the stuck run was not resumed');
+  });
+});
+
+describe('the maintenance sweep and jobs', () => {
+  let source: string;
+  let scheme: string;
+  let recordIds: string[];
+
+  beforeAll(async () => {
+    source = (
+      await app.api.post(`/api/v1/workspaces/${ws}/datasources`, {
+        token,
+        json: { name: 'Texts', type: 'text_block', options: { text: 'One text.' } },
+      })
+    ).body.data[0].id;
+    await waitForDatasource(app.api, token, ws, source);
+    await app.api.post(`/api/v1/workspaces/${ws}/datasources/${source}/records`, {
+      token,
+      json: { content: 'Another text.', content_type: 'text' },
+    });
+    recordIds = (await allRecords(app.api, token, ws, source)).map((r) => r.id);
+    scheme = (
+      await app.api.post(`/api/v1/workspaces/${ws}/classification_schemes`, {
+        token,
+        json: { name: 'Calm', fields: [{ name: 'calm', description: 'Calm?', type: 'bool' }] },
+      })
+    ).body.id;
+  });
+
+  async function jobRow(fields: Record<string, unknown>) {
+    const id = newId();
+    const db = await app.db();
+    await db
+      .insertInto('classification_jobs')
+      .values({
+        id,
+        workspace_id: ws,
+        name: 'Lost',
+        description: null,
+        scheme_ids: [scheme],
+        datasource_ids: [source],
+        provider: 'openai',
+        model: 'fake-model',
+        options: '{}',
+        error_message: null,
+        plan_until: newId(),
+        updated_at: longAgo(),
+        ...fields,
+      } as never)
+      .execute();
+    return id;
+  }
+
+  async function finished(jobId: string) {
+    for (let i = 0; i < 200; i++) {
+      const job = (await app.api.get(`/api/v1/workspaces/${ws}/classification_jobs/${jobId}`, { token }))
+        .body;
+      if (job.status === 'completed') return job;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`job ${jobId} did not complete`);
+  }
+
+  it('plans a job whose planning message was lost, once', async () => {
+    const jobId = await jobRow({ status: 'pending' });
+    const sentAt = Date.now();
+    await sweep();
+    const job = await finished(jobId);
+    console.info(
+      `maintenance: a lost job send completed ${((Date.now() - sentAt) / 1000).toFixed(1)} s after the sweep`,
+    );
+    expect(job.progress).toMatchObject({ total: 2, succeeded: 2 });
+    await sweep();
+    await new Promise((r) => setTimeout(r, 800));
+    const results = await app.api.get(`/api/v1/workspaces/${ws}/classification_results?job_id=${jobId}`, {
+      token,
+    });
+    expect(results.body.count).toBe(2);
+  });
+
+  it('sends again the pending items of a planned job whose item messages were lost', async () => {
+    const jobId = await jobRow({
+      status: 'running',
+      plan_cursor: PLAN_DONE,
+      planned_at: longAgo(),
+      planned_records: 2,
+    });
+    const db = await app.db();
+    await db
+      .insertInto('classification_items')
+      .values(
+        recordIds.map(
+          (record_id) => ({ job_id: jobId, record_id, scheme_id: scheme, updated_at: longAgo() }) as never,
+        ),
+      )
+      .execute();
+    await sweep();
+    const job = await finished(jobId);
+    expect(job.progress).toMatchObject({ total: 2, succeeded: 2, pending: 0 });
   });
 });

@@ -10,6 +10,7 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { scheduleName } from '#lib/ports/scheduler/eventbridge.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
+import { article, startSite, waitForDatasource } from '#test/support/ingest.ts';
 
 // Recurring tasks on the aws platform against moto: the task routes write real EventBridge
 // Scheduler schedules, and what they wrote (expression, time zone, state, target, input) is
@@ -19,13 +20,16 @@ let token: string;
 let ws: string;
 let source: string;
 let scheduler: SchedulerClient;
+let site: Awaited<ReturnType<typeof startSite>>;
 const suffix = randomBytes(4).toString('hex');
 const group = `docsift-${suffix}`;
 const taskQueue = `docsift-tasks-${suffix}`;
 
 beforeAll(async () => {
   process.env.AWS_ENDPOINT_URL = inject('motoEndpoint');
+  site = await startSite({ '/a': article('Page A', 'A page on the emulator.') });
   app = await startTestApp({
+    SCRAPER_ALLOW_PRIVATE_HOSTS: 'true',
     PLATFORM: 'aws',
     UPLOADS_BUCKET: `docsift-test-${suffix}`,
     INGEST_QUEUE: `docsift-ingest-${suffix}`,
@@ -44,7 +48,10 @@ beforeAll(async () => {
     })
   ).body.data[0].id;
 });
-afterAll(() => app.stop());
+afterAll(async () => {
+  await app.stop();
+  await site.close();
+});
 
 const tasksPath = () => `/api/v1/workspaces/${ws}/recurring_tasks`;
 
@@ -125,5 +132,54 @@ describe('task schedules in EventBridge Scheduler', () => {
     } finally {
       await scheduler.send(new CreateScheduleGroupCommand({ Name: group }));
     }
+  });
+});
+
+describe('firings read back from Scheduler', () => {
+  it('runs a due schedule through its own target, and removes the schedule of a task deleted with its workspace', async () => {
+    const ws2 = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Doomed' } })).body.id;
+    const target = (
+      await app.api.post(`/api/v1/workspaces/${ws2}/datasources`, {
+        token,
+        json: { name: 'News', type: 'url_list', options: { urls: ['http://127.0.0.1:9/x'] } },
+      })
+    ).body.data[0].id;
+    await waitForDatasource(app.api, token, ws2, target);
+    const task = (
+      await app.api.post(`/api/v1/workspaces/${ws2}/recurring_tasks`, {
+        token,
+        json: {
+          name: 'Hourly',
+          type: 'ingest',
+          schedule: '0 * * * *',
+          configuration: { target_datasource_id: target, source_urls: [`${site.url}/a`] },
+        },
+      })
+    ).body;
+    const clock = app.scheduler()!;
+    const now = Date.now();
+    await clock.tick(new Date(now));
+    await clock.tick(new Date(now + 61 * 60_000));
+    let runs: { data: { status: string; trigger: string; counts: { new_records?: number } }[] } = {
+      data: [],
+    };
+    for (let i = 0; i < 100 && runs.data[0]?.status !== 'succeeded'; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      runs = (await app.api.get(`/api/v1/workspaces/${ws2}/recurring_tasks/${task.id}/runs`, { token })).body;
+    }
+    expect(runs.data).toHaveLength(1);
+    expect(runs.data[0]).toMatchObject({
+      status: 'succeeded',
+      trigger: 'schedule',
+      counts: { new_records: 1 },
+    });
+
+    // The workspace goes, its tasks by cascade; Scheduler still holds the schedule.
+    expect((await app.api.delete(`/api/v1/workspaces/${ws2}`, { token })).status).toBe(204);
+    expect(await readSchedule(task.id)).toBeDefined();
+    await clock.tick(new Date(now + 121 * 60_000));
+    for (let i = 0; i < 100 && (await readSchedule(task.id)); i++)
+      await new Promise((r) => setTimeout(r, 150));
+    expect(await readSchedule(task.id)).toBeUndefined();
   });
 });

@@ -257,7 +257,7 @@ describe('dispatcher', () => {
     ]);
   });
 
-  it('may send to the ingest, classify and task queues, and update and read (not create or delete) schedules', () => {
+  it('may send to the ingest, classify and task queues, update and read schedules, and delete (not create) one', () => {
     const sendable = grantsOf(worker, 'sqs:SendMessage').flatMap((s) => [s.Resource].flat());
     expect(sendable).toHaveLength(3);
     expect(sendable).toEqual(
@@ -267,13 +267,13 @@ describe('dispatcher', () => {
         arnOf(queueId),
       ]),
     );
-    for (const fn of [worker, deadLetterWorker]) {
+    // The dispatcher removes the schedule of a task deleted by a cascade; only it deletes.
+    for (const [fn, actions] of [
+      [worker, ['scheduler:DeleteSchedule', 'scheduler:GetSchedule', 'scheduler:UpdateSchedule']],
+      [deadLetterWorker, ['scheduler:GetSchedule', 'scheduler:UpdateSchedule']],
+    ] as const) {
       expect(scheduleGrants(statementsOf(fn))).toEqual([
-        {
-          Action: ['scheduler:GetSchedule', 'scheduler:UpdateSchedule'],
-          Effect: 'Allow',
-          Resource: groupSchedules,
-        },
+        { Action: [...actions], Effect: 'Allow', Resource: groupSchedules },
       ]);
       expect(passRoleGrants(statementsOf(fn))).toEqual([
         expect.objectContaining({

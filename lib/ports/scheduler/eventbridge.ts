@@ -45,9 +45,9 @@ export class EventBridgeTaskScheduler implements TaskScheduler {
     return typeof this.settings === 'function' ? this.settings() : this.settings;
   }
 
-  async put(schedule: TaskSchedule): Promise<void> {
+  private input(schedule: TaskSchedule) {
     const settings = this.resolved;
-    const input = {
+    return {
       Name: scheduleName(schedule.taskId),
       GroupName: settings.group,
       ScheduleExpression: schedule.expression,
@@ -62,6 +62,10 @@ export class EventBridgeTaskScheduler implements TaskScheduler {
         DeadLetterConfig: { Arn: settings.deadLetterArn },
       },
     };
+  }
+
+  async put(schedule: TaskSchedule): Promise<void> {
+    const input = this.input(schedule);
     try {
       await this.client.send(new UpdateScheduleCommand(input));
     } catch (error) {
@@ -73,6 +77,15 @@ export class EventBridgeTaskScheduler implements TaskScheduler {
         if (!(created instanceof ConflictException)) throw created;
         await this.client.send(new UpdateScheduleCommand(input));
       }
+    }
+  }
+
+  async disable(schedule: Omit<TaskSchedule, 'enabled'>): Promise<void> {
+    try {
+      await this.client.send(new UpdateScheduleCommand(this.input({ ...schedule, enabled: false })));
+    } catch (error) {
+      // A missing schedule fires no more than a disabled one.
+      if (!(error instanceof ResourceNotFoundException)) throw error;
     }
   }
 
