@@ -8,6 +8,8 @@ import {
   SchedulerClient,
 } from '@aws-sdk/client-scheduler';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { config } from '#lib/config.ts';
+import { platform } from '#lib/platform.ts';
 import { scheduleName } from '#lib/ports/scheduler/eventbridge.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
 import { article, startSite, waitForDatasource } from '#test/support/ingest.ts';
@@ -132,6 +134,33 @@ describe('task schedules in EventBridge Scheduler', () => {
     } finally {
       await scheduler.send(new CreateScheduleGroupCommand({ Name: group }));
     }
+  });
+});
+
+describe('auto-pause on the aws platform', () => {
+  it('disables the schedule in Scheduler after five failed runs in a row', async () => {
+    const task = (
+      await app.api.post(tasksPath(), {
+        token,
+        json: {
+          ...ingestTask(),
+          configuration: { target_datasource_id: source, source_urls: [`${site.url}/gone`] },
+        },
+      })
+    ).body;
+    // One after the other: a firing while the previous run is still running would be skipped.
+    let read = task;
+    for (let hour = 10; hour < 15; hour++) {
+      await platform().queue.send(config().taskQueue, [
+        { kind: 'run_task', task_id: task.id, scheduled_for: `2026-12-01T${hour}:00:00Z` },
+      ]);
+      for (let i = 0; i < 100 && read.consecutive_failures < hour - 9; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        read = (await app.api.get(`${tasksPath()}/${task.id}`, { token })).body;
+      }
+    }
+    expect(read).toMatchObject({ status: 'error', consecutive_failures: 5 });
+    expect((await readSchedule(task.id))?.State).toBe('DISABLED');
   });
 });
 
