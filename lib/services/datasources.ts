@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { Datasource, DatasourceType, User } from '#lib/db/schema.ts';
-import { HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import { NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { DatasourceCreate } from '#lib/http/schemas/datasources.ts';
 import { newId } from '#lib/ids.ts';
@@ -72,7 +72,7 @@ async function sendOrUndo(
     await platform.queue.send(settings.ingestQueue, messages);
   } catch (cause) {
     await undo();
-    throw new HttpError(503, 'Service Unavailable', 'The ingest queue is unavailable; try again', { cause });
+    throw new UnavailableError('The ingest queue is unavailable; try again', { cause });
   }
 }
 

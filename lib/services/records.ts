@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { DataRecord, Datasource, User } from '#lib/db/schema.ts';
-import { ConflictError, HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
@@ -273,7 +273,7 @@ export async function queueUrlAppend(
   try {
     await platform.queue.send(ingestQueue, [message]);
   } catch (cause) {
-    throw new HttpError(503, 'Service Unavailable', 'The ingest queue is unavailable; try again', { cause });
+    throw new UnavailableError('The ingest queue is unavailable; try again', { cause });
   }
   return {
     status: 'pending',

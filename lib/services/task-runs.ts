@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { chooseModel } from '#lib/classify/providers.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { RecurringTask, TaskRun, TaskRunStatus } from '#lib/db/schema.ts';
-import { HttpError } from '#lib/http/errors.ts';
+import { DomainError, ValidationError } from '#lib/errors.ts';
 import { ClassifyConfiguration, IngestConfiguration } from '#lib/http/schemas/tasks.ts';
 import { newId } from '#lib/ids.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
@@ -367,7 +367,12 @@ async function runClassify(deps: TaskRunDeps, task: RecurringTask, run: TaskRun)
   try {
     model = chooseModel(deps.providers, config.provider, config.model);
   } catch (error) {
-    const reason = error instanceof HttpError ? (error.errors?.[0]?.message ?? error.message) : String(error);
+    const reason =
+      error instanceof ValidationError
+        ? (error.errors[0]?.message ?? error.message)
+        : error instanceof DomainError
+          ? error.message
+          : String(error);
     await settleRun(deps, task, run, { status: 'failed', message: `No model to classify with: ${reason}` });
     return;
   }

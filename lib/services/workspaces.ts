@@ -2,7 +2,7 @@ import { defaultSchemes } from '#lib/classify/index.ts';
 import type { Db } from '#lib/db/database.ts';
 import { keysetPage } from '#lib/db/paging.ts';
 import type { User, Workspace } from '#lib/db/schema.ts';
-import { NotFoundError } from '#lib/http/errors.ts';
+import { NotFoundError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import { workspaceFolder } from '#lib/ingest/messages.ts';
