@@ -8,7 +8,7 @@ import { ConflictError, NotFoundError, UnavailableError, ValidationError } from 
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
-import { requireWorkspace } from './workspaces.ts';
+import { requireWorkspace } from './access.ts';
 
 export type Progress = {
   total: number;

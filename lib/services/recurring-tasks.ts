@@ -18,7 +18,7 @@ import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { nextFireTime, parseSchedule, type Schedule } from '#lib/schedule/expression.ts';
 import type { RunTask } from '#lib/schedule/messages.ts';
-import { requireWorkspace } from './workspaces.ts';
+import { requireWorkspace } from './access.ts';
 
 export type TaskDeps = {
   db: Db;

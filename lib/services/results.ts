@@ -4,8 +4,8 @@ import { toPage } from '#lib/db/paging.ts';
 import type { Database, User } from '#lib/db/schema.ts';
 import { NotFoundError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
+import { requireWorkspace } from './access.ts';
 import { requireJob } from './jobs.ts';
-import { requireWorkspace } from './workspaces.ts';
 
 export type ResultOut = {
   id: string;

@@ -5,7 +5,7 @@ import type { ClassificationScheme, User } from '#lib/db/schema.ts';
 import { ConflictError, NotFoundError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
-import { requireWorkspace } from './workspaces.ts';
+import { requireWorkspace } from './access.ts';
 
 export type SchemeOut = {
   id: string;

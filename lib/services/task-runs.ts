@@ -6,6 +6,7 @@ import type { RecurringTask, TaskRun, TaskRunStatus } from '#lib/db/schema.ts';
 import { DomainError, ValidationError } from '#lib/errors.ts';
 import { ClassifyConfiguration, IngestConfiguration } from '#lib/http/schemas/tasks.ts';
 import { newId } from '#lib/ids.ts';
+import { contentHash } from '#lib/ingest/content-hash.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import { fetchFeedLinks } from '#lib/ingest/feeds.ts';
 import { normalizeUrl, scrapeUrl } from '#lib/ingest/scrape.ts';
@@ -15,7 +16,6 @@ import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { type RunTask, TaskMessage } from '#lib/schedule/messages.ts';
 import { insertJob } from './jobs.ts';
 import { type MaintenanceDeps, sweep } from './maintenance.ts';
-import { contentHash } from './records.ts';
 import { scheduleOf } from './recurring-tasks.ts';
 
 export type TaskRunDeps = {
