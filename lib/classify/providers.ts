@@ -1,4 +1,4 @@
-import { ValidationError } from '#lib/http/errors.ts';
+import { ValidationError } from '#lib/errors.ts';
 import { type LlmProviders, providersFromEnv } from '#lib/ports/llm/index.ts';
 
 let registry: LlmProviders | undefined;

@@ -1,9 +1,24 @@
-/** One field that failed validation, as listed in a problem response's `errors`. */
-export type FieldError = { location: 'path' | 'query' | 'body' | 'header'; path: string; message: string };
+import type { FieldError } from '#lib/errors.ts';
+
+// The web layer imports both kinds of error from here: domain errors (raised by services, mapped
+// in problem.ts) are re-exported, HTTP-only ones (malformed request, media type) are defined below.
+export {
+  ConflictError,
+  DomainError,
+  type FieldError,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RefusedError,
+  TooManyRequestsError,
+  UnauthorizedError,
+  UnavailableError,
+  ValidationError,
+} from '#lib/errors.ts';
 
 /**
- * Base of every error that maps to an HTTP status. One place ({@link toProblem}) turns them
- * into RFC 9457 problem responses; anything else becomes a 500 without detail.
+ * Base of the errors only the web layer raises (a malformed body, an unsupported media type),
+ * each knowing its HTTP status. Services raise domain errors (`lib/errors.ts`) instead.
  */
 export class HttpError extends Error {
   override name = 'HttpError';
@@ -28,59 +43,9 @@ export class BadRequestError extends HttpError {
   }
 }
 
-export class UnauthorizedError extends HttpError {
-  override name = 'UnauthorizedError';
-  constructor(detail = 'Could not validate credentials') {
-    super(401, 'Unauthorized', detail, { headers: { 'www-authenticate': 'Bearer' } });
-  }
-}
-
-export class ForbiddenError extends HttpError {
-  override name = 'ForbiddenError';
-  constructor(detail = 'Not enough privileges') {
-    super(403, 'Forbidden', detail);
-  }
-}
-
-export class NotFoundError extends HttpError {
-  override name = 'NotFoundError';
-  constructor(detail = 'Not found') {
-    super(404, 'Not Found', detail);
-  }
-}
-
-export class ConflictError extends HttpError {
-  override name = 'ConflictError';
-  constructor(detail: string) {
-    super(409, 'Conflict', detail);
-  }
-}
-
-export class PayloadTooLargeError extends HttpError {
-  override name = 'PayloadTooLargeError';
-  constructor(detail: string) {
-    super(413, 'Content Too Large', detail);
-  }
-}
-
 export class UnsupportedMediaTypeError extends HttpError {
   override name = 'UnsupportedMediaTypeError';
   constructor(detail: string) {
     super(415, 'Unsupported Media Type', detail);
-  }
-}
-
-export class ValidationError extends HttpError {
-  override name = 'ValidationError';
-  constructor(errors: FieldError[]) {
-    super(422, 'Unprocessable Content', 'The request did not pass validation', { errors });
-  }
-}
-
-/** 429: too many attempts; `Retry-After` says in how many seconds the next one may succeed. */
-export class TooManyRequestsError extends HttpError {
-  override name = 'TooManyRequestsError';
-  constructor(detail: string, retryAfterSeconds: number) {
-    super(429, 'Too Many Requests', detail, { headers: { 'retry-after': String(retryAfterSeconds) } });
   }
 }

@@ -1,5 +1,17 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { databaseBusyReason } from '#lib/db/errors.ts';
+import {
+  ConflictError,
+  DomainError,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RefusedError,
+  TooManyRequestsError,
+  UnauthorizedError,
+  UnavailableError,
+  ValidationError,
+} from '#lib/errors.ts';
 import { HttpError } from './errors.ts';
 
 const STATUS_TITLES: Record<number, string> = {
@@ -40,12 +52,56 @@ export function problemResponse(
   };
 }
 
+// Each domain error's status; the first class the error is an instance of wins.
+const DOMAIN_STATUSES: [new (...args: never[]) => DomainError, number][] = [
+  [RefusedError, 400],
+  [UnauthorizedError, 401],
+  [ForbiddenError, 403],
+  [NotFoundError, 404],
+  [ConflictError, 409],
+  [PayloadTooLargeError, 413],
+  [ValidationError, 422],
+  [TooManyRequestsError, 429],
+  [UnavailableError, 503],
+];
+
+/** The status, field errors and headers a domain error answers with. */
+function domainProblem(error: DomainError): {
+  status: number;
+  errors?: unknown[];
+  headers?: Record<string, string>;
+} {
+  const status = DOMAIN_STATUSES.find(([type]) => error instanceof type)?.[1] ?? 500;
+  if (error instanceof ValidationError) return { status, errors: error.errors };
+  if (error instanceof UnauthorizedError) return { status, headers: { 'www-authenticate': 'Bearer' } };
+  if (error instanceof TooManyRequestsError)
+    return { status, headers: { 'retry-after': String(error.retryAfterSeconds) } };
+  if (error instanceof UnavailableError && error.retryAfterSeconds !== undefined)
+    return { status, headers: { 'retry-after': String(error.retryAfterSeconds) } };
+  return { status };
+}
+
 /**
- * Turns any thrown value into a problem response. Only {@link HttpError}s and middy's exposed
- * 4xx errors keep their message; everything else is a bare 500, so no stack trace or
+ * Turns any thrown value into a problem response. Only domain errors (`lib/errors.ts`),
+ * {@link HttpError}s and middy's exposed 4xx errors keep their message; everything else is a bare 500, so no stack trace or
  * internal message ever reaches a client.
  */
 export function toProblem(error: unknown, requestId?: string): APIGatewayProxyStructuredResultV2 {
+  if (error instanceof DomainError) {
+    const { status, errors, headers } = domainProblem(error);
+    // A domain error this table does not know is a bug, not a client's fault: no detail.
+    if (status === 500)
+      return problemResponse(500, {
+        detail: 'An unexpected error occurred',
+        ...(requestId !== undefined && { requestId }),
+      });
+    return problemResponse(status, {
+      detail: error.message,
+      ...(errors && { errors }),
+      ...(requestId !== undefined && { requestId }),
+      ...(headers && { headers }),
+    });
+  }
   if (error instanceof HttpError) {
     return problemResponse(error.statusCode, {
       detail: error.detail ?? error.title,

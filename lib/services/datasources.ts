@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { Datasource, DatasourceType, User } from '#lib/db/schema.ts';
-import { HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import { NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { DatasourceCreate } from '#lib/http/schemas/datasources.ts';
 import { newId } from '#lib/ids.ts';
@@ -13,9 +13,9 @@ import { datasourceFolder, uploadKey } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/scrape.ts';
 import type { Platform } from '#lib/platform.ts';
 import { type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
+import { requireDatasource, requireWorkspace } from './access.ts';
 import { csvReadOptions } from './ingestion.ts';
 import { purgeFolders } from './purge.ts';
-import { requireWorkspace } from './workspaces.ts';
 
 export type DatasourceOut = {
   id: string;
@@ -72,7 +72,7 @@ async function sendOrUndo(
     await platform.queue.send(settings.ingestQueue, messages);
   } catch (cause) {
     await undo();
-    throw new HttpError(503, 'Service Unavailable', 'The ingest queue is unavailable; try again', { cause });
+    throw new UnavailableError('The ingest queue is unavailable; try again', { cause });
   }
 }
 
@@ -218,23 +218,8 @@ export async function createDatasources(
   );
 }
 
-/** A datasource of the caller's workspace, or 404. */
-export async function requireDatasource(
-  db: Db,
-  user: Pick<User, 'id'>,
-  workspaceId: string,
-  datasourceId: string,
-): Promise<Datasource> {
-  await requireWorkspace(db, user, workspaceId);
-  const datasource = await db
-    .selectFrom('datasources')
-    .selectAll()
-    .where('id', '=', datasourceId)
-    .where('workspace_id', '=', workspaceId)
-    .executeTakeFirst();
-  if (!datasource) throw new NotFoundError('Datasource not found');
-  return datasource;
-}
+/** @deprecated Import it from `./access.ts`; kept for modules written before it moved. */
+export { requireDatasource } from './access.ts';
 
 /** Characters of a text_block's text a list item carries; the datasource's own route has it all. */
 export const OPTIONS_TEXT_PREVIEW_CHARS = 2000;

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import type { Datasource, NewDataRecord } from '#lib/db/schema.ts';
 import { newId } from '#lib/ids.ts';
+import { contentHash } from '#lib/ingest/content-hash.ts';
 import { type CsvOptions, csvRecordText, openCsv } from '#lib/ingest/csv.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import {
@@ -22,7 +23,6 @@ import { extractPdf } from '#lib/ingest/pdf.ts';
 import { scrapeUrl } from '#lib/ingest/scrape.ts';
 import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
-import { contentHash } from './records.ts';
 
 export type IngestDeps = {
   db: Db;

@@ -4,11 +4,11 @@ import type { Db } from '#lib/db/database.ts';
 import { keysetPage } from '#lib/db/paging.ts';
 import type { ClassificationJob, JobStatus, User } from '#lib/db/schema.ts';
 import { limitTransaction } from '#lib/db/statement-timeout.ts';
-import { ConflictError, HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
-import { requireWorkspace } from './workspaces.ts';
+import { requireWorkspace } from './access.ts';
 
 export type Progress = {
   total: number;
@@ -214,7 +214,7 @@ async function queueOrFail(db: Db, queue: QueueSender, settings: JobSettings, jo
       .set({ status: 'failed', error_message: 'The job could not be queued; retry it' })
       .where('id', '=', jobId)
       .execute();
-    throw new HttpError(503, 'Service Unavailable', 'The classify queue is unavailable; try again', {
+    throw new UnavailableError('The classify queue is unavailable; try again', {
       cause,
     });
   }

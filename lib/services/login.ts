@@ -1,7 +1,7 @@
 import { forgetAttempts, takeAttempt, throttleKeys } from '#lib/auth/throttle.ts';
 import type { ThrottleLimits } from '#lib/config.ts';
 import type { Db } from '#lib/db/database.ts';
-import { TooManyRequestsError } from '#lib/http/errors.ts';
+import { TooManyRequestsError } from '#lib/errors.ts';
 import { type AuthResult, authenticate } from './users.ts';
 
 /**

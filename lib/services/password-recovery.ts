@@ -4,7 +4,7 @@ import { hashPassword } from '#lib/auth/passwords.ts';
 import { takeAttempt, throttleKeys } from '#lib/auth/throttle.ts';
 import type { ThrottleLimits } from '#lib/config.ts';
 import type { Db } from '#lib/db/database.ts';
-import { BadRequestError, TooManyRequestsError } from '#lib/http/errors.ts';
+import { RefusedError, TooManyRequestsError } from '#lib/errors.ts';
 import type { MailOutbox } from '#lib/ports/mail/index.ts';
 import { assertPasswordAllowed, findUserByEmail } from './users.ts';
 
@@ -76,7 +76,7 @@ export async function resetPassword(db: Db, token: string, newPassword: string):
     .where('used_at', 'is', null)
     .where('expires_at', '>', sql<Date>`clock_timestamp()`)
     .executeTakeFirst();
-  if (!owner) throw new BadRequestError('Invalid token');
+  if (!owner) throw new RefusedError('Invalid token');
   await assertPasswordAllowed(newPassword, owner.email, 'new_password');
   const hashed = await hashPassword(newPassword);
   await db.transaction().execute(async (trx) => {
@@ -88,7 +88,7 @@ export async function resetPassword(db: Db, token: string, newPassword: string):
       .where('expires_at', '>', sql<Date>`clock_timestamp()`)
       .returning('user_id')
       .executeTakeFirst();
-    if (!spent) throw new BadRequestError('Invalid token');
+    if (!spent) throw new RefusedError('Invalid token');
     const user = await trx
       .updateTable('users')
       // Revokes every access token issued before the reset (one may be what was stolen).
@@ -97,7 +97,7 @@ export async function resetPassword(db: Db, token: string, newPassword: string):
       .where('is_active', '=', true)
       .returning('id')
       .executeTakeFirst();
-    if (!user) throw new BadRequestError('Inactive user');
+    if (!user) throw new RefusedError('Inactive user');
     // Any other outstanding link for this user dies with this reset.
     await trx
       .updateTable('password_reset_tokens')

@@ -4,7 +4,7 @@ import { chooseModel } from '#lib/classify/providers.ts';
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { RecurringTask, TaskRun, TaskType, User } from '#lib/db/schema.ts';
-import { type FieldError, HttpError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import { type FieldError, NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import {
   ClassifyConfiguration,
@@ -18,7 +18,7 @@ import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { nextFireTime, parseSchedule, type Schedule } from '#lib/schedule/expression.ts';
 import type { RunTask } from '#lib/schedule/messages.ts';
-import { requireWorkspace } from './workspaces.ts';
+import { requireWorkspace } from './access.ts';
 
 export type TaskDeps = {
   db: Db;
@@ -197,14 +197,9 @@ async function withSchedule(change: () => Promise<void>): Promise<void> {
   try {
     await change();
   } catch (cause) {
-    throw new HttpError(
-      503,
-      'Service Unavailable',
-      'The scheduler is unavailable; nothing was changed, try again',
-      {
-        cause,
-      },
-    );
+    throw new UnavailableError('The scheduler is unavailable; nothing was changed, try again', {
+      cause,
+    });
   }
 }
 
@@ -393,7 +388,7 @@ export async function runTaskNow(
   try {
     await queue.send(settings.taskQueue, [message]);
   } catch (cause) {
-    throw new HttpError(503, 'Service Unavailable', 'The task queue is unavailable; try again', { cause });
+    throw new UnavailableError('The task queue is unavailable; try again', { cause });
   }
   return { task_id: taskId, scheduled_for: message.scheduled_for };
 }

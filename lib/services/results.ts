@@ -2,10 +2,10 @@ import { type SelectQueryBuilder, sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { Database, User } from '#lib/db/schema.ts';
-import { NotFoundError } from '#lib/http/errors.ts';
+import { NotFoundError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
+import { requireWorkspace } from './access.ts';
 import { requireJob } from './jobs.ts';
-import { requireWorkspace } from './workspaces.ts';
 
 export type ResultOut = {
   id: string;

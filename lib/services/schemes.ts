@@ -2,10 +2,10 @@ import type { SchemeDefinition, SchemeField } from '#lib/classify/scheme-definit
 import type { Db } from '#lib/db/database.ts';
 import { keysetPage } from '#lib/db/paging.ts';
 import type { ClassificationScheme, User } from '#lib/db/schema.ts';
-import { ConflictError, NotFoundError } from '#lib/http/errors.ts';
+import { ConflictError, NotFoundError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
-import { requireWorkspace } from './workspaces.ts';
+import { requireWorkspace } from './access.ts';
 
 export type SchemeOut = {
   id: string;

@@ -3,9 +3,10 @@ import { sql } from 'kysely';
 import { chooseModel } from '#lib/classify/providers.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { RecurringTask, TaskRun, TaskRunStatus } from '#lib/db/schema.ts';
-import { HttpError } from '#lib/http/errors.ts';
+import { DomainError, ValidationError } from '#lib/errors.ts';
 import { ClassifyConfiguration, IngestConfiguration } from '#lib/http/schemas/tasks.ts';
 import { newId } from '#lib/ids.ts';
+import { contentHash } from '#lib/ingest/content-hash.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import { fetchFeedLinks } from '#lib/ingest/feeds.ts';
 import { normalizeUrl, scrapeUrl } from '#lib/ingest/scrape.ts';
@@ -15,7 +16,6 @@ import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { type RunTask, TaskMessage } from '#lib/schedule/messages.ts';
 import { insertJob } from './jobs.ts';
 import { type MaintenanceDeps, sweep } from './maintenance.ts';
-import { contentHash } from './records.ts';
 import { scheduleOf } from './recurring-tasks.ts';
 
 export type TaskRunDeps = {
@@ -367,7 +367,12 @@ async function runClassify(deps: TaskRunDeps, task: RecurringTask, run: TaskRun)
   try {
     model = chooseModel(deps.providers, config.provider, config.model);
   } catch (error) {
-    const reason = error instanceof HttpError ? (error.errors?.[0]?.message ?? error.message) : String(error);
+    const reason =
+      error instanceof ValidationError
+        ? (error.errors[0]?.message ?? error.message)
+        : error instanceof DomainError
+          ? error.message
+          : String(error);
     await settleRun(deps, task, run, { status: 'failed', message: `No model to classify with: ${reason}` });
     return;
   }

@@ -4,13 +4,7 @@ import type { Db } from '#lib/db/database.ts';
 import { isUniqueViolation } from '#lib/db/errors.ts';
 import { keysetPage } from '#lib/db/paging.ts';
 import type { User } from '#lib/db/schema.ts';
-import {
-  BadRequestError,
-  ConflictError,
-  ForbiddenError,
-  NotFoundError,
-  ValidationError,
-} from '#lib/http/errors.ts';
+import { ConflictError, ForbiddenError, NotFoundError, RefusedError, ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import { workspaceFolder } from '#lib/ingest/messages.ts';
@@ -163,8 +157,8 @@ export async function updateUser(
 
 /** Changes a user's own password after checking the current one. */
 export async function changePassword(db: Db, user: User, current: string, next: string): Promise<void> {
-  if (!(await verifyPassword(current, user.hashed_password))) throw new BadRequestError('Incorrect password');
-  if (current === next) throw new BadRequestError('New password cannot be the same as the current one');
+  if (!(await verifyPassword(current, user.hashed_password))) throw new RefusedError('Incorrect password');
+  if (current === next) throw new RefusedError('New password cannot be the same as the current one');
   await updateUser(db, user.id, { password: next }, 'new_password');
 }
 

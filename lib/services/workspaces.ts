@@ -2,10 +2,11 @@ import { defaultSchemes } from '#lib/classify/index.ts';
 import type { Db } from '#lib/db/database.ts';
 import { keysetPage } from '#lib/db/paging.ts';
 import type { User, Workspace } from '#lib/db/schema.ts';
-import { NotFoundError } from '#lib/http/errors.ts';
+import { NotFoundError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import { workspaceFolder } from '#lib/ingest/messages.ts';
+import { requireWorkspace } from './access.ts';
 import { defaultPurge, type Purge } from './purge.ts';
 import { insertScheme } from './schemes.ts';
 
@@ -33,20 +34,8 @@ export function toWorkspaceOut(w: Workspace): WorkspaceOut {
   };
 }
 
-/**
- * The workspace `id` if `user` owns it, else a 404 (never a 403: another tenant's workspace
- * does not exist for the caller). Every workspace-scoped operation starts here.
- */
-export async function requireWorkspace(db: Db, user: Pick<User, 'id'>, id: string): Promise<Workspace> {
-  const workspace = await db
-    .selectFrom('workspaces')
-    .selectAll()
-    .where('id', '=', id)
-    .where('owner_id', '=', user.id)
-    .executeTakeFirst();
-  if (!workspace) throw new NotFoundError('Workspace not found');
-  return workspace;
-}
+/** @deprecated Import it from `./access.ts`; kept for modules written before it moved. */
+export { requireWorkspace } from './access.ts';
 
 export type WorkspaceFields = {
   name: string;

@@ -1,5 +1,5 @@
-import { route } from './route.ts';
-import { Paging } from './schemas/common.ts';
+import { route } from '../route.ts';
+import { Paging } from '../schemas/common.ts';
 import {
   TaskCreate,
   TaskParams,
@@ -9,10 +9,11 @@ import {
   TasksPublic,
   TasksQuery,
   TaskUpdate,
-} from './schemas/tasks.ts';
-import { WorkspaceIdParam } from './schemas/workspaces.ts';
+} from '../schemas/tasks.ts';
+import { WorkspaceIdParam } from '../schemas/workspaces.ts';
+import { WS } from './paths.ts';
 
-const TASKS = '/api/v1/workspaces/{workspace_id}/recurring_tasks';
+const TASKS = `${WS}/recurring_tasks`;
 const tags = ['recurring tasks'];
 
 /** Recurring ingest and classify tasks: one EventBridge Scheduler schedule each. */

@@ -1,0 +1,40 @@
+import type { Db } from '#lib/db/database.ts';
+import type { Datasource, User, Workspace } from '#lib/db/schema.ts';
+import { NotFoundError } from '#lib/errors.ts';
+
+// The access checks every workspace-scoped service starts with, in a module of their own that
+// imports no other service: services that need them (schemes, records, datasources, …) no longer
+// import each other for them, which is what made the import graph circular.
+
+/**
+ * The workspace `id` if `user` owns it, else a 404 (never a 403: another tenant's workspace
+ * does not exist for the caller). Every workspace-scoped operation starts here.
+ */
+export async function requireWorkspace(db: Db, user: Pick<User, 'id'>, id: string): Promise<Workspace> {
+  const workspace = await db
+    .selectFrom('workspaces')
+    .selectAll()
+    .where('id', '=', id)
+    .where('owner_id', '=', user.id)
+    .executeTakeFirst();
+  if (!workspace) throw new NotFoundError('Workspace not found');
+  return workspace;
+}
+
+/** A datasource of the caller's workspace, or 404. */
+export async function requireDatasource(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  datasourceId: string,
+): Promise<Datasource> {
+  await requireWorkspace(db, user, workspaceId);
+  const datasource = await db
+    .selectFrom('datasources')
+    .selectAll()
+    .where('id', '=', datasourceId)
+    .where('workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  if (!datasource) throw new NotFoundError('Datasource not found');
+  return datasource;
+}
