@@ -42,7 +42,10 @@ function operation(route: Route): ZodOpenApiOperationObject {
     operationId: route.handler.replace('.', '_'),
     summary: route.summary,
     tags: route.tags,
-    ...(route.auth !== 'public' && { security: [{ bearer: [] }] }),
+    ...(route.auth !== 'public' && {
+      // `optional`: a token is taken when sent; the empty requirement says none is needed.
+      security: route.auth === 'optional' ? [{ bearer: [] }, {}] : [{ bearer: [] }],
+    }),
     requestParams: {
       ...(route.params && { path: route.params as z.ZodObject }),
       ...(route.query && { query: route.query as z.ZodObject }),
