@@ -20,6 +20,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   403: 'Authenticated but not allowed',
   404: 'Not found, or not yours',
   409: 'Conflicts with existing data',
+  410: 'Gone: the link expired or was used up',
   415: 'Unsupported body media type',
   422: 'A field failed validation (see errors[])',
   503: 'A dependency is unavailable',
