@@ -25,6 +25,11 @@ export class NotFoundError extends DomainError {
   }
 }
 
+/** The resource existed but is no more to be had: an expired or used-up share link. */
+export class GoneError extends DomainError {
+  override name = 'GoneError';
+}
+
 /** The change clashes with the resource's current state (a taken name, a running job). */
 export class ConflictError extends DomainError {
   override name = 'ConflictError';

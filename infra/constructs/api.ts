@@ -31,8 +31,9 @@ const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(
     ip: '$context.identity.sourceIp',
     requestTime: '$context.requestTime',
     method: '$context.httpMethod',
+    // No `$context.path`: a share link's path holds its token (a bearer capability). The
+    // function's own request line has the path, token redacted, under the same request id.
     routeKey: '$context.routeKey',
-    path: '$context.path',
     status: '$context.status',
     protocol: '$context.protocol',
     responseLength: '$context.responseLength',

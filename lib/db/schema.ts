@@ -201,6 +201,41 @@ export interface TaskRunsTable {
   updated_at: UpdatedAt;
 }
 
+export type ShareResourceType = 'datasource' | 'scheme' | 'classification_job' | 'dataset' | 'workspace';
+export type SharePermission = 'read_only' | 'import';
+export type ShareOutcome = 'allowed' | 'revoked' | 'expired' | 'exhausted' | 'login_required' | 'read_only';
+
+export interface ShareLinksTable {
+  id: string;
+  /** SHA-256 (hex) of the token: the only form it is looked up by. */
+  token_hash: string;
+  /** The token sealed with AES-GCM under a key derived from the signing key (lib/auth/share-tokens.ts). */
+  token_sealed: string | null;
+  user_id: string;
+  workspace_id: string;
+  resource_type: ShareResourceType;
+  resource_id: string;
+  name: string | null;
+  description: string | null;
+  permission_level: Generated<SharePermission>;
+  requires_login: Generated<boolean>;
+  expires_at: Date | null;
+  max_uses: number | null;
+  use_count: Generated<number>;
+  revoked_at: Date | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface ShareLinkAccessesTable {
+  id: string;
+  link_id: string;
+  at: Generated<Date>;
+  user_id: string | null;
+  route: string;
+  outcome: ShareOutcome;
+}
+
 /** The database as the app sees it today (migrations never import this). */
 export interface Database {
   users: UsersTable;
@@ -216,6 +251,8 @@ export interface Database {
   classification_results: ClassificationResultsTable;
   recurring_tasks: RecurringTasksTable;
   task_runs: TaskRunsTable;
+  share_links: ShareLinksTable;
+  share_link_accesses: ShareLinkAccessesTable;
 }
 
 export type ClassificationScheme = Selectable<ClassificationSchemesTable>;
@@ -224,6 +261,9 @@ export type ClassificationResult = Selectable<ClassificationResultsTable>;
 
 export type RecurringTask = Selectable<RecurringTasksTable>;
 export type TaskRun = Selectable<TaskRunsTable>;
+
+export type ShareLink = Selectable<ShareLinksTable>;
+export type ShareLinkAccess = Selectable<ShareLinkAccessesTable>;
 
 export type Datasource = Selectable<DatasourcesTable>;
 export type DataRecord = Selectable<RecordsTable>;

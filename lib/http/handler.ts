@@ -22,8 +22,8 @@ export type HttpRequest<R extends Route> = {
   params: R extends Route<infer P> ? (P extends z.ZodType ? z.output<P> : Record<string, never>) : never;
   query: R extends Route<z.ZodType, infer Q> ? Out<Q> : never;
   body: R extends Route<z.ZodType, z.ZodType, infer B> ? Out<B> : never;
-  /** The caller; set on every route whose auth level is not `public`. */
-  user: R['auth'] extends 'public' ? undefined : User;
+  /** The caller; set on every route whose auth level is not `public` (`optional`: when a token came). */
+  user: R['auth'] extends 'public' ? undefined : R['auth'] extends 'optional' ? User | undefined : User;
   db: Db;
   /** Files of a multipart request (routes that accept multipart only). */
   files: MultipartFile[];
@@ -158,10 +158,20 @@ export async function withStandardHeaders(
   return request.response;
 }
 
+/**
+ * A path as it may be logged: a share token is a bearer capability, so the segment after
+ * `/shared/` becomes `{token}`.
+ *
+ * @example redactPath('/api/v1/shared/abc/records') // '/api/v1/shared/{token}/records'
+ */
+export function redactPath(path: string): string {
+  return path.replace(/\/shared\/[^/]*/g, '/shared/{token}');
+}
+
 function logRequest(invocation: Invocation, event: APIGatewayProxyEventV2, status: number | undefined): void {
   invocation.log.info('request', {
     method: event.requestContext?.http?.method,
-    path: event.rawPath,
+    path: redactPath(event.rawPath ?? ''),
     status,
     duration_ms: Math.round(performance.now() - invocation.startedAt),
   });

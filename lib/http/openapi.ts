@@ -20,6 +20,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   403: 'Authenticated but not allowed',
   404: 'Not found, or not yours',
   409: 'Conflicts with existing data',
+  410: 'Gone: the link expired or was used up',
   415: 'Unsupported body media type',
   422: 'A field failed validation (see errors[])',
   503: 'A dependency is unavailable',
@@ -42,7 +43,10 @@ function operation(route: Route): ZodOpenApiOperationObject {
     operationId: route.handler.replace('.', '_'),
     summary: route.summary,
     tags: route.tags,
-    ...(route.auth !== 'public' && { security: [{ bearer: [] }] }),
+    ...(route.auth !== 'public' && {
+      // `optional`: a token is taken when sent; the empty requirement says none is needed.
+      security: route.auth === 'optional' ? [{ bearer: [] }, {}] : [{ bearer: [] }],
+    }),
     requestParams: {
       ...(route.params && { path: route.params as z.ZodObject }),
       ...(route.query && { query: route.query as z.ZodObject }),

@@ -21,3 +21,18 @@ export class RawResponse {
     };
   }
 }
+
+/** A file download: a 303 to where it was stored, or its bytes as an attachment. */
+export function downloadResponse(
+  file:
+    | { kind: 'stored'; url: string }
+    | { kind: 'inline'; body: Buffer; filename: string; contentType: string },
+): RawResponse {
+  if (file.kind === 'stored') return new RawResponse(303, '', { location: file.url });
+  return new RawResponse(
+    200,
+    file.body.toString('base64'),
+    { 'content-type': file.contentType, 'content-disposition': `attachment; filename="${file.filename}"` },
+    true,
+  );
+}

@@ -2,8 +2,11 @@ import type { z } from 'zod';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-/** Who may call a route: anyone, any active user, or superusers only. */
-export type AuthLevel = 'public' | 'user' | 'superuser';
+/**
+ * Who may call a route: anyone, any active user, or superusers only. `optional`: anyone, but a
+ * bearer token, when sent, must be valid (else 401) and names the caller (share links).
+ */
+export type AuthLevel = 'public' | 'optional' | 'user' | 'superuser';
 
 /** Media types a route accepts for its body. */
 export type BodyType = 'json' | 'form' | 'multipart';

@@ -5,6 +5,7 @@ import { login } from './routes/login.ts';
 import { records } from './routes/records.ts';
 import { results } from './routes/results.ts';
 import { schemes } from './routes/schemes.ts';
+import { shared, shares } from './routes/shares.ts';
 import { system } from './routes/system.ts';
 import { tasks } from './routes/tasks.ts';
 import { users } from './routes/users.ts';
@@ -12,7 +13,20 @@ import { workspaces } from './routes/workspaces.ts';
 
 // One module per API area under routes/; this module composes them into the one table that the
 // local runtime, the CDK app and the OpenAPI document read, and re-exports every area object.
-export { datasources, jobs, login, records, results, schemes, system, tasks, users, workspaces };
+export {
+  datasources,
+  jobs,
+  login,
+  records,
+  results,
+  schemes,
+  shared,
+  shares,
+  system,
+  tasks,
+  users,
+  workspaces,
+};
 
 /** Every HTTP route of docsift, in one table. */
 export const routes: Route[] = [
@@ -25,5 +39,7 @@ export const routes: Route[] = [
   ...Object.values(jobs),
   ...Object.values(results),
   ...Object.values(tasks),
+  ...Object.values(shares),
+  ...Object.values(shared),
   ...Object.values(system),
 ] as Route[];

@@ -130,6 +130,24 @@ function exampleBody(route: Route): unknown {
       options: { temperature: 0 },
     },
     'tasks.create': classifyTask(),
+    'shares.create': {
+      resource_type: 'datasource',
+      resource_id: ids.text,
+      name: 'Shared',
+      description: 'd',
+      permission_level: 'read_only',
+      requires_login: false,
+      expires_at: '2099-01-01T00:00:00Z',
+      max_uses: 1000,
+    },
+    'shares.update': {
+      name: 'Shared',
+      description: 'd',
+      permission_level: 'import',
+      requires_login: false,
+      expires_at: '2099-01-01T00:00:00Z',
+      max_uses: 100000,
+    },
     'tasks.update': {
       name: 'Renamed',
       description: 'd',
@@ -169,6 +187,8 @@ function pathValue(route: Route, name: string): string {
   if (name === 'datasource_id') return route.handler === 'datasources.rows' ? ids.csv! : ids.text!;
   if (name === 'email') return victimEmail;
   if (name === 'asset') return 'swagger-ui.css';
+  // A workspace link covers every resource below, so each shared view reaches a real one.
+  if (name === 'token') return ids.shareToken!;
   const key = {
     workspace_id: 'ws',
     record_id: 'record',
@@ -177,6 +197,7 @@ function pathValue(route: Route, name: string): string {
     result_id: 'result',
     user_id: 'victim',
     task_id: 'task',
+    share_id: 'share',
   }[name];
   if (!key || !ids[key]) throw new Error(`No resource for path parameter ${name}`);
   return ids[key]!;
@@ -370,6 +391,13 @@ beforeAll(async () => {
     await app.api.post(`${ws}/${ids.ws}/recurring_tasks`, { token: admin, json: classifyTask() })
   ).body.id;
   expect(ids.task).toBeDefined();
+  const link = await app.api.post(`/api/v1/shareables`, {
+    token: admin,
+    json: { resource_type: 'workspace', resource_id: ids.ws, requires_login: false },
+  });
+  ids.share = link.body.id;
+  ids.shareToken = link.body.token;
+  expect(ids.shareToken).toBeDefined();
 });
 afterAll(async () => {
   await app?.stop();

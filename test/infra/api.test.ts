@@ -394,6 +394,11 @@ describe('HTTP API', () => {
       DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
     });
     template.hasOutput('ApiUrl', {});
+    // A share link's path holds its token: the access log has the route key, never the path.
+    const [, stage] = ofType('AWS::ApiGatewayV2::Stage')[0]!;
+    const format = String(stage.Properties.AccessLogSettings.Format);
+    expect(format).toContain('$context.routeKey');
+    expect(format).not.toContain('$context.path');
   });
 
   it('throttles login, password recovery and reset, and registration below the stage, after their routes exist', () => {

@@ -10,7 +10,9 @@ import type { AuthLevel } from '../route.ts';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * Resolves the caller of a route from its bearer token. Public routes get no user. A missing,
+ * Resolves the caller of a route from its bearer token. Public routes get no user, nor do
+ * `optional` ones called without an `authorization` header (with one, it is checked as on a
+ * user route: a bad token is a 401, never silently anonymous). A missing,
  * malformed, forged or expired token, one whose user no longer exists, or one issued before the
  * user's password last changed (an older token version), is a 401; an inactive user a 403, as
  * is a non-superuser on a superuser route.
@@ -22,6 +24,7 @@ export async function authenticate(
 ): Promise<User | undefined> {
   if (level === 'public') return undefined;
   const header = event.headers?.authorization ?? '';
+  if (level === 'optional' && header === '') return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match?.[1]) throw new UnauthorizedError('Not authenticated');
   const check = verifyAccessToken(match[1], await secretKey());
