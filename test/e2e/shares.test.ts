@@ -506,8 +506,8 @@ describe('import through a link (resolveShareForImport, for the bundles import)'
     const db = await app.db();
     const readOnly = await anonymousLink('classification_job', a.job1);
     await expect(resolveShareForImport(db, readOnly.token, bob)).rejects.toMatchObject({
-      statusCode: 403,
-      detail: 'This link is read-only',
+      name: 'ForbiddenError',
+      message: 'This link is read-only',
     });
     expect(
       (await app.api.get(`${API}/shareables/${readOnly.id}`, { token: alice.token })).body.use_count,
@@ -519,15 +519,15 @@ describe('import through a link (resolveShareForImport, for the bundles import)'
       max_uses: 1,
     });
     await expect(resolveShareForImport(db, importable.token, undefined)).rejects.toMatchObject({
-      statusCode: 401,
+      name: 'UnauthorizedError',
     });
     expect(await resolveShareForImport(db, importable.token, bob)).toEqual({
       resource_type: 'classification_job',
       resource_id: a.job1,
       workspace_id: a.ws,
     });
-    await expect(resolveShareForImport(db, importable.token, bob)).rejects.toMatchObject({ statusCode: 410 });
-    await expect(resolveShareForImport(db, 'unknown', bob)).rejects.toMatchObject({ statusCode: 404 });
+    await expect(resolveShareForImport(db, importable.token, bob)).rejects.toMatchObject({ name: 'GoneError' });
+    await expect(resolveShareForImport(db, 'unknown', bob)).rejects.toMatchObject({ name: 'NotFoundError' });
     const log = await app.api.get(`${API}/shareables/${readOnly.id}/accesses`, { token: alice.token });
     expect(log.body.data[0]).toMatchObject({ outcome: 'read_only', user_id: bob.id });
   });
