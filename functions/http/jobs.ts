@@ -1,10 +1,10 @@
-import { EXPORT_CONTENT_TYPES, EXPORTS_PREFIX, exportResults } from '#lib/classify/export.ts';
+import { exportResults } from '#lib/classify/export.ts';
 import { chooseModel, llm } from '#lib/classify/providers.ts';
 import type { SchemeField } from '#lib/classify/scheme-definition.ts';
 import { summarize } from '#lib/classify/summary.ts';
 import { config } from '#lib/config.ts';
+import { exportResponse } from '#lib/http/export-response.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { RawResponse } from '#lib/http/response.ts';
 import { jobs } from '#lib/http/routes.ts';
 import { platform } from '#lib/platform.ts';
 import { announceJobFinished } from '#lib/services/job-events.ts';
@@ -77,33 +77,17 @@ async function schemesOf(db: Parameters<typeof requireJob>[0], schemeIds: string
   return rows.map((r) => ({ id: r.id, name: r.name, fields: r.fields as SchemeField[] }));
 }
 
-// API Gateway and Lambda answer in one piece of at most 6 MB: a bigger export is stored and
-// answered with a short-lived download link instead (the local store signs none: inline).
+// Over EXPORT_INLINE_MAX_BYTES the file is stored and answered with a download link.
 export const exportHandler = httpHandler(jobs.export, async ({ db, user, params, query }) => {
   const job = await requireJob(db, user, params.workspace_id, params.job_id);
   const schemes = await schemesOf(db, job.scheme_ids);
   const columns = new Map(schemes.map((s) => [s.id, { name: s.name, fields: s.fields.map((f) => f.name) }]));
-  const chunks: string[] = [];
   const rows = jobResults(db, user, params.workspace_id, params.job_id, query.include_text);
-  for await (const chunk of exportResults(rows, query.format, columns, query.include_text))
-    chunks.push(chunk);
-  const body = Buffer.from(chunks.join(''));
-  const filename = `job-${job.id}.${query.format}`;
-  if (body.length > config().exportInlineMaxBytes && platform().objects.signsDownloads) {
-    const key = `${EXPORTS_PREFIX}${job.workspace_id}/${Date.now()}-${filename}`;
-    await platform().objects.put(key, body, EXPORT_CONTENT_TYPES[query.format]);
-    const url = await platform().objects.presignDownload(key, filename);
-    return new RawResponse(303, '', { location: url! });
-  }
-  return new RawResponse(
-    200,
-    body.toString('base64'),
-    {
-      'content-type': EXPORT_CONTENT_TYPES[query.format],
-      'content-disposition': `attachment; filename="${filename}"`,
-    },
-    true,
-  );
+  return exportResponse(exportResults(rows, query.format, columns, query.include_text), {
+    format: query.format,
+    filename: `job-${job.id}.${query.format}`,
+    workspaceId: job.workspace_id,
+  });
 });
 export { exportHandler as export };
 
