@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Route } from './route.ts';
 import { route } from './route.ts';
+import { datasets } from './routes/datasets.ts';
 import { AccessToken, EmailParam, LoginForm, NewPassword } from './schemas/auth.ts';
 import {
   ExportQuery,
@@ -689,5 +690,6 @@ export const routes: Route[] = [
   ...Object.values(jobs),
   ...Object.values(results),
   ...Object.values(tasks),
+  ...Object.values(datasets),
   ...Object.values(system),
 ] as Route[];
