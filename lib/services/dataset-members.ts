@@ -4,10 +4,10 @@ import type { SchemeField } from '#lib/classify/scheme-definition.ts';
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { DataRecord, Dataset, User } from '#lib/db/schema.ts';
-import { ConflictError, ValidationError } from '#lib/http/errors.ts';
+import { ValidationError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { MembersAdd } from '#lib/http/schemas/datasets.ts';
-import { addSources, foreignIds, refuse, requireDataset } from './datasets.ts';
+import { addSources, foreignIds, refuse, requireDataset, whileReferencesExist } from './datasets.ts';
 import { filterRecords, RECORD_COLUMNS, type RecordOut, TEXT_PREVIEW_CHARS, toRecordOut } from './records.ts';
 import { filterResults, RESULT_COLUMNS, type ResultOut, type ResultRow, toResultOut } from './results.ts';
 
@@ -41,24 +41,17 @@ async function materialize(
   source: Expression<unknown>,
   cap: number,
 ): Promise<{ matched: number; added: number }> {
-  try {
-    const { rows } = await sql<{ matched: number; added: number }>`
-      WITH matched AS (SELECT s.record_id FROM (${source}) AS s LIMIT ${cap + 1}),
-      inserted AS (
-        INSERT INTO dataset_records (dataset_id, record_id)
-        SELECT ${datasetId}::uuid, record_id FROM matched
-        WHERE (SELECT count(*) FROM matched) <= ${cap}
-        ON CONFLICT DO NOTHING
-        RETURNING 1)
-      SELECT (SELECT count(*)::int FROM matched) AS matched, (SELECT count(*)::int FROM inserted) AS added
-    `.execute(db);
-    return rows[0]!;
-  } catch (error) {
-    // A record (or the dataset) deleted while the statement ran: nothing was added.
-    if ((error as { code?: string }).code === '23503')
-      throw new ConflictError('A record or the dataset was deleted meanwhile; nothing was added, try again');
-    throw error;
-  }
+  const { rows } = await sql<{ matched: number; added: number }>`
+    WITH matched AS (SELECT s.record_id FROM (${source}) AS s LIMIT ${cap + 1}),
+    inserted AS (
+      INSERT INTO dataset_records (dataset_id, record_id)
+      SELECT ${datasetId}::uuid, record_id FROM matched
+      WHERE (SELECT count(*) FROM matched) <= ${cap}
+      ON CONFLICT DO NOTHING
+      RETURNING 1)
+    SELECT (SELECT count(*)::int FROM matched) AS matched, (SELECT count(*)::int FROM inserted) AS added
+  `.execute(db);
+  return rows[0]!;
 }
 
 /**
@@ -98,12 +91,16 @@ export async function addMembers(
     source = filterResults(db, workspaceId, f).select('classification_results.record_id').distinct();
     sources = { scheme_ids: f.scheme_id ? [f.scheme_id] : [], job_ids: f.job_id ? [f.job_id] : [] };
     if (f.job_id && !f.scheme_id) {
-      const job = await db
-        .selectFrom('classification_jobs')
-        .select('scheme_ids')
-        .where('id', '=', f.job_id)
-        .executeTakeFirstOrThrow();
-      sources.scheme_ids = job.scheme_ids;
+      // The job's schemes that still exist (a job keeps the ids of deleted ones).
+      const schemes = await db
+        .selectFrom('classification_schemes')
+        .select('id')
+        .where('workspace_id', '=', workspaceId)
+        .where(
+          sql<boolean>`id IN (SELECT unnest(scheme_ids) FROM classification_jobs WHERE id = ${f.job_id})`,
+        )
+        .execute();
+      sources.scheme_ids = schemes.map((s) => s.id);
     }
   } else {
     const f = body.records_filter!;
@@ -111,11 +108,13 @@ export async function addMembers(
     refuse(await foreignIds(db, workspaceId, 'datasource', f.datasource_id, 'records_filter.datasource_id'));
     source = filterRecords(db, workspaceId, f).select('id as record_id');
   }
-  const { matched, added } = await db.transaction().execute(async (trx) => {
-    const counts = await materialize(trx, dataset.id, source, cap);
-    if (counts.matched <= cap && sources) await addSources(trx, dataset.id, sources);
-    return counts;
-  });
+  const { matched, added } = await whileReferencesExist(() =>
+    db.transaction().execute(async (trx) => {
+      const counts = await materialize(trx, dataset.id, source, cap);
+      if (counts.matched <= cap && sources) await addSources(trx, dataset.id, sources);
+      return counts;
+    }),
+  );
   if (matched > cap)
     throw new ValidationError([
       {

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { Dataset, User } from '#lib/db/schema.ts';
-import { type FieldError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
+import { ConflictError, type FieldError, NotFoundError, ValidationError } from '#lib/http/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { DatasetCreate, DatasetUpdate } from '#lib/http/schemas/datasets.ts';
 import { newId } from '#lib/ids.ts';
@@ -96,6 +96,20 @@ export async function foreignIds(
       path: typeof ids === 'string' ? path : `${path}.${i}`,
       message: `Not a ${kind} of this workspace`,
     }));
+}
+
+/**
+ * Runs a write that refers to records, schemes or jobs checked just before; one deleted in
+ * between fails its foreign key (23503): the write rolled back, the answer is a 409.
+ */
+export async function whileReferencesExist<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if ((error as { code?: string }).code === '23503')
+      throw new ConflictError('Something this request refers to was deleted meanwhile; nothing changed');
+    throw error;
+  }
 }
 
 /** Throws one 422 naming every field error, or returns. */
@@ -206,24 +220,26 @@ export async function createDataset(
     ...(await checkSources(db, workspaceId, body)),
   ]);
   const id = newId();
-  await db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto('datasets')
-      .values({
-        id,
-        workspace_id: workspaceId,
-        name: body.name,
-        description: body.description ?? null,
-        custom_metadata: JSON.stringify(body.custom_metadata),
-      })
-      .execute();
-    await addSources(trx, id, body);
-    if (body.record_ids)
-      await sql`INSERT INTO dataset_records (dataset_id, record_id)
+  await whileReferencesExist(() =>
+    db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('datasets')
+        .values({
+          id,
+          workspace_id: workspaceId,
+          name: body.name,
+          description: body.description ?? null,
+          custom_metadata: JSON.stringify(body.custom_metadata),
+        })
+        .execute();
+      await addSources(trx, id, body);
+      if (body.record_ids)
+        await sql`INSERT INTO dataset_records (dataset_id, record_id)
         SELECT ${id}, r.id FROM records r
         WHERE r.workspace_id = ${workspaceId} AND r.id = ANY(${body.record_ids}::uuid[])
         ON CONFLICT DO NOTHING`.execute(trx);
-  });
+    }),
+  );
   return readDataset(db, user, workspaceId, id);
 }
 
@@ -237,20 +253,22 @@ export async function updateDataset(
 ): Promise<DatasetOut> {
   const dataset = await requireDataset(db, user, workspaceId, datasetId);
   refuse(await checkSources(db, workspaceId, body));
-  await db.transaction().execute(async (trx) => {
-    const fields = {
-      ...(body.name !== undefined && { name: body.name }),
-      ...(body.description !== undefined && { description: body.description }),
-      ...(body.custom_metadata !== undefined && { custom_metadata: JSON.stringify(body.custom_metadata) }),
-    };
-    if (Object.keys(fields).length > 0)
-      await trx.updateTable('datasets').set(fields).where('id', '=', dataset.id).execute();
-    if (body.scheme_ids !== undefined)
-      await trx.deleteFrom('dataset_schemes').where('dataset_id', '=', dataset.id).execute();
-    if (body.job_ids !== undefined)
-      await trx.deleteFrom('dataset_jobs').where('dataset_id', '=', dataset.id).execute();
-    await addSources(trx, dataset.id, body);
-  });
+  await whileReferencesExist(() =>
+    db.transaction().execute(async (trx) => {
+      const fields = {
+        ...(body.name !== undefined && { name: body.name }),
+        ...(body.description !== undefined && { description: body.description }),
+        ...(body.custom_metadata !== undefined && { custom_metadata: JSON.stringify(body.custom_metadata) }),
+      };
+      if (Object.keys(fields).length > 0)
+        await trx.updateTable('datasets').set(fields).where('id', '=', dataset.id).execute();
+      if (body.scheme_ids !== undefined)
+        await trx.deleteFrom('dataset_schemes').where('dataset_id', '=', dataset.id).execute();
+      if (body.job_ids !== undefined)
+        await trx.deleteFrom('dataset_jobs').where('dataset_id', '=', dataset.id).execute();
+      await addSources(trx, dataset.id, body);
+    }),
+  );
   return readDataset(db, user, workspaceId, datasetId);
 }
 

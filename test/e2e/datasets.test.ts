@@ -63,6 +63,20 @@ async function memberIds(datasetId: string): Promise<string[]> {
   return res.body.data.map((m: { id: string }) => m.id).sort();
 }
 
+async function waitForJob(id: string) {
+  for (let i = 0; ; i++) {
+    const res = await app.api.get(`/api/v1/workspaces/${ws}/classification_jobs/${id}`, { token });
+    if (res.body.status === 'completed') return;
+    if (i > 300 || (res.body.status !== 'running' && res.body.status !== 'pending')) {
+      const failures = await app.api.get(`/api/v1/workspaces/${ws}/classification_jobs/${id}/failures`, {
+        token,
+      });
+      throw new Error(`job ${res.body.status}: ${JSON.stringify(failures.body)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 beforeAll(async () => {
   fake = await startFakeLlm();
   process.env.OPENAI_BASE_URL = `${fake.url}/v1`;
@@ -117,17 +131,7 @@ beforeAll(async () => {
   });
   expect(job.status).toBe(201);
   jobId = job.body.id;
-  for (let i = 0; ; i++) {
-    const res = await app.api.get(`/api/v1/workspaces/${ws}/classification_jobs/${jobId}`, { token });
-    if (res.body.status === 'completed') break;
-    if (i > 300 || (res.body.status !== 'running' && res.body.status !== 'pending')) {
-      const failures = await app.api.get(`/api/v1/workspaces/${ws}/classification_jobs/${jobId}/failures`, {
-        token,
-      });
-      throw new Error(`job ${res.body.status}: ${JSON.stringify(failures.body)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitForJob(jobId);
 });
 afterAll(async () => {
   await app?.stop();
@@ -397,6 +401,42 @@ describe('datasets', () => {
     expect(sheet['Stance.score']).toBe('5');
     const empty = rows.find((r) => r.record_id === extra.body.id)!;
     expect(empty).toMatchObject({ result_id: '', scheme_id: '', 'Stance.stance': '' });
+  });
+
+  // Runs after the list and export tests: its job adds results they do not expect.
+  it("takes on a job's schemes that still exist when the filter names the job alone", async () => {
+    const gone = (
+      await app.api.post(`/api/v1/workspaces/${ws}/classification_schemes`, {
+        token,
+        json: { ...stance, name: 'Stance, deleted later' },
+      })
+    ).body.id;
+    const job = await app.api.post(`/api/v1/workspaces/${ws}/classification_jobs`, {
+      token,
+      json: {
+        name: 'Two schemes',
+        scheme_ids: [schemeId, gone],
+        datasource_ids: [datasourceId],
+        provider: 'openai',
+        model: 'fake-model',
+        options: { record_id_until: rec.beta },
+      },
+    });
+    await waitForJob(job.body.id);
+    expect(
+      (await app.api.delete(`/api/v1/workspaces/${ws}/classification_schemes/${gone}`, { token })).status,
+    ).toBe(204);
+    const d = await createDataset();
+    const add = await app.api.post(`${DS()}/${d.id}/members`, {
+      token,
+      json: { results_filter: { job_id: job.body.id } },
+    });
+    expect(add.status).toBe(200);
+    expect(add.body).toEqual({ added: 2, already_present: 0, member_count: 2 });
+    expect((await app.api.get(`${DS()}/${d.id}`, { token })).body).toMatchObject({
+      scheme_ids: [schemeId],
+      job_ids: [job.body.id],
+    });
   });
 
   it('refuses with a 422 a filter matching more than 100,000 records, and adds 100,000 in one request', async () => {
