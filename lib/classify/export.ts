@@ -1,5 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
-import type { ExportRow } from '#lib/services/results.ts';
+import type { ExportRow, ResultOut } from '#lib/services/results.ts';
 
 export type ExportFormat = 'csv' | 'jsonl' | 'json';
 
@@ -53,24 +53,41 @@ export async function* exportResults(
   schemes: SchemeColumns,
   includeText: boolean,
 ): AsyncGenerator<string> {
+  if (format !== 'csv') {
+    yield* jsonItems(rows, format);
+    return;
+  }
+  const columns = csvColumns(schemes);
+  yield stringify([csvHeader(columns, includeText)]);
+  for await (const row of rows) yield stringify([csvRow(row, columns, includeText)]);
+}
+
+/** JSONL: one item per line; JSON: one array, an item per line. */
+async function* jsonItems(items: AsyncIterable<unknown>, format: 'json' | 'jsonl'): AsyncGenerator<string> {
   if (format === 'jsonl') {
-    for await (const row of rows) yield `${JSON.stringify(row)}\n`;
+    for await (const item of items) yield `${JSON.stringify(item)}\n`;
     return;
   }
-  if (format === 'json') {
-    let first = true;
-    yield '[';
-    for await (const row of rows) {
-      yield `${first ? '' : ','}\n${JSON.stringify(row)}`;
-      first = false;
-    }
-    yield '\n]\n';
-    return;
+  let first = true;
+  yield '[';
+  for await (const item of items) {
+    yield `${first ? '' : ','}\n${JSON.stringify(item)}`;
+    first = false;
   }
-  const fieldColumns = [...schemes.entries()].flatMap(([id, s]) =>
+  yield '\n]\n';
+}
+
+type FieldColumn = { id: string; field: string; header: string };
+
+/** One `<scheme>.<field>` column per field of each scheme, in scheme order. */
+function csvColumns(schemes: SchemeColumns): FieldColumn[] {
+  return [...schemes.entries()].flatMap(([id, s]) =>
     s.fields.map((f) => ({ id, field: f, header: csvText(`${s.name}.${f}`) })),
   );
-  const header = [
+}
+
+function csvHeader(columns: FieldColumn[], includeText: boolean): string[] {
+  return [
     'result_id',
     'job_id',
     'record_id',
@@ -78,24 +95,76 @@ export async function* exportResults(
     'scheme_id',
     'record_title',
     ...(includeText ? ['text_content'] : []),
-    ...fieldColumns.map((c) => c.header),
+    ...columns.map((c) => c.header),
     'justifications',
   ];
-  yield stringify([header]);
-  for await (const row of rows) {
-    const values = fieldColumns.map((c) => (c.id === row.scheme_id ? cell(row.value[c.field]) : ''));
-    yield stringify([
-      [
-        row.id,
-        row.job_id,
-        row.record_id,
-        row.datasource_id,
-        row.scheme_id,
-        csvText(row.record_title ?? ''),
-        ...(includeText ? [csvText(row.text_content ?? '')] : []),
-        ...values,
-        Object.keys(row.justifications).length > 0 ? JSON.stringify(row.justifications) : '',
-      ],
-    ]);
+}
+
+function csvRow(row: ExportRow, columns: FieldColumn[], includeText: boolean): string[] {
+  return [
+    row.id,
+    row.job_id,
+    row.record_id,
+    row.datasource_id,
+    row.scheme_id,
+    csvText(row.record_title ?? ''),
+    ...(includeText ? [csvText(row.text_content ?? '')] : []),
+    ...columns.map((c) => (c.id === row.scheme_id ? cell(row.value[c.field]) : '')),
+    Object.keys(row.justifications).length > 0 ? JSON.stringify(row.justifications) : '',
+  ];
+}
+
+/** A dataset member as exported: the record, and its results for the dataset's schemes. */
+export type MemberExport = {
+  record_id: string;
+  datasource_id: string;
+  title: string | null;
+  text_content?: string;
+  source_metadata: Record<string, unknown>;
+  event_timestamp: string | null;
+  content_hash: string;
+  added_at: string;
+  results: ResultOut[];
+};
+
+/**
+ * Serialises a dataset's members in a job export's formats. JSONL is one member (record with
+ * its `results`) per line, JSON one array of them. CSV keeps a job export's columns, one row
+ * per result, so the same sheet reads both; a member without results gets one row whose
+ * result cells are empty. Text cells are escaped against formula injection ({@link csvText}).
+ */
+export async function* exportMembers(
+  members: AsyncIterable<MemberExport>,
+  format: ExportFormat,
+  schemes: SchemeColumns,
+  includeText: boolean,
+): AsyncGenerator<string> {
+  if (format !== 'csv') {
+    yield* jsonItems(members, format);
+    return;
+  }
+  const columns = csvColumns(schemes);
+  yield stringify([csvHeader(columns, includeText)]);
+  for await (const m of members) {
+    const rows: ExportRow[] =
+      m.results.length > 0
+        ? m.results.map((r) => ({ ...r, record_title: m.title, text_content: m.text_content ?? '' }))
+        : [
+            {
+              id: '',
+              job_id: '',
+              record_id: m.record_id,
+              datasource_id: m.datasource_id,
+              scheme_id: '',
+              value: {},
+              justifications: {},
+              provider: '',
+              model: '',
+              created_at: '',
+              record_title: m.title,
+              text_content: m.text_content ?? '',
+            },
+          ];
+    yield stringify(rows.map((r) => csvRow(r, columns, includeText)));
   }
 }

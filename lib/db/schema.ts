@@ -227,6 +227,17 @@ export interface ShareLinksTable {
   updated_at: UpdatedAt;
 }
 
+/** A named, curated set of a workspace's records. */
+export interface DatasetsTable {
+  id: string;
+  workspace_id: string;
+  name: string;
+  description: string | null;
+  custom_metadata: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 export interface ShareLinkAccessesTable {
   id: string;
   link_id: string;
@@ -234,6 +245,22 @@ export interface ShareLinkAccessesTable {
   user_id: string | null;
   route: string;
   outcome: ShareOutcome;
+}
+
+export interface DatasetRecordsTable {
+  dataset_id: string;
+  record_id: string;
+  added_at: Generated<Date>;
+}
+
+export interface DatasetSchemesTable {
+  dataset_id: string;
+  scheme_id: string;
+}
+
+export interface DatasetJobsTable {
+  dataset_id: string;
+  job_id: string;
 }
 
 /** The database as the app sees it today (migrations never import this). */
@@ -253,11 +280,17 @@ export interface Database {
   task_runs: TaskRunsTable;
   share_links: ShareLinksTable;
   share_link_accesses: ShareLinkAccessesTable;
+  datasets: DatasetsTable;
+  dataset_records: DatasetRecordsTable;
+  dataset_schemes: DatasetSchemesTable;
+  dataset_jobs: DatasetJobsTable;
 }
 
 export type ClassificationScheme = Selectable<ClassificationSchemesTable>;
 export type ClassificationJob = Selectable<ClassificationJobsTable>;
 export type ClassificationResult = Selectable<ClassificationResultsTable>;
+
+export type Dataset = Selectable<DatasetsTable>;
 
 export type RecurringTask = Selectable<RecurringTasksTable>;
 export type TaskRun = Selectable<TaskRunsTable>;

@@ -1,4 +1,5 @@
 import type { Route } from './route.ts';
+import { datasets } from './routes/datasets.ts';
 import { datasources } from './routes/datasources.ts';
 import { jobs } from './routes/jobs.ts';
 import { login } from './routes/login.ts';
@@ -38,6 +39,7 @@ export const routes: Route[] = [
   ...Object.values(schemes),
   ...Object.values(jobs),
   ...Object.values(results),
+  ...Object.values(datasets),
   ...Object.values(tasks),
   ...Object.values(shares),
   ...Object.values(shared),

@@ -44,16 +44,35 @@ export async function jobSummary(db: Db, job: ClassificationJob) {
   return { job_id: job.id, schemes: out };
 }
 
-/** A job's export: the file itself, or a download link to where it was stored. */
-export type JobExport =
+/** An export: the file itself, or a download link to where it was stored. */
+export type ExportFile =
   | { kind: 'inline'; body: Buffer; filename: string; contentType: string }
   | { kind: 'stored'; url: string };
 
 /**
- * Every result of a job with its record, as CSV, JSONL or JSON. API Gateway and Lambda answer
- * in one piece of at most 6 MB: a bigger export is stored under `exports/` and handed out as a
- * short-lived download link instead (the local store signs none: inline). `reader` is someone
- * who may read the job's workspace.
+ * An export's answer. API Gateway and Lambda answer in one piece of at most 6 MB: a bigger
+ * export is stored under `exports/<workspace>/` (expired by the bucket after a day) and handed
+ * out as a short-lived download link instead; the local store signs none, so it answers inline.
+ */
+export async function exportFile(
+  objects: ObjectStore,
+  chunks: AsyncIterable<string>,
+  file: { format: ExportFormat; filename: string; workspaceId: string; inlineMaxBytes: number },
+): Promise<ExportFile> {
+  const parts: string[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  const body = Buffer.from(parts.join(''));
+  if (body.length > file.inlineMaxBytes && objects.signsDownloads) {
+    const key = `${EXPORTS_PREFIX}${file.workspaceId}/${Date.now()}-${file.filename}`;
+    await objects.put(key, body, EXPORT_CONTENT_TYPES[file.format]);
+    return { kind: 'stored', url: (await objects.presignDownload(key, file.filename))! };
+  }
+  return { kind: 'inline', body, filename: file.filename, contentType: EXPORT_CONTENT_TYPES[file.format] };
+}
+
+/**
+ * Every result of a job with its record, as CSV, JSONL or JSON ({@link exportFile}). `reader` is
+ * someone who may read the job's workspace.
  */
 export async function jobExport(
   db: Db,
@@ -61,19 +80,15 @@ export async function jobExport(
   reader: Pick<User, 'id'>,
   job: ClassificationJob,
   options: { format: ExportFormat; includeText: boolean; inlineMaxBytes: number },
-): Promise<JobExport> {
+): Promise<ExportFile> {
   const { format, includeText } = options;
   const schemes = await schemesOf(db, job.scheme_ids);
   const columns = new Map(schemes.map((s) => [s.id, { name: s.name, fields: s.fields.map((f) => f.name) }]));
-  const chunks: string[] = [];
   const rows = jobResults(db, reader, job.workspace_id, job.id, includeText);
-  for await (const chunk of exportResults(rows, format, columns, includeText)) chunks.push(chunk);
-  const body = Buffer.from(chunks.join(''));
-  const filename = `job-${job.id}.${format}`;
-  if (body.length > options.inlineMaxBytes && objects.signsDownloads) {
-    const key = `${EXPORTS_PREFIX}${job.workspace_id}/${Date.now()}-${filename}`;
-    await objects.put(key, body, EXPORT_CONTENT_TYPES[format]);
-    return { kind: 'stored', url: (await objects.presignDownload(key, filename))! };
-  }
-  return { kind: 'inline', body, filename, contentType: EXPORT_CONTENT_TYPES[format] };
+  return exportFile(objects, exportResults(rows, format, columns, includeText), {
+    format,
+    filename: `job-${job.id}.${format}`,
+    workspaceId: job.workspace_id,
+    inlineMaxBytes: options.inlineMaxBytes,
+  });
 }

@@ -75,7 +75,7 @@ export type RecordFilters = Paging & {
   event_time_to?: string | undefined;
 };
 
-const RECORD_COLUMNS = [
+export const RECORD_COLUMNS = [
   'id',
   'workspace_id',
   'datasource_id',
@@ -89,17 +89,11 @@ const RECORD_COLUMNS = [
 ] as const;
 
 /**
- * A page of a workspace's records, filtered, in creation order, with the filtered total. Items
- * carry a preview of their text ({@link TEXT_PREVIEW_CHARS}); the record's own route has it all.
+ * The workspace's records narrowed by the filters (datasource, full-text `q`, event time), as
+ * a query with nothing selected yet: the records list pages it, datasets materialize it.
  */
-export async function listRecords(
-  db: Db,
-  user: Pick<User, 'id'>,
-  workspaceId: string,
-  filters: RecordFilters,
-) {
-  await requireWorkspace(db, user, workspaceId);
-  const filtered = db
+export function filterRecords(db: Db, workspaceId: string, filters: Omit<RecordFilters, 'limit' | 'cursor'>) {
+  return db
     .selectFrom('records')
     .where('workspace_id', '=', workspaceId)
     .$if(filters.datasource_id !== undefined, (q) => q.where('datasource_id', '=', filters.datasource_id!))
@@ -112,6 +106,20 @@ export async function listRecords(
     .$if(filters.event_time_to !== undefined, (q) =>
       q.where('event_timestamp', '<=', new Date(filters.event_time_to!)),
     );
+}
+
+/**
+ * A page of a workspace's records, filtered, in creation order, with the filtered total. Items
+ * carry a preview of their text ({@link TEXT_PREVIEW_CHARS}); the record's own route has it all.
+ */
+export async function listRecords(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  filters: RecordFilters,
+) {
+  await requireWorkspace(db, user, workspaceId);
+  const filtered = filterRecords(db, workspaceId, filters);
   const [rows, total] = await Promise.all([
     filtered
       .select(RECORD_COLUMNS.filter((c) => c !== 'text_content'))

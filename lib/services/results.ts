@@ -32,16 +32,24 @@ export type ResultFilters = Paging & {
   max?: number | undefined;
 };
 
-type Row = Omit<ResultOut, 'created_at'> & { created_at: Date };
+export type ResultRow = Omit<ResultOut, 'created_at'> & { created_at: Date };
 
-function toResultOut(r: Row): ResultOut {
+/** A result row as the API returns it. */
+export function toResultOut(r: ResultRow): ResultOut {
   return { ...r, created_at: r.created_at.toISOString() };
 }
 
 type ResultQuery = SelectQueryBuilder<Database, 'classification_results' | 'records', object>;
 
-/** The workspace's results, joined to their records, narrowed by the filters. */
-function filtered(db: Db, workspaceId: string, f: Omit<ResultFilters, 'limit' | 'cursor'>): ResultQuery {
+/**
+ * The workspace's results, joined to their records, narrowed by the filters, with nothing
+ * selected yet: the results list pages it, datasets materialize it into members.
+ */
+export function filterResults(
+  db: Db,
+  workspaceId: string,
+  f: Omit<ResultFilters, 'limit' | 'cursor'>,
+): ResultQuery {
   const field = f.field;
   return db
     .selectFrom('classification_results')
@@ -70,7 +78,7 @@ function filtered(db: Db, workspaceId: string, f: Omit<ResultFilters, 'limit' | 
     ) as unknown as ResultQuery;
 }
 
-const COLUMNS = [
+export const RESULT_COLUMNS = [
   'classification_results.id',
   'classification_results.job_id',
   'classification_results.record_id',
@@ -90,14 +98,14 @@ export async function listResults(
   filters: ResultFilters,
 ) {
   await requireWorkspace(db, user, workspaceId);
-  const base = filtered(db, workspaceId, filters);
+  const base = filterResults(db, workspaceId, filters);
   const [rows, total] = await Promise.all([
     base
-      .select(COLUMNS)
+      .select(RESULT_COLUMNS)
       .$if(filters.cursor !== undefined, (q) => q.where('classification_results.id', '>', filters.cursor!))
       .orderBy('classification_results.id')
       .limit(filters.limit + 1)
-      .execute() as Promise<Row[]>,
+      .execute() as Promise<ResultRow[]>,
     base.select(sql<number>`count(*)::int`.as('count')).executeTakeFirstOrThrow() as Promise<{
       count: number;
     }>,
@@ -113,10 +121,10 @@ export async function getResult(
   resultId: string,
 ): Promise<ResultOut> {
   await requireWorkspace(db, user, workspaceId);
-  const row = (await filtered(db, workspaceId, {})
-    .select(COLUMNS)
+  const row = (await filterResults(db, workspaceId, {})
+    .select(RESULT_COLUMNS)
     .where('classification_results.id', '=', resultId)
-    .executeTakeFirst()) as Row | undefined;
+    .executeTakeFirst()) as ResultRow | undefined;
   if (!row) throw new NotFoundError('Classification result not found');
   return toResultOut(row);
 }
@@ -134,12 +142,12 @@ export async function* jobResults(
   await requireJob(db, user, workspaceId, jobId);
   let after: string | undefined;
   for (;;) {
-    const rows = (await filtered(db, workspaceId, { job_id: jobId })
-      .select([...COLUMNS, 'records.title as record_title', 'records.text_content'])
+    const rows = (await filterResults(db, workspaceId, { job_id: jobId })
+      .select([...RESULT_COLUMNS, 'records.title as record_title', 'records.text_content'])
       .$if(after !== undefined, (q) => q.where('classification_results.id', '>', after!))
       .orderBy('classification_results.id')
       .limit(500)
-      .execute()) as (Row & { record_title: string | null; text_content: string })[];
+      .execute()) as (ResultRow & { record_title: string | null; text_content: string })[];
     if (rows.length === 0) return;
     for (const { text_content, ...row } of rows) {
       yield { ...toResultOut(row), record_title: row.record_title, ...(includeText && { text_content }) };

@@ -129,6 +129,31 @@ function exampleBody(route: Route): unknown {
       model: 'fake-model',
       options: { temperature: 0 },
     },
+    'datasets.create': {
+      name: 'Curated',
+      description: 'd',
+      custom_metadata: { k: 'v' },
+      record_ids: [ids.record],
+      scheme_ids: [ids.scheme],
+      job_ids: [ids.job],
+    },
+    'datasets.update': {
+      name: 'Renamed',
+      description: 'd',
+      custom_metadata: { k: 'v' },
+      scheme_ids: [ids.scheme],
+    },
+    'datasets.addMembers': {
+      results_filter: {
+        job_id: ids.job,
+        scheme_id: ids.scheme,
+        field: 'topics',
+        label: 'Economy',
+        min: 1,
+        max: 2,
+      },
+    },
+    'datasets.removeMembers': { record_ids: [ids.record] },
     'tasks.create': classifyTask(),
     'shares.create': {
       resource_type: 'datasource',
@@ -198,6 +223,7 @@ function pathValue(route: Route, name: string): string {
     user_id: 'victim',
     task_id: 'task',
     share_id: 'share',
+    dataset_id: 'dataset',
   }[name];
   if (!key || !ids[key]) throw new Error(`No resource for path parameter ${name}`);
   return ids[key]!;
@@ -398,6 +424,13 @@ beforeAll(async () => {
   ids.share = link.body.id;
   ids.shareToken = link.body.token;
   expect(ids.shareToken).toBeDefined();
+  ids.dataset = (
+    await app.api.post(`${ws}/${ids.ws}/datasets`, {
+      token: admin,
+      json: { name: 'D', record_ids: [ids.record] },
+    })
+  ).body.id;
+  expect(ids.dataset).toBeDefined();
 });
 afterAll(async () => {
   await app?.stop();

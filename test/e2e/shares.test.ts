@@ -526,7 +526,9 @@ describe('import through a link (resolveShareForImport, for the bundles import)'
       resource_id: a.job1,
       workspace_id: a.ws,
     });
-    await expect(resolveShareForImport(db, importable.token, bob)).rejects.toMatchObject({ name: 'GoneError' });
+    await expect(resolveShareForImport(db, importable.token, bob)).rejects.toMatchObject({
+      name: 'GoneError',
+    });
     await expect(resolveShareForImport(db, 'unknown', bob)).rejects.toMatchObject({ name: 'NotFoundError' });
     const log = await app.api.get(`${API}/shareables/${readOnly.id}/accesses`, { token: alice.token });
     expect(log.body.data[0]).toMatchObject({ outcome: 'read_only', user_id: bob.id });

@@ -1,0 +1,75 @@
+import { config } from '#lib/config.ts';
+import { httpHandler } from '#lib/http/handler.ts';
+import { downloadResponse } from '#lib/http/response.ts';
+import { datasets } from '#lib/http/routes/datasets.ts';
+import { platform } from '#lib/platform.ts';
+import { addMembers, exportDataset, listMembers, removeMembers } from '#lib/services/dataset-members.ts';
+import {
+  createDataset,
+  deleteDataset,
+  listDatasets,
+  readDataset,
+  updateDataset,
+} from '#lib/services/datasets.ts';
+import { exportFile } from '#lib/services/job-reports.ts';
+
+export const create = httpHandler(datasets.create, async ({ db, user, params, body }) =>
+  createDataset(db, user, params.workspace_id, body),
+);
+
+export const list = httpHandler(datasets.list, async ({ db, user, params, query }) =>
+  listDatasets(db, user, params.workspace_id, query),
+);
+
+export const read = httpHandler(datasets.read, async ({ db, user, params }) =>
+  readDataset(db, user, params.workspace_id, params.dataset_id),
+);
+
+export const update = httpHandler(datasets.update, async ({ db, user, params, body }) =>
+  updateDataset(db, user, params.workspace_id, params.dataset_id, body),
+);
+
+const deleteHandler = httpHandler(datasets.delete, async ({ db, user, params }) => {
+  await deleteDataset(db, user, params.workspace_id, params.dataset_id);
+  return undefined;
+});
+
+export { deleteHandler as delete };
+
+const addMembersHandler = httpHandler(datasets.addMembers, async ({ db, user, params, body }) =>
+  addMembers(db, user, params.workspace_id, params.dataset_id, body),
+);
+
+export { addMembersHandler as addMembers };
+
+const removeMembersHandler = httpHandler(datasets.removeMembers, async ({ db, user, params, body }) =>
+  removeMembers(db, user, params.workspace_id, params.dataset_id, body.record_ids),
+);
+
+export { removeMembersHandler as removeMembers };
+
+export const members = httpHandler(datasets.members, async ({ db, user, params, query }) =>
+  listMembers(db, user, params.workspace_id, params.dataset_id, query),
+);
+
+// Over EXPORT_INLINE_MAX_BYTES the file is stored and answered with a download link.
+const exportHandler = httpHandler(datasets.export, async ({ db, user, params, query }) => {
+  const { chunks, filename } = await exportDataset(
+    db,
+    user,
+    params.workspace_id,
+    params.dataset_id,
+    query.format,
+    query.include_text,
+  );
+  return downloadResponse(
+    await exportFile(platform().objects, chunks, {
+      format: query.format,
+      filename,
+      workspaceId: params.workspace_id,
+      inlineMaxBytes: config().exportInlineMaxBytes,
+    }),
+  );
+});
+
+export { exportHandler as export };
