@@ -30,6 +30,7 @@ import {
   DatasourcesPublic,
   DatasourceUpdate,
   RecordAppend,
+  RecordAppendPending,
   RecordParams,
   RecordPublic,
   RecordsPublic,
@@ -376,7 +377,12 @@ export const datasources = {
     summary: 'The stored file: a redirect to a short-lived download URL, or the bytes',
     tags: ['datasources'],
     params: DatasourceParams,
-    response: { status: 302, description: 'Redirect to the file (or 200 with its bytes)' },
+    response: {
+      status: 200,
+      description: 'The file’s bytes (where the store signs no download URL: the local runtime)',
+      contentType: ['application/pdf', 'text/csv', 'application/octet-stream'],
+      alternatives: [{ status: 302, description: 'A short-lived download URL (S3)', redirect: true }],
+    },
     errors: [404],
   }),
   appendRecord: route({
@@ -389,7 +395,18 @@ export const datasources = {
     tags: ['datasources'],
     params: DatasourceParams,
     body: RecordAppend,
-    response: { status: 201, schema: RecordPublic },
+    response: {
+      status: 201,
+      schema: RecordPublic,
+      alternatives: [
+        {
+          status: 202,
+          description: 'A URL, queued to be scraped',
+          schema: RecordAppendPending,
+          redirect: true,
+        },
+      ],
+    },
     errors: [404, 409],
   }),
 };
@@ -582,7 +599,18 @@ export const jobs = {
     tags: ['classification'],
     params: JobParams,
     query: ExportQuery,
-    response: { status: 200, description: 'The results file', contentType: 'text/csv' },
+    response: {
+      status: 200,
+      description: 'The results file, in the `format` asked for',
+      contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
+      alternatives: [
+        {
+          status: 303,
+          description: 'Over EXPORT_INLINE_MAX_BYTES: a short-lived download URL',
+          redirect: true,
+        },
+      ],
+    },
     errors: [404],
   }),
   summary: route({
@@ -652,6 +680,7 @@ export const system = {
     summary: 'This API’s OpenAPI 3.1 document',
     tags: ['system'],
     usesDatabase: false,
+    documented: false,
     response: { status: 200, description: 'The OpenAPI document', contentType: 'application/json' },
   }),
   docs: route({
@@ -662,6 +691,7 @@ export const system = {
     summary: 'Interactive API docs (Swagger UI, served from the package, works offline)',
     tags: ['system'],
     usesDatabase: false,
+    documented: false,
     response: { status: 200, description: 'An HTML page', contentType: 'text/html' },
   }),
   docsAsset: route({
@@ -673,7 +703,8 @@ export const system = {
     tags: ['system'],
     params: z.object({ asset: z.string() }),
     usesDatabase: false,
-    response: { status: 200, description: 'A static file', contentType: 'application/octet-stream' },
+    documented: false,
+    response: { status: 200, description: 'A static file', contentType: ['text/css', 'text/javascript'] },
     errors: [404],
   }),
 };
