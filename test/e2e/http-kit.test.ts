@@ -298,5 +298,7 @@ describe('docs and health', () => {
       expect(res.text.length).toBeGreaterThan(asset === 'init.js' ? 10 : 10_000);
     }
     expectProblem(await app.api.get('/docs/..%2Fpackage.json'), 404);
+    // Links like /docs#/datasources/datasources_create open that operation.
+    expect((await app.api.get('/docs/init.js')).text).toMatch(/"deepLinking":true/);
   });
 });
