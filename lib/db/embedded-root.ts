@@ -101,7 +101,10 @@ export async function reachableClusterDir(dataDir: string, user: Ids): Promise<s
 }
 
 function keyOf(dataDir: string): string {
-  const name = path.basename(path.dirname(dataDir)).replace(/[^\w.-]/g, '_');
+  const name = path
+    .basename(path.dirname(dataDir))
+    .replace(/[^\w.-]/g, '_')
+    .replace(/^\.+/, '');
   return `${name}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`;
 }
 
