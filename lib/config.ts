@@ -13,6 +13,7 @@ const optionalString = z
 const configSchema = z.object({
   PLATFORM: z.enum(['local', 'aws']).default('local'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   DATABASE_SECRET_ARN: optionalString,
@@ -91,6 +92,8 @@ const configSchema = z.object({
 export type Config = {
   platform: 'local' | 'aws';
   port: number;
+  /** Address the local runtime listens on: loopback by default, `0.0.0.0` to serve from a container. */
+  host: string;
   dataDir: string;
   databaseUrl: string | undefined;
   databaseSecretArn: string | undefined;
@@ -172,6 +175,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     platform: e.PLATFORM,
     port: e.PORT,
+    host: e.HOST,
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     databaseSecretArn: e.DATABASE_SECRET_ARN,

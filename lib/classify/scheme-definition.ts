@@ -180,6 +180,52 @@ const SchemeName = z.string().trim().min(1).max(255);
 const SchemeDescription = z.string().trim().max(LIMITS.schemeDescription);
 const ModelInstructions = z.string().trim().max(LIMITS.modelInstructions);
 
+/** A scheme with a field of each type (the API document's example; checked against the schema in tests). */
+export const SCHEME_EXAMPLE = {
+  name: 'Speech analysis',
+  description: 'Topics, stance and tone of a parliamentary speech',
+  model_instructions: 'Judge the speech only by its text, not by what you know about the speaker.',
+  fields: [
+    {
+      name: 'topics',
+      description: 'Policy areas the speech is about',
+      type: 'List[str]',
+      is_set_of_labels: true,
+      labels: ['economy', 'taxes', 'health', 'environment', 'migration'],
+      max_selections: 3,
+      request_justification: true,
+    },
+    {
+      name: 'stance',
+      description: 'The speaker’s position on the bill under debate',
+      type: 'str',
+      is_set_of_labels: true,
+      labels: ['for', 'against', 'neutral'],
+    },
+    { name: 'intensity', description: '1 calm … 5 heated', type: 'int', scale_min: 1, scale_max: 5 },
+    {
+      name: 'confidence',
+      description: 'How sure you are of the stance',
+      type: 'float',
+      scale_min: 0,
+      scale_max: 1,
+    },
+    { name: 'mentions_vote', description: 'Does the speech mention a vote?', type: 'bool' },
+    { name: 'summary', description: 'One sentence', type: 'str' },
+    { name: 'keywords', description: 'Up to five key terms', type: 'List[str]' },
+    {
+      name: 'named_people',
+      description: 'People the speech names',
+      type: 'List[Dict[str, any]]',
+      dict_keys: [
+        { name: 'name', type: 'str' },
+        { name: 'role', type: 'str' },
+        { name: 'quoted', type: 'bool' },
+      ],
+    },
+  ],
+} as const;
+
 /** A classification scheme: what to ask the model about each record, field by field. */
 export const SchemeDefinition = z
   .strictObject({
@@ -190,7 +236,7 @@ export const SchemeDefinition = z
     }),
     fields: Fields,
   })
-  .meta({ id: 'SchemeDefinition' });
+  .meta({ id: 'SchemeDefinition', example: SCHEME_EXAMPLE });
 export type SchemeDefinition = z.output<typeof SchemeDefinition>;
 
 /**

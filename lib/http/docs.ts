@@ -59,6 +59,13 @@ export function docsPage(): RawResponse {
   });
 }
 
-/** The script that starts Swagger UI (a file, not inline, so the policy needs no 'unsafe-inline' scripts). */
-export const DOCS_INIT_SCRIPT =
-  "window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#swagger-ui', persistAuthorization: true });\n";
+/**
+ * The script that starts Swagger UI (a file, not inline, so the policy needs no 'unsafe-inline'
+ * scripts). `deepLinking` makes `/docs#/datasources/datasources_create` open that operation.
+ */
+export const DOCS_INIT_SCRIPT = `window.ui = SwaggerUIBundle(${JSON.stringify({
+  url: '/api/v1/openapi.json',
+  dom_id: '#swagger-ui',
+  persistAuthorization: true,
+  deepLinking: true,
+})});\n`;

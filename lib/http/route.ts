@@ -43,11 +43,31 @@ export interface Route<
   /** Accepted body media types, JSON only unless stated. */
   bodyTypes?: BodyType[];
   /** Success status and body; no schema means an empty body (204) or a raw response. */
-  response: { status: number; schema?: R; description?: string; contentType?: string };
+  response: {
+    status: number;
+    schema?: R;
+    description?: string;
+    /** Media types of a raw (not JSON-schema) success body, e.g. an export's formats. */
+    contentType?: string | string[];
+    /** Answers a handler builds itself besides the success (a redirect, a 202 beside a 201). */
+    alternatives?: AlternativeResponse[];
+  };
   /** False for routes that never touch the database (docs): they then work without one. */
   usesDatabase?: boolean;
   /** Error statuses worth listing in the API docs, beyond 401/422/500 which apply broadly. */
   errors?: number[];
+  /** False for routes that serve the docs themselves (the page, its assets, the document): not API operations. */
+  documented?: boolean;
+}
+
+/** Another success answer of a route, listed in the API document beside its main one. */
+export interface AlternativeResponse {
+  status: number;
+  description: string;
+  /** A JSON body's schema. */
+  schema?: z.ZodType;
+  /** A redirect: the answer's `Location` header is where to go. */
+  redirect?: boolean;
 }
 
 /** Declares a route with its types inferred (a typed identity). */

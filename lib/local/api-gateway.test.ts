@@ -22,7 +22,9 @@ describe('matchRoute', () => {
   });
 
   it('tells a wrong method from an unknown path', () => {
-    expect(matchRoute(compiled, 'PUT', '/api/v1/workspaces')).toEqual({ methodNotAllowed: ['POST', 'GET'] });
+    expect(matchRoute(compiled, 'PUT', '/api/v1/workspaces')).toEqual({
+      methodNotAllowed: ['POST', 'GET', 'HEAD'],
+    });
     expect(matchRoute(compiled, 'GET', '/api/v2/workspaces')).toBeUndefined();
   });
 

@@ -36,17 +36,20 @@ export type Match =
   | undefined;
 
 /**
- * Finds the route for a method and path: a match, the allowed methods of the path, a path
+ * Finds the route for a method (HEAD: the GET route) and path: a match, the allowed methods of the path, a path
  * parameter whose percent-encoding cannot be decoded (`%zz`, a truncated or invalid UTF-8
  * sequence), or nothing.
  */
 export function matchRoute(compiled: CompiledRoute[], method: string, path: string): Match {
   const allowed: string[] = [];
+  // HEAD runs the GET route (the server then drops the body), as API Gateway does.
+  const wanted = method === 'HEAD' ? 'GET' : method;
   for (const candidate of compiled) {
     const found = candidate.pattern.exec(path);
     if (!found) continue;
-    if (candidate.route.method !== method) {
+    if (candidate.route.method !== wanted) {
       allowed.push(candidate.route.method);
+      if (candidate.route.method === 'GET') allowed.push('HEAD');
       continue;
     }
     const pathParameters: Record<string, string> = {};

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '#lib/config.ts';
 import { logger } from '#lib/logger.ts';
 import { DataDirInUseError } from './data-dir-lock.ts';
 import { type LocalRuntime, startLocalRuntime } from './runtime.ts';
+import { formatSummary } from './startup.ts';
 
 // `npm start`: the whole service in one process, on the embedded default unless told otherwise.
 if (existsSync('.env')) process.loadEnvFile('.env');
@@ -33,6 +34,10 @@ setInterval(() => {
 
 try {
   runtime = await startLocalRuntime(loadConfig());
+  // One block that says what runs: plain text for a person at a terminal, one JSON line for a
+  // log collector (a container's stdout).
+  if (process.stdout.isTTY) console.log(formatSummary(runtime.summary));
+  else logger.info('docsift is running', { ...runtime.summary });
   if (stopping) {
     stopping = false;
     await shutdown('signal during start-up');

@@ -5,19 +5,28 @@ import { prepareDatabase } from '#lib/db/bootstrap.ts';
 import { closeDb, db } from '#lib/db/database.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '#lib/db/embedded.ts';
 import { routes } from '#lib/http/routes.ts';
-import { logger } from '#lib/logger.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import type { LocalScheduler } from './scheduler.ts';
 import { createLocalServer } from './server.ts';
+import { type RuntimeSummary, runtimeSummary } from './startup.ts';
 import { type LocalWorkers, startWorkers } from './workers.ts';
 
 export type LocalRuntime = {
   url: string;
   port: number;
+  /** What runs, for the start-up log. */
+  summary: RuntimeSummary;
   /** The runtime's stand-in for EventBridge Scheduler (tests tick it with their own clock). */
   scheduler: () => LocalScheduler | undefined;
   stop: () => Promise<void>;
 };
+
+/** The address a client on this machine uses for a listening host: loopback for a wildcard. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
 
 /**
  * Starts everything `npm start` runs in one process: the database (embedded unless
@@ -61,11 +70,11 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, '127.0.0.1', resolve);
+    server.listen(config.port, config.host, resolve);
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${reachableHost(config.host)}:${port}`;
   try {
     // Upload URLs point at this server unless clients reach it at another address.
     workers = await startWorkers(config, config.publicUrl ?? url);
@@ -77,10 +86,10 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
     releaseDataDir();
     throw error;
   }
-  logger.info('docsift is listening', {
+  const summary = runtimeSummary(config, {
     url,
-    docs: `${url}/docs`,
-    database: embedded ? 'embedded' : 'DATABASE_URL',
+    listen: `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+    ...(embedded && { embeddedDir: embedded.dir }),
   });
 
   let stopping: Promise<void> | undefined;
@@ -97,5 +106,5 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
     })();
     return stopping;
   };
-  return { url, port, scheduler: () => workers?.scheduler, stop };
+  return { url, port, summary, scheduler: () => workers?.scheduler, stop };
 }

@@ -43,4 +43,17 @@ describe('the local runtime as Lambda and API Gateway', () => {
     expect(under.status).toBe(200);
     expect((await under.text()).length).toBe(MAX_RESPONSE_BYTES - 1000 + 2);
   });
+
+  it('answers HEAD like GET without the body, as API Gateway does for a GET route', async () => {
+    const get = await fetch(`${url}/big/10`);
+    const head = await fetch(`${url}/big/10`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
+    expect(head.headers.get('content-length')).toBe(String((await get.text()).length));
+    expect(await head.text()).toBe('');
+
+    const wrong = await fetch(`${url}/big/10`, { method: 'DELETE' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
+  });
 });

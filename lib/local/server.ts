@@ -72,8 +72,11 @@ function resultBytes(result: APIGatewayProxyResultV2): number {
 function send(res: ServerResponse, result: APIGatewayProxyResultV2): void {
   // Payload format 2.0 lets a function return a bare value: API Gateway then sends it as JSON.
   if (typeof result !== 'object' || result === null || !('statusCode' in result)) {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
-    return;
+    result = {
+      statusCode: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(result),
+    };
   }
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(result.headers ?? {})) {
@@ -82,6 +85,12 @@ function send(res: ServerResponse, result: APIGatewayProxyResultV2): void {
   }
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;
   const body = result.body ? Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8') : undefined;
+  // A HEAD answer is the GET's headers, its length included, without the body.
+  if (res.req.method === 'HEAD') {
+    headers['content-length'] = String(body?.length ?? 0);
+    res.writeHead(result.statusCode ?? 200, headers).end();
+    return;
+  }
   res.writeHead(result.statusCode ?? 200, headers).end(body);
 }
 

@@ -112,6 +112,20 @@ describe('the local runtime process (npm start)', () => {
         function_name: 'system.health',
         status: expect.any(Number),
       });
+      // One start-up block says what runs (a JSON line when stdout is not a terminal).
+      const started = run
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"message":"docsift is running"'));
+      expect(started).toHaveLength(1);
+      expect(JSON.parse(started[0]!)).toMatchObject({
+        url: run.url,
+        docs: `${run.url}/docs`,
+        platform: 'local',
+        database: `embedded PostgreSQL at ${path.join(dataDir, 'postgres')}`,
+        queues: expect.stringMatching(/^pg-boss/),
+        llm: expect.stringMatching(/none configured/),
+      });
     } finally {
       run.child.kill('SIGTERM');
     }

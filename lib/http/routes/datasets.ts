@@ -127,7 +127,18 @@ export const datasets = {
     tags,
     params: DatasetParams,
     query: DatasetExportQuery,
-    response: { status: 200, description: 'The dataset file', contentType: 'text/csv' },
+    response: {
+      status: 200,
+      description: 'The dataset file, in the `format` asked for',
+      contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
+      alternatives: [
+        {
+          status: 303,
+          description: 'Over EXPORT_INLINE_MAX_BYTES: a short-lived download URL',
+          redirect: true,
+        },
+      ],
+    },
     errors: [404],
   }),
 };

@@ -8,6 +8,7 @@ import {
   DatasourcesPublic,
   DatasourceUpdate,
   RecordAppend,
+  RecordAppendPending,
   RecordPublic,
   RowsQuery,
 } from '../schemas/datasources.ts';
@@ -108,7 +109,12 @@ export const datasources = {
     summary: 'The stored file: a redirect to a short-lived download URL, or the bytes',
     tags: ['datasources'],
     params: DatasourceParams,
-    response: { status: 302, description: 'Redirect to the file (or 200 with its bytes)' },
+    response: {
+      status: 200,
+      description: 'The file’s bytes (where the store signs no download URL: the local runtime)',
+      contentType: ['application/pdf', 'text/csv', 'application/octet-stream'],
+      alternatives: [{ status: 302, description: 'A short-lived download URL (S3)', redirect: true }],
+    },
     errors: [404],
   }),
   appendRecord: route({
@@ -121,7 +127,18 @@ export const datasources = {
     tags: ['datasources'],
     params: DatasourceParams,
     body: RecordAppend,
-    response: { status: 201, schema: RecordPublic },
+    response: {
+      status: 201,
+      schema: RecordPublic,
+      alternatives: [
+        {
+          status: 202,
+          description: 'A URL, queued to be scraped',
+          schema: RecordAppendPending,
+          redirect: true,
+        },
+      ],
+    },
     errors: [404, 409],
   }),
 };

@@ -103,7 +103,18 @@ export const jobs = {
     tags: ['classification'],
     params: JobParams,
     query: ExportQuery,
-    response: { status: 200, description: 'The results file', contentType: 'text/csv' },
+    response: {
+      status: 200,
+      description: 'The results file, in the `format` asked for',
+      contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
+      alternatives: [
+        {
+          status: 303,
+          description: 'Over EXPORT_INLINE_MAX_BYTES: a short-lived download URL',
+          redirect: true,
+        },
+      ],
+    },
     errors: [404],
   }),
   summary: route({

@@ -253,7 +253,18 @@ export const shared = {
     tags,
     params: SharedJobParams,
     query: ExportQuery,
-    response: { status: 200, description: 'The results file', contentType: 'text/csv' },
+    response: {
+      status: 200,
+      description: 'The results file, in the `format` asked for',
+      contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
+      alternatives: [
+        {
+          status: 303,
+          description: 'Over EXPORT_INLINE_MAX_BYTES: a short-lived download URL',
+          redirect: true,
+        },
+      ],
+    },
     errors: shareErrors,
   }),
   results: route({

@@ -22,6 +22,7 @@ export const system = {
     summary: 'This API’s OpenAPI 3.1 document',
     tags: ['system'],
     usesDatabase: false,
+    documented: false,
     response: { status: 200, description: 'The OpenAPI document', contentType: 'application/json' },
   }),
   docs: route({
@@ -32,6 +33,7 @@ export const system = {
     summary: 'Interactive API docs (Swagger UI, served from the package, works offline)',
     tags: ['system'],
     usesDatabase: false,
+    documented: false,
     response: { status: 200, description: 'An HTML page', contentType: 'text/html' },
   }),
   docsAsset: route({
@@ -43,7 +45,8 @@ export const system = {
     tags: ['system'],
     params: z.object({ asset: z.string() }),
     usesDatabase: false,
-    response: { status: 200, description: 'A static file', contentType: 'application/octet-stream' },
+    documented: false,
+    response: { status: 200, description: 'A static file', contentType: ['text/css', 'text/javascript'] },
     errors: [404],
   }),
 };

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { SchemeDefinition, SchemeField, SchemeUpdate } from '#lib/classify/scheme-definition.ts';
 import { Id, listOf, Paging, Timestamp } from './common.ts';
+import {
+  JOB_CREATE_EXAMPLE,
+  JOB_EXAMPLE,
+  listExample,
+  RESULT_EXAMPLE,
+  SCHEME_PUBLIC_EXAMPLE,
+} from './examples.ts';
 
 export const SchemePublic = z
   .object({
@@ -13,8 +20,11 @@ export const SchemePublic = z
     created_at: Timestamp,
     updated_at: Timestamp,
   })
-  .meta({ id: 'SchemePublic' });
-export const SchemesPublic = listOf(SchemePublic).meta({ id: 'SchemesPublic' });
+  .meta({ id: 'SchemePublic', example: SCHEME_PUBLIC_EXAMPLE });
+export const SchemesPublic = listOf(SchemePublic).meta({
+  id: 'SchemesPublic',
+  example: listExample(SCHEME_PUBLIC_EXAMPLE),
+});
 export { SchemeDefinition as SchemeCreate, SchemeUpdate };
 
 export const SchemeParams = z.object({ workspace_id: Id, scheme_id: Id });
@@ -62,7 +72,7 @@ export const JobCreate = z
         record_ids: configuration.record_ids,
       })),
   ])
-  .meta({ id: 'JobCreate' });
+  .meta({ id: 'JobCreate', example: JOB_CREATE_EXAMPLE });
 
 export const Progress = z.object({
   total: z.number().int(),
@@ -95,8 +105,8 @@ export const JobPublic = z
         'Every work item exists: progress.total grows while the job is planned in chunks and is final once this is true',
     }),
   })
-  .meta({ id: 'JobPublic' });
-export const JobsPublic = listOf(JobPublic).meta({ id: 'JobsPublic' });
+  .meta({ id: 'JobPublic', example: JOB_EXAMPLE });
+export const JobsPublic = listOf(JobPublic).meta({ id: 'JobsPublic', example: listExample(JOB_EXAMPLE) });
 
 export const JobParams = z.object({ workspace_id: Id, job_id: Id });
 
@@ -120,8 +130,11 @@ export const ResultPublic = z
     model: z.string(),
     created_at: Timestamp,
   })
-  .meta({ id: 'ResultPublic' });
-export const ResultsPublic = listOf(ResultPublic).meta({ id: 'ResultsPublic' });
+  .meta({ id: 'ResultPublic', example: RESULT_EXAMPLE });
+export const ResultsPublic = listOf(ResultPublic).meta({
+  id: 'ResultsPublic',
+  example: listExample(RESULT_EXAMPLE),
+});
 
 export const ResultsQuery = Paging.extend({
   job_id: Id.optional(),

@@ -1,17 +1,21 @@
 import { z } from 'zod';
 
-/** A UUID in a path or body. */
-export const Id = z.uuid();
+/** A UUID in a path or body (the example keeps Swagger UI from inventing one per field). */
+export const Id = z.uuid().meta({ example: '01938a6e-1c2d-7a00-8a11-000000000001' });
 
 /** A timestamp as it leaves the API: ISO-8601, UTC. */
-export const Timestamp = z.iso.datetime({ offset: true });
+export const Timestamp = z.iso.datetime({ offset: true }).meta({ example: '2026-12-02T09:30:00.000Z' });
 
 /**
  * `{ data, count, next_cursor }`, the list envelope of every collection endpoint: `count` is
  * the total of the filtered collection, `next_cursor` is null on the last page.
  */
 export function listOf<T extends z.ZodType>(item: T) {
-  return z.object({ data: z.array(item), count: z.number().int(), next_cursor: z.string().nullable() });
+  return z.object({
+    data: z.array(item),
+    count: z.number().int().min(0),
+    next_cursor: z.string().nullable(),
+  });
 }
 
 /** Keyset cursors are opaque to clients: the base64url of the last row's (time-ordered) id. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Id, listOf, Paging, Timestamp } from './common.ts';
+import { DATASOURCE_EXAMPLE, DATASOURCE_CREATE_EXAMPLES as EXAMPLES, listExample } from './examples.ts';
 
 const Name = z.string().trim().min(1).max(255);
 const HttpUrl = z.url({ protocol: /^https?$/, message: 'Must be an http(s) URL' }).max(2048);
@@ -25,31 +26,43 @@ export const PdfOptions = z.object({ split: z.enum(['page', 'document']).default
 /** `{name, type, options}`: the options each type takes, checked by type. */
 export const DatasourceCreate = z
   .discriminatedUnion('type', [
-    z.object({
-      name: Name,
-      type: z.literal('text_block'),
-      options: z.object({ text: z.string().min(1).max(5_000_000) }).strict(),
-    }),
-    z.object({ name: Name, type: z.literal('url'), options: z.object({ url: HttpUrl }).strict() }),
-    z.object({
-      name: Name,
-      type: z.literal('url_list'),
-      options: z.object({ urls: z.array(HttpUrl).min(1).max(10_000) }).strict(),
-    }),
-    z.object({ name: Name, type: z.literal('csv'), options: CsvOptions.default({}) }),
-    z.object({ name: Name, type: z.literal('pdf'), options: PdfOptions.default({ split: 'page' }) }),
-    z.object({
-      name: Name,
-      type: z.literal('bulk_pdf'),
-      options: z
-        .object({
-          filenames: z.array(Filename).min(1).max(100),
-          split: z.enum(['page', 'document']).default('page'),
-        })
-        .strict(),
-    }),
+    z
+      .object({
+        name: Name,
+        type: z.literal('text_block'),
+        options: z.object({ text: z.string().min(1).max(5_000_000) }).strict(),
+      })
+      .meta({ id: 'DatasourceCreateTextBlock', example: EXAMPLES.text_block }),
+    z
+      .object({ name: Name, type: z.literal('url'), options: z.object({ url: HttpUrl }).strict() })
+      .meta({ id: 'DatasourceCreateUrl', example: EXAMPLES.url }),
+    z
+      .object({
+        name: Name,
+        type: z.literal('url_list'),
+        options: z.object({ urls: z.array(HttpUrl).min(1).max(10_000) }).strict(),
+      })
+      .meta({ id: 'DatasourceCreateUrlList', example: EXAMPLES.url_list }),
+    z
+      .object({ name: Name, type: z.literal('csv'), options: CsvOptions.default({}) })
+      .meta({ id: 'DatasourceCreateCsv', example: EXAMPLES.csv }),
+    z
+      .object({ name: Name, type: z.literal('pdf'), options: PdfOptions.default({ split: 'page' }) })
+      .meta({ id: 'DatasourceCreatePdf', example: EXAMPLES.pdf }),
+    z
+      .object({
+        name: Name,
+        type: z.literal('bulk_pdf'),
+        options: z
+          .object({
+            filenames: z.array(Filename).min(1).max(100),
+            split: z.enum(['page', 'document']).default('page'),
+          })
+          .strict(),
+      })
+      .meta({ id: 'DatasourceCreateBulkPdf', example: EXAMPLES.bulk_pdf }),
   ])
-  .meta({ id: 'DatasourceCreate' });
+  .meta({ id: 'DatasourceCreate', example: EXAMPLES.csv });
 export type DatasourceCreate = z.output<typeof DatasourceCreate>;
 
 export const Upload = z
@@ -77,9 +90,12 @@ export const DatasourcePublic = z
     updated_at: Timestamp,
     upload: Upload.optional(),
   })
-  .meta({ id: 'DatasourcePublic' });
+  .meta({ id: 'DatasourcePublic', example: DATASOURCE_EXAMPLE });
 
-export const DatasourcesPublic = listOf(DatasourcePublic).meta({ id: 'DatasourcesPublic' });
+export const DatasourcesPublic = listOf(DatasourcePublic).meta({
+  id: 'DatasourcesPublic',
+  example: listExample(DATASOURCE_EXAMPLE),
+});
 
 export const DatasourceUpdate = z.object({ name: Name }).meta({ id: 'DatasourceUpdate' });
 
