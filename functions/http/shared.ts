@@ -6,10 +6,13 @@ import { httpHandler, redactPath } from '#lib/http/handler.ts';
 import { downloadResponse } from '#lib/http/response.ts';
 import { shared } from '#lib/http/routes.ts';
 import { platform } from '#lib/platform.ts';
-import { jobExport, jobSummary } from '#lib/services/job-reports.ts';
+import { exportFile, jobExport, jobSummary } from '#lib/services/job-reports.ts';
 import { openShare } from '#lib/services/share-access.ts';
 import {
   describeShare,
+  sharedDataset,
+  sharedDatasetExport,
+  sharedDatasetMembers,
   sharedDatasource,
   sharedDatasources,
   sharedJob,
@@ -90,3 +93,30 @@ export const results = httpHandler(shared.results, async ({ db, user, params, qu
 export const result = httpHandler(shared.result, async ({ db, user, params, event }) =>
   sharedResult(db, await open(db, params.token, user, event), params.result_id),
 );
+
+export const dataset = httpHandler(shared.dataset, async ({ db, user, params, event }) =>
+  sharedDataset(db, await open(db, params.token, user, event), params.dataset_id),
+);
+
+export const datasetMembers = httpHandler(shared.datasetMembers, async ({ db, user, params, query, event }) =>
+  sharedDatasetMembers(db, await open(db, params.token, user, event), params.dataset_id, query),
+);
+
+export const datasetExport = httpHandler(shared.datasetExport, async ({ db, user, params, query, event }) => {
+  const share = await open(db, params.token, user, event);
+  const { chunks, filename } = await sharedDatasetExport(
+    db,
+    share,
+    params.dataset_id,
+    query.format,
+    query.include_text,
+  );
+  return downloadResponse(
+    await exportFile(platform().objects, chunks, {
+      format: query.format,
+      filename,
+      workspaceId: share.link.workspace_id,
+      inlineMaxBytes: config().exportInlineMaxBytes,
+    }),
+  );
+});

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import type { ShareResourceType } from '#lib/db/schema.ts';
 import { jobProgress, toJobOut } from './jobs.ts';
@@ -102,17 +101,12 @@ const workspace: ShareableResolver = {
   },
 };
 
-/**
- * Datasets are another module's table: until it exists (a migration not merged yet), no
- * dataset can be found, so none can be shared. Read with SQL, the table not being in the
- * schema types here.
- */
 async function datasetRow(db: Db, id: string) {
-  const exists = await sql<{ t: string | null }>`SELECT to_regclass('datasets')::text AS t`.execute(db);
-  if (!exists.rows[0]?.t) return undefined;
-  const rows = await sql<{ id: string; workspace_id: string; name: string; description: string | null }>`
-    SELECT id, workspace_id, name, description FROM datasets WHERE id = ${id}`.execute(db);
-  return rows.rows[0];
+  return db
+    .selectFrom('datasets')
+    .select(['id', 'workspace_id', 'name', 'description'])
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 const dataset: ShareableResolver = {

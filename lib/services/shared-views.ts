@@ -2,6 +2,8 @@ import type { Db } from '#lib/db/database.ts';
 import type { ClassificationJob } from '#lib/db/schema.ts';
 import { NotFoundError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
+import { exportDataset, listMembers } from './dataset-members.ts';
+import { readDataset } from './datasets.ts';
 import { listDatasources, requireDatasource, toDatasourceOut } from './datasources.ts';
 import { jobProgress, listJobs, requireJob, toJobOut } from './jobs.ts';
 import { getRecord, listRecords, type RecordFilters, toRecordOut } from './records.ts';
@@ -130,4 +132,33 @@ export async function sharedResult(db: Db, share: OpenedShare, id: string) {
   });
   if (!covers(share, 'classification_job', result.job_id)) throw outside('Classification result');
   return result;
+}
+
+/** A dataset link's dataset, or a dataset of a workspace link's workspace. */
+export async function sharedDataset(db: Db, share: OpenedShare, id: string) {
+  if (!covers(share, 'dataset', id)) throw outside('Dataset');
+  return readDataset(db, share.reader, share.link.workspace_id, id);
+}
+
+/** A shared dataset's members, with their results for the schemes asked for. */
+export async function sharedDatasetMembers(
+  db: Db,
+  share: OpenedShare,
+  id: string,
+  query: Parameters<typeof listMembers>[4],
+) {
+  if (!covers(share, 'dataset', id)) throw outside('Dataset');
+  return listMembers(db, share.reader, share.link.workspace_id, id, query);
+}
+
+/** A shared dataset's export (the chunks and the file's name; the caller stores or inlines it). */
+export async function sharedDatasetExport(
+  db: Db,
+  share: OpenedShare,
+  id: string,
+  format: Parameters<typeof exportDataset>[4],
+  includeText: boolean,
+) {
+  if (!covers(share, 'dataset', id)) throw outside('Dataset');
+  return exportDataset(db, share.reader, share.link.workspace_id, id, format, includeText);
 }

@@ -11,6 +11,7 @@ import {
   SchemesPublic,
 } from '../schemas/classification.ts';
 import { Paging } from '../schemas/common.ts';
+import { DatasetExportQuery, DatasetPublic, MembersPublic, MembersQuery } from '../schemas/datasets.ts';
 import {
   DatasourcePublic,
   DatasourcesPublic,
@@ -21,6 +22,7 @@ import {
 import {
   ShareAccessesPublic,
   ShareCreate,
+  SharedDatasetParams,
   SharedDatasourceParams,
   SharedJobParams,
   SharedParams,
@@ -256,6 +258,53 @@ export const shared = {
     response: {
       status: 200,
       description: 'The results file, in the `format` asked for',
+      contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
+      alternatives: [
+        {
+          status: 303,
+          description: 'Over EXPORT_INLINE_MAX_BYTES: a short-lived download URL',
+          redirect: true,
+        },
+      ],
+    },
+    errors: shareErrors,
+  }),
+  dataset: route({
+    handler: 'shared.dataset',
+    method: 'GET',
+    path: `${SHARED}/datasets/{dataset_id}`,
+    auth: 'optional',
+    summary: 'A shared dataset: its name, description, member count, schemes and jobs',
+    tags,
+    params: SharedDatasetParams,
+    response: { status: 200, schema: DatasetPublic },
+    errors: shareErrors,
+  }),
+  datasetMembers: route({
+    handler: 'shared.datasetMembers',
+    method: 'GET',
+    path: `${SHARED}/datasets/{dataset_id}/members`,
+    auth: 'optional',
+    summary: 'A shared dataset’s members, with their results for the schemes in scheme_ids',
+    tags,
+    params: SharedDatasetParams,
+    query: MembersQuery,
+    response: { status: 200, schema: MembersPublic },
+    errors: shareErrors,
+  }),
+  datasetExport: route({
+    handler: 'shared.datasetExport',
+    method: 'GET',
+    path: `${SHARED}/datasets/{dataset_id}/export`,
+    auth: 'optional',
+    summary:
+      'A shared dataset’s members with their results, as CSV, JSONL or JSON (large: a 303 to a download)',
+    tags,
+    params: SharedDatasetParams,
+    query: DatasetExportQuery,
+    response: {
+      status: 200,
+      description: 'The dataset file, in the `format` asked for',
       contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
       alternatives: [
         {

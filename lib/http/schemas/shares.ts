@@ -119,6 +119,7 @@ export const SharedRecordParams = z.object({ token: Token, record_id: Id });
 export const SharedSchemeParams = z.object({ token: Token, scheme_id: Id });
 export const SharedJobParams = z.object({ token: Token, job_id: Id });
 export const SharedResultParams = z.object({ token: Token, result_id: Id });
+export const SharedDatasetParams = z.object({ token: Token, dataset_id: Id });
 
 export const SharedResource = z
   .object({
