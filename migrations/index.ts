@@ -6,6 +6,7 @@ import * as jobPlanning from './2026-12-02T1010_job_planning.ts';
 import * as recordsKeepIdentity from './2026-12-02T1100_records_keep_identity.ts';
 import * as accountSecurity from './2026-12-02T1200_account_security.ts';
 import * as recurringTasks from './2026-12-02T1500_recurring_tasks.ts';
+import * as bundles from './2026-12-02T1800_bundles.ts';
 
 /**
  * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T1100_records_keep_identity': recordsKeepIdentity,
   '2026-12-02T1200_account_security': accountSecurity,
   '2026-12-02T1500_recurring_tasks': recurringTasks,
+  '2026-12-02T1800_bundles': bundles,
 };
