@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Route } from './route.ts';
 import { route } from './route.ts';
+import { bundles } from './routes/bundles.ts';
 import { AccessToken, EmailParam, LoginForm, NewPassword } from './schemas/auth.ts';
 import {
   ExportQuery,
@@ -57,7 +58,7 @@ import { tasks } from './task-routes.ts';
 
 const API = '/api/v1';
 
-export { tasks };
+export { bundles, tasks };
 
 export const login = {
   accessToken: route({
@@ -689,5 +690,6 @@ export const routes: Route[] = [
   ...Object.values(jobs),
   ...Object.values(results),
   ...Object.values(tasks),
+  ...Object.values(bundles),
   ...Object.values(system),
 ] as Route[];
