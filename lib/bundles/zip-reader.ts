@@ -97,5 +97,5 @@ export async function readZip(
   await step(new Uint8Array(0), true);
   if (open !== undefined)
     throw new BundleError(`The archive ends inside entry ${JSON.stringify(open)} (truncated)`);
-  if (entries === 0) throw new BundleError('The archive holds no entries');
+  if (entries === 0) throw new BundleError('The archive holds no entries (malformed)');
 }
