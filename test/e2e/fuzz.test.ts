@@ -130,6 +130,14 @@ function exampleBody(route: Route): unknown {
       options: { temperature: 0 },
     },
     'tasks.create': classifyTask(),
+    'bundles.createExport': { type: 'scheme', resource_id: ids.scheme, include_files: false },
+    // A reference scheme export, sent inline: every leaf fuzzed reaches the import worker or a 4xx.
+    'bundles.createImport': {
+      document: {
+        meta: { export_type: 'scheme' },
+        scheme: { name: 'S', fields: [{ name: 'n', type: 'int' }] },
+      },
+    },
     'tasks.update': {
       name: 'Renamed',
       description: 'd',
@@ -177,6 +185,8 @@ function pathValue(route: Route, name: string): string {
     result_id: 'result',
     user_id: 'victim',
     task_id: 'task',
+    export_id: 'export',
+    import_id: 'import',
   }[name];
   if (!key || !ids[key]) throw new Error(`No resource for path parameter ${name}`);
   return ids[key]!;
@@ -370,6 +380,11 @@ beforeAll(async () => {
     await app.api.post(`${ws}/${ids.ws}/recurring_tasks`, { token: admin, json: classifyTask() })
   ).body.id;
   expect(ids.task).toBeDefined();
+  ids.export = (
+    await app.api.post(`${ws}/${ids.ws}/exports`, { token: admin, json: { type: 'workspace' } })
+  ).body.id;
+  ids.import = (await app.api.post(`${ws}/${ids.ws}/imports`, { token: admin, json: {} })).body.id;
+  expect(ids.export && ids.import).toBeDefined();
 });
 afterAll(async () => {
   await app?.stop();
