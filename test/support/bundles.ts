@@ -90,7 +90,12 @@ export function normalizeBundle(bytes: Uint8Array): unknown {
     manifest: { format: manifest.format, version: manifest.version, type: manifest.type },
   };
   // Entries in manifest order (the order they were written), so ids number the same way.
-  for (const entry of manifest.entries as { path: string }[]) {
+  for (const entry of manifest.entries as { path: string; sha256: string }[]) {
+    // Original files are bytes: equal when their checksums are.
+    if (!entry.path.endsWith('.jsonl')) {
+      out[rename(entry.path)] = entry.sha256;
+      continue;
+    }
     const lines = entries[entry.path]!.split('\n').filter(Boolean);
     out[rename(entry.path)] = lines.map((l) => JSON.parse(rename(l)));
   }
