@@ -78,6 +78,11 @@ const configSchema = z.object({
     .int()
     .min(0)
     .default(5 * 1024 * 1024),
+  BUNDLE_MAX_UNCOMPRESSED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(4 * 1024 * 1024 * 1024),
   TASK_QUEUE: z.string().min(1).default('docsift-tasks'),
   TASK_QUEUE_ARN: optionalString,
   TASK_SCHEDULE_GROUP: z.string().min(1).default('docsift'),
@@ -123,6 +128,8 @@ export type Config = {
   scraperAllowPrivateHosts: boolean;
   /** Exports above this size are stored and answered with a download redirect (where the store can sign one). */
   exportInlineMaxBytes: number;
+  /** An imported bundle may inflate to this many bytes (counted while decompressing), no more. */
+  bundleMaxUncompressedBytes: number;
   /** Failed logins allowed per email and per client address within the window; then 429 until it passes. */
   loginThrottle: ThrottleLimits;
   /** Password-recovery requests allowed per email and per client address within the window. */
@@ -203,6 +210,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     uploadUrlExpireSeconds: e.UPLOAD_URL_EXPIRE_SECONDS,
     scraperAllowPrivateHosts: e.SCRAPER_ALLOW_PRIVATE_HOSTS,
     exportInlineMaxBytes: e.EXPORT_INLINE_MAX_BYTES,
+    bundleMaxUncompressedBytes: e.BUNDLE_MAX_UNCOMPRESSED_BYTES,
     loginThrottle: {
       perEmail: e.LOGIN_MAX_FAILURES_PER_EMAIL,
       perAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,

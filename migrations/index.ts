@@ -8,6 +8,7 @@ import * as accountSecurity from './2026-12-02T1200_account_security.ts';
 import * as recurringTasks from './2026-12-02T1500_recurring_tasks.ts';
 import * as shareLinks from './2026-12-02T1600_share_links.ts';
 import * as datasets from './2026-12-02T1700_datasets.ts';
+import * as bundles from './2026-12-02T1800_bundles.ts';
 
 /**
  * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T1500_recurring_tasks': recurringTasks,
   '2026-12-02T1600_share_links': shareLinks,
   '2026-12-02T1700_datasets': datasets,
+  '2026-12-02T1800_bundles': bundles,
 };

@@ -130,6 +130,19 @@ export class Storage extends Construct {
    */
   grantWorkerAccess(grantee: iam.IGrantable & IConstruct): void {
     this.grantObjects(grantee, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']);
+    // Bundle exports: streamed as multipart uploads (aborted on failure) under the exports prefix.
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
+        resources: [this.uploads.arnForObjects(`${EXPORTS_PREFIX}*`)],
+      }),
+    );
+    const bucketId = Stack.of(this).getLogicalId(this.uploads.node.defaultChild as s3.CfnBucket);
+    Validations.of(grantee).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${EXPORTS_PREFIX}*]`,
+      reason:
+        'Bundle export keys are created per export at run time; put, get and abort only, on the exports prefix of the one bucket, whose objects expire after a day.',
+    });
   }
 
   /**

@@ -263,6 +263,45 @@ export interface DatasetJobsTable {
   job_id: string;
 }
 
+export type BundleType = 'datasource' | 'scheme' | 'classification_job' | 'workspace';
+export type ExportStatus = 'pending' | 'processing' | 'complete' | 'failed';
+export type ImportStatus = 'awaiting_upload' | 'pending' | 'processing' | 'complete' | 'failed';
+
+/** A bundle being written by the ingest worker, then downloaded from `object_key`. */
+export interface BundleExportsTable {
+  id: string;
+  workspace_id: string;
+  user_id: string | null;
+  type: BundleType;
+  resource_id: string | null;
+  include_files: boolean;
+  status: ExportStatus;
+  error_message: string | null;
+  object_key: string | null;
+  bytes: ColumnType<string | null, number | null | undefined, number | null>;
+  counts: ColumnType<Record<string, number>, string | undefined, string>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  finished_at: Date | null;
+}
+
+/** A bundle uploaded to `object_key`, imported into the workspace by the ingest worker. */
+export interface BundleImportsTable {
+  id: string;
+  workspace_id: string;
+  user_id: string | null;
+  status: ImportStatus;
+  error_message: string | null;
+  object_key: string;
+  format: string | null;
+  bundle_type: string | null;
+  signature: 'verified' | 'unverified' | 'invalid' | null;
+  counts: ColumnType<Record<string, number>, string | undefined, string>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  finished_at: Date | null;
+}
+
 /** The database as the app sees it today (migrations never import this). */
 export interface Database {
   users: UsersTable;
@@ -284,6 +323,8 @@ export interface Database {
   dataset_records: DatasetRecordsTable;
   dataset_schemes: DatasetSchemesTable;
   dataset_jobs: DatasetJobsTable;
+  bundle_exports: BundleExportsTable;
+  bundle_imports: BundleImportsTable;
 }
 
 export type ClassificationScheme = Selectable<ClassificationSchemesTable>;
@@ -291,6 +332,8 @@ export type ClassificationJob = Selectable<ClassificationJobsTable>;
 export type ClassificationResult = Selectable<ClassificationResultsTable>;
 
 export type Dataset = Selectable<DatasetsTable>;
+export type BundleExport = Selectable<BundleExportsTable>;
+export type BundleImport = Selectable<BundleImportsTable>;
 
 export type RecurringTask = Selectable<RecurringTasksTable>;
 export type TaskRun = Selectable<TaskRunsTable>;

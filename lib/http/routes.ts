@@ -1,4 +1,5 @@
 import type { Route } from './route.ts';
+import { bundles } from './routes/bundles.ts';
 import { datasets } from './routes/datasets.ts';
 import { datasources } from './routes/datasources.ts';
 import { jobs } from './routes/jobs.ts';
@@ -15,6 +16,8 @@ import { workspaces } from './routes/workspaces.ts';
 // One module per API area under routes/; this module composes them into the one table that the
 // local runtime, the CDK app and the OpenAPI document read, and re-exports every area object.
 export {
+  bundles,
+  datasets,
   datasources,
   jobs,
   login,
@@ -40,6 +43,7 @@ export const routes: Route[] = [
   ...Object.values(jobs),
   ...Object.values(results),
   ...Object.values(datasets),
+  ...Object.values(bundles),
   ...Object.values(tasks),
   ...Object.values(shares),
   ...Object.values(shared),

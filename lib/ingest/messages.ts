@@ -37,6 +37,12 @@ export const AppendUrl = z.object({
   event_timestamp: z.string().optional(),
 });
 
+/** Write a bundle export (lib/services/bundles.ts): the worker streams it to the object store. */
+export const ExportBundle = z.object({
+  kind: z.literal('export_bundle'),
+  export_id: z.uuid(),
+});
+
 /** What S3 sends the ingest queue when an upload lands (and its test message). */
 export const S3Notification = z.union([
   z.object({
@@ -58,6 +64,7 @@ export const IngestMessage = z.union([
   ScrapeUrls,
   PurgeObjects,
   AppendUrl,
+  ExportBundle,
   S3Notification,
 ]);
 export type IngestMessage = z.output<typeof IngestMessage>;

@@ -5,9 +5,10 @@ import { type HttpLambda, withStandardHeaders } from '#lib/http/handler.ts';
 import { problemResponse } from '#lib/http/problem.ts';
 import type { Route } from '#lib/http/route.ts';
 import { logger } from '#lib/logger.ts';
-import { LOCAL_UPLOAD_PATH, type LocalObjectStore } from '#lib/ports/objects/local.ts';
+import { LOCAL_DOWNLOAD_PATH, LOCAL_UPLOAD_PATH, type LocalObjectStore } from '#lib/ports/objects/local.ts';
 import { compileRoutes, lambdaContext, matchRoute, toApiGatewayEvent } from './api-gateway.ts';
 import { applyCors } from './cors.ts';
+import { handleLocalDownload } from './downloads.ts';
 import { handleLocalUpload } from './uploads.ts';
 
 /** Lambda's synchronous payload limit: bigger requests never reach a function in AWS either. */
@@ -118,6 +119,10 @@ export function createLocalServer(options: {
       const uploads = options.uploads?.();
       if (uploads && req.method === 'POST' && url.pathname === LOCAL_UPLOAD_PATH) {
         handleLocalUpload(uploads, req, res);
+        return;
+      }
+      if (uploads && req.method === 'GET' && url.pathname === LOCAL_DOWNLOAD_PATH) {
+        await handleLocalDownload(uploads, req, res, url.searchParams);
         return;
       }
       const match = matchRoute(compiled, req.method ?? 'GET', url.pathname);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import busboy from 'busboy';
+import { importOfKey } from '#lib/bundles/keys.ts';
 import { db } from '#lib/db/database.ts';
 import { problemResponse } from '#lib/http/problem.ts';
 import { datasourceOfKey } from '#lib/ingest/messages.ts';
@@ -20,6 +21,22 @@ function reply(res: ServerResponse, status: number, detail?: string): void {
  * what arrives anyway, as it must in S3).
  */
 export async function uploadRefusal(key: string): Promise<{ status: number; detail: string } | undefined> {
+  const bundle = importOfKey(key);
+  if (bundle) {
+    const row = await (await db())
+      .selectFrom('bundle_imports')
+      .select('status')
+      .where('id', '=', bundle.importId)
+      .where('workspace_id', '=', bundle.workspaceId)
+      .executeTakeFirst();
+    if (!row) return { status: 404, detail: 'The import of this upload no longer exists' };
+    if (row.status !== 'awaiting_upload')
+      return {
+        status: 409,
+        detail: 'The import is not awaiting this upload: its bundle was received already',
+      };
+    return undefined;
+  }
   const owner = datasourceOfKey(key);
   if (!owner) return { status: 403, detail: 'The key belongs to no datasource' };
   const source = await (await db())

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { sql } from 'kysely';
+import { importOfKey } from '#lib/bundles/keys.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { Datasource, NewDataRecord } from '#lib/db/schema.ts';
 import { newId } from '#lib/ids.ts';
@@ -23,6 +24,7 @@ import { extractPdf } from '#lib/ingest/pdf.ts';
 import { scrapeUrl } from '#lib/ingest/scrape.ts';
 import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
+import { failExport, failImport, runExport, runImport } from './bundles.ts';
 
 export type IngestDeps = {
   db: Db;
@@ -33,6 +35,9 @@ export type IngestDeps = {
     ingestQueue: string;
     maxUploadBytes: number;
     scraperAllowPrivateHosts: boolean;
+    /** Bundles (imports): their inflated size limit and the upload form's lifetime. */
+    bundleMaxUncompressedBytes?: number;
+    uploadUrlExpireSeconds?: number;
     /** URLs per scrape message: a long list fans out over several messages. */
     urlsPerMessage?: number;
   };
@@ -67,6 +72,11 @@ export async function handleIngestMessage(deps: IngestDeps, body: string): Promi
       if (!record.eventName.startsWith('ObjectCreated')) continue;
       // The copy of an accepted upload (S3 announces copies too): already ours.
       if (isStoredFileKey(decodeEventKey(record.s3.object.key))) continue;
+      const bundle = importOfKey(decodeEventKey(record.s3.object.key));
+      if (bundle) {
+        await runImport(bundleDeps(deps), bundle);
+        continue;
+      }
       const owner = datasourceOfKey(record.s3.object.key);
       if (!owner) {
         deps.log.warn('Upload outside any datasource ignored', { key: record.s3.object.key });
@@ -85,7 +95,23 @@ export async function handleIngestMessage(deps: IngestDeps, body: string): Promi
       return purgeObjects(deps, parsed);
     case 'append_url':
       return appendUrl(deps, parsed);
+    case 'export_bundle':
+      return runExport(bundleDeps(deps), parsed.export_id);
   }
+}
+
+function bundleDeps(deps: IngestDeps) {
+  return {
+    db: deps.db,
+    objects: deps.objects,
+    log: deps.log,
+    settings: {
+      ingestQueue: deps.settings.ingestQueue,
+      maxUploadBytes: deps.settings.maxUploadBytes,
+      maxUncompressedBytes: deps.settings.bundleMaxUncompressedBytes ?? 4 * 1024 ** 3,
+      uploadUrlExpireSeconds: deps.settings.uploadUrlExpireSeconds ?? 3600,
+    },
+  };
 }
 
 /**
@@ -921,11 +947,28 @@ export function datasourceOfMessage(body: string): { id: string; runId?: string 
       const owner = parsed.Records.map((r) => datasourceOfKey(r.s3.object.key)).find(Boolean);
       return owner ? { id: owner.datasourceId } : undefined;
     }
-    if (parsed.kind === 'purge_objects' || parsed.kind === 'append_url') return undefined;
+    if (parsed.kind === 'purge_objects' || parsed.kind === 'append_url' || parsed.kind === 'export_bundle')
+      return undefined;
     return { id: parsed.datasource_id, runId: parsed.run_id };
   } catch {
     return undefined;
   }
+}
+
+/** The export or import a message is about. */
+function bundleOfMessage(body: string): { exportId?: string; importId?: string } | undefined {
+  try {
+    const parsed = IngestMessage.parse(JSON.parse(body));
+    if ('Event' in parsed) return undefined;
+    if ('Records' in parsed) {
+      const found = parsed.Records.map((r) => importOfKey(decodeEventKey(r.s3.object.key))).find(Boolean);
+      return found ? { importId: found.importId } : undefined;
+    }
+    if ('kind' in parsed && parsed.kind === 'export_bundle') return { exportId: parsed.export_id };
+  } catch {
+    return undefined;
+  }
+  return undefined;
 }
 
 function appendOfMessage(body: string): AppendUrl | undefined {
@@ -939,6 +982,9 @@ function appendOfMessage(body: string): AppendUrl | undefined {
 
 /** Fails the run a dead-lettered message was about, keeping the last error seen if any. */
 export async function failDeadLetter(db: Db, body: string): Promise<void> {
+  const bundle = bundleOfMessage(body);
+  if (bundle?.exportId) return failExport(db, bundle.exportId, 'Export failed after every retry');
+  if (bundle?.importId) return failImport(db, bundle.importId, 'Import failed after every retry');
   const append = appendOfMessage(body);
   // A failed append fails that URL only, never the datasource's run.
   if (append)

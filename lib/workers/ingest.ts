@@ -27,6 +27,8 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
           ingestQueue: c.ingestQueue,
           maxUploadBytes: c.maxUploadBytes,
           scraperAllowPrivateHosts: c.scraperAllowPrivateHosts,
+          bundleMaxUncompressedBytes: c.bundleMaxUncompressedBytes,
+          uploadUrlExpireSeconds: c.uploadUrlExpireSeconds,
         },
       },
       record.body,

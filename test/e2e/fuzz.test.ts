@@ -173,6 +173,14 @@ function exampleBody(route: Route): unknown {
       expires_at: '2099-01-01T00:00:00Z',
       max_uses: 100000,
     },
+    'bundles.createExport': { type: 'scheme', resource_id: ids.scheme, include_files: false },
+    // A reference scheme export, sent inline: every leaf fuzzed reaches the import worker or a 4xx.
+    'bundles.createImport': {
+      document: {
+        meta: { export_type: 'scheme' },
+        scheme: { name: 'S', fields: [{ name: 'n', type: 'int' }] },
+      },
+    },
     'tasks.update': {
       name: 'Renamed',
       description: 'd',
@@ -224,6 +232,8 @@ function pathValue(route: Route, name: string): string {
     task_id: 'task',
     share_id: 'share',
     dataset_id: 'dataset',
+    export_id: 'export',
+    import_id: 'import',
   }[name];
   if (!key || !ids[key]) throw new Error(`No resource for path parameter ${name}`);
   return ids[key]!;
@@ -431,6 +441,11 @@ beforeAll(async () => {
     })
   ).body.id;
   expect(ids.dataset).toBeDefined();
+  ids.export = (
+    await app.api.post(`${ws}/${ids.ws}/exports`, { token: admin, json: { type: 'workspace' } })
+  ).body.id;
+  ids.import = (await app.api.post(`${ws}/${ids.ws}/imports`, { token: admin, json: {} })).body.id;
+  expect(ids.export && ids.import).toBeDefined();
 });
 afterAll(async () => {
   await app?.stop();

@@ -1,12 +1,15 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { type ObjectInfo, ObjectNotFoundError, type ObjectStore, type PresignedUpload } from './store.ts';
 
 /** The path the local runtime serves presigned uploads on (its stand-in for the S3 endpoint). */
 export const LOCAL_UPLOAD_PATH = '/local/uploads';
+/** The path the local runtime serves signed downloads on (its stand-in for a presigned GET). */
+export const LOCAL_DOWNLOAD_PATH = '/local/downloads';
 
 export type UploadPolicy = { key: string; max_bytes: number; expires_at: string };
 
@@ -65,6 +68,53 @@ export class LocalObjectStore implements ObjectStore {
     if (Date.parse(parsed.expires_at) < Date.now())
       return { ok: false, reason: 'The upload URL has expired' };
     return { ok: true, policy: parsed };
+  }
+
+  /** Checks a download link's query: the key and file name, or why it is refused. */
+  verifyDownload(
+    query: URLSearchParams,
+  ): { ok: true; key: string; filename: string } | { ok: false; reason: string } {
+    const key = query.get('key') ?? '';
+    const filename = query.get('filename') ?? '';
+    const expires = query.get('expires') ?? '';
+    const expected = Buffer.from(this.sign(`download:${key}\n${filename}\n${expires}`));
+    const given = Buffer.from(query.get('signature') ?? '');
+    if (expected.length !== given.length || !timingSafeEqual(expected, given))
+      return { ok: false, reason: 'Invalid signature' };
+    if (Number(expires) < Date.now()) return { ok: false, reason: 'The download link has expired' };
+    return { ok: true, key, filename };
+  }
+
+  async downloadLink(key: string, filename: string, expiresSeconds: number): Promise<string> {
+    const expires = String(Date.now() + expiresSeconds * 1000);
+    const query = new URLSearchParams({ key, filename, expires });
+    query.set('signature', this.sign(`download:${key}\n${filename}\n${expires}`));
+    return `${this.baseUrl}${LOCAL_DOWNLOAD_PATH}?${query}`;
+  }
+
+  async putStream(key: string, body: AsyncIterable<Uint8Array>): Promise<ObjectInfo> {
+    const file = this.pathOf(key);
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const partial = `${file}.partial-${process.pid}`;
+    const md5 = createHash('md5');
+    let size = 0;
+    const counted = async function* () {
+      for await (const chunk of body) {
+        md5.update(chunk);
+        size += chunk.length;
+        yield chunk;
+      }
+    };
+    try {
+      await pipeline(Readable.from(counted()), createWriteStream(partial, { mode: 0o600 }));
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
+    await rename(partial, file);
+    const info = { key, size, etag: md5.digest('hex') };
+    await this.onCreated(info);
+    return info;
   }
 
   private sign(policy: string): string {

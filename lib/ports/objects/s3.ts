@@ -1,6 +1,9 @@
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -10,10 +13,17 @@ import {
   NotFound,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { type ObjectInfo, ObjectNotFoundError, type ObjectStore, type PresignedUpload } from './store.ts';
+import {
+  type ObjectInfo,
+  ObjectNotFoundError,
+  type ObjectStore,
+  type PresignedUpload,
+  STREAM_PART_BYTES,
+} from './store.ts';
 
 /** An S3 client for this process. Path-style when an endpoint override points at an emulator. */
 export function s3Client(): S3Client {
@@ -57,6 +67,70 @@ export class S3ObjectStore implements ObjectStore {
       new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
     );
     return { key, size: body.length, etag: out.ETag ?? '' };
+  }
+
+  /** A multipart upload, one part in memory at a time; aborted (no parts left billed) on failure. */
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, contentType?: string): Promise<ObjectInfo> {
+    let part: Uint8Array[] = [];
+    let partBytes = 0;
+    let size = 0;
+    let uploadId: string | undefined;
+    const parts: { ETag: string; PartNumber: number }[] = [];
+    const sendPart = async () => {
+      uploadId ??= (
+        await this.client.send(
+          new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
+        )
+      ).UploadId;
+      const PartNumber = parts.length + 1;
+      const out = await this.client.send(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber,
+          Body: Buffer.concat(part),
+        }),
+      );
+      parts.push({ ETag: out.ETag ?? '', PartNumber });
+      part = [];
+      partBytes = 0;
+    };
+    try {
+      for await (const chunk of body) {
+        part.push(chunk);
+        partBytes += chunk.length;
+        size += chunk.length;
+        if (partBytes >= STREAM_PART_BYTES) await sendPart();
+      }
+      // Small enough for one request: no multipart upload at all.
+      if (!uploadId) return await this.put(key, Buffer.concat(part), contentType);
+      if (partBytes > 0) await sendPart();
+      const done = await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+      return { key, size, etag: done.ETag ?? '' };
+    } catch (error) {
+      if (uploadId)
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }))
+          .catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async downloadLink(key: string, filename: string, expiresSeconds: number): Promise<string> {
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      ResponseContentDisposition: `attachment; filename*=UTF-8''${encodeURIComponent(filename)}`,
+    });
+    return getSignedUrl(this.client, command, { expiresIn: expiresSeconds });
   }
 
   async read(key: string): Promise<Readable> {

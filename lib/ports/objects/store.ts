@@ -30,6 +30,16 @@ export interface ObjectStore {
   presignUpload(key: string, options: { maxBytes: number; expiresSeconds: number }): Promise<PresignedUpload>;
   /** Stores bytes under `key` (the multipart API path, tests). */
   put(key: string, body: Buffer, contentType?: string): Promise<ObjectInfo>;
+  /**
+   * Stores a stream of bytes under `key` without holding it whole (bundles): S3 multipart
+   * parts of {@link STREAM_PART_BYTES}, or a file written as it comes.
+   */
+  putStream(key: string, body: AsyncIterable<Uint8Array>, contentType?: string): Promise<ObjectInfo>;
+  /**
+   * A short-lived URL that downloads the object whichever the store: S3's presigned GET, or
+   * the local runtime's signed download route (which streams the file).
+   */
+  downloadLink(key: string, filename: string, expiresSeconds: number): Promise<string>;
   /** Streams an object's bytes. */
   read(key: string): Promise<Readable>;
   head(key: string): Promise<ObjectInfo | undefined>;
@@ -45,6 +55,9 @@ export interface ObjectStore {
   /** Deletes every object whose key starts with `prefix`. */
   deletePrefix(prefix: string): Promise<void>;
 }
+
+/** S3 multipart parts are at least 5 MiB (the last aside): 8 MiB keeps few parts and little memory. */
+export const STREAM_PART_BYTES = 8 * 1024 * 1024;
 
 /** Reads a whole object stream into memory (PDFs, which pdf.js needs whole; small downloads). */
 export async function readAll(stream: Readable): Promise<Buffer> {

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { BUNDLE_TYPES } from '#lib/bundles/format.ts';
+import { Id, Timestamp } from './common.ts';
+import { Upload } from './datasources.ts';
+
+const Counts = z.record(z.string(), z.number()).meta({ description: 'Rows by kind' });
+
+export const ExportCreate = z
+  .object({
+    type: z.enum(BUNDLE_TYPES),
+    resource_id: Id.optional().meta({ description: 'The datasource, scheme or job; none for a workspace' }),
+    include_files: z.boolean().default(false).meta({ description: 'Add datasources’ original files' }),
+  })
+  .strict()
+  .refine((b) => b.type === 'workspace' || b.resource_id !== undefined, {
+    message: 'resource_id is required for this type',
+    path: ['resource_id'],
+  })
+  .meta({ id: 'ExportCreate' });
+
+export const ExportPublic = z
+  .object({
+    id: Id,
+    workspace_id: Id,
+    type: z.enum(BUNDLE_TYPES),
+    resource_id: Id.nullable(),
+    include_files: z.boolean(),
+    status: z.enum(['pending', 'processing', 'complete', 'failed']),
+    error_message: z.string().nullable(),
+    bytes: z.number().nullable(),
+    counts: Counts,
+    download: z
+      .object({ url: z.string(), expires_at: Timestamp })
+      .nullable()
+      .meta({ description: 'A short-lived link to the bundle, fresh on every read once complete' }),
+    created_at: Timestamp,
+    finished_at: Timestamp.nullable(),
+  })
+  .meta({ id: 'Export' });
+
+export const ExportParams = z.object({ workspace_id: Id, export_id: Id });
+
+/**
+ * No body (or `{}`): a presigned upload comes back. `document`: a small JSON bundle (a
+ * reference export) posted inline. Multipart: one `file` (ZIP or JSON) of at most 5 MB.
+ */
+export const ImportCreate = z
+  .object({
+    document: z.record(z.string(), z.unknown()).optional().meta({
+      description: 'A JSON export of the reference system, imported as it is (at most 5 MB)',
+    }),
+  })
+  .strict()
+  .optional()
+  .meta({ id: 'ImportCreate' });
+
+export const ImportPublic = z
+  .object({
+    id: Id,
+    workspace_id: Id,
+    status: z.enum(['awaiting_upload', 'pending', 'processing', 'complete', 'failed']),
+    error_message: z.string().nullable(),
+    format: z.string().nullable().meta({ description: 'docsift-bundle or reference-json, once read' }),
+    bundle_type: z.string().nullable(),
+    signature: z
+      .enum(['verified', 'unverified', 'invalid'])
+      .nullable()
+      .meta({ description: 'Whether the manifest was signed by this instance' }),
+    counts: Counts,
+    upload: Upload.nullable(),
+    created_at: Timestamp,
+    finished_at: Timestamp.nullable(),
+  })
+  .meta({ id: 'Import' });
+
+export const ImportParams = z.object({ workspace_id: Id, import_id: Id });

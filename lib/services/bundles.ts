@@ -1,0 +1,475 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { secretKey } from '#lib/auth/secret-key.ts';
+import { BundleError } from '#lib/bundles/errors.ts';
+import { bundleOutput, EXPORTERS, writePlan } from '#lib/bundles/exporters.ts';
+import { type BundleLimits, type BundleType, DEFAULT_LIMITS, verifyManifest } from '#lib/bundles/format.ts';
+import { ImportSession } from '#lib/bundles/importer.ts';
+import { exportKey, importKey } from '#lib/bundles/keys.ts';
+import { importRows, importZip, verifyZip } from '#lib/bundles/read-bundle.ts';
+import { fromReference } from '#lib/bundles/reference.ts';
+import { looksLikeZip } from '#lib/bundles/zip-reader.ts';
+import { BundleWriter } from '#lib/bundles/zip-writer.ts';
+import type { Db } from '#lib/db/database.ts';
+import type { BundleExport, BundleImport, User } from '#lib/db/schema.ts';
+import { NotFoundError, PayloadTooLargeError, UnavailableError, ValidationError } from '#lib/errors.ts';
+import { newId } from '#lib/ids.ts';
+import { type ObjectStore, type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
+import type { QueueSender } from '#lib/ports/queue/queue.ts';
+import { requireWorkspace } from './workspaces.ts';
+
+/** Ask the ingest worker to write an export. */
+export type ExportBundleMessage = { kind: 'export_bundle'; export_id: string };
+
+export type BundleSettings = {
+  ingestQueue: string;
+  /** The largest bundle accepted (the presigned upload's limit, checked again by the worker). */
+  maxUploadBytes: number;
+  maxUncompressedBytes: number;
+  uploadUrlExpireSeconds: number;
+};
+
+/** A bundle posted with the request instead of uploaded: Lambda takes 6 MB, base64 and all. */
+export const INLINE_BUNDLE_MAX_BYTES = 5 * 1024 * 1024;
+const DOWNLOAD_SECONDS = 300;
+
+// ---------------------------------------------------------------- exports
+
+export type ExportOut = {
+  id: string;
+  workspace_id: string;
+  type: BundleType;
+  resource_id: string | null;
+  include_files: boolean;
+  status: BundleExport['status'];
+  error_message: string | null;
+  bytes: number | null;
+  counts: Record<string, number>;
+  download: { url: string; expires_at: string } | null;
+  created_at: string;
+  finished_at: string | null;
+};
+
+/** An export as the API shows it: a fresh short-lived download link once complete. */
+export async function toExportOut(objects: ObjectStore, e: BundleExport): Promise<ExportOut> {
+  const filename = e.object_key?.slice(e.object_key.lastIndexOf('/') + 1) ?? 'bundle.zip';
+  return {
+    id: e.id,
+    workspace_id: e.workspace_id,
+    type: e.type,
+    resource_id: e.resource_id,
+    include_files: e.include_files,
+    status: e.status,
+    error_message: e.error_message,
+    bytes: e.bytes === null ? null : Number(e.bytes),
+    counts: e.counts,
+    download:
+      e.status === 'complete' && e.object_key
+        ? {
+            url: await objects.downloadLink(e.object_key, filename, DOWNLOAD_SECONDS),
+            expires_at: new Date(Date.now() + DOWNLOAD_SECONDS * 1000).toISOString(),
+          }
+        : null,
+    created_at: e.created_at.toISOString(),
+    finished_at: e.finished_at?.toISOString() ?? null,
+  };
+}
+
+const RESOURCE_TABLES = {
+  datasource: 'datasources',
+  scheme: 'classification_schemes',
+  classification_job: 'classification_jobs',
+} as const;
+
+/**
+ * Starts an export of a resource of the caller's workspace (404 for anything not theirs): a
+ * row to poll, and a message for the ingest worker, sent after the row commits.
+ */
+export async function createExport(
+  db: Db,
+  queue: QueueSender,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  input: { type: BundleType; resource_id?: string | undefined; include_files?: boolean | undefined },
+  settings: Pick<BundleSettings, 'ingestQueue'>,
+): Promise<BundleExport> {
+  await requireWorkspace(db, user, workspaceId);
+  if (input.type !== 'workspace') {
+    const found = input.resource_id
+      ? await db
+          .selectFrom(RESOURCE_TABLES[input.type])
+          .select('id')
+          .where('id', '=', input.resource_id)
+          .where('workspace_id', '=', workspaceId)
+          .executeTakeFirst()
+      : undefined;
+    if (!found)
+      throw new NotFoundError(
+        `No ${input.type.replace('_', ' ')} ${input.resource_id ?? ''} in this workspace`.trim(),
+      );
+  }
+  const row = await db
+    .insertInto('bundle_exports')
+    .values({
+      id: newId(),
+      workspace_id: workspaceId,
+      user_id: user.id,
+      type: input.type,
+      resource_id: input.type === 'workspace' ? workspaceId : input.resource_id!,
+      include_files: input.include_files ?? false,
+      status: 'pending',
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  try {
+    await queue.send(settings.ingestQueue, [
+      { kind: 'export_bundle', export_id: row.id } satisfies ExportBundleMessage,
+    ]);
+  } catch (cause) {
+    await db.deleteFrom('bundle_exports').where('id', '=', row.id).execute();
+    throw new UnavailableError('The ingest queue is unavailable; try again', { cause });
+  }
+  return row;
+}
+
+/** An export of the caller's workspace, or 404. */
+export async function requireExport(db: Db, user: Pick<User, 'id'>, workspaceId: string, id: string) {
+  await requireWorkspace(db, user, workspaceId);
+  const row = await db
+    .selectFrom('bundle_exports')
+    .selectAll()
+    .where('id', '=', id)
+    .where('workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('Export not found');
+  return row;
+}
+
+export type BundleWorkerDeps = { db: Db; objects: ObjectStore; log: Logger; settings: BundleSettings };
+
+/**
+ * Writes an export (the ingest worker, `export_bundle`). Idempotent: a finished export is left
+ * alone; a redelivery of one caught mid-way writes it again to the same key. Rows are read in
+ * one repeatable-read transaction (a consistent snapshot) and streamed to the store.
+ */
+export async function runExport(deps: BundleWorkerDeps, exportId: string): Promise<void> {
+  const claimed = await deps.db
+    .updateTable('bundle_exports')
+    .set({ status: 'processing' })
+    .where('id', '=', exportId)
+    .where('status', 'in', ['pending', 'processing'])
+    .returningAll()
+    .executeTakeFirst();
+  if (!claimed) return;
+  const type = claimed.type;
+  const filename = `${type}-${claimed.resource_id ?? claimed.workspace_id}.zip`;
+  const key = exportKey(claimed.workspace_id, claimed.id, filename);
+  const signingKey = await secretKey();
+  try {
+    const { counts, info } = await deps.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute(async (trx) => {
+        const plan = await EXPORTERS[type](trx, claimed.workspace_id, claimed.resource_id ?? undefined);
+        const { out, upload } = bundleOutput(deps.objects, key);
+        const writer = new BundleWriter(out);
+        try {
+          const counts = await writePlan(
+            trx,
+            deps.objects,
+            claimed.workspace_id,
+            plan,
+            writer,
+            claimed.include_files,
+          );
+          await writer.finish(type, signingKey, new Date());
+          return { counts, info: await upload };
+        } catch (error) {
+          out.close(error);
+          await upload.catch(() => undefined);
+          throw error;
+        }
+      });
+    await deps.db
+      .updateTable('bundle_exports')
+      .set({
+        status: 'complete',
+        object_key: key,
+        bytes: info.size,
+        counts: JSON.stringify(counts),
+        finished_at: new Date(),
+      })
+      .where('id', '=', exportId)
+      .where('status', '=', 'processing')
+      .execute();
+  } catch (error) {
+    if (!(error instanceof BundleError)) throw error;
+    await failExport(deps.db, exportId, error.reason);
+  }
+}
+
+/** Fails an export with a reason (unless it finished meanwhile). */
+export async function failExport(db: Db, exportId: string, reason: string): Promise<void> {
+  await db
+    .updateTable('bundle_exports')
+    .set({ status: 'failed', error_message: reason, finished_at: new Date() })
+    .where('id', '=', exportId)
+    .where('status', 'in', ['pending', 'processing'])
+    .execute();
+}
+
+// ---------------------------------------------------------------- imports
+
+export type ImportOut = {
+  id: string;
+  workspace_id: string;
+  status: BundleImport['status'];
+  error_message: string | null;
+  format: string | null;
+  bundle_type: string | null;
+  signature: BundleImport['signature'];
+  counts: Record<string, number>;
+  upload: PresignedUpload | null;
+  created_at: string;
+  finished_at: string | null;
+};
+
+export function toImportOut(i: BundleImport, upload?: PresignedUpload): ImportOut {
+  return {
+    id: i.id,
+    workspace_id: i.workspace_id,
+    status: i.status,
+    error_message: i.error_message,
+    format: i.format,
+    bundle_type: i.bundle_type,
+    signature: i.signature,
+    counts: i.counts,
+    upload: upload ?? null,
+    created_at: i.created_at.toISOString(),
+    finished_at: i.finished_at?.toISOString() ?? null,
+  };
+}
+
+/**
+ * Where an import's bundle comes from. `upload`: a presigned POST comes back; `bytes`: posted
+ * with the request (at most {@link INLINE_BUNDLE_MAX_BYTES}). Share links plug in here as a
+ * third source (the shared resource exported, then imported like any bundle).
+ */
+export type ImportSource = { kind: 'upload' } | { kind: 'bytes'; bytes: Buffer };
+
+/**
+ * Creates an import into the caller's workspace. Either way the bundle ends up at the
+ * import's key, whose S3 event (or the local store's) brings it to the ingest worker.
+ */
+export async function createImport(
+  db: Db,
+  objects: ObjectStore,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  source: ImportSource,
+  settings: BundleSettings,
+): Promise<{ row: BundleImport; upload?: PresignedUpload }> {
+  await requireWorkspace(db, user, workspaceId);
+  if (source.kind === 'bytes') {
+    const limit = Math.min(INLINE_BUNDLE_MAX_BYTES, settings.maxUploadBytes);
+    if (source.bytes.length > limit)
+      throw new PayloadTooLargeError(
+        `Bundles sent with the request are limited to ${limit} bytes; use the presigned upload`,
+      );
+    if (source.bytes.length === 0)
+      throw new ValidationError([{ location: 'body', path: 'file', message: 'The bundle is empty' }]);
+  }
+  const id = newId();
+  const key = importKey(workspaceId, id);
+  const row = await db
+    .insertInto('bundle_imports')
+    .values({
+      id,
+      workspace_id: workspaceId,
+      user_id: user.id,
+      status: source.kind === 'upload' ? 'awaiting_upload' : 'pending',
+      object_key: key,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  if (source.kind === 'upload') {
+    const upload = await objects.presignUpload(key, {
+      maxBytes: settings.maxUploadBytes,
+      expiresSeconds: settings.uploadUrlExpireSeconds,
+    });
+    return { row, upload };
+  }
+  try {
+    await objects.put(key, source.bytes);
+  } catch (cause) {
+    await db.deleteFrom('bundle_imports').where('id', '=', id).execute();
+    throw new UnavailableError('The object store is unavailable; try again', { cause });
+  }
+  return { row };
+}
+
+/** An import of the caller's workspace, or 404. */
+export async function requireImport(db: Db, user: Pick<User, 'id'>, workspaceId: string, id: string) {
+  await requireWorkspace(db, user, workspaceId);
+  const row = await db
+    .selectFrom('bundle_imports')
+    .selectAll()
+    .where('id', '=', id)
+    .where('workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('Import not found');
+  return row;
+}
+
+/** Postgres refusing a row (a duplicate key, a value out of range): the bundle's fault, not the worker's. */
+function refusedData(error: unknown): BundleError | undefined {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('23')))
+    return new BundleError(`The bundle holds data the database refuses: ${(error as Error).message}`);
+  return undefined;
+}
+
+/** The limits of this instance. */
+function limitsOf(settings: BundleSettings): BundleLimits {
+  return {
+    ...DEFAULT_LIMITS,
+    maxBytes: settings.maxUploadBytes,
+    maxUncompressedBytes: settings.maxUncompressedBytes,
+  };
+}
+
+/**
+ * Imports an uploaded bundle (the ingest worker, from the S3 event of the import's key). All
+ * or nothing: the rows go in one transaction that also completes the import, under a lock on
+ * the import's row, so a duplicate delivery waits and then finds it complete. A bad bundle
+ * fails the import with the reason; the workspace is unchanged. Anything else throws and is
+ * retried. The bundle is deleted once the import has finished either way; a later upload to
+ * the same form (a presigned POST cannot be revoked) is a stray and deleted.
+ */
+export async function runImport(
+  deps: BundleWorkerDeps,
+  upload: { importId: string; key: string },
+): Promise<void> {
+  const row = await deps.db
+    .selectFrom('bundle_imports')
+    .selectAll()
+    .where('id', '=', upload.importId)
+    .executeTakeFirst();
+  if (!row || row.object_key !== upload.key || row.status === 'complete' || row.status === 'failed') {
+    deps.log.info('Bundle not awaited by an import deleted', {
+      key: upload.key,
+      status: row?.status ?? 'deleted',
+    });
+    await deps.objects.delete(upload.key);
+    return;
+  }
+  await deps.db
+    .updateTable('bundle_imports')
+    .set({ status: 'processing' })
+    .where('id', '=', row.id)
+    .where('status', 'in', ['awaiting_upload', 'pending', 'processing'])
+    .execute();
+  const limits = limitsOf(deps.settings);
+  let session: ImportSession | undefined;
+  try {
+    const info = await deps.objects.head(row.object_key);
+    if (!info) throw new BundleError('The bundle was not uploaded');
+    if (info.size > limits.maxBytes)
+      throw new BundleError(
+        `The bundle is ${info.size} bytes; at most ${limits.maxBytes} are accepted (oversized)`,
+      );
+    const head = await firstBytes(await deps.objects.read(row.object_key));
+    const zip = looksLikeZip(head);
+    let described: {
+      format: string;
+      bundle_type: string;
+      signature: BundleImport['signature'];
+      skipped?: Record<string, number>;
+    };
+    let load: (session: ImportSession) => Promise<void>;
+    if (zip) {
+      const manifest = await verifyZip(await deps.objects.read(row.object_key), info.size, limits);
+      described = {
+        format: 'docsift-bundle',
+        bundle_type: manifest.type,
+        signature: verifyManifest(await secretKey(), manifest),
+      };
+      load = async (s) => importZip(s, await deps.objects.read(row.object_key), info.size, limits, manifest);
+    } else if (head[0] === 0x7b /* { */) {
+      let doc: unknown;
+      try {
+        doc = JSON.parse((await readAll(await deps.objects.read(row.object_key))).toString('utf8'));
+      } catch {
+        throw new BundleError('The bundle is neither a ZIP archive nor valid JSON (malformed)');
+      }
+      const content = fromReference(doc);
+      described = {
+        format: 'reference-json',
+        bundle_type: content.type,
+        signature: 'unverified',
+        skipped: content.skipped,
+      };
+      load = (s) => importRows(s, content);
+    } else {
+      throw new BundleError('The bundle is not a ZIP archive or a JSON export (malformed)');
+    }
+    await deps.db.transaction().execute(async (trx) => {
+      const locked = await trx
+        .selectFrom('bundle_imports')
+        .select('status')
+        .where('id', '=', row.id)
+        .forUpdate()
+        .executeTakeFirst();
+      if (locked?.status !== 'processing') return;
+      session = new ImportSession(trx, deps.objects, row.workspace_id);
+      await load(session);
+      const skipped = Object.fromEntries(
+        Object.entries(described.skipped ?? {})
+          .filter(([, n]) => n > 0)
+          .map(([k, n]) => [`skipped_${k}`, n]),
+      );
+      await trx
+        .updateTable('bundle_imports')
+        .set({
+          status: 'complete',
+          format: described.format,
+          bundle_type: described.bundle_type,
+          signature: described.signature,
+          counts: JSON.stringify({ ...session.counts, ...skipped }),
+          finished_at: new Date(),
+        })
+        .where('id', '=', row.id)
+        .execute();
+    });
+  } catch (error) {
+    // Rows rolled back; files written for them go too.
+    for (const folder of session?.storedFolders ?? [])
+      await deps.objects.deletePrefix(folder).catch(() => undefined);
+    const reason = error instanceof BundleError ? error : refusedData(error);
+    if (!reason) throw error;
+    deps.log.info('Import refused', { import_id: row.id, reason: reason.reason });
+    await failImport(deps.db, row.id, reason.reason);
+  }
+  await deps.objects.delete(row.object_key);
+}
+
+/** The first bytes of a stream (it is then dropped). */
+async function firstBytes(stream: AsyncIterable<unknown> & { destroy?: () => void }): Promise<Uint8Array> {
+  for await (const chunk of stream) {
+    const bytes = chunk as Uint8Array;
+    if (bytes.length === 0) continue;
+    stream.destroy?.();
+    return bytes;
+  }
+  throw new BundleError('The bundle is empty');
+}
+
+/** Fails an import with a reason (unless it finished meanwhile). */
+export async function failImport(db: Db, importId: string, reason: string): Promise<void> {
+  await db
+    .updateTable('bundle_imports')
+    .set({ status: 'failed', error_message: reason, finished_at: new Date() })
+    .where('id', '=', importId)
+    .where('status', 'in', ['awaiting_upload', 'pending', 'processing'])
+    .execute();
+}
