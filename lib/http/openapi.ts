@@ -46,6 +46,8 @@ export const TAG_DESCRIPTIONS: Record<string, string> = {
   classification:
     'Schemes of typed fields, background jobs that classify records with an LLM, and their results.',
   'recurring tasks': 'Ingest and classify on a schedule (EventBridge Scheduler in AWS).',
+  bundles:
+    'Export a datasource, scheme, job or workspace as a signed, versioned bundle, and import bundles (and the reference system’s JSON exports) with every id remapped.',
   datasets: 'Curated sets of records, with the schemes and jobs whose results they carry, and their exports.',
   sharing:
     'Share links: expiring, counted, revocable tokens that let anyone (or any signed-in user) read one resource, or import it.',
