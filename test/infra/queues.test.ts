@@ -165,14 +165,16 @@ describe('ingest worker', () => {
     expect(worker.Properties.Environment.Variables.SECRET_KEY_ARN).toBeUndefined();
   });
 
-  it('may read, copy and delete uploads, send to and consume its queue, and read the database secret', () => {
+  it('may read, copy and delete uploads, write bundle exports, send to and consume its queue, and read the database secret', () => {
     const bucketArn = queueArn(idOf(stack.storage.uploads));
     const uploads = { 'Fn::Join': ['', [bucketArn, '/workspaces/*']] };
+    const exports = { 'Fn::Join': ['', [bucketArn, '/exports/*']] };
     const resourcesOf = (action: string) => grantsOf(worker, action).flatMap((s) => [s.Resource].flat());
-    expect(resourcesOf('s3:GetObject')).toEqual([uploads]);
+    expect(resourcesOf('s3:GetObject')).toEqual([uploads, exports]);
     expect(resourcesOf('s3:DeleteObject')).toEqual([uploads]);
     expect(resourcesOf('s3:ListBucket')).toEqual([bucketArn]);
-    expect(resourcesOf('s3:PutObject')).toEqual([uploads]);
+    expect(resourcesOf('s3:PutObject')).toEqual([uploads, exports]);
+    expect(resourcesOf('s3:AbortMultipartUpload')).toEqual([exports]);
     expect(resourcesOf('sqs:SendMessage')).toEqual([queueArn(ingestId)]);
     for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']) {
       expect(resourcesOf(action), action).toEqual([queueArn(ingestId)]);
