@@ -1,13 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
+import { type Moto, startMoto } from '#test/support/moto.ts';
 
 // Password recovery on the aws platform: the mail goes out through SES (moto's), not the log.
+// A moto of its own: reading sent mail means dumping moto's whole state, which other files'
+// state (an S3 multipart upload, say) makes fail.
 let app: TestApp;
+let moto: Moto;
 const suffix = randomBytes(4).toString('hex');
 
 beforeAll(async () => {
-  process.env.AWS_ENDPOINT_URL = inject('motoEndpoint');
+  moto = await startMoto();
+  process.env.AWS_ENDPOINT_URL = moto.endpoint;
   app = await startTestApp({
     PLATFORM: 'aws',
     EMAILS_FROM: 'noreply@docsift.example.com',
@@ -17,11 +22,14 @@ beforeAll(async () => {
     CLASSIFY_QUEUE: `docsift-classify-${suffix}`,
   });
 });
-afterAll(() => app.stop());
+afterAll(async () => {
+  await app.stop();
+  await moto.stop();
+});
 
 /** The mails moto's SES has accepted for `to`. */
 async function sentTo(to: string): Promise<{ body: string; source: string }[]> {
-  const data = (await (await fetch(`${inject('motoEndpoint')}/moto-api/data.json`)).json()) as {
+  const data = (await (await fetch(`${moto.endpoint}/moto-api/data.json`)).json()) as {
     ses: { Message?: { body: string; source: string; destinations: { ToAddresses: string[] } }[] };
   };
   return (data.ses.Message ?? []).filter((m) => m.destinations.ToAddresses.includes(to));
