@@ -52,3 +52,20 @@ export function propsFromContext(node: Node): DocsiftStackProps {
   }
   return Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
 }
+
+/**
+ * The stack's name: `Docsift`, or `Docsift-<stage>` with `-c stage=<stage>`, so stages deploy
+ * side by side (queues, bucket, schedule group and secrets take their names from the stack).
+ *
+ * @example stackNameFromContext(app.node) // 'Docsift-dev' with -c stage=dev
+ */
+export function stackNameFromContext(node: Node): string {
+  const stage = node.tryGetContext('stage') as unknown;
+  if (stage === undefined) return 'Docsift';
+  if (typeof stage !== 'string' || !/^[A-Za-z][A-Za-z0-9-]{0,20}$/.test(stage)) {
+    throw new Error(
+      'Invalid CDK context:\n  stage: letters, digits and dashes, starting with a letter, at most 21',
+    );
+  }
+  return `Docsift-${stage}`;
+}

@@ -1,6 +1,6 @@
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
-import { propsFromContext } from '#infra/context.ts';
+import { propsFromContext, stackNameFromContext } from '#infra/context.ts';
 
 describe('propsFromContext', () => {
   it('reads CLI strings (-c key=value) into typed stack props', () => {
@@ -70,5 +70,18 @@ describe('propsFromContext', () => {
     expect(() => propsFromContext(app.node)).toThrow(
       /openaiBaseUrl[\s\S]*classifierDefaultProvider[\s\S]*llmConcurrency/,
     );
+  });
+});
+
+describe('stackNameFromContext', () => {
+  it('names the stack after its stage, so stages deploy side by side', () => {
+    expect(stackNameFromContext(new App().node)).toBe('Docsift');
+    expect(stackNameFromContext(new App({ context: { stage: 'dev' } }).node)).toBe('Docsift-dev');
+  });
+
+  it('refuses a stage CloudFormation could not name a stack after', () => {
+    for (const stage of ['1st', 'dev_1', 'a'.repeat(22), 'x y']) {
+      expect(() => stackNameFromContext(new App({ context: { stage } }).node), stage).toThrow(/stage:/);
+    }
   });
 });
