@@ -68,11 +68,8 @@ export function classifyCommand(program: Command) {
 
 async function follow(ctx: Context, workspace_id: string, job: Job): Promise<Job> {
   const bar = progressBar(
-    'Classifying |{bar}| {value}/{total} done, {failed} failed | {rate}/s | ETA {eta_formatted}',
-    {
-      failed: 0,
-      rate: '0.0',
-    },
+    'Classifying |{bar}| {done} done, {failed} failed of {total} | {rate}/s | ETA {eta_formatted}',
+    { done: 0, failed: 0, rate: '0.0' },
   );
   const started = Date.now();
   try {
@@ -82,7 +79,7 @@ async function follow(ctx: Context, workspace_id: string, job: Job): Promise<Job
       job = await ctx.client.call(jobs.read, { params: { workspace_id, job_id: job.id } });
       const { succeeded, failed, total } = job.progress;
       const rate = (succeeded + failed) / Math.max((Date.now() - started) / 1000, 0.001);
-      bar.update(succeeded + failed, total, { failed, rate: rate.toFixed(1) });
+      bar.update(succeeded + failed, total, { done: succeeded, failed, rate: rate.toFixed(1) });
     }
   } finally {
     bar.stop();
