@@ -6,6 +6,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
 import { type FakeLlm, startFakeLlm } from '#test/support/fake-llm.ts';
+import { article, startSite } from '#test/support/ingest.ts';
 
 // The CLI as a user runs it: a child process of bin/docsift.mjs against the local runtime, with
 // the fake LLM behind the classifier and a config file of its own.
@@ -16,6 +17,7 @@ const EXAMPLES = path.resolve('examples');
 let app: TestApp;
 let fake: FakeLlm;
 let home: string;
+let site: Awaited<ReturnType<typeof startSite>>;
 let user: { email: string; password: string };
 
 type Run = { code: number; stdout: string; stderr: string };
@@ -53,7 +55,11 @@ beforeAll(async () => {
   fake = await startFakeLlm();
   process.env.OPENAI_BASE_URL = `${fake.url}/v1`;
   process.env.OPENAI_MODELS = 'fake-model';
-  app = await startTestApp();
+  site = await startSite({
+    '/a': article('Wind farms approved', 'The council approved three wind farms.'),
+    '/b': article('Clinic queues doubled', 'Waiting lists at clinics have doubled.'),
+  });
+  app = await startTestApp({ SCRAPER_ALLOW_PRIVATE_HOSTS: 'true' });
   home = await mkdtemp(path.join(tmpdir(), 'docsift-cli-'));
   const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
   user = { email: `cli-${Date.now()}@example.com`, password: 'a-long-cli-password-42' };
@@ -63,11 +69,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.stop();
   await fake?.close();
+  await site?.close();
   if (home) await rm(home, { recursive: true, force: true });
 });
 
 describe('docsift CLI', () => {
-  it('runs the daily loop: login, workspaces, ingest a CSV and a PDF, scheme, classify, export', async () => {
+  it('runs the daily loop: login, workspaces, ingest a CSV, a PDF and URLs, scheme, classify, export', async () => {
     const login = await cli(['login', '--email', user.email, '--password-stdin', '--json'], {
       stdin: `${user.password}\n`,
     });
@@ -94,6 +101,11 @@ describe('docsift CLI', () => {
     ]);
     expect(sources[0].record_count).toBe(6);
     expect(sources[1].record_count).toBe(2); // one record a page
+
+    const urls = await cliJson(['ingest', `${site.url}/a`, `${site.url}/b`, '--name', 'News']);
+    expect(urls.map((d: any) => [d.name, d.type, d.status, d.record_count])).toEqual([
+      ['News', 'url_list', 'complete', 2],
+    ]);
 
     const scheme = await cliJson(['schemes', 'create', '-f', path.join(EXAMPLES, 'scheme-topics.json')]);
     expect(scheme.fields.map((f: { name: string }) => f.name)).toEqual(['topics', 'stance']);
