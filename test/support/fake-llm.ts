@@ -66,7 +66,7 @@ export type FakeLlm = {
  *
  * @example const fake = await startFakeLlm(); new OpenAiProvider({ baseUrl: `${fake.url}/v1`, timeoutMs: 1000 })
  */
-export async function startFakeLlm(options: { latencyMs?: number } = {}): Promise<FakeLlm> {
+export async function startFakeLlm(options: { latencyMs?: number; port?: number } = {}): Promise<FakeLlm> {
   let queue: FakeBehaviour[] = [];
   let hook: ((request: FakeRequest) => FakeBehaviour | undefined) | undefined;
   const requests: FakeRequest[] = [];
@@ -134,7 +134,10 @@ export async function startFakeLlm(options: { latencyMs?: number } = {}): Promis
       (head.toString('latin1') === 'PRI' ? h2 : h1).emit('connection', socket);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject); // A fixed port (npm run fake-llm) may be taken.
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
 
   const fake: FakeLlm = {
