@@ -263,7 +263,7 @@ export interface DatasetJobsTable {
   job_id: string;
 }
 
-export type BundleType = 'datasource' | 'scheme' | 'classification_job' | 'workspace';
+export type BundleType = 'datasource' | 'scheme' | 'classification_job' | 'dataset' | 'workspace';
 export type ExportStatus = 'pending' | 'processing' | 'complete' | 'failed';
 export type ImportStatus = 'awaiting_upload' | 'pending' | 'processing' | 'complete' | 'failed';
 

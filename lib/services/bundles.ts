@@ -78,6 +78,7 @@ const RESOURCE_TABLES = {
   datasource: 'datasources',
   scheme: 'classification_schemes',
   classification_job: 'classification_jobs',
+  dataset: 'datasets',
 } as const;
 
 /**
