@@ -10,7 +10,7 @@ import { fromReference } from '#lib/bundles/reference.ts';
 import { looksLikeZip } from '#lib/bundles/zip-reader.ts';
 import { BundleWriter } from '#lib/bundles/zip-writer.ts';
 import type { Db } from '#lib/db/database.ts';
-import type { BundleExport, BundleImport, ImportSourceRef, User } from '#lib/db/schema.ts';
+import type { BundleExport, BundleImport, ImportSourceRef, SkippedRows, User } from '#lib/db/schema.ts';
 import { NotFoundError, PayloadTooLargeError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import { newId } from '#lib/ids.ts';
 import { type ObjectStore, type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
@@ -492,7 +492,7 @@ export async function runImport(
       format: string;
       bundle_type: string;
       signature: BundleImport['signature'];
-      skipped?: Record<string, number>;
+      skipped?: SkippedRows[];
     };
     let load: (session: ImportSession) => Promise<void>;
     if (zip) {
@@ -531,11 +531,9 @@ export async function runImport(
       if (locked?.status !== 'processing') return;
       session = new ImportSession(trx, deps.objects, row.workspace_id);
       await load(session);
-      const skipped = Object.fromEntries(
-        Object.entries(described.skipped ?? {})
-          .filter(([, n]) => n > 0)
-          .map(([k, n]) => [`skipped_${k}`, n]),
-      );
+      const skipped: Record<string, number> = {};
+      for (const s of described.skipped ?? [])
+        skipped[`skipped_${s.kind}`] = (skipped[`skipped_${s.kind}`] ?? 0) + s.count;
       await trx
         .updateTable('bundle_imports')
         .set({
@@ -544,6 +542,7 @@ export async function runImport(
           bundle_type: described.bundle_type,
           signature: described.signature,
           counts: JSON.stringify({ ...session.counts, ...skipped }),
+          skipped: JSON.stringify(described.skipped ?? []),
           finished_at: new Date(),
         })
         .where('id', '=', row.id)
