@@ -9,6 +9,7 @@ import * as recurringTasks from './2026-12-02T1500_recurring_tasks.ts';
 import * as shareLinks from './2026-12-02T1600_share_links.ts';
 import * as datasets from './2026-12-02T1700_datasets.ts';
 import * as bundles from './2026-12-02T1800_bundles.ts';
+import * as bundleImportSources from './2026-12-02T1900_bundle_import_sources.ts';
 
 /**
  * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T1600_share_links': shareLinks,
   '2026-12-02T1700_datasets': datasets,
   '2026-12-02T1800_bundles': bundles,
+  '2026-12-02T1900_bundle_import_sources': bundleImportSources,
 };

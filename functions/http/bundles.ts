@@ -39,7 +39,11 @@ export const createImport = httpHandler(bundles.createImport, async ({ db, user,
     platform().objects,
     user,
     params.workspace_id,
-    sent ? { kind: 'bytes', bytes: sent } : { kind: 'upload' },
+    body?.share_token
+      ? { kind: 'share', token: body.share_token, queue: platform().queue }
+      : sent
+        ? { kind: 'bytes', bytes: sent }
+        : { kind: 'upload' },
     settings(),
   );
   return toImportOut(row, upload);

@@ -9,22 +9,25 @@ import type { BundleWriter } from './zip-writer.ts';
 
 /**
  * What a bundle holds, as id lists of the workspace (`all`: every row of the kind). Each bundle
- * type is one exporter below that picks these; the writers are shared. Datasets plug in here:
- * an exporter of their own, plus their entries.
+ * type is one exporter below that picks these; the writers are shared.
  */
 export type ExportPlan = {
   schemes: 'all' | string[];
   datasources: 'all' | string[];
-  /** Every record of the datasources, or only those a job's results refer to. */
-  records: 'all' | { resultsOf: string };
+  /** Every record of the datasources, only those a job's results refer to, or a dataset's members. */
+  records: 'all' | { resultsOf: string } | { membersOf: string };
   jobs: 'all' | string[];
+  /** The jobs' results over a dataset's members only (a dataset bundle); otherwise all of them. */
+  results?: { membersOf: string };
+  /** Datasets with their membership (none: no `datasets.jsonl`). */
+  datasets?: 'all' | string[];
 };
 
 type Exporter = (db: Db, workspaceId: string, resourceId: string | undefined) => Promise<ExportPlan>;
 
 async function requireRow(
   db: Db,
-  table: 'datasources' | 'classification_schemes' | 'classification_jobs',
+  table: 'datasources' | 'classification_schemes' | 'classification_jobs' | 'datasets',
   workspaceId: string,
   id: string | undefined,
 ) {
@@ -65,8 +68,48 @@ export const EXPORTERS: Record<BundleType, Exporter> = {
       jobs: [id!],
     };
   },
-  workspace: async () => ({ schemes: 'all', datasources: 'all', records: 'all', jobs: 'all' }),
+  dataset: async (db, ws, id) => {
+    await requireRow(db, 'datasets', ws, id);
+    const [schemes, jobs, sources] = await Promise.all([
+      db.selectFrom('dataset_schemes').select('scheme_id').where('dataset_id', '=', id!).execute(),
+      db
+        .selectFrom('dataset_jobs as dj')
+        .innerJoin('classification_jobs as j', 'j.id', 'dj.job_id')
+        .select(['j.id', 'j.scheme_ids', 'j.datasource_ids'])
+        .where('dj.dataset_id', '=', id!)
+        .execute(),
+      db
+        .selectFrom('dataset_records as m')
+        .innerJoin('records as r', 'r.id', 'm.record_id')
+        .select('r.datasource_id')
+        .distinct()
+        .where('m.dataset_id', '=', id!)
+        .execute(),
+    ]);
+    // The jobs' own schemes and datasources come too: a job row may only name what the bundle holds.
+    return {
+      schemes: [...new Set([...schemes.map((s) => s.scheme_id), ...jobs.flatMap((j) => j.scheme_ids)])],
+      datasources: [
+        ...new Set([...sources.map((s) => s.datasource_id), ...jobs.flatMap((j) => j.datasource_ids)]),
+      ],
+      records: { membersOf: id! },
+      jobs: jobs.map((j) => j.id),
+      results: { membersOf: id! },
+      datasets: [id!],
+    };
+  },
+  workspace: async () => ({
+    schemes: 'all',
+    datasources: 'all',
+    records: 'all',
+    jobs: 'all',
+    datasets: 'all',
+  }),
 };
+
+/** Rows whose record is a member of the dataset (`ref`: the row's record id column). */
+const memberOf = (datasetId: string, ref: 'records.id' | 'classification_results.record_id') =>
+  sql<boolean>`exists (select 1 from dataset_records m where m.dataset_id = ${datasetId} and m.record_id = ${sql.ref(ref)})`;
 
 const PAGE = 1000;
 
@@ -81,6 +124,8 @@ export type BundleCounts = {
   files: number;
   jobs: number;
   results: number;
+  datasets?: number;
+  members?: number;
 };
 
 /**
@@ -125,6 +170,8 @@ export async function writePlan(
   await dsEntry.close();
   counts.datasources = datasources.length;
 
+  // A part of the records: jobs' record lists are cut to it (a whole workspace's are kept).
+  const written = plan.records === 'all' ? undefined : new Set<string>();
   for (const d of datasources) {
     const entry = bundle.entry(`records/${d.id}.jsonl`);
     let after: string | undefined;
@@ -142,7 +189,10 @@ export async function writePlan(
         ])
         .where('datasource_id', '=', d.id)
         .$if(after !== undefined, (q) => q.where('id', '>', after!))
-        .$if(plan.records !== 'all', (q) =>
+        .$if(typeof plan.records === 'object' && 'membersOf' in plan.records, (q) =>
+          q.where(memberOf((plan.records as { membersOf: string }).membersOf, 'records.id')),
+        )
+        .$if(typeof plan.records === 'object' && 'resultsOf' in plan.records, (q) =>
           q.where(({ exists, selectFrom }) =>
             exists(
               selectFrom('classification_results as r')
@@ -155,8 +205,10 @@ export async function writePlan(
         .orderBy('id')
         .limit(PAGE)
         .execute();
-      for (const r of rows)
+      for (const r of rows) {
+        written?.add(r.id);
         await entry.writeLine({ ...r, event_timestamp: r.event_timestamp?.toISOString() ?? null });
+      }
       counts.records += rows.length;
       if (rows.length < PAGE) break;
       after = rows.at(-1)!.id;
@@ -194,7 +246,16 @@ export async function writePlan(
     .orderBy('id')
     .execute();
   const jobEntry = bundle.entry('jobs.jsonl');
-  for (const j of jobs) await jobEntry.writeLine(j);
+  const schemeIds = new Set(schemes.map((s) => s.id));
+  const datasourceIds = new Set(datasources.map((d) => d.id));
+  // A job keeps the ids of deleted schemes and sources: the bundle names only what it holds.
+  for (const j of jobs)
+    await jobEntry.writeLine({
+      ...j,
+      scheme_ids: j.scheme_ids.filter((id) => schemeIds.has(id)),
+      datasource_ids: j.datasource_ids.filter((id) => datasourceIds.has(id)),
+      record_ids: written ? j.record_ids.filter((id) => written.has(id)) : j.record_ids,
+    });
   await jobEntry.close();
   counts.jobs = jobs.length;
 
@@ -206,6 +267,9 @@ export async function writePlan(
         .selectFrom('classification_results')
         .select(['id', 'record_id', 'scheme_id', 'value', 'justifications', 'provider', 'model'])
         .where('job_id', '=', j.id)
+        .$if(plan.results !== undefined, (q) =>
+          q.where(memberOf(plan.results!.membersOf, 'classification_results.record_id')),
+        )
         .$if(after !== undefined, (q) => q.where('id', '>', after!))
         .orderBy('id')
         .limit(PAGE)
@@ -217,7 +281,85 @@ export async function writePlan(
     }
     await entry.close();
   }
+  if (plan.datasets) await writeDatasets(db, workspaceId, plan.datasets, bundle, counts, schemeIds, jobs);
   return counts;
+}
+
+/**
+ * Writes `datasets.jsonl` (each dataset with its schemes and jobs among the bundle's) and one
+ * `members/<dataset>.jsonl` each, a page of record ids at a time.
+ */
+async function writeDatasets(
+  db: Db,
+  workspaceId: string,
+  ids: 'all' | string[],
+  bundle: BundleWriter,
+  counts: BundleCounts,
+  schemeIds: Set<string>,
+  jobs: { id: string }[],
+): Promise<void> {
+  const jobIds = new Set(jobs.map((j) => j.id));
+  const datasets = await db
+    .selectFrom('datasets')
+    .select(['id', 'name', 'description', 'custom_metadata'])
+    .select((eb) => [
+      eb.fn
+        .coalesce(
+          sql<
+            string[]
+          >`(select array_agg(scheme_id order by scheme_id) from dataset_schemes s where s.dataset_id = datasets.id)`,
+          sql<string[]>`'{}'::uuid[]`,
+        )
+        .as('scheme_ids'),
+      eb.fn
+        .coalesce(
+          sql<
+            string[]
+          >`(select array_agg(job_id order by job_id) from dataset_jobs j where j.dataset_id = datasets.id)`,
+          sql<string[]>`'{}'::uuid[]`,
+        )
+        .as('job_ids'),
+    ])
+    .where('workspace_id', '=', workspaceId)
+    .$if(ids !== 'all', (q) => q.where(anyId(ids as string[])))
+    .orderBy('id')
+    .execute();
+  const entry = bundle.entry('datasets.jsonl');
+  for (const d of datasets)
+    await entry.writeLine({
+      ...d,
+      scheme_ids: d.scheme_ids.filter((id) => schemeIds.has(id)),
+      job_ids: d.job_ids.filter((id) => jobIds.has(id)),
+    });
+  await entry.close();
+  counts.datasets = datasets.length;
+  counts.members = 0;
+  for (const d of datasets) {
+    const members = bundle.entry(`members/${d.id}.jsonl`);
+    let after: { datasource_id: string; record_id: string } | undefined;
+    for (;;) {
+      // In the records' order (by source, then id), which an import keeps: ids it gives grow.
+      const rows = await db
+        .selectFrom('dataset_records as m')
+        .innerJoin('records as r', 'r.id', 'm.record_id')
+        .select(['m.record_id', 'r.datasource_id'])
+        .where('m.dataset_id', '=', d.id)
+        .$if(after !== undefined, (q) =>
+          q.where(
+            sql<boolean>`(r.datasource_id, r.id) > (${after!.datasource_id}::uuid, ${after!.record_id}::uuid)`,
+          ),
+        )
+        .orderBy('r.datasource_id')
+        .orderBy('r.id')
+        .limit(PAGE)
+        .execute();
+      for (const r of rows) await members.writeLine({ record_id: r.record_id });
+      counts.members += rows.length;
+      if (rows.length < PAGE) break;
+      after = rows.at(-1)!;
+    }
+    await members.close();
+  }
 }
 
 /** A channel for a bundle being written, and the upload reading it. */

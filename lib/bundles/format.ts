@@ -7,8 +7,8 @@ export const BUNDLE_FORMAT = 'docsift-bundle';
 export const BUNDLE_VERSION = 1;
 export const MANIFEST = 'manifest.json';
 
-/** The kinds of bundle: what an export was asked for (datasets plug in here). */
-export const BUNDLE_TYPES = ['datasource', 'scheme', 'classification_job', 'workspace'] as const;
+/** The kinds of bundle: what an export was asked for. */
+export const BUNDLE_TYPES = ['datasource', 'scheme', 'classification_job', 'dataset', 'workspace'] as const;
 export type BundleType = (typeof BUNDLE_TYPES)[number];
 
 /** What an import refuses beyond: checked while decompressing, never from the archive's headers. */
@@ -54,7 +54,9 @@ export type EntryKind =
   | { kind: 'schemes' }
   | { kind: 'datasources' }
   | { kind: 'jobs' }
+  | { kind: 'datasets' }
   | { kind: 'records'; owner: string }
+  | { kind: 'members'; owner: string }
   | { kind: 'results'; owner: string }
   | { kind: 'file'; owner: string; name: string };
 
@@ -63,8 +65,10 @@ const PATTERNS: [RegExp, (m: RegExpExecArray) => EntryKind][] = [
   [/^schemes\.jsonl$/, () => ({ kind: 'schemes' })],
   [/^datasources\.jsonl$/, () => ({ kind: 'datasources' })],
   [/^jobs\.jsonl$/, () => ({ kind: 'jobs' })],
+  [/^datasets\.jsonl$/, () => ({ kind: 'datasets' })],
   [new RegExp(`^records/(${ID})\\.jsonl$`), (m) => ({ kind: 'records', owner: m[1]! })],
   [new RegExp(`^results/(${ID})\\.jsonl$`), (m) => ({ kind: 'results', owner: m[1]! })],
+  [new RegExp(`^members/(${ID})\\.jsonl$`), (m) => ({ kind: 'members', owner: m[1]! })],
   [
     new RegExp(`^files/(${ID})/([A-Za-z0-9_.-]{1,200})$`),
     (m) => ({ kind: 'file', owner: m[1]!, name: m[2]! }),

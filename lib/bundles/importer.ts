@@ -10,7 +10,7 @@ import type { ObjectStore } from '#lib/ports/objects/store.ts';
 import { contentHash } from '#lib/services/records.ts';
 import { BundleError } from './errors.ts';
 import type { EntryKind } from './format.ts';
-import { DatasourceRow, JobRow, RecordRow, ResultRow, SchemeRow } from './rows.ts';
+import { DatasetRow, DatasourceRow, JobRow, MemberRow, RecordRow, ResultRow, SchemeRow } from './rows.ts';
 
 /** What an import added, by kind (`schemes_reused`: identical schemes of the target taken instead). */
 export type ImportCounts = Record<string, number>;
@@ -60,13 +60,21 @@ export class ImportSession {
     files: 0,
     jobs: 0,
     results: 0,
+    datasets: 0,
+    members: 0,
   };
   private readonly schemes = new Map<string, string>();
   private readonly datasources = new Map<string, { id: string; runId: string; file: string | null }>();
   private readonly records = new Map<string, string>();
   private readonly jobs = new Map<string, string>();
+  private readonly datasets = new Map<string, string>();
   private pending: { kind: EntryKind; rows: unknown[] } | undefined;
-  private names?: { datasources: Set<string>; schemes: Set<string>; jobs: Set<string> };
+  private names?: {
+    datasources: Set<string>;
+    schemes: Set<string>;
+    jobs: Set<string>;
+    datasets: Set<string>;
+  };
   private schemeHashes?: Map<string, string>;
   /** Folders that received files: deleted if the transaction does not commit. */
   readonly storedFolders: string[] = [];
@@ -79,7 +87,9 @@ export class ImportSession {
 
   private async taken() {
     if (!this.names) {
-      const names = async (table: 'datasources' | 'classification_schemes' | 'classification_jobs') =>
+      const names = async (
+        table: 'datasources' | 'classification_schemes' | 'classification_jobs' | 'datasets',
+      ) =>
         new Set(
           (
             await this.trx
@@ -93,6 +103,7 @@ export class ImportSession {
         datasources: await names('datasources'),
         schemes: await names('classification_schemes'),
         jobs: await names('classification_jobs'),
+        datasets: await names('datasets'),
       };
     }
     return this.names;
@@ -121,6 +132,11 @@ export class ImportSession {
         return this.datasource(this.parse(DatasourceRow, row, where));
       case 'jobs':
         return this.job(this.parse(JobRow, row, where), where);
+      case 'datasets':
+        return this.dataset(this.parse(DatasetRow, row, where), where);
+      case 'members':
+        this.pending.rows.push(this.parse(MemberRow, row, where));
+        break;
       case 'records':
         this.pending.rows.push(this.parse(RecordRow, row, where));
         break;
@@ -144,6 +160,7 @@ export class ImportSession {
     if (!batch || batch.rows.length === 0) return;
     if (batch.kind.kind === 'records') await this.insertRecords(batch.kind.owner, batch.rows as RecordRow[]);
     if (batch.kind.kind === 'results') await this.insertResults(batch.kind.owner, batch.rows as ResultRow[]);
+    if (batch.kind.kind === 'members') await this.insertMembers(batch.kind.owner, batch.rows as MemberRow[]);
   }
 
   private async scheme(row: SchemeRow, where: string): Promise<void> {
@@ -367,6 +384,51 @@ export class ImportSession {
       .onConflict((oc) => oc.doNothing())
       .execute();
     this.counts.results! += values.length;
+  }
+
+  private async dataset(row: DatasetRow, where: string): Promise<void> {
+    if (this.datasets.has(row.id)) throw new BundleError(`${where}: dataset ${row.id} appears twice`);
+    // Reused schemes can make two of the bundle's one of the target's.
+    const schemeIds = [...new Set(this.mapAll(row.scheme_ids, this.schemes, 'scheme', where))];
+    const jobIds = [...new Set(this.mapAll(row.job_ids, this.jobs, 'job', where))];
+    const id = newId();
+    await this.trx
+      .insertInto('datasets')
+      .values({
+        id,
+        workspace_id: this.workspaceId,
+        name: freeName((await this.taken()).datasets, row.name),
+        description: row.description ?? null,
+        custom_metadata: JSON.stringify(row.custom_metadata),
+      })
+      .execute();
+    if (schemeIds.length > 0)
+      await this.trx
+        .insertInto('dataset_schemes')
+        .values(schemeIds.map((scheme_id) => ({ dataset_id: id, scheme_id })))
+        .execute();
+    if (jobIds.length > 0)
+      await this.trx
+        .insertInto('dataset_jobs')
+        .values(jobIds.map((job_id) => ({ dataset_id: id, job_id })))
+        .execute();
+    this.datasets.set(row.id, id);
+    this.counts.datasets! += 1;
+  }
+
+  private async insertMembers(owner: string, rows: MemberRow[]): Promise<void> {
+    const where = `members/${owner}.jsonl`;
+    const dataset = this.datasets.get(owner);
+    if (!dataset)
+      throw new BundleError(`${where}: dataset ${owner} is not in the bundle (missing reference)`);
+    const values = rows.map((r) => {
+      const record = this.records.get(r.record_id);
+      if (!record)
+        throw new BundleError(`${where}: record ${r.record_id} is not in the bundle (missing reference)`);
+      return { dataset_id: dataset, record_id: record };
+    });
+    await this.trx.insertInto('dataset_records').values(values).execute();
+    this.counts.members! += values.length;
   }
 
   /** Flushes the last batch. */

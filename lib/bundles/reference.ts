@@ -1,3 +1,4 @@
+import type { SkippedRows } from '#lib/db/schema.ts';
 import { BundleError } from './errors.ts';
 import type { EntryKind } from './format.ts';
 
@@ -81,14 +82,125 @@ function records(rows: Obj[]) {
   });
 }
 
+const skip = (kind: string, count: number, reason: string): SkippedRows[] =>
+  count > 0 ? [{ kind, count, reason }] : [];
+
+const JOBS_SKIPPED = 'their configurations name the old instance’s scheme and datasource ids';
+
+/**
+ * The reference's dataset export (no `meta`, `datarecords`): its records go into one new text
+ * source named after it, its `source_schemes` come along (reused by content as always), and
+ * the records' `classification_results` become one job's results. A result's `scheme_id` is
+ * the old instance's: it resolves through a source scheme's `id` where the file gives one,
+ * else to the only source scheme when every result names one same scheme; the rest are
+ * skipped with the reason. `source_jobs` are skipped: their configurations name old ids.
+ */
+function fromReferenceDataset(doc: Obj): RowEntries & { skipped: SkippedRows[] } {
+  const name = typeof doc.name === 'string' && doc.name ? doc.name : 'Imported dataset';
+  const sourceSchemes = list(doc.source_schemes);
+  const schemes = sourceSchemes.map((s, i) => scheme(s, `s${i}`));
+  const rows = list(doc.datarecords);
+  const results = rows.flatMap((r, i) =>
+    list(r.classification_results).map((c) => ({ record: String(i), scheme: c.scheme_id, value: c.value })),
+  );
+  const byOldId = new Map<string, string>();
+  sourceSchemes.forEach((s, i) => {
+    if (typeof s.id === 'number' || typeof s.id === 'string') byOldId.set(String(s.id), `s${i}`);
+  });
+  const named = new Set(results.map((r) => String(r.scheme)));
+  if (byOldId.size === 0 && sourceSchemes.length === 1 && named.size === 1) byOldId.set([...named][0]!, 's0');
+  const kept: Obj[] = [];
+  let unresolved = 0;
+  let notObjects = 0;
+  for (const r of results) {
+    const schemeId = byOldId.get(String(r.scheme));
+    if (!schemeId) unresolved += 1;
+    else if (!isObj(r.value)) notObjects += 1;
+    else
+      kept.push({
+        id: `r${kept.length}`,
+        record_id: r.record,
+        scheme_id: schemeId,
+        value: r.value,
+        justifications: {},
+        provider: 'reference',
+        model: 'reference',
+      });
+  }
+  const usedSchemes = [...new Set(kept.map((r) => r.scheme_id as string))].sort();
+  const jobs =
+    kept.length > 0
+      ? [
+          {
+            id: 'j',
+            name: `${name.slice(0, 200)} (reference results)`,
+            description: 'Results of the reference system’s dataset export',
+            status: 'completed',
+            scheme_ids: usedSchemes,
+            datasource_ids: ['ds'],
+            record_ids: [],
+            provider: 'reference',
+            model: 'reference',
+            options: {},
+            error_message: null,
+          },
+        ]
+      : [];
+  const source = {
+    ...datasource({ name: name.slice(0, 255), type: 'text_block' }, 'ds'),
+    metadata: { imported_from: 'reference', dataset: name },
+  };
+  return {
+    type: 'dataset',
+    entries: [
+      { kind: { kind: 'schemes' }, path: 'schemes.jsonl', rows: schemes },
+      { kind: { kind: 'datasources' }, path: 'datasources.jsonl', rows: [source] },
+      { kind: { kind: 'records', owner: 'ds' }, path: 'records/ds.jsonl', rows: records(rows) },
+      { kind: { kind: 'jobs' }, path: 'jobs.jsonl', rows: jobs },
+      ...(jobs.length > 0
+        ? [{ kind: { kind: 'results', owner: 'j' } as const, path: 'results/j.jsonl', rows: kept }]
+        : []),
+      {
+        kind: { kind: 'datasets' },
+        path: 'datasets.jsonl',
+        rows: [
+          {
+            id: 'd',
+            name: name.slice(0, 255),
+            description: typeof doc.description === 'string' ? doc.description : null,
+            custom_metadata: isObj(doc.custom_metadata) ? doc.custom_metadata : {},
+            scheme_ids: schemes.map((s) => s.id),
+            job_ids: jobs.map((j) => j.id),
+          },
+        ],
+      },
+      {
+        kind: { kind: 'members', owner: 'd' },
+        path: 'members/d.jsonl',
+        rows: rows.map((_, i) => ({ record_id: String(i) })),
+      },
+    ],
+    skipped: [
+      ...skip(
+        'results',
+        unresolved,
+        'their scheme_id names a scheme of the old instance that the file’s source_schemes do not identify',
+      ),
+      ...skip('results', notObjects, 'their value is not a JSON object'),
+      ...skip('jobs', list(doc.source_jobs).length, JOBS_SKIPPED),
+    ],
+  };
+}
+
 /**
  * Recognises one of the reference system's JSON exports by its shape (docs:
  * REFERENCE-FORMATS.md) and turns it into bundle rows: datasource (with its records), scheme,
- * workspace (datasources and schemes; it carries no records). Its results and job
- * configurations name the old instance's integer ids of things the file does not hold, so they
- * cannot be remapped: they are counted as skipped, never attached to the wrong rows.
+ * dataset (see {@link fromReferenceDataset}), workspace (datasources and schemes; it carries no
+ * records). Results and job configurations that name the old instance's integer ids of things
+ * the file does not hold cannot be remapped: they are skipped with the reason, never attached
+ * to the wrong rows.
  */
-export function fromReference(doc: unknown): RowEntries & { skipped: Record<string, number> } {
+export function fromReference(doc: unknown): RowEntries & { skipped: SkippedRows[] } {
   if (!isObj(doc)) throw new BundleError('The JSON document is not an object');
   const meta = isObj(doc.meta) ? doc.meta : undefined;
   const exportType = meta?.export_type;
@@ -105,7 +217,11 @@ export function fromReference(doc: unknown): RowEntries & { skipped: Record<stri
         },
         { kind: { kind: 'records', owner: 'ds' }, path: 'records/ds.jsonl', rows: records(rows) },
       ],
-      skipped: { results: list(doc.results).length },
+      skipped: skip(
+        'results',
+        list(doc.results).length,
+        'they name the old instance’s scheme and job ids, which a datasource export does not hold',
+      ),
     };
   }
   if (exportType === 'scheme') {
@@ -113,7 +229,7 @@ export function fromReference(doc: unknown): RowEntries & { skipped: Record<stri
     return {
       type: 'scheme',
       entries: [{ kind: { kind: 'schemes' }, path: 'schemes.jsonl', rows: [scheme(doc.scheme, 's')] }],
-      skipped: {},
+      skipped: [],
     };
   }
   if (exportType === 'job')
@@ -121,9 +237,7 @@ export function fromReference(doc: unknown): RowEntries & { skipped: Record<stri
       'A reference job export names schemes and records it does not hold: import its workspace instead',
     );
   if (meta) throw new BundleError(`Unknown reference export type ${JSON.stringify(exportType)}`);
-  if (Array.isArray(doc.datarecords))
-    // Datasets plug in here once they exist (their importer, then this shape).
-    throw new BundleError('Reference dataset exports cannot be imported yet');
+  if (Array.isArray(doc.datarecords)) return fromReferenceDataset(doc);
   if (Array.isArray(doc.datasources) || Array.isArray(doc.classification_schemes)) {
     const datasources = list(doc.datasources).map((d, i) => datasource(d, `ds${i}`));
     const schemes = list(doc.classification_schemes).map((s, i) => scheme(s, `s${i}`));
@@ -133,7 +247,7 @@ export function fromReference(doc: unknown): RowEntries & { skipped: Record<stri
         { kind: { kind: 'schemes' }, path: 'schemes.jsonl', rows: schemes },
         { kind: { kind: 'datasources' }, path: 'datasources.jsonl', rows: datasources },
       ],
-      skipped: { jobs: list(doc.classification_jobs).length },
+      skipped: skip('jobs', list(doc.classification_jobs).length, JOBS_SKIPPED),
     };
   }
   throw new BundleError('The JSON document is neither a docsift bundle nor a reference export');

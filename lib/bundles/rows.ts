@@ -62,3 +62,17 @@ export type DatasourceRow = z.output<typeof DatasourceRow>;
 export type RecordRow = z.output<typeof RecordRow>;
 export type JobRow = z.output<typeof JobRow>;
 export type ResultRow = z.output<typeof ResultRow>;
+
+/** A dataset: its sources are ids of the bundle's schemes and jobs (its members come after it). */
+export const DatasetRow = z.object({
+  id: Id,
+  name: z.string().min(1).max(255),
+  description: z.string().nullish(),
+  custom_metadata: Obj.default({}),
+  scheme_ids: z.array(Id).default([]),
+  job_ids: z.array(Id).default([]),
+});
+/** One member of a dataset: a record of the bundle. */
+export const MemberRow = z.object({ record_id: Id });
+export type DatasetRow = z.output<typeof DatasetRow>;
+export type MemberRow = z.output<typeof MemberRow>;

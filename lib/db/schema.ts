@@ -263,7 +263,17 @@ export interface DatasetJobsTable {
   job_id: string;
 }
 
-export type BundleType = 'datasource' | 'scheme' | 'classification_job' | 'workspace';
+/** Where a share link's import takes its bundle from (lib/services/bundles.ts). */
+export type ImportSourceRef = {
+  share_link_id: string;
+  workspace_id: string;
+  resource_type: ShareResourceType;
+  resource_id: string;
+};
+/** Rows an import could not take, by kind, with the reason. */
+export type SkippedRows = { kind: string; count: number; reason: string };
+
+export type BundleType = 'datasource' | 'scheme' | 'classification_job' | 'dataset' | 'workspace';
 export type ExportStatus = 'pending' | 'processing' | 'complete' | 'failed';
 export type ImportStatus = 'awaiting_upload' | 'pending' | 'processing' | 'complete' | 'failed';
 
@@ -297,6 +307,10 @@ export interface BundleImportsTable {
   bundle_type: string | null;
   signature: 'verified' | 'unverified' | 'invalid' | null;
   counts: ColumnType<Record<string, number>, string | undefined, string>;
+  /** A share link's import: the link's id and what it shared (never the token). */
+  source: ColumnType<ImportSourceRef | null, string | null | undefined, string | null>;
+  /** What was left out and why. */
+  skipped: ColumnType<SkippedRows[], string | undefined, string>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
   finished_at: Date | null;

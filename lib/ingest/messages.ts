@@ -43,6 +43,12 @@ export const ExportBundle = z.object({
   export_id: z.uuid(),
 });
 
+/** Export a share link's resource to an import's key (lib/services/bundles.ts), then imported as uploaded. */
+export const ShareBundle = z.object({
+  kind: z.literal('share_bundle'),
+  import_id: z.uuid(),
+});
+
 /** What S3 sends the ingest queue when an upload lands (and its test message). */
 export const S3Notification = z.union([
   z.object({
@@ -65,6 +71,7 @@ export const IngestMessage = z.union([
   PurgeObjects,
   AppendUrl,
   ExportBundle,
+  ShareBundle,
   S3Notification,
 ]);
 export type IngestMessage = z.output<typeof IngestMessage>;

@@ -10,15 +10,18 @@ import { fromReference } from '#lib/bundles/reference.ts';
 import { looksLikeZip } from '#lib/bundles/zip-reader.ts';
 import { BundleWriter } from '#lib/bundles/zip-writer.ts';
 import type { Db } from '#lib/db/database.ts';
-import type { BundleExport, BundleImport, User } from '#lib/db/schema.ts';
+import type { BundleExport, BundleImport, ImportSourceRef, SkippedRows, User } from '#lib/db/schema.ts';
 import { NotFoundError, PayloadTooLargeError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import { newId } from '#lib/ids.ts';
 import { type ObjectStore, type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
+import { resolveShareForImport } from './share-access.ts';
 import { requireWorkspace } from './workspaces.ts';
 
 /** Ask the ingest worker to write an export. */
 export type ExportBundleMessage = { kind: 'export_bundle'; export_id: string };
+/** Ask the ingest worker to export a share link's resource to an import's key. */
+export type ShareBundleMessage = { kind: 'share_bundle'; import_id: string };
 
 export type BundleSettings = {
   ingestQueue: string;
@@ -78,6 +81,7 @@ const RESOURCE_TABLES = {
   datasource: 'datasources',
   scheme: 'classification_schemes',
   classification_job: 'classification_jobs',
+  dataset: 'datasets',
 } as const;
 
 /**
@@ -163,33 +167,14 @@ export async function runExport(deps: BundleWorkerDeps, exportId: string): Promi
   const type = claimed.type;
   const filename = `${type}-${claimed.resource_id ?? claimed.workspace_id}.zip`;
   const key = exportKey(claimed.workspace_id, claimed.id, filename);
-  const signingKey = await secretKey();
   try {
-    const { counts, info } = await deps.db
-      .transaction()
-      .setIsolationLevel('repeatable read')
-      .setAccessMode('read only')
-      .execute(async (trx) => {
-        const plan = await EXPORTERS[type](trx, claimed.workspace_id, claimed.resource_id ?? undefined);
-        const { out, upload } = bundleOutput(deps.objects, key);
-        const writer = new BundleWriter(out);
-        try {
-          const counts = await writePlan(
-            trx,
-            deps.objects,
-            claimed.workspace_id,
-            plan,
-            writer,
-            claimed.include_files,
-          );
-          await writer.finish(type, signingKey, new Date());
-          return { counts, info: await upload };
-        } catch (error) {
-          out.close(error);
-          await upload.catch(() => undefined);
-          throw error;
-        }
-      });
+    const { counts, info } = await writeBundle(deps, {
+      workspaceId: claimed.workspace_id,
+      type,
+      resourceId: claimed.resource_id ?? undefined,
+      key,
+      includeFiles: claimed.include_files,
+    });
     await deps.db
       .updateTable('bundle_exports')
       .set({
@@ -229,11 +214,14 @@ export type ImportOut = {
   bundle_type: string | null;
   signature: BundleImport['signature'];
   counts: Record<string, number>;
+  skipped: BundleImport['skipped'];
+  source: { share_link_id: string; share_token: 'redacted' } | null;
   upload: PresignedUpload | null;
   created_at: string;
   finished_at: string | null;
 };
 
+/** An import as the API shows it: a share link's import names the link, never its token. */
 export function toImportOut(i: BundleImport, upload?: PresignedUpload): ImportOut {
   return {
     id: i.id,
@@ -244,6 +232,8 @@ export function toImportOut(i: BundleImport, upload?: PresignedUpload): ImportOu
     bundle_type: i.bundle_type,
     signature: i.signature,
     counts: i.counts,
+    skipped: i.skipped,
+    source: i.source ? { share_link_id: i.source.share_link_id, share_token: 'redacted' } : null,
     upload: upload ?? null,
     created_at: i.created_at.toISOString(),
     finished_at: i.finished_at?.toISOString() ?? null,
@@ -252,14 +242,18 @@ export function toImportOut(i: BundleImport, upload?: PresignedUpload): ImportOu
 
 /**
  * Where an import's bundle comes from. `upload`: a presigned POST comes back; `bytes`: posted
- * with the request (at most {@link INLINE_BUNDLE_MAX_BYTES}). Share links plug in here as a
- * third source (the shared resource exported, then imported like any bundle).
+ * with the request (at most {@link INLINE_BUNDLE_MAX_BYTES}); `share`: a share link with
+ * `import` permission, whose resource the ingest worker exports to the import's key.
  */
-export type ImportSource = { kind: 'upload' } | { kind: 'bytes'; bytes: Buffer };
+export type ImportSource =
+  | { kind: 'upload' }
+  | { kind: 'bytes'; bytes: Buffer }
+  | { kind: 'share'; token: string; queue: QueueSender };
 
 /**
- * Creates an import into the caller's workspace. Either way the bundle ends up at the
- * import's key, whose S3 event (or the local store's) brings it to the ingest worker.
+ * Creates an import into the caller's workspace. Every way the bundle ends up at the
+ * import's key, whose S3 event (or the local store's) brings it to the ingest worker: one
+ * import path for uploads, inline bundles and share links.
  */
 export async function createImport(
   db: Db,
@@ -270,6 +264,7 @@ export async function createImport(
   settings: BundleSettings,
 ): Promise<{ row: BundleImport; upload?: PresignedUpload }> {
   await requireWorkspace(db, user, workspaceId);
+  if (source.kind === 'share') return createShareImport(db, user, workspaceId, source, settings);
   if (source.kind === 'bytes') {
     const limit = Math.min(INLINE_BUNDLE_MAX_BYTES, settings.maxUploadBytes);
     if (source.bytes.length > limit)
@@ -306,6 +301,119 @@ export async function createImport(
     throw new UnavailableError('The object store is unavailable; try again', { cause });
   }
   return { row };
+}
+
+/**
+ * An import of a share link's resource: the link's rules apply (404, 410, 401, and 403 unless
+ * its permission is `import`), one use is counted, and the ingest worker is asked to export the
+ * resource to the import's key ({@link runShareExport}). The row keeps the link's id, never the token.
+ */
+async function createShareImport(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  source: Extract<ImportSource, { kind: 'share' }>,
+  settings: Pick<BundleSettings, 'ingestQueue'>,
+): Promise<{ row: BundleImport }> {
+  const shared = await resolveShareForImport(db, source.token, user);
+  const id = newId();
+  const row = await db
+    .insertInto('bundle_imports')
+    .values({
+      id,
+      workspace_id: workspaceId,
+      user_id: user.id,
+      status: 'pending',
+      object_key: importKey(workspaceId, id),
+      source: JSON.stringify({
+        share_link_id: shared.link_id,
+        workspace_id: shared.workspace_id,
+        resource_type: shared.resource_type,
+        resource_id: shared.resource_id,
+      } satisfies ImportSourceRef),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  try {
+    await source.queue.send(settings.ingestQueue, [
+      { kind: 'share_bundle', import_id: id } satisfies ShareBundleMessage,
+    ]);
+  } catch (cause) {
+    await db.deleteFrom('bundle_imports').where('id', '=', id).execute();
+    throw new UnavailableError('The ingest queue is unavailable; try again', { cause });
+  }
+  return { row };
+}
+
+/**
+ * Exports a share link's resource from its workspace to the import's key (the ingest worker,
+ * `share_bundle`), with the exporters and writer of any export; the key's S3 event then brings
+ * it to {@link runImport} like an uploaded bundle. Idempotent: only a pending import is
+ * written, and a redelivery writes the same bundle to the same key again. Original files stay
+ * behind: a shared resource's bundle carries its rows.
+ */
+export async function runShareExport(deps: BundleWorkerDeps, importId: string): Promise<void> {
+  const row = await deps.db
+    .selectFrom('bundle_imports')
+    .selectAll()
+    .where('id', '=', importId)
+    .executeTakeFirst();
+  if (!row?.source || row.status !== 'pending') return;
+  const { workspace_id, resource_type, resource_id } = row.source;
+  try {
+    await writeBundle(deps, {
+      workspaceId: workspace_id,
+      type: resource_type,
+      resourceId: resource_type === 'workspace' ? undefined : resource_id,
+      key: row.object_key,
+      includeFiles: false,
+    });
+  } catch (error) {
+    if (!(error instanceof BundleError)) throw error;
+    await failImport(deps.db, importId, `The shared ${resource_type.replace('_', ' ')}: ${error.reason}`);
+  }
+}
+
+/**
+ * Writes one bundle of a workspace's resource to `key`: rows read in one repeatable-read
+ * transaction (a consistent snapshot), streamed to the store, the manifest signed.
+ */
+async function writeBundle(
+  deps: Pick<BundleWorkerDeps, 'db' | 'objects'>,
+  bundle: {
+    workspaceId: string;
+    type: BundleType;
+    resourceId: string | undefined;
+    key: string;
+    includeFiles: boolean;
+  },
+) {
+  const signingKey = await secretKey();
+  return deps.db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .setAccessMode('read only')
+    .execute(async (trx) => {
+      const plan = await EXPORTERS[bundle.type](trx, bundle.workspaceId, bundle.resourceId);
+      const { out, upload } = bundleOutput(deps.objects, bundle.key);
+      const writer = new BundleWriter(out);
+      try {
+        const counts = await writePlan(
+          trx,
+          deps.objects,
+          bundle.workspaceId,
+          plan,
+          writer,
+          bundle.includeFiles,
+        );
+        await writer.finish(bundle.type, signingKey, new Date());
+        return { counts, info: await upload };
+      } catch (error) {
+        out.close(error);
+        await upload.catch(() => undefined);
+        throw error;
+      }
+    });
 }
 
 /** An import of the caller's workspace, or 404. */
@@ -384,7 +492,7 @@ export async function runImport(
       format: string;
       bundle_type: string;
       signature: BundleImport['signature'];
-      skipped?: Record<string, number>;
+      skipped?: SkippedRows[];
     };
     let load: (session: ImportSession) => Promise<void>;
     if (zip) {
@@ -423,11 +531,9 @@ export async function runImport(
       if (locked?.status !== 'processing') return;
       session = new ImportSession(trx, deps.objects, row.workspace_id);
       await load(session);
-      const skipped = Object.fromEntries(
-        Object.entries(described.skipped ?? {})
-          .filter(([, n]) => n > 0)
-          .map(([k, n]) => [`skipped_${k}`, n]),
-      );
+      const skipped: Record<string, number> = {};
+      for (const s of described.skipped ?? [])
+        skipped[`skipped_${s.kind}`] = (skipped[`skipped_${s.kind}`] ?? 0) + s.count;
       await trx
         .updateTable('bundle_imports')
         .set({
@@ -436,6 +542,7 @@ export async function runImport(
           bundle_type: described.bundle_type,
           signature: described.signature,
           counts: JSON.stringify({ ...session.counts, ...skipped }),
+          skipped: JSON.stringify(described.skipped ?? []),
           finished_at: new Date(),
         })
         .where('id', '=', row.id)

@@ -24,7 +24,7 @@ import { extractPdf } from '#lib/ingest/pdf.ts';
 import { scrapeUrl } from '#lib/ingest/scrape.ts';
 import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
-import { failExport, failImport, runExport, runImport } from './bundles.ts';
+import { failExport, failImport, runExport, runImport, runShareExport } from './bundles.ts';
 
 export type IngestDeps = {
   db: Db;
@@ -97,6 +97,8 @@ export async function handleIngestMessage(deps: IngestDeps, body: string): Promi
       return appendUrl(deps, parsed);
     case 'export_bundle':
       return runExport(bundleDeps(deps), parsed.export_id);
+    case 'share_bundle':
+      return runShareExport(bundleDeps(deps), parsed.import_id);
   }
 }
 
@@ -947,7 +949,12 @@ export function datasourceOfMessage(body: string): { id: string; runId?: string 
       const owner = parsed.Records.map((r) => datasourceOfKey(r.s3.object.key)).find(Boolean);
       return owner ? { id: owner.datasourceId } : undefined;
     }
-    if (parsed.kind === 'purge_objects' || parsed.kind === 'append_url' || parsed.kind === 'export_bundle')
+    if (
+      parsed.kind === 'purge_objects' ||
+      parsed.kind === 'append_url' ||
+      parsed.kind === 'export_bundle' ||
+      parsed.kind === 'share_bundle'
+    )
       return undefined;
     return { id: parsed.datasource_id, runId: parsed.run_id };
   } catch {
@@ -965,6 +972,7 @@ function bundleOfMessage(body: string): { exportId?: string; importId?: string }
       return found ? { importId: found.importId } : undefined;
     }
     if ('kind' in parsed && parsed.kind === 'export_bundle') return { exportId: parsed.export_id };
+    if ('kind' in parsed && parsed.kind === 'share_bundle') return { importId: parsed.import_id };
   } catch {
     return undefined;
   }

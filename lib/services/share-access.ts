@@ -123,7 +123,13 @@ export async function openShare(
 }
 
 /** What an import through a share link copies. */
-export type SharedForImport = { resource_type: ShareResourceType; resource_id: string; workspace_id: string };
+export type SharedForImport = {
+  resource_type: ShareResourceType;
+  resource_id: string;
+  workspace_id: string;
+  /** The link's id: what an import records instead of its token. */
+  link_id: string;
+};
 
 /**
  * Checks a share link for an import into a workspace of the caller's (the bundles module does
@@ -150,5 +156,6 @@ export async function resolveShareForImport(
     resource_type: link.resource_type,
     resource_id: link.resource_id,
     workspace_id: link.workspace_id,
+    link_id: link.id,
   };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
-import { entriesOf, exportBundle, importBundle, normalizeBundle } from '#test/support/bundles.ts';
+import { entriesOf, exportBundle, importBundle, normalizeBundle, waitFor } from '#test/support/bundles.ts';
 import { makeCsv } from '#test/support/fixtures.ts';
 import { sendUpload, waitForDatasource } from '#test/support/ingest.ts';
 
@@ -67,5 +67,26 @@ describe('a bundle round trip on S3', () => {
 
     const second = await exportBundle(app.api, token, target, { type: 'workspace', include_files: true });
     expect(normalizeBundle(second.bytes)).toEqual(normalizeBundle(first.bytes));
+
+    // A share link's import: the worker's multipart write to the import's key comes back to it
+    // through the same notification as an upload.
+    const link = await app.api.post('/api/v1/shareables', {
+      token,
+      json: { resource_type: 'workspace', resource_id: ws, permission_level: 'import' },
+    });
+    expect(link.status, link.text).toBe(201);
+    const copy = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Copy' } })).body.id;
+    const started = await app.api.post(`/api/v1/workspaces/${copy}/imports`, {
+      token,
+      json: { share_token: link.body.token },
+    });
+    expect(started.status, started.text).toBe(201);
+    const shared = await waitFor(app.api, token, `/api/v1/workspaces/${copy}/imports/${started.body.id}`);
+    expect(shared.status, shared.error_message).toBe('complete');
+    expect(shared).toMatchObject({
+      signature: 'verified',
+      source: { share_link_id: link.body.id, share_token: 'redacted' },
+      counts: { schemes: 1, datasources: 1, records: 100, files: 0 },
+    });
   }, 180_000);
 });

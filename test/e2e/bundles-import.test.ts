@@ -391,10 +391,140 @@ describe('the reference system’s JSON exports', () => {
     expect(done.counts).toMatchObject({ datasources: 1, schemes: 0, schemes_reused: 1, skipped_jobs: 1 });
   });
 
-  it('a job export and a dataset export are refused with the reason', async () => {
+  it('a job export is refused with the reason', async () => {
     const jobDone = await importDocument({ meta: { export_type: 'job' }, job: {}, results: [] });
     expect(jobDone.error_message).toMatch(/import its workspace instead/);
-    const datasetDone = await importDocument({ name: 'D', datarecords: [] });
-    expect(datasetDone.error_message).toMatch(/dataset exports cannot be imported yet/);
+  });
+
+  // A dataset export as REFERENCE-FORMATS.md describes it: no meta, no ids, results naming the
+  // old instance's scheme id.
+  const refDataset = {
+    name: 'Health debate',
+    description: 'Speeches about hospitals',
+    custom_metadata: { curator: 'ana' },
+    created_at: '2024-01-01T00:00:00Z',
+    updated_at: '2024-01-02T00:00:00Z',
+    datarecords: [
+      {
+        source_metadata: { title: 'Speech 1' },
+        event_timestamp: '2024-05-01T10:00:00Z',
+        url_hash: 'h1',
+        content_hash: 'a'.repeat(64),
+        text_content: 'Hospitals need money.',
+        classification_results: [{ scheme_id: 3, value: { topics: ['Health'] }, timestamp: '2024-01-01' }],
+      },
+      {
+        source_metadata: {},
+        event_timestamp: null,
+        url_hash: null,
+        content_hash: 'b'.repeat(64),
+        text_content: 'Clinics report long queues.',
+        classification_results: [
+          { scheme_id: 3, value: { topics: ['Health', 'Economy'] }, timestamp: '2024-01-01' },
+        ],
+      },
+      {
+        source_metadata: {},
+        event_timestamp: null,
+        url_hash: null,
+        content_hash: 'c'.repeat(64),
+        text_content: 'Unrelated.',
+        classification_results: [],
+      },
+    ],
+    source_jobs: [
+      {
+        name: 'Old run',
+        description: null,
+        configuration: { scheme_ids: [3], datasource_ids: [12] },
+        status: 'completed',
+        created_at: '2024-01-01',
+      },
+    ],
+    source_schemes: [
+      {
+        name: 'Topics',
+        description: 'Policy areas',
+        model_instructions: null,
+        validation_rules: null,
+        fields: [
+          {
+            name: 'topics',
+            description: 'Areas',
+            type: 'List[str]',
+            scale_min: null,
+            scale_max: null,
+            is_set_of_labels: true,
+            labels: ['Health', 'Economy'],
+            dict_keys: null,
+            is_time_axis_hint: false,
+          },
+        ],
+      },
+    ],
+  };
+
+  it('a dataset export (uploaded): its records in one new source, its scheme, its results under one job, its members; source jobs skipped with the reason', async () => {
+    const done = await importBundle(app.api, token, ws, Buffer.from(JSON.stringify(refDataset)));
+    expect(done, done.error_message).toMatchObject({
+      status: 'complete',
+      format: 'reference-json',
+      bundle_type: 'dataset',
+      signature: 'unverified',
+    });
+    expect(done.counts).toMatchObject({
+      datasources: 1,
+      records: 3,
+      schemes: 1,
+      jobs: 1,
+      results: 2,
+      datasets: 1,
+      members: 3,
+      skipped_jobs: 1,
+    });
+    expect(done.skipped).toEqual([{ kind: 'jobs', count: 1, reason: expect.stringMatching(/old instance/) }]);
+    const dataset = (await app.api.get(path('datasets?limit=100'), { token })).body.data.find(
+      (d: any) => d.name === 'Health debate',
+    );
+    expect(dataset).toMatchObject({
+      description: 'Speeches about hospitals',
+      custom_metadata: { curator: 'ana' },
+      member_count: 3,
+    });
+    expect(dataset.scheme_ids).toHaveLength(1);
+    expect(dataset.job_ids).toHaveLength(1);
+    const results = (
+      await app.api.get(path(`classification_results?job_id=${dataset.job_ids[0]}&limit=100`), { token })
+    ).body.data;
+    expect(
+      results.map((r: any) => r.value).sort((a: any, b: any) => a.topics.length - b.topics.length),
+    ).toEqual([{ topics: ['Health'] }, { topics: ['Health', 'Economy'] }]);
+  });
+
+  it('a dataset export whose results name a scheme the file does not identify: those results skipped with the reason', async () => {
+    const twoSchemes = {
+      ...refDataset,
+      name: 'Ambiguous',
+      source_jobs: [],
+      source_schemes: [
+        ...refDataset.source_schemes,
+        { ...refDataset.source_schemes[0]!, name: 'Other', model_instructions: 'Different.' },
+      ],
+    };
+    const done = await importDocument(twoSchemes);
+    expect(done.status, done.error_message).toBe('complete');
+    expect(done.counts).toMatchObject({ records: 3, members: 3, results: 0, jobs: 0, skipped_results: 2 });
+    expect(done.skipped).toEqual([
+      {
+        kind: 'results',
+        count: 2,
+        reason: expect.stringMatching(/scheme_id names a scheme of the old instance/),
+      },
+    ]);
+    const dataset = (await app.api.get(path('datasets?limit=100'), { token })).body.data.find(
+      (d: any) => d.name === 'Ambiguous',
+    );
+    expect(dataset).toMatchObject({ member_count: 3, job_ids: [] });
+    expect(dataset.scheme_ids).toHaveLength(2);
   });
 });

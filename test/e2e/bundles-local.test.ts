@@ -141,6 +141,7 @@ describe('a workspace round trip', () => {
     const entries = entriesOf(first);
     expect(Object.keys(entries).sort()).toEqual(
       [
+        'datasets.jsonl',
         'datasources.jsonl',
         'jobs.jsonl',
         'manifest.json',

@@ -525,6 +525,7 @@ describe('import through a link (resolveShareForImport, for the bundles import)'
       resource_type: 'classification_job',
       resource_id: a.job1,
       workspace_id: a.ws,
+      link_id: importable.id,
     });
     await expect(resolveShareForImport(db, importable.token, bob)).rejects.toMatchObject({
       name: 'GoneError',

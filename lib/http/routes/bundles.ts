@@ -44,13 +44,13 @@ export const bundles = {
     path: `${WS}/imports`,
     auth: 'user',
     summary:
-      'Import a bundle or a reference export into the workspace: a presigned upload, or a small bundle with the request',
+      'Import a bundle or a reference export into the workspace (a presigned upload, or a small bundle with the request), or a share link’s resource',
     tags,
     params: WorkspaceIdParam,
     body: ImportCreate,
     bodyTypes: ['json', 'multipart'],
     response: { status: 201, schema: ImportPublic },
-    errors: [404, 413, 503],
+    errors: [401, 403, 404, 410, 413, 503],
   }),
   readImport: route({
     handler: 'bundles.readImport',

@@ -42,15 +42,23 @@ export const ExportParams = z.object({ workspace_id: Id, export_id: Id });
 
 /**
  * No body (or `{}`): a presigned upload comes back. `document`: a small JSON bundle (a
- * reference export) posted inline. Multipart: one `file` (ZIP or JSON) of at most 5 MB.
+ * reference export) posted inline. `share_token`: a share link with `import` permission, whose
+ * resource is copied. Multipart: one `file` (ZIP or JSON) of at most 5 MB.
  */
 export const ImportCreate = z
   .object({
     document: z.record(z.string(), z.unknown()).optional().meta({
       description: 'A JSON export of the reference system, imported as it is (at most 5 MB)',
     }),
+    share_token: z.string().min(1).max(200).optional().meta({
+      description: 'The token of a share link with import permission: its resource is copied here',
+    }),
   })
   .strict()
+  .refine((b) => !(b.document && b.share_token), {
+    message: 'Send either a document or a share_token, not both',
+    path: ['share_token'],
+  })
   .optional()
   .meta({ id: 'ImportCreate' });
 
@@ -67,6 +75,13 @@ export const ImportPublic = z
       .nullable()
       .meta({ description: 'Whether the manifest was signed by this instance' }),
     counts: Counts,
+    skipped: z
+      .array(z.object({ kind: z.string(), count: z.number().int(), reason: z.string() }))
+      .meta({ description: 'Rows left out, by kind, with the reason' }),
+    source: z
+      .object({ share_link_id: Id, share_token: z.literal('redacted') })
+      .nullable()
+      .meta({ description: 'The share link imported from (its token is never stored or shown)' }),
     upload: Upload.nullable(),
     created_at: Timestamp,
     finished_at: Timestamp.nullable(),
