@@ -89,7 +89,10 @@ async function isPostgresOf(pid: number, dataDir: string): Promise<boolean> {
  * (start, checkpoints, initdb's progress) at DEBUG.
  */
 function logPostgresLine(line: string): void {
-  if (/\b(FATAL|PANIC|ERROR)\b/.test(line)) logger.error('PostgreSQL', { postgres: line });
+  // A statement's ERROR goes back to the client, which decides (a taken email is a 409, not an
+  // incident); connections ended by a shutdown are expected. The rest of FATAL and PANIC is news.
+  if (/\b(FATAL|PANIC)\b/.test(line) && !/terminating connection due to administrator command/.test(line))
+    logger.error('PostgreSQL', { postgres: line });
   else if (/\bWARNING\b/.test(line)) logger.warn('PostgreSQL', { postgres: line });
   else logger.debug('PostgreSQL', { postgres: line });
 }
