@@ -12,8 +12,8 @@ import { sendUpload, waitForDatasource } from '#test/support/ingest.ts';
 // items a chunk of records at a time (CLASSIFY_PLAN_CHUNK_RECORDS, lowered here), chaining one
 // plan_job message per chunk. Duplicates of any of those messages create and send nothing twice.
 
-const CHUNK = 300;
-const ROWS = 2000;
+const CHUNK = 150;
+const ROWS = 1000;
 const QUEUE = 'docsift-classify';
 const FINISHED = ['completed', 'completed_with_errors', 'failed', 'cancelled'];
 
