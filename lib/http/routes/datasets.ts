@@ -15,6 +15,7 @@ import {
   MembersRemoved,
 } from '../schemas/datasets.ts';
 import { WorkspaceIdParam } from '../schemas/workspaces.ts';
+import { exportResponse } from './paths.ts';
 
 const DATASETS = '/api/v1/workspaces/{workspace_id}/datasets';
 const ONE = `${DATASETS}/{dataset_id}`;
@@ -127,18 +128,7 @@ export const datasets = {
     tags,
     params: DatasetParams,
     query: DatasetExportQuery,
-    response: {
-      status: 200,
-      description: 'The dataset file, in the `format` asked for',
-      contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
-      alternatives: [
-        {
-          status: 303,
-          description: 'Over EXPORT_INLINE_MAX_BYTES: a short-lived download URL',
-          redirect: true,
-        },
-      ],
-    },
+    response: exportResponse('The dataset file'),
     errors: [404],
   }),
 };

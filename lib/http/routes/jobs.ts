@@ -10,7 +10,7 @@ import {
 } from '../schemas/classification.ts';
 import { Paging } from '../schemas/common.ts';
 import { WorkspaceIdParam } from '../schemas/workspaces.ts';
-import { WS } from './paths.ts';
+import { exportResponse, WS } from './paths.ts';
 
 /** Classification jobs: their runs, summaries, failures and exports. */
 export const jobs = {
@@ -103,18 +103,7 @@ export const jobs = {
     tags: ['classification'],
     params: JobParams,
     query: ExportQuery,
-    response: {
-      status: 200,
-      description: 'The results file, in the `format` asked for',
-      contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
-      alternatives: [
-        {
-          status: 303,
-          description: 'Over EXPORT_INLINE_MAX_BYTES: a short-lived download URL',
-          redirect: true,
-        },
-      ],
-    },
+    response: exportResponse('The results file'),
     errors: [404],
   }),
   summary: route({

@@ -37,6 +37,7 @@ import {
   SharesQuery,
   ShareUpdate,
 } from '../schemas/shares.ts';
+import { exportResponse } from './paths.ts';
 
 const SHAREABLES = '/api/v1/shareables';
 const SHARED = '/api/v1/shared/{token}';
@@ -255,18 +256,7 @@ export const shared = {
     tags,
     params: SharedJobParams,
     query: ExportQuery,
-    response: {
-      status: 200,
-      description: 'The results file, in the `format` asked for',
-      contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
-      alternatives: [
-        {
-          status: 303,
-          description: 'Over EXPORT_INLINE_MAX_BYTES: a short-lived download URL',
-          redirect: true,
-        },
-      ],
-    },
+    response: exportResponse('The results file'),
     errors: shareErrors,
   }),
   dataset: route({
@@ -302,18 +292,7 @@ export const shared = {
     tags,
     params: SharedDatasetParams,
     query: DatasetExportQuery,
-    response: {
-      status: 200,
-      description: 'The dataset file, in the `format` asked for',
-      contentType: ['text/csv', 'application/x-ndjson', 'application/json'],
-      alternatives: [
-        {
-          status: 303,
-          description: 'Over EXPORT_INLINE_MAX_BYTES: a short-lived download URL',
-          redirect: true,
-        },
-      ],
-    },
+    response: exportResponse('The dataset file'),
     errors: shareErrors,
   }),
   results: route({
