@@ -6,7 +6,7 @@ import type { TestProject } from 'vitest/node';
 import { createDb } from '#lib/db/database.ts';
 import { startEmbeddedPostgres } from '#lib/db/embedded.ts';
 import { migrateToLatest } from '#lib/db/migrate.ts';
-import { startLocalStack } from './localstack.ts';
+import { type LocalStack, startLocalStack } from './localstack.ts';
 import { startMoto } from './moto.ts';
 
 declare module 'vitest' {
@@ -32,10 +32,24 @@ export const TEMPLATE_DATABASE = 'docsift_template';
  * their own (buckets, queues), and LocalStack, the second emulator, started alongside.
  */
 export default async function setup(project: TestProject) {
-  // LocalStack takes about 15 s to answer (a minute more to create its venv, once): it starts
-  // first and runs while Postgres migrates and moto starts. A rejection is held until awaited.
+  // LocalStack takes 2 to 15 s to answer (a minute more to create its venv, once): it starts
+  // first and runs while Postgres migrates and moto starts.
   const localstackStart = startLocalStack();
+  // Its failure is reported where it is awaited, not as an unhandled rejection before.
   localstackStart.catch(() => {});
+  try {
+    return await startTheRest(project, localstackStart);
+  } catch (error) {
+    // A setup that fails elsewhere leaves no LocalStack behind.
+    await localstackStart.then(
+      (localstack) => localstack.stop(),
+      () => {},
+    );
+    throw error;
+  }
+}
+
+async function startTheRest(project: TestProject, localstackStart: Promise<LocalStack>) {
   let adminDatabaseUrl = process.env.TEST_DATABASE_URL;
   let stopEmbedded: (() => Promise<void>) | undefined;
   let tempDir: string | undefined;
