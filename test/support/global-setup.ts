@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node';
 import { createDb } from '#lib/db/database.ts';
 import { startEmbeddedPostgres } from '#lib/db/embedded.ts';
 import { migrateToLatest } from '#lib/db/migrate.ts';
+import { type LocalStack, startLocalStack } from './localstack.ts';
 import { startMoto } from './moto.ts';
 
 declare module 'vitest' {
@@ -16,6 +17,8 @@ declare module 'vitest' {
     templateDatabase: string;
     /** moto's server: the AWS emulator of the suite (S3, SQS, Secrets Manager...). */
     motoEndpoint: string;
+    /** LocalStack in host mode: the second emulator the aws-platform end-to-end tests run on. */
+    localstackEndpoint: string;
   }
 }
 
@@ -26,9 +29,27 @@ export const TEMPLATE_DATABASE = 'docsift_template';
  * may create databases), else an embedded cluster in a temporary folder. Migrates a template
  * database once; every test file clones it (see database.ts), so files run in parallel on
  * databases of their own. And moto, the AWS emulator, which test files share under names of
- * their own (buckets, queues).
+ * their own (buckets, queues), and LocalStack, the second emulator, started alongside.
  */
 export default async function setup(project: TestProject) {
+  // LocalStack takes 2 to 15 s to answer (a minute more to create its venv, once): it starts
+  // first and runs while Postgres migrates and moto starts.
+  const localstackStart = startLocalStack();
+  // Its failure is reported where it is awaited, not as an unhandled rejection before.
+  localstackStart.catch(() => {});
+  try {
+    return await startTheRest(project, localstackStart);
+  } catch (error) {
+    // A setup that fails elsewhere leaves no LocalStack behind.
+    await localstackStart.then(
+      (localstack) => localstack.stop(),
+      () => {},
+    );
+    throw error;
+  }
+}
+
+async function startTheRest(project: TestProject, localstackStart: Promise<LocalStack>) {
   let adminDatabaseUrl = process.env.TEST_DATABASE_URL;
   let stopEmbedded: (() => Promise<void>) | undefined;
   let tempDir: string | undefined;
@@ -56,11 +77,17 @@ export default async function setup(project: TestProject) {
   // Installs the pinned moto in a venv on first use (about 40 s), then starts in about 2 s.
   const moto = await startMoto();
   project.provide('motoEndpoint', moto.endpoint);
+  const localstack = await localstackStart.catch(async (error) => {
+    await moto.stop();
+    await stopEmbedded?.();
+    throw error;
+  });
+  project.provide('localstackEndpoint', localstack.endpoint);
   project.provide('adminDatabaseUrl', adminDatabaseUrl);
   project.provide('templateDatabase', TEMPLATE_DATABASE);
 
   return async () => {
-    await moto.stop();
+    await Promise.all([moto.stop(), localstack.stop()]);
     await stopEmbedded?.();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   };

@@ -1,0 +1,4 @@
+import { classifyCases } from './aws/classify.cases.ts';
+import { localstack } from './aws/emulators.ts';
+
+classifyCases(localstack);

@@ -1,0 +1,4 @@
+import { localstack } from './aws/emulators.ts';
+import { ingestCases } from './aws/ingest.cases.ts';
+
+ingestCases(localstack);

@@ -1,0 +1,4 @@
+import { localstack } from './aws/emulators.ts';
+import { tasksCases } from './aws/tasks.cases.ts';
+
+tasksCases(localstack);
