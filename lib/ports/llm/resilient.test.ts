@@ -141,15 +141,16 @@ describe('withResilience', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  // 400 ms, not less: a loaded CI machine may take over 100 ms to answer even the fast attempt.
   it('times out slow attempts and retries them', async () => {
-    fake.script({ kind: 'slow', ms: 2000 });
-    const { provider } = wrapped({ timeoutMs: 100 });
+    fake.script({ kind: 'slow', ms: 3000 });
+    const { provider } = wrapped({ timeoutMs: 400 });
     expect((await provider.classify(request)).output).toEqual({ kind: 'report' });
     expect(fake.requests).toHaveLength(2);
 
-    fake.script({ kind: 'slow', ms: 2000 }, { kind: 'slow', ms: 2000 });
-    const error = await failure(wrapped({ timeoutMs: 100, maxAttempts: 2 }).provider.classify(request));
-    expect(error.reason).toBe('The provider did not answer within 100 ms after 2 attempts');
+    fake.script({ kind: 'slow', ms: 3000 }, { kind: 'slow', ms: 3000 });
+    const error = await failure(wrapped({ timeoutMs: 400, maxAttempts: 2 }).provider.classify(request));
+    expect(error.reason).toBe('The provider did not answer within 400 ms after 2 attempts');
   });
 
   it('times out an adapter that ignores its signal', async () => {
