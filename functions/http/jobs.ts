@@ -11,11 +11,10 @@ import {
   createJob,
   deleteJob,
   jobFailures,
-  jobProgress,
+  jobOut,
   listJobs,
   requireJob,
   retryJob,
-  toJobOut,
 } from '#lib/services/jobs.ts';
 
 const settings = () => ({ classifyQueue: config().classifyQueue });
@@ -30,7 +29,7 @@ export const create = httpHandler(jobs.create, async ({ db, user, params, body }
     { ...body, provider, model },
     settings(),
   );
-  return toJobOut(job, await jobProgress(db, job.id));
+  return jobOut(db, job);
 });
 
 export const list = httpHandler(jobs.list, async ({ db, user, params, query }) =>
@@ -39,7 +38,7 @@ export const list = httpHandler(jobs.list, async ({ db, user, params, query }) =
 
 export const read = httpHandler(jobs.read, async ({ db, user, params }) => {
   const job = await requireJob(db, user, params.workspace_id, params.job_id);
-  return toJobOut(job, await jobProgress(db, job.id));
+  return jobOut(db, job);
 });
 
 const deleteHandler = httpHandler(jobs.delete, async ({ db, user, params }) => {
@@ -53,12 +52,12 @@ export const cancel = httpHandler(jobs.cancel, async ({ db, user, params }) => {
   const job = await cancelJob(db, user, params.workspace_id, params.job_id);
   // A recurring task's run waiting on this job ends now (the maintenance sweep would, later).
   await announceJobFinished(db, platform().queue, config().taskQueue, job.id);
-  return toJobOut(job, await jobProgress(db, job.id));
+  return jobOut(db, job);
 });
 
 export const retry = httpHandler(jobs.retry, async ({ db, user, params }) => {
   const job = await retryJob(db, platform().queue, user, params.workspace_id, params.job_id, settings());
-  return toJobOut(job, await jobProgress(db, job.id));
+  return jobOut(db, job);
 });
 
 export const failures = httpHandler(jobs.failures, async ({ db, user, params }) =>

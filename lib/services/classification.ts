@@ -9,11 +9,12 @@ import {
   verifyEvidence,
 } from '#lib/classify/index.ts';
 import { type ClassifyItems, ClassifyMessage, PLAN_DONE, type PlanJob } from '#lib/classify/messages.ts';
+import { costOf, type PriceTable, priceOf, priceTable } from '#lib/classify/prices.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { ClassificationJob, ClassificationScheme, JobStatus } from '#lib/db/schema.ts';
 import { limitTransaction } from '#lib/db/statement-timeout.ts';
 import { newId } from '#lib/ids.ts';
-import { type LlmProvider, ProviderError } from '#lib/ports/llm/provider.ts';
+import { type LlmProvider, type LlmUsage, ProviderError } from '#lib/ports/llm/provider.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { announceJobFinished } from './job-events.ts';
 
@@ -23,6 +24,8 @@ export type ClassifyDeps = {
   log: Logger;
   /** The provider a job names, or undefined when it is not configured here. */
   provider: (name: string) => LlmProvider | undefined;
+  /** Prices for the usage rows; the process's (defaults and LLM_PRICES) when absent. */
+  prices?: PriceTable;
   settings: {
     classifyQueue: string;
     /** Where a finished job of a recurring task's run is announced (the run then settles). */
@@ -311,11 +314,15 @@ async function itemWanted(db: Db, jobId: string, item: { record_id: string; sche
   return row !== undefined;
 }
 
-type Outcome =
+type Outcome = (
   | { ok: true; values: Record<string, unknown>; justifications: Record<string, unknown> }
   | { ok: false; reason: string }
-  /** The job stopped wanting the item meanwhile: nothing to record. */
-  | { ok: false; cancelled: true };
+  /** The job stopped wanting the item meanwhile: nothing to record but the calls' usage. */
+  | { ok: false; cancelled: true }
+) & {
+  /** Usage of every billed provider call made for the item (retries and the repair turn included). */
+  calls: LlmUsage[];
+};
 
 async function classifyItem(
   deps: ClassifyDeps,
@@ -345,19 +352,28 @@ async function classifyItem(
     signal,
     stillWanted: () => itemWanted(deps.db, job.id, item),
   });
+  const prices = deps.prices ?? priceTable();
   if (!outcome.ok) {
-    if ('cancelled' in outcome) return;
-    await deps.db
-      .updateTable('classification_items')
-      .set({ status: 'failed', reason: outcome.reason })
-      .where('job_id', '=', job.id)
-      .where('record_id', '=', item.record_id)
-      .where('scheme_id', '=', item.scheme_id)
-      .where('status', '=', 'pending')
-      .execute();
+    if ('cancelled' in outcome) {
+      await recordUsage(deps.db, job, outcome.calls, prices);
+      return;
+    }
+    await deps.db.transaction().execute(async (trx) => {
+      await recordUsage(trx, job, outcome.calls, prices);
+      await trx
+        .updateTable('classification_items')
+        .set({ status: 'failed', reason: outcome.reason })
+        .where('job_id', '=', job.id)
+        .where('record_id', '=', item.record_id)
+        .where('scheme_id', '=', item.scheme_id)
+        .where('status', '=', 'pending')
+        .execute();
+    });
     return;
   }
   await deps.db.transaction().execute(async (trx) => {
+    // Paid for whether or not the result is kept below.
+    await recordUsage(trx, job, outcome.calls, prices);
     const done = await trx
       .updateTable('classification_items')
       .set({ status: 'succeeded', reason: null })
@@ -399,8 +415,9 @@ async function askModel(
   record: { title: string | null; text_content: string },
   wanted: { signal: AbortSignal; stillWanted: () => Promise<boolean> },
 ): Promise<Outcome> {
+  const calls: LlmUsage[] = [];
   const provider = deps.provider(job.provider);
-  if (!provider) return { ok: false, reason: `The provider "${job.provider}" is not configured` };
+  if (!provider) return { ok: false, reason: `The provider "${job.provider}" is not configured`, calls };
   const fields = scheme.fields as SchemeField[];
   const prompt = buildPrompt({
     scheme: { ...scheme, fields },
@@ -424,17 +441,19 @@ async function askModel(
         ...(temperature !== undefined && { temperature }),
         signal: wanted.signal,
         stillWanted: wanted.stillWanted,
+        onUsage: (usage) => calls.push(usage),
       });
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
-      if (wanted.signal.aborted || !(await wanted.stillWanted())) return { ok: false, cancelled: true };
+      if (wanted.signal.aborted || !(await wanted.stillWanted()))
+        return { ok: false, cancelled: true, calls };
       deps.log.warn('Provider call failed', {
         provider: job.provider,
         reason: error.reason,
         status: error.status,
         detail: error.detail,
       });
-      return { ok: false, reason: error.reason };
+      return { ok: false, reason: error.reason, calls };
     }
     const checked = validateModelOutput(fields, answer.output);
     if (checked.ok) {
@@ -443,17 +462,48 @@ async function askModel(
         const { reasoning, evidence } = j as { reasoning: string; evidence: string[] };
         justifications[field] = { reasoning, evidence: verifyEvidence(evidence, record.text_content) };
       }
-      return { ok: true, values: checked.value.values, justifications };
+      return { ok: true, values: checked.value.values, justifications, calls };
     }
     // The errors quote the answer: they go back to the model, and only their paths to the user.
     if (attempt === 1)
-      return { ok: false, reason: `Invalid answer after one repair at ${checked.paths.join(', ')}` };
+      return {
+        ok: false,
+        reason: `Invalid answer after one repair at ${checked.paths.join(', ')}`,
+        calls,
+      };
     messages.push(
       { role: 'assistant', content: answer.raw },
       { role: 'user', content: repairPrompt(checked.errors) },
     );
   }
-  return { ok: false, reason: 'unreachable' };
+  return { ok: false, reason: 'unreachable', calls };
+}
+
+/**
+ * Stores one usage row per billed call, priced now (a later price change does not rewrite what
+ * was spent), and adds them to the job's counters, which budgets read: one atomic increment,
+ * so concurrent workers never lose each other's spend.
+ */
+async function recordUsage(db: Db, job: ClassificationJob, calls: LlmUsage[], prices: PriceTable) {
+  if (calls.length === 0) return;
+  const price = priceOf(prices, job.provider, job.model);
+  const rows = calls.map((usage) => ({
+    id: newId(),
+    workspace_id: job.workspace_id,
+    job_id: job.id,
+    provider: job.provider,
+    model: job.model,
+    input_tokens: usage.inputTokens,
+    cached_input_tokens: usage.cachedInputTokens,
+    output_tokens: usage.outputTokens,
+    cost_usd: costOf(price, usage),
+  }));
+  await db.insertInto('llm_usage').values(rows).execute();
+  const tokens = rows.reduce((n, r) => n + r.input_tokens + r.output_tokens, 0);
+  const cost = rows.reduce((n, r) => n + (r.cost_usd ?? 0), 0);
+  await sql`UPDATE classification_jobs
+    SET used_tokens = used_tokens + ${tokens}, used_cost_usd = used_cost_usd + ${cost}
+    WHERE id = ${job.id}`.execute(db);
 }
 
 /**

@@ -82,13 +82,40 @@ export const Progress = z.object({
   cancelled: z.number().int(),
 });
 
+export const JobUsage = z
+  .object({
+    calls: z.number().int().meta({ description: 'Billed provider calls: retries and repair turns count' }),
+    input_tokens: z.number().int().meta({ description: 'Every input token, the cached ones included' }),
+    cached_input_tokens: z
+      .number()
+      .int()
+      .meta({ description: 'Input tokens served from the provider’s cache' }),
+    output_tokens: z.number().int(),
+    cost_usd: z.number().nullable().meta({
+      description: 'At the configured prices when the calls were made; null when the model has no price',
+    }),
+  })
+  .meta({ id: 'JobUsage' });
+
 export const JobPublic = z
   .object({
     id: Id,
     workspace_id: Id,
     name: z.string(),
     description: z.string().nullable(),
-    status: z.enum(['pending', 'running', 'completed', 'completed_with_errors', 'failed', 'cancelled']),
+    status: z
+      .enum([
+        'pending',
+        'running',
+        'completed',
+        'completed_with_errors',
+        'failed',
+        'cancelled',
+        'budget_exceeded',
+      ])
+      .meta({
+        description: '`budget_exceeded`: max_cost_usd or max_tokens was reached; the items left say so',
+      }),
     scheme_ids: z.array(Id),
     datasource_ids: z.array(Id),
     record_ids: z.array(Id),
@@ -97,6 +124,7 @@ export const JobPublic = z
     options: z.record(z.string(), z.unknown()),
     error_message: z.string().nullable(),
     progress: Progress,
+    usage: JobUsage,
     created_at: Timestamp,
     updated_at: Timestamp,
     finished_at: Timestamp.nullable(),

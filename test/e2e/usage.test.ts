@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
+import { type FakeLlm, type FakeRequest, startFakeLlm } from '#test/support/fake-llm.ts';
+import { waitForDatasource } from '#test/support/ingest.ts';
+
+let app: TestApp;
+let fake: FakeLlm;
+let token: string;
+let ws: string;
+let schemeId: string;
+let datasourceId: string;
+/** USD per million tokens of the priced fake model. */
+const PRICE = { input: 2, cached_input: 0.5, output: 8 };
+const FINISHED = ['completed', 'completed_with_errors', 'failed', 'cancelled', 'budget_exceeded'];
+
+beforeAll(async () => {
+  fake = await startFakeLlm();
+  process.env.OPENAI_BASE_URL = `${fake.url}/v1`;
+  process.env.OPENAI_API_KEY = 'sk-test-usage-key';
+  process.env.OPENAI_MODELS = 'fake-priced,fake-unpriced';
+  process.env.LLM_PRICES = JSON.stringify({ openai: { 'fake-priced': PRICE } });
+  fake.onRequest((request) => {
+    // The first answer for this record breaks the schema: the repair turn is a second billed call.
+    if (request.userText.includes('REPAIR-ME') && request.body.messages.length <= 2)
+      return { kind: 'invalid' };
+    return undefined;
+  });
+  app = await startTestApp({ QUEUE_VISIBILITY_TIMEOUT_SECONDS: '1' });
+  const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
+  token = (await app.api.newUser(admin)).token;
+  ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Usage' } })).body.id;
+  const scheme = await app.api.post(`/api/v1/workspaces/${ws}/classification_schemes`, {
+    token,
+    json: {
+      name: 'Tone',
+      description: 'How the text sounds',
+      fields: [
+        { name: 'intensity', description: '1 calm .. 5 heated', type: 'int', scale_min: 1, scale_max: 5 },
+        { name: 'summary', description: 'One sentence', type: 'str' },
+      ],
+    },
+  });
+  expect(scheme.status).toBe(201);
+  schemeId = scheme.body.id;
+  const ds = (
+    await app.api.post(`/api/v1/workspaces/${ws}/datasources`, {
+      token,
+      json: { name: 'Texts', type: 'text_block', options: { text: 'The budget raises taxes on fuel.' } },
+    })
+  ).body.data[0];
+  await waitForDatasource(app.api, token, ws, ds.id);
+  for (const content of ['REPAIR-ME Unemployment fell in the spring.', 'Clinics report long queues.']) {
+    await app.api.post(`/api/v1/workspaces/${ws}/datasources/${ds.id}/records`, {
+      token,
+      json: { content, content_type: 'text' },
+    });
+  }
+  datasourceId = ds.id;
+});
+afterAll(async () => {
+  await app?.stop();
+  await fake?.close();
+});
+
+const jobsPath = () => `/api/v1/workspaces/${ws}/classification_jobs`;
+
+async function runJob(model: string, options: Record<string, unknown> = {}) {
+  const res = await app.api.post(jobsPath(), {
+    token,
+    json: { name: `Run on ${model}`, model, scheme_ids: [schemeId], datasource_ids: [datasourceId], options },
+  });
+  expect(res.status).toBe(201);
+  const deadline = Date.now() + 40_000;
+  for (;;) {
+    const job = await app.api.get(`${jobsPath()}/${res.body.id}`, { token });
+    if (FINISHED.includes(job.body.status)) return job.body;
+    if (Date.now() > deadline) throw new Error(`job still ${job.body.status}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/** What the fake billed for a model's requests. */
+function billed(requests: FakeRequest[]) {
+  const usages = requests.map((r) => r.usage!).filter(Boolean);
+  return {
+    calls: usages.length,
+    input_tokens: usages.reduce((n, u) => n + u.input, 0),
+    cached_input_tokens: usages.reduce((n, u) => n + u.cached, 0),
+    output_tokens: usages.reduce((n, u) => n + u.output, 0),
+  };
+}
+
+describe('usage of a job', () => {
+  it('records every billed call, the repair turn included, and prices it from LLM_PRICES', async () => {
+    const job = await runJob('fake-priced');
+    expect(job.status).toBe('completed');
+    const sent = fake.requests.filter((r) => r.model === 'fake-priced');
+    // Three records, one of them repaired: four calls.
+    expect(sent).toHaveLength(4);
+    const expected = billed(sent);
+    expect(expected.cached_input_tokens).toBeGreaterThan(0);
+    expect(job.usage).toMatchObject(expected);
+    const cost =
+      ((expected.input_tokens - expected.cached_input_tokens) * PRICE.input +
+        expected.cached_input_tokens * PRICE.cached_input +
+        expected.output_tokens * PRICE.output) /
+      1e6;
+    expect(job.usage.cost_usd).toBeCloseTo(cost, 10);
+
+    // The list page carries the same sums (one grouped query for the page).
+    const list = await app.api.get(jobsPath(), { token });
+    expect(list.body.data.find((j: { id: string }) => j.id === job.id).usage).toEqual(job.usage);
+  });
+
+  it('shows tokens and a null cost for a model without a price', async () => {
+    const job = await runJob('fake-unpriced');
+    expect(job.status).toBe('completed');
+    expect(job.usage.calls).toBe(4);
+    expect(job.usage.input_tokens).toBeGreaterThan(0);
+    expect(job.usage.cost_usd).toBeNull();
+  });
+});
+
+describe('GET /workspaces/{id}/usage', () => {
+  it('groups the calls by day, provider and model, with a total', async () => {
+    const res = await app.api.get(`/api/v1/workspaces/${ws}/usage`, { token });
+    expect(res.status).toBe(200);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(res.body.data.map((r: any) => [r.day, r.provider, r.model])).toEqual([
+      [today, 'openai', 'fake-priced'],
+      [today, 'openai', 'fake-unpriced'],
+    ]);
+    const priced = res.body.data[0];
+    expect(priced).toMatchObject(billed(fake.requests.filter((r) => r.model === 'fake-priced')));
+    expect(priced.cost_usd).toBeGreaterThan(0);
+    expect(res.body.data[1].cost_usd).toBeNull();
+    expect(res.body.total.calls).toBe(8);
+    // One unpriced group makes the total's cost unknown, not a partial sum.
+    expect(res.body.total.cost_usd).toBeNull();
+
+    const before = await app.api.get(`/api/v1/workspaces/${ws}/usage?to=${today}`, { token });
+    expect(before.body.data).toEqual([]);
+    expect(before.body.total).toMatchObject({ calls: 0, cost_usd: 0 });
+
+    const backwards = await app.api.get(`/api/v1/workspaces/${ws}/usage?from=${today}&to=2020-01-01`, {
+      token,
+    });
+    expect(backwards.status).toBe(422);
+  });
+
+  it('keeps a deleted job’s usage: it was paid for', async () => {
+    const jobs = await app.api.get(jobsPath(), { token });
+    for (const j of jobs.body.data) {
+      expect((await app.api.delete(`${jobsPath()}/${j.id}`, { token })).status).toBe(204);
+    }
+    const res = await app.api.get(`/api/v1/workspaces/${ws}/usage`, { token });
+    expect(res.body.total.calls).toBe(8);
+  });
+
+  it('is the workspace owner’s only', async () => {
+    const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
+    const other = (await app.api.newUser(admin)).token;
+    const res = await app.api.get(`/api/v1/workspaces/${ws}/usage`, { token: other });
+    expect(res.status).toBe(404);
+  });
+});
