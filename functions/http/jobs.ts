@@ -1,9 +1,12 @@
+import { priceTable } from '#lib/classify/prices.ts';
 import { chooseModel, llm } from '#lib/classify/providers.ts';
 import { config } from '#lib/config.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { downloadResponse } from '#lib/http/response.ts';
+import { downloadResponse, RawResponse } from '#lib/http/response.ts';
 import { jobs } from '#lib/http/routes.ts';
+import { JobEstimate } from '#lib/http/schemas/classification.ts';
 import { platform } from '#lib/platform.ts';
+import { estimateJob } from '#lib/services/estimates.ts';
 import { announceJobFinished } from '#lib/services/job-events.ts';
 import { jobExport, jobSummary } from '#lib/services/job-reports.ts';
 import {
@@ -21,12 +24,25 @@ const settings = () => ({ classifyQueue: config().classifyQueue });
 
 export const create = httpHandler(jobs.create, async ({ db, user, params, body }) => {
   const { provider, model } = chooseModel(llm(), body.provider, body.model);
+  const { dry_run: dryRun, ...input } = body;
+  if (dryRun) {
+    const estimate = await estimateJob(
+      db,
+      user,
+      params.workspace_id,
+      { ...input, provider, model },
+      priceTable(),
+    );
+    return new RawResponse(200, JSON.stringify(JobEstimate.parse(estimate)), {
+      'content-type': 'application/json',
+    });
+  }
   const job = await createJob(
     db,
     platform().queue,
     user,
     params.workspace_id,
-    { ...body, provider, model },
+    { ...input, provider, model },
     settings(),
   );
   return jobOut(db, job);

@@ -157,7 +157,8 @@ export type JobSettings = { classifyQueue: string };
 /** Each statement of a request's transaction: well below the API function's 15 s. */
 const API_STATEMENT_MS = 10_000;
 
-async function checkIds(
+/** 422 naming each id of `ids` that is not a `table` row of the workspace. */
+export async function checkIds(
   db: Db,
   workspaceId: string,
   table: 'classification_schemes' | 'datasources' | 'records',

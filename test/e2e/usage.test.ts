@@ -17,7 +17,7 @@ beforeAll(async () => {
   fake = await startFakeLlm();
   process.env.OPENAI_BASE_URL = `${fake.url}/v1`;
   process.env.OPENAI_API_KEY = 'sk-test-usage-key';
-  process.env.OPENAI_MODELS = 'fake-priced,fake-unpriced';
+  process.env.OPENAI_MODELS = 'fake-priced,fake-unpriced,gpt-4o-mini';
   process.env.LLM_PRICES = JSON.stringify({ openai: { 'fake-priced': PRICE } });
   fake.onRequest((request) => {
     // The first answer for this record breaks the schema: the repair turn is a second billed call.
@@ -118,6 +118,64 @@ describe('usage of a job', () => {
     expect(job.usage.calls).toBe(4);
     expect(job.usage.input_tokens).toBeGreaterThan(0);
     expect(job.usage.cost_usd).toBeNull();
+  });
+});
+
+describe('a dry run', () => {
+  const estimate = (json: Record<string, unknown>) =>
+    app.api.post(jobsPath(), {
+      token,
+      json: {
+        name: 'Estimate',
+        scheme_ids: [schemeId],
+        datasource_ids: [datasourceId],
+        dry_run: true,
+        ...json,
+      },
+    });
+
+  it('answers 200 with items, tokens and cost, and creates nothing, calls nothing', async () => {
+    const jobsBefore = (await app.api.get(jobsPath(), { token })).body.count;
+    const callsBefore = fake.requests.length;
+    const res = await estimate({ model: 'fake-priced' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ items: 3, records: 3, tokenizer: 'chars/4' });
+    expect((await app.api.get(jobsPath(), { token })).body.count).toBe(jobsBefore);
+    expect(fake.requests.length).toBe(callsBefore);
+
+    // Plausible: near what the first turns of the real run were billed (the fake counts chars/4 too).
+    const firstTurns = fake.requests.filter((r) => r.model === 'fake-priced' && r.body.messages.length === 2);
+    const billedInput = firstTurns.reduce((n, r) => n + r.usage!.input, 0);
+    expect(res.body.estimated_input_tokens).toBeGreaterThan(billedInput * 0.7);
+    expect(res.body.estimated_input_tokens).toBeLessThan(billedInput * 1.3);
+    expect(res.body.estimated_output_tokens).toBeGreaterThan(0);
+    expect(res.body.estimated_cost_usd).toBeCloseTo(
+      (res.body.estimated_input_tokens * PRICE.input + res.body.estimated_output_tokens * PRICE.output) / 1e6,
+      10,
+    );
+  });
+
+  it('counts with o200k_base for an OpenAI model, at the default table’s price', async () => {
+    const approximate = (await estimate({ model: 'fake-priced' })).body;
+    const res = await estimate({ model: 'gpt-4o-mini' });
+    expect(res.status).toBe(200);
+    expect(res.body.tokenizer).toBe('o200k_base');
+    // English prose and JSON: a real tokenizer lands near the four-characters rule, not on it.
+    expect(res.body.estimated_input_tokens).not.toBe(approximate.estimated_input_tokens);
+    expect(res.body.estimated_input_tokens).toBeGreaterThan(approximate.estimated_input_tokens * 0.5);
+    expect(res.body.estimated_input_tokens).toBeLessThan(approximate.estimated_input_tokens * 1.5);
+    expect(res.body.estimated_cost_usd).toBeCloseTo(
+      (res.body.estimated_input_tokens * 0.15 + res.body.estimated_output_tokens * 0.6) / 1e6,
+      10,
+    );
+  });
+
+  it('caps by max_records, has no cost without a price, and checks ids like a real create', async () => {
+    const capped = await estimate({ model: 'fake-unpriced', options: { max_records: 2 } });
+    expect(capped.status).toBe(200);
+    expect(capped.body).toMatchObject({ items: 2, records: 2, estimated_cost_usd: null });
+    const unknown = await estimate({ scheme_ids: ['01938a6e-1c2d-7a00-8a11-00000000dead'] });
+    expect(unknown.status).toBe(422);
   });
 });
 

@@ -48,6 +48,9 @@ const JobFields = {
   provider: z.string().min(1).max(64).optional(),
   model: z.string().min(1).max(200).optional(),
   options: JobOptions.default({}),
+  dry_run: z.boolean().optional().meta({
+    description: 'Only estimate: answers 200 with the items, tokens and cost, and creates nothing',
+  }),
 };
 const Targets = {
   scheme_ids: z.array(Id).min(1).max(20),
@@ -73,6 +76,36 @@ export const JobCreate = z
       })),
   ])
   .meta({ id: 'JobCreate', example: JOB_CREATE_EXAMPLE });
+
+export const JobEstimate = z
+  .object({
+    items: z
+      .number()
+      .int()
+      .meta({ description: 'Work items: target records (capped by max_records) × schemes' }),
+    records: z.number().int(),
+    estimated_input_tokens: z.number().int(),
+    estimated_output_tokens: z.number().int(),
+    estimated_cost_usd: z
+      .number()
+      .nullable()
+      .meta({ description: 'Null when the model has no configured price' }),
+    tokenizer: z.enum(['o200k_base', 'chars/4']).meta({
+      description:
+        'How input tokens were counted: OpenAI’s tokenizer over the real prompts of a sample of records, or about four characters a token',
+    }),
+  })
+  .meta({
+    id: 'JobEstimate',
+    example: {
+      items: 240,
+      records: 120,
+      estimated_input_tokens: 151_200,
+      estimated_output_tokens: 26_400,
+      estimated_cost_usd: 0.0385,
+      tokenizer: 'o200k_base',
+    },
+  });
 
 export const Progress = z.object({
   total: z.number().int(),
