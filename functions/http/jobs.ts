@@ -1,6 +1,7 @@
-import { priceTable } from '#lib/classify/prices.ts';
+import { priceOf, priceTable } from '#lib/classify/prices.ts';
 import { chooseModel, llm } from '#lib/classify/providers.ts';
 import { config } from '#lib/config.ts';
+import { ValidationError } from '#lib/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { downloadResponse, RawResponse } from '#lib/http/response.ts';
 import { jobs } from '#lib/http/routes.ts';
@@ -25,6 +26,16 @@ const settings = () => ({ classifyQueue: config().classifyQueue });
 export const create = httpHandler(jobs.create, async ({ db, user, params, body }) => {
   const { provider, model } = chooseModel(llm(), body.provider, body.model);
   const { dry_run: dryRun, ...input } = body;
+  if (input.options.max_cost_usd !== undefined && !priceOf(priceTable(), provider, model)) {
+    // A cost budget over calls of unknown cost could never be reached.
+    throw new ValidationError([
+      {
+        location: 'body',
+        path: 'options.max_cost_usd',
+        message: `No price is configured for ${provider} ${model} (LLM_PRICES); use max_tokens`,
+      },
+    ]);
+  }
   if (dryRun) {
     const estimate = await estimateJob(
       db,

@@ -145,6 +145,9 @@ export type JobInput = {
   options: {
     temperature?: number | undefined;
     max_records?: number | undefined;
+    /** Budgets: the worker stops the job (budget_exceeded) once its calls reach either. */
+    max_cost_usd?: number | undefined;
+    max_tokens?: number | undefined;
     /** Only records with a greater id (UUIDv7: created later), e.g. those new since a recurring task's last run. */
     record_id_after?: string | undefined;
     /** Only records with an id up to this one; by default those that exist when the job is created. */

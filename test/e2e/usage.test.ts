@@ -18,6 +18,8 @@ beforeAll(async () => {
   process.env.OPENAI_BASE_URL = `${fake.url}/v1`;
   process.env.OPENAI_API_KEY = 'sk-test-usage-key';
   process.env.OPENAI_MODELS = 'fake-priced,fake-unpriced,gpt-4o-mini';
+  // One call at a time: the budget test then knows how many calls can be in flight (one).
+  process.env.LLM_CONCURRENCY = '1';
   process.env.LLM_PRICES = JSON.stringify({ openai: { 'fake-priced': PRICE } });
   fake.onRequest((request) => {
     // The first answer for this record breaks the schema: the repair turn is a second billed call.
@@ -220,5 +222,48 @@ describe('GET /workspaces/{id}/usage', () => {
     const other = (await app.api.newUser(admin)).token;
     const res = await app.api.get(`/api/v1/workspaces/${ws}/usage`, { token: other });
     expect(res.status).toBe(404);
+  });
+});
+
+describe('a budget', () => {
+  it('max_tokens stops the calls: the items left fail with the reason, the job ends budget_exceeded', async () => {
+    const before = fake.requests.length;
+    const job = await runJob('fake-priced', { max_tokens: 1 });
+    expect(job.status).toBe('budget_exceeded');
+    expect(job.error_message).toMatch(/budget was reached: \d+ tokens used of max_tokens 1/);
+    // With one call in flight at a time, the overshoot is that one call.
+    expect(fake.requests.length - before).toBe(1);
+    expect(job.usage.calls).toBe(1);
+    expect(job.progress.pending).toBe(0);
+    expect(job.progress.failed).toBeGreaterThanOrEqual(2);
+    const failures = await app.api.get(`${jobsPath()}/${job.id}/failures`, { token });
+    expect(failures.body.data.every((f: { reason: string }) => /budget was reached/.test(f.reason))).toBe(
+      true,
+    );
+  });
+
+  it('max_cost_usd stops a priced job, and needs a price', async () => {
+    const before = fake.requests.length;
+    const job = await runJob('fake-priced', { max_cost_usd: 0.000001 });
+    expect(job.status).toBe('budget_exceeded');
+    expect(fake.requests.length - before).toBe(1);
+    expect(job.usage.cost_usd).toBeGreaterThan(0.000001);
+
+    const unpriced = await app.api.post(jobsPath(), {
+      token,
+      json: {
+        name: 'No price',
+        model: 'fake-unpriced',
+        scheme_ids: [schemeId],
+        options: { max_cost_usd: 1 },
+      },
+    });
+    expect(unpriced.status).toBe(422);
+    expect(JSON.stringify(unpriced.body)).toContain('options.max_cost_usd');
+  });
+
+  it('lets a job within its budget complete', async () => {
+    const job = await runJob('fake-priced', { max_tokens: 1_000_000, max_cost_usd: 10 });
+    expect(job.status).toBe('completed');
   });
 });

@@ -33,6 +33,13 @@ const JobOptions = z
   .object({
     temperature: z.number().min(0).max(2).optional(),
     max_records: z.number().int().min(1).max(1_000_000).optional(),
+    max_cost_usd: z.number().gt(0).max(1_000_000).optional().meta({
+      description:
+        'Budget: once the job’s calls cost this much no more are made, the items left fail with the reason, and the job ends budget_exceeded (it may pass it by the calls already in flight). Needs a priced model',
+    }),
+    max_tokens: z.number().int().min(1).max(1e12).optional().meta({
+      description: 'Budget in tokens (input + output), enforced like max_cost_usd',
+    }),
     record_id_after: Id.optional().meta({
       description: 'Only records created after this one (ids are UUIDv7, ordered by creation)',
     }),

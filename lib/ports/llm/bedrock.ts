@@ -94,7 +94,7 @@ export class BedrockProvider implements LlmProvider {
       throw toProviderError(error, request.signal);
     }
     const usage = bedrockUsage(response.usage);
-    if (usage) request.onUsage?.(usage);
+    if (usage) await request.onUsage?.(usage);
     return toResponse(response, usage);
   }
 }

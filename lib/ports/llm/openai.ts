@@ -75,7 +75,7 @@ export class OpenAiProvider implements LlmProvider {
     )) as ChatCompletion;
     // Billed whatever the answer turns out to be: reported before any check can throw.
     const usage = openAiUsage(completion.usage);
-    if (usage) request.onUsage?.(usage);
+    if (usage) await request.onUsage?.(usage);
     const choice = completion.choices?.[0];
     if (!choice?.message) {
       throw new ProviderError('The provider sent an answer without a message', { retryable: true });

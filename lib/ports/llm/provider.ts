@@ -20,9 +20,10 @@ export type LlmRequest = {
   stillWanted?: () => Promise<boolean>;
   /**
    * Told the usage of every attempt the provider billed, retries and unusable answers included
-   * (a refusal, an answer without a message): the adapter calls it as soon as it reads the usage.
+   * (a refusal, an answer without a message): the adapter awaits it as soon as it reads the
+   * usage, inside the call (and so inside its concurrency slot).
    */
-  onUsage?: (usage: LlmUsage) => void;
+  onUsage?: (usage: LlmUsage) => void | Promise<void>;
 };
 
 /**
