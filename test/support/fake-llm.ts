@@ -23,7 +23,9 @@ export type FakeBehaviour =
   /** An error response. `retryAfter` is seconds or an HTTP date; a 401 echoes the key it got, as the worst provider would. */
   | { kind: 'status'; status: number; retryAfter?: number | string; message?: string }
   /** Waits `ms`, then answers as `default`. */
-  | { kind: 'slow'; ms: number };
+  | { kind: 'slow'; ms: number }
+  /** A 200 that is billed (usage) but has no answer: OpenAI `choices: []`, Bedrock an empty message. */
+  | { kind: 'empty' };
 
 export type FakeRequest = {
   protocol: 'openai' | 'bedrock';
@@ -182,7 +184,7 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
   return fake;
 }
 
-type Answer = { content: unknown; text?: string; refusal?: string };
+type Answer = { content: unknown; text?: string; refusal?: string; empty?: boolean };
 
 function answerFor(
   behaviour: FakeBehaviour,
@@ -197,6 +199,8 @@ function answerFor(
       return { content: null, text: behaviour.body };
     case 'refusal':
       return { content: null, refusal: behaviour.body };
+    case 'empty':
+      return { content: null, text: '', empty: true };
     case 'invalid':
       return { content: breakSample(sampleFromSchema(request.schema, { quote })) };
     default:
@@ -241,13 +245,15 @@ function openAiResponse(request: FakeRequest, answer: Answer, seen: Set<string>)
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: request.model,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content, refusal: answer.refusal ?? null },
-        finish_reason: 'stop',
-      },
-    ],
+    choices: answer.empty
+      ? []
+      : [
+          {
+            index: 0,
+            message: { role: 'assistant', content, refusal: answer.refusal ?? null },
+            finish_reason: 'stop',
+          },
+        ],
     usage: usage(request, content ?? answer.refusal ?? '', 'openai', seen),
   };
 }
@@ -255,8 +261,9 @@ function openAiResponse(request: FakeRequest, answer: Answer, seen: Set<string>)
 function bedrockResponse(request: FakeRequest, answer: Answer, seen: Set<string>) {
   const text = answer.text ?? answer.refusal;
   const toolName = request.body?.toolConfig?.tools?.[0]?.toolSpec?.name ?? 'result';
-  const content =
-    text !== undefined
+  const content = answer.empty
+    ? []
+    : text !== undefined
       ? [{ text }]
       : [
           {
