@@ -31,6 +31,7 @@ const contextSchema = z.object({
   classifierDefaultProvider: z.enum(['openai', 'bedrock']).optional(),
   classifierDefaultModel: z.string().trim().min(1).optional(),
   llmConcurrency: z.coerce.number().int().min(1).max(256).optional(),
+  llmPrices: z.string().trim().min(1).optional(),
   authThrottleRateLimit: z.coerce.number().min(1).optional(),
   authThrottleBurstLimit: z.coerce.number().int().min(1).optional(),
 });

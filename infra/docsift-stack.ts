@@ -83,6 +83,7 @@ export class DocsiftStack extends Stack {
       classifierDefaultProvider: props.classifierDefaultProvider,
       classifierDefaultModel: props.classifierDefaultModel,
       llmConcurrency: props.llmConcurrency,
+      llmPrices: props.llmPrices,
     });
     this.storage = new Storage(this, 'Storage', {
       corsOrigins: props.corsOrigins ?? [],

@@ -5,7 +5,7 @@ import { CliError, type Context, contextOf } from '../context.ts';
 import { POLL_MS, progressBar, sleep } from '../progress.ts';
 
 type Job = ResponseOf<typeof jobs.read>;
-const FINISHED = ['completed', 'completed_with_errors', 'failed', 'cancelled'];
+const FINISHED = ['completed', 'completed_with_errors', 'failed', 'cancelled', 'budget_exceeded'];
 
 const collect = (value: string, previous: string[] = []) => [
   ...previous,

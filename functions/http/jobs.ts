@@ -1,9 +1,13 @@
+import { priceOf, priceTable } from '#lib/classify/prices.ts';
 import { chooseModel, llm } from '#lib/classify/providers.ts';
 import { config } from '#lib/config.ts';
+import { ValidationError } from '#lib/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { downloadResponse } from '#lib/http/response.ts';
+import { downloadResponse, RawResponse } from '#lib/http/response.ts';
 import { jobs } from '#lib/http/routes.ts';
+import { JobEstimate } from '#lib/http/schemas/classification.ts';
 import { platform } from '#lib/platform.ts';
+import { estimateJob } from '#lib/services/estimates.ts';
 import { announceJobFinished } from '#lib/services/job-events.ts';
 import { jobExport, jobSummary } from '#lib/services/job-reports.ts';
 import {
@@ -11,26 +15,48 @@ import {
   createJob,
   deleteJob,
   jobFailures,
-  jobProgress,
+  jobOut,
   listJobs,
   requireJob,
   retryJob,
-  toJobOut,
 } from '#lib/services/jobs.ts';
 
 const settings = () => ({ classifyQueue: config().classifyQueue });
 
 export const create = httpHandler(jobs.create, async ({ db, user, params, body }) => {
   const { provider, model } = chooseModel(llm(), body.provider, body.model);
+  const { dry_run: dryRun, ...input } = body;
+  if (input.options.max_cost_usd !== undefined && !priceOf(priceTable(), provider, model)) {
+    // A cost budget over calls of unknown cost could never be reached.
+    throw new ValidationError([
+      {
+        location: 'body',
+        path: 'options.max_cost_usd',
+        message: `No price is configured for ${provider} ${model} (LLM_PRICES); use max_tokens`,
+      },
+    ]);
+  }
+  if (dryRun) {
+    const estimate = await estimateJob(
+      db,
+      user,
+      params.workspace_id,
+      { ...input, provider, model },
+      priceTable(),
+    );
+    return new RawResponse(200, JSON.stringify(JobEstimate.parse(estimate)), {
+      'content-type': 'application/json',
+    });
+  }
   const job = await createJob(
     db,
     platform().queue,
     user,
     params.workspace_id,
-    { ...body, provider, model },
+    { ...input, provider, model },
     settings(),
   );
-  return toJobOut(job, await jobProgress(db, job.id));
+  return jobOut(db, job);
 });
 
 export const list = httpHandler(jobs.list, async ({ db, user, params, query }) =>
@@ -39,7 +65,7 @@ export const list = httpHandler(jobs.list, async ({ db, user, params, query }) =
 
 export const read = httpHandler(jobs.read, async ({ db, user, params }) => {
   const job = await requireJob(db, user, params.workspace_id, params.job_id);
-  return toJobOut(job, await jobProgress(db, job.id));
+  return jobOut(db, job);
 });
 
 const deleteHandler = httpHandler(jobs.delete, async ({ db, user, params }) => {
@@ -53,12 +79,12 @@ export const cancel = httpHandler(jobs.cancel, async ({ db, user, params }) => {
   const job = await cancelJob(db, user, params.workspace_id, params.job_id);
   // A recurring task's run waiting on this job ends now (the maintenance sweep would, later).
   await announceJobFinished(db, platform().queue, config().taskQueue, job.id);
-  return toJobOut(job, await jobProgress(db, job.id));
+  return jobOut(db, job);
 });
 
 export const retry = httpHandler(jobs.retry, async ({ db, user, params }) => {
   const job = await retryJob(db, platform().queue, user, params.workspace_id, params.job_id, settings());
-  return toJobOut(job, await jobProgress(db, job.id));
+  return jobOut(db, job);
 });
 
 export const failures = httpHandler(jobs.failures, async ({ db, user, params }) =>

@@ -2,6 +2,7 @@ import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { pricesFromEnv } from '#lib/classify/prices.ts';
 
 /**
  * Concurrent calls per provider and process, unless configured: lib/ports/llm/resilient.ts's
@@ -27,6 +28,8 @@ export interface LlmSettings {
   classifierDefaultModel?: string;
   /** Concurrent LLM calls per provider and process (LLM_CONCURRENCY). Default 4. */
   llmConcurrency?: number;
+  /** Prices over the app's dated defaults (LLM_PRICES), JSON as lib/classify/prices.ts reads it; checked at synth. */
+  llmPrices?: string;
 }
 
 /**
@@ -47,6 +50,8 @@ export class Llm extends Construct {
   constructor(scope: Construct, id: string, settings: LlmSettings = {}) {
     super(scope, id);
     this.settings = settings;
+    // A bad price table would otherwise surface first in the workers' retries.
+    if (settings.llmPrices) pricesFromEnv({ LLM_PRICES: settings.llmPrices });
     if (settings.classifierDefaultProvider === 'bedrock' && !settings.bedrockModels?.length) {
       throw new Error('classifierDefaultProvider is bedrock, but bedrockModels is empty: set bedrockModels');
     }
@@ -77,6 +82,7 @@ export class Llm extends Construct {
       BEDROCK_MODELS: s.bedrockModels?.join(','),
       CLASSIFIER_DEFAULT_PROVIDER: s.classifierDefaultProvider,
       CLASSIFIER_DEFAULT_MODEL: s.classifierDefaultModel,
+      LLM_PRICES: s.llmPrices,
     };
     return {
       OPENAI_API_KEY_SECRET_ARN: this.openaiApiKey.secretArn,

@@ -16,7 +16,13 @@ import { DatasetRow, DatasourceRow, JobRow, MemberRow, RecordRow, ResultRow, Sch
 export type ImportCounts = Record<string, number>;
 
 const BATCH = 1000;
-const FINISHED_JOB = new Set(['completed', 'completed_with_errors', 'failed', 'cancelled']);
+const FINISHED_JOB = new Set([
+  'completed',
+  'completed_with_errors',
+  'failed',
+  'cancelled',
+  'budget_exceeded',
+]);
 
 /** Keys sorted at every level: the same content always serialises the same way. */
 function canonical(value: unknown): unknown {

@@ -95,7 +95,8 @@ export type JobStatus =
   | 'completed'
   | 'completed_with_errors'
   | 'failed'
-  | 'cancelled';
+  | 'cancelled'
+  | 'budget_exceeded';
 export type ItemStatus = 'pending' | 'succeeded' | 'failed' | 'cancelled';
 
 export interface ClassificationSchemesTable {
@@ -133,6 +134,10 @@ export interface ClassificationJobsTable {
   planned_records: Generated<number>;
   /** Set once every work item exists: until then progress.total still grows. */
   planned_at: Date | null;
+  /** Tokens (input + output) its calls used so far: the budget's counter. */
+  used_tokens: ColumnType<string, never, never>;
+  /** Cost of its priced calls so far (numeric, as text): the budget's counter. */
+  used_cost_usd: ColumnType<string, never, never>;
 }
 
 export interface ClassificationItemsTable {
@@ -339,6 +344,24 @@ export interface Database {
   dataset_jobs: DatasetJobsTable;
   bundle_exports: BundleExportsTable;
   bundle_imports: BundleImportsTable;
+  llm_usage: LlmUsageTable;
+}
+
+/** One billed provider call. */
+export interface LlmUsageTable {
+  id: string;
+  workspace_id: string;
+  /** Null once its job is deleted: the tokens were still paid for. */
+  job_id: string | null;
+  provider: string;
+  model: string;
+  input_tokens: number;
+  /** Part of input_tokens the provider served from its prompt cache. */
+  cached_input_tokens: number;
+  output_tokens: number;
+  /** Numeric (text from pg); null when the model had no configured price. */
+  cost_usd: ColumnType<string | null, number | null, never>;
+  at: CreatedAt;
 }
 
 export type ClassificationScheme = Selectable<ClassificationSchemesTable>;

@@ -51,6 +51,7 @@ export const TAG_DESCRIPTIONS: Record<string, string> = {
   datasets: 'Curated sets of records, with the schemes and jobs whose results they carry, and their exports.',
   sharing:
     'Share links: expiring, counted, revocable tokens that let anyone (or any signed-in user) read one resource, or import it.',
+  usage: 'Tokens and cost of LLM calls, per workspace, day, provider and model (prices from configuration).',
   system: 'Health.',
 };
 

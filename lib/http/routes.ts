@@ -10,6 +10,7 @@ import { schemes } from './routes/schemes.ts';
 import { shared, shares } from './routes/shares.ts';
 import { system } from './routes/system.ts';
 import { tasks } from './routes/tasks.ts';
+import { usage } from './routes/usage.ts';
 import { users } from './routes/users.ts';
 import { workspaces } from './routes/workspaces.ts';
 
@@ -28,6 +29,7 @@ export {
   shares,
   system,
   tasks,
+  usage,
   users,
   workspaces,
 };
@@ -45,6 +47,7 @@ export const routes: Route[] = [
   ...Object.values(datasets),
   ...Object.values(bundles),
   ...Object.values(tasks),
+  ...Object.values(usage),
   ...Object.values(shares),
   ...Object.values(shared),
   ...Object.values(system),

@@ -1,3 +1,4 @@
+import { pricesFromEnv } from '#lib/classify/prices.ts';
 import type { Config } from '#lib/config.ts';
 import { providersFromEnv } from '#lib/ports/llm/index.ts';
 import { deadLetterQueueOf } from '#lib/ports/queue/queue.ts';
@@ -29,6 +30,8 @@ export function withoutCredentials(url: string): string {
 function llmSummary(env: Record<string, string | undefined>): string {
   try {
     const providers = providersFromEnv(env).list();
+    // Read here so a bad LLM_PRICES shows at start, not first in a worker's retries.
+    pricesFromEnv(env);
     if (providers.length === 0)
       return 'none configured (set OPENAI_BASE_URL/OPENAI_API_KEY or BEDROCK_MODELS)';
     return providers

@@ -9,11 +9,12 @@ import {
   verifyEvidence,
 } from '#lib/classify/index.ts';
 import { type ClassifyItems, ClassifyMessage, PLAN_DONE, type PlanJob } from '#lib/classify/messages.ts';
+import { costOf, type Price, type PriceTable, priceOf, priceTable } from '#lib/classify/prices.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { ClassificationJob, ClassificationScheme, JobStatus } from '#lib/db/schema.ts';
 import { limitTransaction } from '#lib/db/statement-timeout.ts';
 import { newId } from '#lib/ids.ts';
-import { type LlmProvider, ProviderError } from '#lib/ports/llm/provider.ts';
+import { type LlmProvider, type LlmUsage, ProviderError } from '#lib/ports/llm/provider.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { announceJobFinished } from './job-events.ts';
 
@@ -23,6 +24,8 @@ export type ClassifyDeps = {
   log: Logger;
   /** The provider a job names, or undefined when it is not configured here. */
   provider: (name: string) => LlmProvider | undefined;
+  /** Prices for the usage rows; the process's (defaults and LLM_PRICES) when absent. */
+  prices?: PriceTable;
   settings: {
     classifyQueue: string;
     /** Where a finished job of a recurring task's run is announced (the run then settles). */
@@ -296,26 +299,79 @@ function watchJob(db: Db, jobId: string, pollMs: number) {
   return { signal: controller.signal, stop: () => clearInterval(timer) };
 }
 
-/** True while the item waits for its answer and its job runs: asked right before each provider call. */
-async function itemWanted(db: Db, jobId: string, item: { record_id: string; scheme_id: string }) {
-  const row = await db
+/**
+ * True while the item waits for its answer, its job runs and the job's budget holds: asked right
+ * before each provider call. The first worker to find the budget spent stops the job.
+ */
+async function itemWanted(
+  deps: ClassifyDeps,
+  job: ClassificationJob,
+  item: { record_id: string; scheme_id: string },
+) {
+  const row = await deps.db
     .selectFrom('classification_items as i')
     .innerJoin('classification_jobs as j', 'j.id', 'i.job_id')
-    .select('i.status')
-    .where('i.job_id', '=', jobId)
+    .select(['j.used_tokens', 'j.used_cost_usd'])
+    .where('i.job_id', '=', job.id)
     .where('i.record_id', '=', item.record_id)
     .where('i.scheme_id', '=', item.scheme_id)
     .where('i.status', '=', 'pending')
     .where('j.status', '=', 'running')
     .executeTakeFirst();
-  return row !== undefined;
+  if (!row) return false;
+  const reason = budgetReached(job, Number(row.used_tokens), Number(row.used_cost_usd));
+  if (reason === undefined) return true;
+  if ((await stopForBudget(deps.db, job.id, reason)) && deps.settings.taskQueue)
+    await announceJobFinished(deps.db, deps.queue, deps.settings.taskQueue, job.id);
+  return false;
 }
 
-type Outcome =
+/** Why the job may make no more calls, or undefined while its budget (if any) holds. */
+function budgetReached(job: ClassificationJob, tokens: number, cost: number): string | undefined {
+  const { max_tokens: maxTokens, max_cost_usd: maxCost } = job.options as {
+    max_tokens?: number;
+    max_cost_usd?: number;
+  };
+  if (maxTokens !== undefined && tokens >= maxTokens)
+    return `The job's budget was reached: ${tokens} tokens used of max_tokens ${maxTokens}`;
+  if (maxCost !== undefined && cost >= maxCost)
+    return `The job's budget was reached: $${cost.toFixed(6)} spent of max_cost_usd ${maxCost}`;
+  return undefined;
+}
+
+/**
+ * Ends a running job as `budget_exceeded`: its pending items fail with the reason (listed with
+ * the job's failures), so no worker calls for them. The job's row first, as a cancel does (a planner chunk then waits).
+ * True when this call stopped it.
+ */
+async function stopForBudget(db: Db, jobId: string, reason: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const stopped = await trx
+      .updateTable('classification_jobs')
+      .set({ status: 'budget_exceeded', error_message: reason, finished_at: sql<Date>`clock_timestamp()` })
+      .where('id', '=', jobId)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    if (stopped.numUpdatedRows === 0n) return false;
+    await trx
+      .updateTable('classification_items')
+      .set({ status: 'failed', reason })
+      .where('job_id', '=', jobId)
+      .where('status', '=', 'pending')
+      .execute();
+    return true;
+  });
+}
+
+type Outcome = (
   | { ok: true; values: Record<string, unknown>; justifications: Record<string, unknown> }
   | { ok: false; reason: string }
-  /** The job stopped wanting the item meanwhile: nothing to record. */
-  | { ok: false; cancelled: true };
+  /** The job stopped wanting the item meanwhile: nothing to record but the calls' usage. */
+  | { ok: false; cancelled: true }
+) & {
+  /** Usage of every billed provider call made for the item (retries and the repair turn included). */
+  calls: LlmUsage[];
+};
 
 async function classifyItem(
   deps: ClassifyDeps,
@@ -343,21 +399,30 @@ async function classifyItem(
   if (!record) return;
   const outcome = await askModel(deps, job, scheme, record, {
     signal,
-    stillWanted: () => itemWanted(deps.db, job.id, item),
+    stillWanted: () => itemWanted(deps, job, item),
   });
+  const prices = deps.prices ?? priceTable();
   if (!outcome.ok) {
-    if ('cancelled' in outcome) return;
-    await deps.db
-      .updateTable('classification_items')
-      .set({ status: 'failed', reason: outcome.reason })
-      .where('job_id', '=', job.id)
-      .where('record_id', '=', item.record_id)
-      .where('scheme_id', '=', item.scheme_id)
-      .where('status', '=', 'pending')
-      .execute();
+    if ('cancelled' in outcome) {
+      await recordUsage(deps.db, job, outcome.calls, prices);
+      return;
+    }
+    await deps.db.transaction().execute(async (trx) => {
+      await recordUsage(trx, job, outcome.calls, prices);
+      await trx
+        .updateTable('classification_items')
+        .set({ status: 'failed', reason: outcome.reason })
+        .where('job_id', '=', job.id)
+        .where('record_id', '=', item.record_id)
+        .where('scheme_id', '=', item.scheme_id)
+        .where('status', '=', 'pending')
+        .execute();
+    });
     return;
   }
   await deps.db.transaction().execute(async (trx) => {
+    // Paid for whether or not the result is kept below.
+    await recordUsage(trx, job, outcome.calls, prices);
     const done = await trx
       .updateTable('classification_items')
       .set({ status: 'succeeded', reason: null })
@@ -399,8 +464,9 @@ async function askModel(
   record: { title: string | null; text_content: string },
   wanted: { signal: AbortSignal; stillWanted: () => Promise<boolean> },
 ): Promise<Outcome> {
+  const calls: LlmUsage[] = [];
   const provider = deps.provider(job.provider);
-  if (!provider) return { ok: false, reason: `The provider "${job.provider}" is not configured` };
+  if (!provider) return { ok: false, reason: `The provider "${job.provider}" is not configured`, calls };
   const fields = scheme.fields as SchemeField[];
   const prompt = buildPrompt({
     scheme: { ...scheme, fields },
@@ -412,6 +478,13 @@ async function askModel(
   const messages: { role: 'user' | 'assistant'; content: string }[] = [
     { role: 'user', content: prompt.user },
   ];
+  const price = priceOf(deps.prices ?? priceTable(), job.provider, job.model);
+  // The budget's counters move as each billed attempt returns, before its concurrency slot is
+  // released: the next call's check, this worker's or another's, sees what it spent.
+  const onUsage = async (usage: LlmUsage) => {
+    calls.push(usage);
+    await addToJobCounters(deps.db, job.id, [usage], price);
+  };
   for (let attempt = 0; attempt < 2; attempt++) {
     let answer: Awaited<ReturnType<LlmProvider['classify']>>;
     try {
@@ -424,17 +497,19 @@ async function askModel(
         ...(temperature !== undefined && { temperature }),
         signal: wanted.signal,
         stillWanted: wanted.stillWanted,
+        onUsage,
       });
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
-      if (wanted.signal.aborted || !(await wanted.stillWanted())) return { ok: false, cancelled: true };
+      if (wanted.signal.aborted || !(await wanted.stillWanted()))
+        return { ok: false, cancelled: true, calls };
       deps.log.warn('Provider call failed', {
         provider: job.provider,
         reason: error.reason,
         status: error.status,
         detail: error.detail,
       });
-      return { ok: false, reason: error.reason };
+      return { ok: false, reason: error.reason, calls };
     }
     const checked = validateModelOutput(fields, answer.output);
     if (checked.ok) {
@@ -443,17 +518,55 @@ async function askModel(
         const { reasoning, evidence } = j as { reasoning: string; evidence: string[] };
         justifications[field] = { reasoning, evidence: verifyEvidence(evidence, record.text_content) };
       }
-      return { ok: true, values: checked.value.values, justifications };
+      return { ok: true, values: checked.value.values, justifications, calls };
     }
     // The errors quote the answer: they go back to the model, and only their paths to the user.
     if (attempt === 1)
-      return { ok: false, reason: `Invalid answer after one repair at ${checked.paths.join(', ')}` };
+      return {
+        ok: false,
+        reason: `Invalid answer after one repair at ${checked.paths.join(', ')}`,
+        calls,
+      };
     messages.push(
       { role: 'assistant', content: answer.raw },
       { role: 'user', content: repairPrompt(checked.errors) },
     );
   }
-  return { ok: false, reason: 'unreachable' };
+  return { ok: false, reason: 'unreachable', calls };
+}
+
+/**
+ * Adds calls to the job's counters, which budgets read: one atomic increment, so concurrent
+ * workers never lose each other's spend. Unpriced calls add tokens only.
+ */
+async function addToJobCounters(db: Db, jobId: string, calls: LlmUsage[], price: Price | undefined) {
+  if (calls.length === 0) return;
+  const tokens = calls.reduce((n, c) => n + c.inputTokens + c.outputTokens, 0);
+  const cost = calls.reduce((n, c) => n + (costOf(price, c) ?? 0), 0);
+  await sql`UPDATE classification_jobs
+    SET used_tokens = used_tokens + ${tokens}, used_cost_usd = used_cost_usd + ${cost}
+    WHERE id = ${jobId}`.execute(db);
+}
+
+/**
+ * Stores one usage row per billed call, priced now (a later price change does not rewrite what
+ * was spent). The job's counters were moved call by call already ({@link addToJobCounters}).
+ */
+async function recordUsage(db: Db, job: ClassificationJob, calls: LlmUsage[], prices: PriceTable) {
+  if (calls.length === 0) return;
+  const price = priceOf(prices, job.provider, job.model);
+  const rows = calls.map((usage) => ({
+    id: newId(),
+    workspace_id: job.workspace_id,
+    job_id: job.id,
+    provider: job.provider,
+    model: job.model,
+    input_tokens: usage.inputTokens,
+    cached_input_tokens: usage.cachedInputTokens,
+    output_tokens: usage.outputTokens,
+    cost_usd: costOf(price, usage),
+  }));
+  await db.insertInto('llm_usage').values(rows).execute();
 }
 
 /**

@@ -18,6 +18,16 @@ export type Progress = {
   cancelled: number;
 };
 
+/** What a job's provider calls used: every billed call, its retries and repair turns included. */
+export type JobUsage = {
+  calls: number;
+  input_tokens: number;
+  cached_input_tokens: number;
+  output_tokens: number;
+  /** Null when a call's model had no configured price. */
+  cost_usd: number | null;
+};
+
 export type JobOut = {
   id: string;
   workspace_id: string;
@@ -32,13 +42,14 @@ export type JobOut = {
   options: Record<string, unknown>;
   error_message: string | null;
   progress: Progress;
+  usage: JobUsage;
   created_at: string;
   updated_at: string;
   finished_at: string | null;
   planned: boolean;
 };
 
-export function toJobOut(job: ClassificationJob, progress: Progress): JobOut {
+export function toJobOut(job: ClassificationJob, progress: Progress, usage: JobUsage): JobOut {
   return {
     id: job.id,
     workspace_id: job.workspace_id,
@@ -53,6 +64,7 @@ export function toJobOut(job: ClassificationJob, progress: Progress): JobOut {
     options: job.options,
     error_message: job.error_message,
     progress,
+    usage,
     created_at: job.created_at.toISOString(),
     updated_at: job.updated_at.toISOString(),
     finished_at: job.finished_at?.toISOString() ?? null,
@@ -85,6 +97,43 @@ export async function jobProgress(db: Db, jobId: string): Promise<Progress> {
   return (await jobsProgress(db, [jobId])).get(jobId)!;
 }
 
+/** Each job's summed usage, in one query (a list page's worth of jobs). */
+export async function jobsUsage(db: Db, jobIds: string[]): Promise<Map<string, JobUsage>> {
+  const usage = new Map<string, JobUsage>(
+    jobIds.map((id) => [
+      id,
+      { calls: 0, input_tokens: 0, cached_input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+    ]),
+  );
+  if (jobIds.length === 0) return usage;
+  const rows = await db
+    .selectFrom('llm_usage')
+    .select([
+      'job_id',
+      sql<number>`count(*)::int`.as('calls'),
+      sql<number>`sum(input_tokens)::float8`.as('input_tokens'),
+      sql<number>`sum(cached_input_tokens)::float8`.as('cached_input_tokens'),
+      sql<number>`sum(output_tokens)::float8`.as('output_tokens'),
+      // One unpriced call makes the total unknown: null, not a partial sum passed off as the cost.
+      sql<number | null>`CASE WHEN bool_and(cost_usd IS NOT NULL) THEN sum(cost_usd)::float8 END`.as(
+        'cost_usd',
+      ),
+    ])
+    .where('job_id', 'in', jobIds)
+    .groupBy('job_id')
+    .execute();
+  for (const { job_id, ...sums } of rows) usage.set(job_id!, sums);
+  return usage;
+}
+
+/** A job as the API shows it, with its progress and usage. */
+export async function jobOut(db: Db, job: ClassificationJob): Promise<JobOut> {
+  // One after the other: `db` may be a transaction, which runs one statement at a time.
+  const progress = await jobsProgress(db, [job.id]);
+  const usage = await jobsUsage(db, [job.id]);
+  return toJobOut(job, progress.get(job.id)!, usage.get(job.id)!);
+}
+
 export type JobInput = {
   name: string;
   description?: string | null | undefined;
@@ -96,6 +145,9 @@ export type JobInput = {
   options: {
     temperature?: number | undefined;
     max_records?: number | undefined;
+    /** Budgets: the worker stops the job (budget_exceeded) once its calls reach either. */
+    max_cost_usd?: number | undefined;
+    max_tokens?: number | undefined;
     /** Only records with a greater id (UUIDv7: created later), e.g. those new since a recurring task's last run. */
     record_id_after?: string | undefined;
     /** Only records with an id up to this one; by default those that exist when the job is created. */
@@ -108,7 +160,8 @@ export type JobSettings = { classifyQueue: string };
 /** Each statement of a request's transaction: well below the API function's 15 s. */
 const API_STATEMENT_MS = 10_000;
 
-async function checkIds(
+/** 422 naming each id of `ids` that is not a `table` row of the workspace. */
+export async function checkIds(
   db: Db,
   workspaceId: string,
   table: 'classification_schemes' | 'datasources' | 'records',
@@ -244,15 +297,20 @@ export async function listJobs(db: Db, user: Pick<User, 'id'>, workspaceId: stri
     db.selectFrom('classification_jobs').where('workspace_id', '=', workspaceId),
     paging,
   );
-  const progress = await jobsProgress(
-    db,
-    page.data.map((j) => j.id),
-  );
-  const data = page.data.map((j) => toJobOut(j, progress.get(j.id)!));
+  const ids = page.data.map((j) => j.id);
+  const progress = await jobsProgress(db, ids);
+  const usage = await jobsUsage(db, ids);
+  const data = page.data.map((j) => toJobOut(j, progress.get(j.id)!, usage.get(j.id)!));
   return { ...page, data };
 }
 
-const FINISHED: JobStatus[] = ['completed', 'completed_with_errors', 'failed', 'cancelled'];
+const FINISHED: JobStatus[] = [
+  'completed',
+  'completed_with_errors',
+  'failed',
+  'cancelled',
+  'budget_exceeded',
+];
 
 /** Cancels a job: work not yet done is dropped (in-flight items finish or are skipped). */
 export async function cancelJob(

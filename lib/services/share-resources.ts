@@ -1,6 +1,6 @@
 import type { Db } from '#lib/db/database.ts';
 import type { ShareResourceType } from '#lib/db/schema.ts';
-import { jobProgress, toJobOut } from './jobs.ts';
+import { jobOut } from './jobs.ts';
 import { toSchemeOut } from './schemes.ts';
 
 /** Where a shareable resource lives, its name, and what a link's holder first sees of it. */
@@ -56,7 +56,7 @@ const job: ShareableResolver = {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row && toJobOut(row, await jobProgress(db, row.id));
+    return row && jobOut(db, row);
   },
 };
 

@@ -5,7 +5,7 @@ import type { Paging } from '#lib/http/schemas/common.ts';
 import { exportDataset, listMembers } from './dataset-members.ts';
 import { readDataset } from './datasets.ts';
 import { listDatasources, requireDatasource, toDatasourceOut } from './datasources.ts';
-import { jobProgress, listJobs, requireJob, toJobOut } from './jobs.ts';
+import { jobOut, listJobs, requireJob } from './jobs.ts';
 import { getRecord, listRecords, type RecordFilters, toRecordOut } from './records.ts';
 import { getResult, listResults, type ResultFilters } from './results.ts';
 import { listSchemes, requireScheme, toSchemeOut } from './schemes.ts';
@@ -108,7 +108,7 @@ export async function sharedJobRow(db: Db, share: OpenedShare, id: string): Prom
 
 export async function sharedJob(db: Db, share: OpenedShare, id: string) {
   const job = await sharedJobRow(db, share, id);
-  return toJobOut(job, await jobProgress(db, job.id));
+  return jobOut(db, job);
 }
 
 /** Results of a job link's job (filters as the results route), or of a workspace link's workspace. */

@@ -465,6 +465,7 @@ function outcomeOfJob(job: {
       return { status: 'succeeded', message: 'Job completed with errors (see its failures)', jobId: job.id };
     case 'failed':
     case 'cancelled':
+    case 'budget_exceeded':
       return {
         status: 'failed',
         message: `Job ${job.status}${job.error_message ? `: ${job.error_message}` : ''}`,

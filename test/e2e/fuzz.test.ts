@@ -128,6 +128,7 @@ function exampleBody(route: Route): unknown {
       provider: 'openai',
       model: 'fake-model',
       options: { temperature: 0 },
+      dry_run: false,
     },
     'datasets.create': {
       name: 'Curated',

@@ -23,7 +23,9 @@ export type FakeBehaviour =
   /** An error response. `retryAfter` is seconds or an HTTP date; a 401 echoes the key it got, as the worst provider would. */
   | { kind: 'status'; status: number; retryAfter?: number | string; message?: string }
   /** Waits `ms`, then answers as `default`. */
-  | { kind: 'slow'; ms: number };
+  | { kind: 'slow'; ms: number }
+  /** A 200 that is billed (usage) but has no answer: OpenAI `choices: []`, Bedrock an empty message. */
+  | { kind: 'empty' };
 
 export type FakeRequest = {
   protocol: 'openai' | 'bedrock';
@@ -36,6 +38,8 @@ export type FakeRequest = {
   schema: object;
   /** The first user message: the record; later ones are repair turns. */
   userText: string;
+  /** The usage the fake reported for it (absent for error answers, which are not billed). */
+  usage?: { input: number; cached: number; output: number };
 };
 
 /** A handle on a running fake; see {@link startFakeLlm}. */
@@ -72,6 +76,8 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
   const requests: FakeRequest[] = [];
   let inFlight = 0;
   let maxConcurrent = 0;
+  // System prompts seen before: their tokens count as served from the prompt cache, as a provider's would.
+  const seenSystems = new Set<string>();
 
   const handle = async (req: IncomingMessage | Http2ServerRequest, res: Reply) => {
     const chunks: Buffer[] = [];
@@ -115,8 +121,8 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
     if (behaviour.kind === 'slow') behaviour = { kind: 'default' };
     if (behaviour.kind === 'status') return sendError(res, request, behaviour);
     const answer = answerFor(behaviour, request, fake.recordText);
-    if (isOpenAi) return send(res, 200, openAiResponse(request, answer));
-    return send(res, 200, bedrockResponse(request, answer));
+    if (isOpenAi) return send(res, 200, openAiResponse(request, answer, seenSystems));
+    return send(res, 200, bedrockResponse(request, answer, seenSystems));
   };
   // The Bedrock SDK speaks HTTP/2 (cleartext, prior knowledge, with an http:// endpoint); fetch speaks
   // HTTP/1.1. One port serves both: the first bytes of a connection tell which it is.
@@ -163,6 +169,7 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
       queue = [];
       hook = undefined;
       requests.length = 0;
+      seenSystems.clear();
       maxConcurrent = inFlight;
       fake.latencyMs = options.latencyMs ?? 0;
       fake.recordText = findRecordText;
@@ -177,7 +184,7 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
   return fake;
 }
 
-type Answer = { content: unknown; text?: string; refusal?: string };
+type Answer = { content: unknown; text?: string; refusal?: string; empty?: boolean };
 
 function answerFor(
   behaviour: FakeBehaviour,
@@ -192,6 +199,8 @@ function answerFor(
       return { content: null, text: behaviour.body };
     case 'refusal':
       return { content: null, refusal: behaviour.body };
+    case 'empty':
+      return { content: null, text: '', empty: true };
     case 'invalid':
       return { content: breakSample(sampleFromSchema(request.schema, { quote })) };
     default:
@@ -229,29 +238,32 @@ function bedrockRequest(path: string, headers: IncomingHttpHeaders, body: FakeRe
   };
 }
 
-function openAiResponse(request: FakeRequest, answer: Answer) {
+function openAiResponse(request: FakeRequest, answer: Answer, seen: Set<string>) {
   const content = answer.text ?? (answer.refusal ? null : JSON.stringify(answer.content));
   return {
     id: `chatcmpl-fake-${Date.now()}`,
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: request.model,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content, refusal: answer.refusal ?? null },
-        finish_reason: 'stop',
-      },
-    ],
-    usage: usage(request, content ?? answer.refusal ?? '', 'openai'),
+    choices: answer.empty
+      ? []
+      : [
+          {
+            index: 0,
+            message: { role: 'assistant', content, refusal: answer.refusal ?? null },
+            finish_reason: 'stop',
+          },
+        ],
+    usage: usage(request, content ?? answer.refusal ?? '', 'openai', seen),
   };
 }
 
-function bedrockResponse(request: FakeRequest, answer: Answer) {
+function bedrockResponse(request: FakeRequest, answer: Answer, seen: Set<string>) {
   const text = answer.text ?? answer.refusal;
   const toolName = request.body?.toolConfig?.tools?.[0]?.toolSpec?.name ?? 'result';
-  const content =
-    text !== undefined
+  const content = answer.empty
+    ? []
+    : text !== undefined
       ? [{ text }]
       : [
           {
@@ -265,18 +277,41 @@ function bedrockResponse(request: FakeRequest, answer: Answer) {
   return {
     output: { message: { role: 'assistant', content } },
     stopReason: text !== undefined ? 'end_turn' : 'tool_use',
-    usage: usage(request, text ?? JSON.stringify(answer.content), 'bedrock'),
+    usage: usage(request, text ?? JSON.stringify(answer.content), 'bedrock', seen),
     metrics: { latencyMs: 1 },
   };
 }
 
-/** Roughly four characters a token: enough for tests that sum usage. */
-function usage(request: FakeRequest, output: string, protocol: 'openai' | 'bedrock') {
-  const input = Math.ceil(JSON.stringify(request.body?.messages ?? []).length / 4);
+/**
+ * Roughly four characters a token (deterministic, enough for tests that sum usage), over the
+ * messages, the system prompt and the schema. A system prompt seen before counts as cached, as
+ * a provider's prompt cache would serve it. Each protocol's shape: OpenAI's prompt_tokens include
+ * the cached ones; Bedrock's inputTokens leave them out (cacheReadInputTokens).
+ */
+function usage(request: FakeRequest, output: string, protocol: 'openai' | 'bedrock', seen: Set<string>) {
+  const body = request.body ?? {};
+  const system = JSON.stringify(protocol === 'openai' ? (body.messages?.[0] ?? '') : (body.system ?? ''));
+  const rest = JSON.stringify(protocol === 'openai' ? (body.messages ?? []).slice(1) : (body.messages ?? []));
+  const schema = JSON.stringify(request.schema ?? {});
+  const systemTokens = Math.ceil(system.length / 4);
+  const input = systemTokens + Math.ceil(rest.length / 4) + Math.ceil(schema.length / 4);
+  const cached = seen.has(system) ? systemTokens : 0;
+  seen.add(system);
   const out = Math.ceil(output.length / 4);
+  request.usage = { input, cached, output: out };
   return protocol === 'openai'
-    ? { prompt_tokens: input, completion_tokens: out, total_tokens: input + out }
-    : { inputTokens: input, outputTokens: out, totalTokens: input + out };
+    ? {
+        prompt_tokens: input,
+        completion_tokens: out,
+        total_tokens: input + out,
+        prompt_tokens_details: { cached_tokens: cached },
+      }
+    : {
+        inputTokens: input - cached,
+        cacheReadInputTokens: cached,
+        outputTokens: out,
+        totalTokens: input + out,
+      };
 }
 
 const BEDROCK_ERRORS: Record<number, string> = {

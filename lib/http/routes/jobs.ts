@@ -2,6 +2,7 @@ import { route } from '../route.ts';
 import {
   ExportQuery,
   JobCreate,
+  JobEstimate,
   JobFailures,
   JobParams,
   JobPublic,
@@ -23,7 +24,17 @@ export const jobs = {
     tags: ['classification'],
     params: WorkspaceIdParam,
     body: JobCreate,
-    response: { status: 201, schema: JobPublic },
+    response: {
+      status: 201,
+      schema: JobPublic,
+      alternatives: [
+        {
+          status: 200,
+          description: 'With `dry_run: true`: the estimate, and nothing created',
+          schema: JobEstimate,
+        },
+      ],
+    },
     errors: [404, 503],
   }),
   list: route({

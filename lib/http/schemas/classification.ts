@@ -33,6 +33,13 @@ const JobOptions = z
   .object({
     temperature: z.number().min(0).max(2).optional(),
     max_records: z.number().int().min(1).max(1_000_000).optional(),
+    max_cost_usd: z.number().gt(0).max(1_000_000).optional().meta({
+      description:
+        'Budget: once the job’s calls cost this much no more are made, the items left fail with the reason, and the job ends budget_exceeded (it may pass it by the calls already in flight). Needs a priced model',
+    }),
+    max_tokens: z.number().int().min(1).max(1e12).optional().meta({
+      description: 'Budget in tokens (input + output), enforced like max_cost_usd',
+    }),
     record_id_after: Id.optional().meta({
       description: 'Only records created after this one (ids are UUIDv7, ordered by creation)',
     }),
@@ -48,6 +55,9 @@ const JobFields = {
   provider: z.string().min(1).max(64).optional(),
   model: z.string().min(1).max(200).optional(),
   options: JobOptions.default({}),
+  dry_run: z.boolean().optional().meta({
+    description: 'Only estimate: answers 200 with the items, tokens and cost, and creates nothing',
+  }),
 };
 const Targets = {
   scheme_ids: z.array(Id).min(1).max(20),
@@ -74,6 +84,36 @@ export const JobCreate = z
   ])
   .meta({ id: 'JobCreate', example: JOB_CREATE_EXAMPLE });
 
+export const JobEstimate = z
+  .object({
+    items: z
+      .number()
+      .int()
+      .meta({ description: 'Work items: target records (capped by max_records) × schemes' }),
+    records: z.number().int(),
+    estimated_input_tokens: z.number().int(),
+    estimated_output_tokens: z.number().int(),
+    estimated_cost_usd: z
+      .number()
+      .nullable()
+      .meta({ description: 'Null when the model has no configured price' }),
+    tokenizer: z.enum(['o200k_base', 'chars/4']).meta({
+      description:
+        'How input tokens were counted: OpenAI’s tokenizer over the real prompts of a sample of records, or about four characters a token',
+    }),
+  })
+  .meta({
+    id: 'JobEstimate',
+    example: {
+      items: 240,
+      records: 120,
+      estimated_input_tokens: 151_200,
+      estimated_output_tokens: 26_400,
+      estimated_cost_usd: 0.0385,
+      tokenizer: 'o200k_base',
+    },
+  });
+
 export const Progress = z.object({
   total: z.number().int(),
   succeeded: z.number().int(),
@@ -82,13 +122,40 @@ export const Progress = z.object({
   cancelled: z.number().int(),
 });
 
+export const JobUsage = z
+  .object({
+    calls: z.number().int().meta({ description: 'Billed provider calls: retries and repair turns count' }),
+    input_tokens: z.number().int().meta({ description: 'Every input token, the cached ones included' }),
+    cached_input_tokens: z
+      .number()
+      .int()
+      .meta({ description: 'Input tokens served from the provider’s cache' }),
+    output_tokens: z.number().int(),
+    cost_usd: z.number().nullable().meta({
+      description: 'At the configured prices when the calls were made; null when the model has no price',
+    }),
+  })
+  .meta({ id: 'JobUsage' });
+
 export const JobPublic = z
   .object({
     id: Id,
     workspace_id: Id,
     name: z.string(),
     description: z.string().nullable(),
-    status: z.enum(['pending', 'running', 'completed', 'completed_with_errors', 'failed', 'cancelled']),
+    status: z
+      .enum([
+        'pending',
+        'running',
+        'completed',
+        'completed_with_errors',
+        'failed',
+        'cancelled',
+        'budget_exceeded',
+      ])
+      .meta({
+        description: '`budget_exceeded`: max_cost_usd or max_tokens was reached; the items left say so',
+      }),
     scheme_ids: z.array(Id),
     datasource_ids: z.array(Id),
     record_ids: z.array(Id),
@@ -97,6 +164,7 @@ export const JobPublic = z
     options: z.record(z.string(), z.unknown()),
     error_message: z.string().nullable(),
     progress: Progress,
+    usage: JobUsage,
     created_at: Timestamp,
     updated_at: Timestamp,
     finished_at: Timestamp.nullable(),

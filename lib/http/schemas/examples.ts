@@ -107,6 +107,13 @@ export const JOB_EXAMPLE = {
   options: { temperature: 0 },
   error_message: null,
   progress: { total: 120, succeeded: 119, failed: 1, pending: 0, cancelled: 0 },
+  usage: {
+    calls: 121,
+    input_tokens: 96_800,
+    cached_input_tokens: 41_200,
+    output_tokens: 14_520,
+    cost_usd: 0.0209,
+  },
   created_at: CREATED,
   updated_at: FINISHED,
   finished_at: FINISHED,

@@ -1,6 +1,6 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { BedrockProvider } from '#lib/ports/llm/bedrock.ts';
-import { type LlmRequest, ProviderError } from '#lib/ports/llm/provider.ts';
+import { type LlmRequest, type LlmUsage, ProviderError } from '#lib/ports/llm/provider.ts';
 import { rejectionOf } from '#test/support/errors.ts';
 import { startFakeLlm } from '#test/support/fake-llm.ts';
 
@@ -128,5 +128,20 @@ describe('BedrockProvider', () => {
     setTimeout(() => controller.abort(), 50);
     const cancelled = await failure(bedrock.classify({ ...request, signal: controller.signal }));
     expect(cancelled).toMatchObject({ retryable: false, reason: 'The request was cancelled' });
+  });
+});
+
+describe('BedrockProvider usage', () => {
+  it('counts cache reads as input (Converse leaves them out of inputTokens) and reports them as cached', async () => {
+    const usages: LlmUsage[] = [];
+    const withUsage = { ...request, onUsage: (u: LlmUsage) => void usages.push(u) };
+    await bedrock.classify(withUsage);
+    await bedrock.classify(withUsage);
+    const [first, second] = fake.requests.map((r) => r.usage!);
+    expect(second!.cached).toBeGreaterThan(0);
+    expect(usages).toEqual([
+      { inputTokens: first!.input, cachedInputTokens: 0, outputTokens: first!.output },
+      { inputTokens: second!.input, cachedInputTokens: second!.cached, outputTokens: second!.output },
+    ]);
   });
 });

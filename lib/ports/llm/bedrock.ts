@@ -5,12 +5,14 @@ import {
   type ConverseCommandOutput,
   type ToolInputSchema,
 } from '@aws-sdk/client-bedrock-runtime';
+import { count } from './openai.ts';
 import {
   abortError,
   isRetryableStatus,
   type LlmProvider,
   type LlmRequest,
   type LlmResponse,
+  type LlmUsage,
   ProviderError,
   parseModelJson,
   parseRetryAfter,
@@ -91,15 +93,29 @@ export class BedrockProvider implements LlmProvider {
     } catch (error) {
       throw toProviderError(error, request.signal);
     }
-    return toResponse(response);
+    const usage = bedrockUsage(response.usage);
+    if (usage) await request.onUsage?.(usage);
+    return toResponse(response, usage);
   }
 }
 
-function toResponse(response: ConverseCommandOutput): LlmResponse {
+/**
+ * Converse's `usage`: `inputTokens` leaves out the tokens read from or written to the prompt
+ * cache, so they are added back (ours counts every input token, the cached ones included).
+ */
+function bedrockUsage(usage: ConverseCommandOutput['usage']): LlmUsage | undefined {
+  if (!usage) return undefined;
+  const cached = count(usage.cacheReadInputTokens);
+  return {
+    inputTokens: count(usage.inputTokens) + cached + count(usage.cacheWriteInputTokens),
+    cachedInputTokens: cached,
+    outputTokens: count(usage.outputTokens),
+  };
+}
+
+function toResponse(response: ConverseCommandOutput, llmUsage: LlmUsage | undefined): LlmResponse {
   const blocks: ContentBlock[] = response.output?.message?.content ?? [];
-  const usage = response.usage
-    ? { usage: { inputTokens: response.usage.inputTokens, outputTokens: response.usage.outputTokens } }
-    : {};
+  const usage = llmUsage ? { usage: llmUsage } : {};
   const tool = blocks.find((b) => b.toolUse)?.toolUse;
   if (tool) return { output: tool.input ?? null, raw: JSON.stringify(tool.input ?? null), ...usage };
   // A model that ignored the tool may still have written JSON as text; the caller's repair turn handles the rest.

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAiProvider } from '#lib/ports/llm/openai.ts';
-import { type LlmRequest, ProviderError } from '#lib/ports/llm/provider.ts';
+import { type LlmRequest, type LlmUsage, ProviderError } from '#lib/ports/llm/provider.ts';
 import { rejectionOf } from '#test/support/errors.ts';
 import { startFakeLlm } from '#test/support/fake-llm.ts';
 
@@ -164,5 +164,38 @@ describe('OpenAiProvider', () => {
   it('lists models, and [] when it cannot', async () => {
     expect(await openai.models()).toEqual(['fake-small']);
     expect(await new OpenAiProvider({ baseUrl: deadUrl, timeoutMs: 500 }).models()).toEqual([]);
+  });
+});
+
+describe('OpenAiProvider usage', () => {
+  it('reports every billed answer through onUsage, cached prompt tokens included', async () => {
+    const usages: LlmUsage[] = [];
+    const withUsage = { ...request, onUsage: (u: LlmUsage) => void usages.push(u) };
+    const response = await openai.classify(withUsage);
+    await openai.classify(withUsage);
+    // The fake caches a system prompt it has seen: the second call reads it from the cache.
+    const [first, second] = fake.requests.map((r) => r.usage!);
+    expect(usages).toEqual([
+      { inputTokens: first!.input, cachedInputTokens: 0, outputTokens: first!.output },
+      { inputTokens: second!.input, cachedInputTokens: second!.cached, outputTokens: second!.output },
+    ]);
+    expect(second!.cached).toBeGreaterThan(0);
+    expect(response.usage).toEqual(usages[0]);
+  });
+
+  it('reports the usage of a refusal and of an answer without a message: both were billed', async () => {
+    const usages: LlmUsage[] = [];
+    const withUsage = { ...request, onUsage: (u: LlmUsage) => void usages.push(u) };
+    fake.script({ kind: 'refusal', body: 'No.' }, { kind: 'empty' });
+    await failure(openai.classify(withUsage));
+    expect((await failure(openai.classify(withUsage))).retryable).toBe(true);
+    expect(usages).toHaveLength(2);
+  });
+
+  it('reports nothing for an error status (not billed)', async () => {
+    const usages: LlmUsage[] = [];
+    fake.script({ kind: 'status', status: 429 });
+    await failure(openai.classify({ ...request, onUsage: (u) => void usages.push(u) }));
+    expect(usages).toEqual([]);
   });
 });

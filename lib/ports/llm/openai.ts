@@ -4,6 +4,7 @@ import {
   type LlmProvider,
   type LlmRequest,
   type LlmResponse,
+  type LlmUsage,
   ProviderError,
   parseModelJson,
   parseRetryAfter,
@@ -28,7 +29,11 @@ export type OpenAiOptions = {
 
 type ChatCompletion = {
   choices?: { message?: { content?: unknown; refusal?: string | null }; finish_reason?: string }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number };
+  usage?: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number } | null;
+  };
 };
 
 /**
@@ -68,6 +73,9 @@ export class OpenAiProvider implements LlmProvider {
       request.signal,
       body,
     )) as ChatCompletion;
+    // Billed whatever the answer turns out to be: reported before any check can throw.
+    const usage = openAiUsage(completion.usage);
+    if (usage) await request.onUsage?.(usage);
     const choice = completion.choices?.[0];
     if (!choice?.message) {
       throw new ProviderError('The provider sent an answer without a message', { retryable: true });
@@ -81,9 +89,6 @@ export class OpenAiProvider implements LlmProvider {
       });
     }
     const raw = contentText(choice.message.content);
-    const usage = completion.usage
-      ? { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens }
-      : undefined;
     return { output: parseModelJson(raw), raw, ...(usage ? { usage } : {}) };
   }
 
@@ -162,6 +167,21 @@ function statusError(response: Response, text: string, key: string | undefined):
     detail: sanitizeDetail(message, key),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
+}
+
+/** OpenAI's `usage`: `prompt_tokens` includes the cached ones (`prompt_tokens_details.cached_tokens`). */
+function openAiUsage(usage: ChatCompletion['usage']): LlmUsage | undefined {
+  if (!usage) return undefined;
+  return {
+    inputTokens: count(usage.prompt_tokens),
+    cachedInputTokens: count(usage.prompt_tokens_details?.cached_tokens),
+    outputTokens: count(usage.completion_tokens),
+  };
+}
+
+/** A token count as a provider sent it; anything but a non-negative integer counts as 0. */
+export function count(n: unknown): number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : 0;
 }
 
 /** `content` is a string in the spec; some compatible servers send text parts instead. */

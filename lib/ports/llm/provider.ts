@@ -18,9 +18,19 @@ export type LlmRequest = {
    * false ends the call as cancelled without sending it.
    */
   stillWanted?: () => Promise<boolean>;
+  /**
+   * Told the usage of every attempt the provider billed, retries and unusable answers included
+   * (a refusal, an answer without a message): the adapter awaits it as soon as it reads the
+   * usage, inside the call (and so inside its concurrency slot).
+   */
+  onUsage?: (usage: LlmUsage) => void | Promise<void>;
 };
 
-export type LlmUsage = { inputTokens?: number; outputTokens?: number };
+/**
+ * Tokens one provider call used. `inputTokens` counts every input token, those served from the
+ * provider's prompt cache included; `cachedInputTokens` is that cached part (billed cheaper).
+ */
+export type LlmUsage = { inputTokens: number; cachedInputTokens: number; outputTokens: number };
 
 /** The model's answer, not yet validated: checking `output` against the schema is the caller's job. */
 export type LlmResponse = {

@@ -1,6 +1,6 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAiProvider } from '#lib/ports/llm/openai.ts';
-import { type LlmProvider, type LlmRequest, ProviderError } from '#lib/ports/llm/provider.ts';
+import { type LlmProvider, type LlmRequest, type LlmUsage, ProviderError } from '#lib/ports/llm/provider.ts';
 import { type ResilienceOptions, withResilience } from '#lib/ports/llm/resilient.ts';
 import { rejectionOf } from '#test/support/errors.ts';
 import { startFakeLlm } from '#test/support/fake-llm.ts';
@@ -189,5 +189,18 @@ describe('withResilience', () => {
     await Promise.all(Array.from({ length: 8 }, () => provider.classify(request)));
     expect(fake.maxConcurrent).toBeLessThanOrEqual(2);
     expect(fake.requests).toHaveLength(14);
+  });
+});
+
+describe('withResilience usage', () => {
+  it('reports each billed attempt of a retried call, and none of the refused ones', async () => {
+    const { provider } = wrapped();
+    const usages: LlmUsage[] = [];
+    // 429 (not billed), a billed answer without a message (retried), then an answer.
+    fake.script({ kind: 'status', status: 429, retryAfter: 0 }, { kind: 'empty' });
+    await provider.classify({ ...request, onUsage: (u) => void usages.push(u) });
+    expect(fake.requests).toHaveLength(3);
+    expect(usages).toHaveLength(2);
+    expect(usages.map((u) => u.inputTokens)).toEqual(fake.requests.slice(1).map((r) => r.usage!.input));
   });
 });

@@ -1,0 +1,113 @@
+import { sql } from 'kysely';
+import { buildPrompt, modelOutputSchema, type SchemeField } from '#lib/classify/index.ts';
+import { costOf, type PriceTable, priceOf } from '#lib/classify/prices.ts';
+import { tokenCounter } from '#lib/classify/tokens.ts';
+import type { Db } from '#lib/db/database.ts';
+import type { User } from '#lib/db/schema.ts';
+import { requireWorkspace } from './access.ts';
+import { checkIds, type JobInput } from './jobs.ts';
+
+export type JobEstimate = {
+  items: number;
+  records: number;
+  estimated_input_tokens: number;
+  estimated_output_tokens: number;
+  /** Null when the model has no configured price. */
+  estimated_cost_usd: number | null;
+  tokenizer: 'o200k_base' | 'chars/4';
+};
+
+/** Records whose prompts are built and counted; the rest are assumed alike. */
+const SAMPLE_RECORDS = 20;
+/** Chat framing per message (role, separators), as OpenAI counts it. */
+const MESSAGE_OVERHEAD = 4;
+/** The answer's JSON around the values: braces, keys of `values` and `justifications`. */
+const ANSWER_BASE = 10;
+/** One field's key and a short value. */
+const FIELD_TOKENS = 15;
+/** A field's reasoning sentence or two and a couple of quotes. */
+const JUSTIFICATION_TOKENS = 80;
+
+/**
+ * What a job would cost, without creating it: its items counted in SQL (target records, capped
+ * by `max_records`, × schemes), input tokens from the real prompts of a sample of the records
+ * (the first {@link SAMPLE_RECORDS} by id) scaled to all, output tokens from the schemes' shape
+ * (a heuristic: answers are short and their length hardly depends on the record). Repairs and
+ * retries are not foreseen, nor prompt caching's discount: an estimate of one clean call per item.
+ */
+export async function estimateJob(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  input: JobInput,
+  prices: PriceTable,
+): Promise<JobEstimate> {
+  await requireWorkspace(db, user, workspaceId);
+  await checkIds(db, workspaceId, 'classification_schemes', input.scheme_ids, 'scheme_ids');
+  await checkIds(db, workspaceId, 'datasources', input.datasource_ids ?? [], 'datasource_ids');
+  await checkIds(db, workspaceId, 'records', input.record_ids ?? [], 'record_ids');
+  const datasourceIds = input.datasource_ids ?? [];
+  const recordIds = input.record_ids ?? [];
+  const { record_id_after: after, record_id_until: until, max_records: cap } = input.options;
+  const target = db
+    .selectFrom('records')
+    .where('workspace_id', '=', workspaceId)
+    .$if(datasourceIds.length > 0 || recordIds.length > 0, (q) =>
+      q.where((eb) =>
+        eb.or([
+          ...(datasourceIds.length > 0 ? [sql<boolean>`datasource_id = any(${datasourceIds}::uuid[])`] : []),
+          ...(recordIds.length > 0 ? [sql<boolean>`id = any(${recordIds}::uuid[])`] : []),
+        ]),
+      ),
+    )
+    .$if(after !== undefined, (q) => q.where('id', '>', after!))
+    .$if(until !== undefined, (q) => q.where('id', '<=', until!));
+  const { n } = await target.select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+  const records = cap === undefined ? n : Math.min(n, cap);
+  const schemes = await db
+    .selectFrom('classification_schemes')
+    .selectAll()
+    .where(sql<boolean>`id = any(${input.scheme_ids}::uuid[])`)
+    .execute();
+  const sample = await target
+    .select(['title', 'text_content'])
+    .orderBy('id')
+    .limit(Math.min(SAMPLE_RECORDS, records))
+    .execute();
+  const counter = await tokenCounter(input.provider, input.model);
+  let inputTokens = 0;
+  let outputTokens = 0;
+  for (const scheme of schemes) {
+    const fields = scheme.fields as SchemeField[];
+    // The schema goes out with every call (response_format, or the tool's input schema).
+    const schemaTokens = counter.count(JSON.stringify(modelOutputSchema(fields)));
+    let sampled = 0;
+    for (const record of sample) {
+      const prompt = buildPrompt({
+        scheme: { ...scheme, fields },
+        text: record.text_content,
+        title: record.title,
+      });
+      sampled +=
+        counter.count(prompt.system) + counter.count(prompt.user) + 2 * MESSAGE_OVERHEAD + schemaTokens;
+    }
+    if (sample.length > 0) inputTokens += Math.round((sampled / sample.length) * records);
+    const answer =
+      ANSWER_BASE +
+      fields.reduce((t, f) => t + FIELD_TOKENS + (f.request_justification ? JUSTIFICATION_TOKENS : 0), 0);
+    outputTokens += answer * records;
+  }
+  const price = priceOf(prices, input.provider, input.model);
+  return {
+    items: records * schemes.length,
+    records,
+    estimated_input_tokens: inputTokens,
+    estimated_output_tokens: outputTokens,
+    estimated_cost_usd: costOf(price, {
+      inputTokens,
+      cachedInputTokens: 0,
+      outputTokens,
+    }),
+    tokenizer: counter.method,
+  };
+}
