@@ -51,6 +51,8 @@ export const TAG_DESCRIPTIONS: Record<string, string> = {
   datasets: 'Curated sets of records, with the schemes and jobs whose results they carry, and their exports.',
   sharing:
     'Share links: expiring, counted, revocable tokens that let anyone (or any signed-in user) read one resource, or import it.',
+  webhooks:
+    'Lifecycle events (datasource, job, task run, import) POSTed to your URLs, signed with HMAC-SHA256 (`docsift-signature`), retried with backoff, with a delivery log; see docs/events.md.',
   system: 'Health.',
 };
 

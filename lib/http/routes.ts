@@ -11,6 +11,7 @@ import { shared, shares } from './routes/shares.ts';
 import { system } from './routes/system.ts';
 import { tasks } from './routes/tasks.ts';
 import { users } from './routes/users.ts';
+import { webhooks } from './routes/webhooks.ts';
 import { workspaces } from './routes/workspaces.ts';
 
 // One module per API area under routes/; this module composes them into the one table that the
@@ -29,6 +30,7 @@ export {
   system,
   tasks,
   users,
+  webhooks,
   workspaces,
 };
 
@@ -45,6 +47,7 @@ export const routes: Route[] = [
   ...Object.values(datasets),
   ...Object.values(bundles),
   ...Object.values(tasks),
+  ...Object.values(webhooks),
   ...Object.values(shares),
   ...Object.values(shared),
   ...Object.values(system),

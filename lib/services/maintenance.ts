@@ -1,6 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { sql } from 'kysely';
 import { type ClassifyMessage, PLAN_DONE } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
+import { nudgeDispatch } from '#lib/events/outbox.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { RunTask } from '#lib/schedule/messages.ts';
@@ -27,6 +29,8 @@ export type SweepReport = {
   jobs_resent: number;
   items_resent: number;
   task_runs_resent: number;
+  /** Lifecycle events still unsent a minute after they happened (their nudge was lost). */
+  events_unsent: number;
 };
 
 /** Rows handled per kind and sweep: a backlog drains over several sweeps, each one bounded. */
@@ -46,9 +50,25 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
     uploads_expired: await expireUploads(deps),
     ...(await resendStuckJobs(deps)),
     task_runs_resent: await resendStuckTaskRuns(deps),
+    events_unsent: await resendUnsentEvents(deps),
   };
   deps.log.info('Maintenance sweep', report);
   return report;
+}
+
+/** Events a dispatcher had time to send; younger ones are probably on their way. */
+const EVENTS_LATE_AFTER_MS = 60_000;
+
+/** Unsent outbox events: one publish message, whose dispatcher sends them (in bounded batches). */
+async function resendUnsentEvents(deps: MaintenanceDeps): Promise<number> {
+  const late = await deps.db
+    .selectFrom('event_outbox')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('sent_at', 'is', null)
+    .where('occurred_at', '<', new Date(Date.now() - EVENTS_LATE_AFTER_MS))
+    .executeTakeFirstOrThrow();
+  if (late.n > 0) await nudgeDispatch(deps.queue, deps.settings.taskQueue);
+  return late.n;
 }
 
 const stuckBefore = (deps: MaintenanceDeps) => new Date(Date.now() - deps.settings.stuckAfterSeconds * 1000);
