@@ -29,7 +29,7 @@ export type SweepReport = {
   jobs_resent: number;
   items_resent: number;
   task_runs_resent: number;
-  /** Lifecycle events still unsent a minute after they happened (their nudge was lost). */
+  /** Lifecycle events not yet published (their nudge lost, or none sent). */
   events_unsent: number;
 };
 
@@ -56,19 +56,19 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
   return report;
 }
 
-/** Events a dispatcher had time to send; younger ones are probably on their way. */
-const EVENTS_LATE_AFTER_MS = 60_000;
-
-/** Unsent outbox events: one publish message, whose dispatcher sends them (in bounded batches). */
+/**
+ * Unsent outbox events: one publish message, whose dispatcher sends them in bounded batches.
+ * Every unsent one, not only late ones: where nothing nudged the dispatcher (a cancel in AWS,
+ * whose route may not send to the task queue), the sweep is what publishes.
+ */
 async function resendUnsentEvents(deps: MaintenanceDeps): Promise<number> {
-  const late = await deps.db
+  const unsent = await deps.db
     .selectFrom('event_outbox')
     .select(sql<number>`count(*)::int`.as('n'))
     .where('sent_at', 'is', null)
-    .where('occurred_at', '<', new Date(Date.now() - EVENTS_LATE_AFTER_MS))
     .executeTakeFirstOrThrow();
-  if (late.n > 0) await nudgeDispatch(deps.queue, deps.settings.taskQueue);
-  return late.n;
+  if (unsent.n > 0) await nudgeDispatch(deps.queue, deps.settings.taskQueue);
+  return unsent.n;
 }
 
 const stuckBefore = (deps: MaintenanceDeps) => new Date(Date.now() - deps.settings.stuckAfterSeconds * 1000);

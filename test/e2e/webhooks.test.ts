@@ -3,7 +3,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { config } from '#lib/config.ts';
 import { LifecycleEvent } from '#lib/events/types.ts';
+import { newId } from '#lib/ids.ts';
+import { platform } from '#lib/platform.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
 import { type FakeLlm, startFakeLlm } from '#test/support/fake-llm.ts';
 import { waitForDatasource } from '#test/support/ingest.ts';
@@ -100,6 +103,19 @@ function eventsAt(path: string, secret: string) {
     });
 }
 
+async function recordEventsWithId(db: Awaited<ReturnType<TestApp['db']>>, id: string) {
+  await db
+    .insertInto('event_outbox')
+    .values({
+      id,
+      workspace_id: ws,
+      type: 'import.finished',
+      data: JSON.stringify({ import_id: newId(), status: 'complete', reason: null, counts: { records: 2 } }),
+      sent_at: null,
+    })
+    .execute();
+}
+
 async function newTexts(name: string): Promise<string> {
   const ds = await app.api.post(`${base()}/datasources`, {
     token,
@@ -164,8 +180,11 @@ describe('webhooks', () => {
       eventsAt('/ok', hook.secret).find((e) => e.type === 'task_run.finished'),
     );
     expect(runEvent.data).toMatchObject({ task_id: task.body.id, status: 'succeeded' });
-    const jobEvent = eventsAt('/ok', hook.secret).find((e) => e.type === 'job.completed');
-    expect(jobEvent?.data).toMatchObject({
+    // Deliveries are independent messages: the job's may arrive after its run's.
+    const jobEvent = await waitFor('job.completed', () =>
+      eventsAt('/ok', hook.secret).find((e) => e.type === 'job.completed'),
+    );
+    expect(jobEvent.data).toMatchObject({
       job_id: (runEvent.data as { job_id: string }).job_id,
       status: 'completed',
       counts: { succeeded: 1, failed: 0 },
@@ -230,6 +249,25 @@ describe('webhooks', () => {
     // Enabling it again clears the failures.
     const enabled = await app.api.patch(`${base()}/webhooks/${hook.id}`, { token, json: { enabled: true } });
     expect(enabled.body).toMatchObject({ enabled: true, disabled_reason: null, consecutive_failures: 0 });
+  });
+
+  it('publishes an event whose dispatch nudge was lost at the next maintenance sweep', async () => {
+    const hook = await newHook('/swept', ['import.finished']);
+    // Recorded with its change, as a service does, but nothing told the dispatcher.
+    const db = await app.db();
+    const id = newId();
+    await recordEventsWithId(db, id);
+    await sleep(300);
+    expect(received.filter((r) => r.path === '/swept')).toHaveLength(0);
+    await platform().queue.send(config().taskQueue, [{ kind: 'maintenance' }]);
+    const event = await waitFor('the swept event', () => eventsAt('/swept', hook.secret)[0]);
+    expect(event).toMatchObject({ id, type: 'import.finished', data: { status: 'complete' } });
+    const row = await db
+      .selectFrom('event_outbox')
+      .select('sent_at')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(row.sent_at).not.toBeNull();
   });
 
   it('refuses a target the scraper would refuse (metadata address), with a 422', async () => {
