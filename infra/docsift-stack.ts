@@ -184,6 +184,10 @@ export class DocsiftStack extends Stack {
       description:
         'Scheduler group of the recurring-task schedules and the maintenance schedule (TASK_SCHEDULE_GROUP)',
     });
+    new CfnOutput(this, 'EventBusName', {
+      value: this.events.bus.eventBusName,
+      description: 'EventBridge bus of the lifecycle events (source docsift; detail types in docs/events.md)',
+    });
     new CfnOutput(this, 'OpenAiApiKeySecretArn', {
       value: this.llm.openaiApiKey.secretArn,
       description:
