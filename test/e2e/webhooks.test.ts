@@ -251,6 +251,36 @@ describe('webhooks', () => {
     expect(enabled.body).toMatchObject({ enabled: true, disabled_reason: null, consecutive_failures: 0 });
   });
 
+  it('delivers a datasource failing and an import finishing, with their reasons and counts', async () => {
+    const hook = await newHook('/more', ['datasource.failed', 'import.finished']);
+    // Port 9 on loopback: nothing listens, so no URL is scraped and the datasource fails.
+    const ds = await app.api.post(`${base()}/datasources`, {
+      token,
+      json: { name: 'Dead', type: 'url_list', options: { urls: ['http://127.0.0.1:9/gone'] } },
+    });
+    expect(ds.status, ds.text).toBe(201);
+    const failed = await waitFor('datasource.failed', () =>
+      eventsAt('/more', hook.secret).find((e) => e.type === 'datasource.failed'),
+    );
+    expect(failed.data).toMatchObject({ datasource_id: ds.body.data[0].id, status: 'failed' });
+    expect((failed.data as { reason: string }).reason).toContain('No URL could be scraped');
+
+    const imported = await app.api.post(`${base()}/imports`, {
+      token,
+      json: {
+        document: {
+          meta: { export_type: 'scheme' },
+          scheme: { name: 'Imported', fields: [{ name: 'n', description: 'A number', type: 'int' }] },
+        },
+      },
+    });
+    expect(imported.status, imported.text).toBe(201);
+    const finished = await waitFor('import.finished', () =>
+      eventsAt('/more', hook.secret).find((e) => e.type === 'import.finished'),
+    );
+    expect(finished.data).toMatchObject({ import_id: imported.body.id, status: 'complete', reason: null });
+  });
+
   it('publishes an event whose dispatch nudge was lost at the next maintenance sweep', async () => {
     const hook = await newHook('/swept', ['import.finished']);
     // Recorded with its change, as a service does, but nothing told the dispatcher.
