@@ -215,9 +215,13 @@ describe('webhooks', () => {
     expect(types.filter((t) => t === 'job.cancelled')).toHaveLength(1);
     expect(new Set(eventsAt('/ok', hook.secret).map((e) => e.id)).size).toBe(types.length);
 
-    const log = await app.api.get(`${base()}/webhooks/${hook.id}/deliveries`, { token });
-    expect(log.status).toBe(200);
-    expect(log.body.data.map((d: { status_code: number }) => d.status_code)).toEqual(types.map(() => 204));
+    // The attempt is logged once the receiver has answered: wait for the log to catch up.
+    const log = await waitFor('the delivery log', async () => {
+      const res = await app.api.get(`${base()}/webhooks/${hook.id}/deliveries`, { token });
+      expect(res.status).toBe(200);
+      return res.body.data.length >= types.length ? res.body : undefined;
+    });
+    expect(log.data.map((d: { status_code: number }) => d.status_code)).toEqual(types.map(() => 204));
     console.info(`webhook delivery latency (datasource created → event received): ${latencyMs} ms`);
   });
 
