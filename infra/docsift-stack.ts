@@ -5,6 +5,7 @@ import { routes } from '#lib/http/routes.ts';
 import { Api, type ApiSettings, DEFAULT_AUTH_THROTTLE } from './constructs/api.ts';
 import { CLASSIFY_WORKER_TIMEOUT, Classify } from './constructs/classify.ts';
 import { Database } from './constructs/database.ts';
+import { LifecycleEvents } from './constructs/events.ts';
 import { INGEST_WORKER_TIMEOUT, Ingest } from './constructs/ingest.ts';
 import { Llm, type LlmSettings } from './constructs/llm.ts';
 import { Migrations } from './constructs/migrations.ts';
@@ -53,6 +54,7 @@ export class DocsiftStack extends Stack {
   readonly llm: Llm;
   readonly classify: Classify;
   readonly scheduler: Scheduler;
+  readonly events: LifecycleEvents;
 
   constructor(scope: Construct, id: string, props: DocsiftStackProps = {}) {
     super(scope, id, props);
@@ -139,6 +141,17 @@ export class DocsiftStack extends Stack {
       llm: this.llm,
       logLevel: props.logLevel,
     });
+    this.events = new LifecycleEvents(this, 'Events', { queues: this.queues });
+    this.events.grantPublish(this.scheduler.worker);
+    // The workers that record events nudge the dispatcher. The route functions may not send to
+    // the task queue (a firing is the task routes' to make): a cancelled job's event goes out
+    // with the dispatcher's next message or the maintenance sweep.
+    this.events.grantNudge([
+      this.ingest.worker,
+      this.ingest.deadLetterWorker,
+      this.classify.worker,
+      this.classify.deadLetterWorker,
+    ]);
     this.migrations = new Migrations(this, 'Migrations', {
       vpc: network.vpc,
       securityGroup: network.functionsSecurityGroup,
@@ -171,6 +184,10 @@ export class DocsiftStack extends Stack {
       value: this.scheduler.groupName,
       description:
         'Scheduler group of the recurring-task schedules and the maintenance schedule (TASK_SCHEDULE_GROUP)',
+    });
+    new CfnOutput(this, 'EventBusName', {
+      value: this.events.bus.eventBusName,
+      description: 'EventBridge bus of the lifecycle events (source docsift; detail types in docs/events.md)',
     });
     new CfnOutput(this, 'OpenAiApiKeySecretArn', {
       value: this.llm.openaiApiKey.secretArn,

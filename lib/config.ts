@@ -92,6 +92,10 @@ const configSchema = z.object({
   LOCAL_SCHEDULER_TICK_SECONDS: z.coerce.number().min(0).default(10),
   MAINTENANCE_INTERVAL_SECONDS: z.coerce.number().min(0).default(300),
   MAINTENANCE_STUCK_AFTER_SECONDS: z.coerce.number().int().min(1).default(900),
+  EVENT_BUS_NAME: z.string().min(1).optional(),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
+  WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number().int().min(0).default(30),
+  WEBHOOK_DISABLE_AFTER_FAILURES: z.coerce.number().int().min(1).default(10),
 });
 
 export type Config = {
@@ -152,6 +156,10 @@ export type Config = {
   maintenanceIntervalSeconds: number;
   /** Work that has not moved for this long is sent again by the maintenance sweep. */
   maintenanceStuckAfterSeconds: number;
+  /** The stack's EventBridge bus lifecycle events go to (aws); unset: webhooks only. */
+  eventBusName: string | undefined;
+  /** Webhooks: tries per event, the first retry's delay (doubling after), failures in a row before disabling. */
+  webhooks: { maxAttempts: number; retryBaseSeconds: number; disableAfterFailures: number };
 };
 
 /** How many attempts one email and one client address may make within a sliding window. */
@@ -230,6 +238,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     localSchedulerTickSeconds: e.LOCAL_SCHEDULER_TICK_SECONDS,
     maintenanceIntervalSeconds: e.MAINTENANCE_INTERVAL_SECONDS,
     maintenanceStuckAfterSeconds: e.MAINTENANCE_STUCK_AFTER_SECONDS,
+    eventBusName: e.EVENT_BUS_NAME,
+    webhooks: {
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      retryBaseSeconds: e.WEBHOOK_RETRY_BASE_SECONDS,
+      disableAfterFailures: e.WEBHOOK_DISABLE_AFTER_FAILURES,
+    },
   };
 }
 

@@ -10,6 +10,7 @@ import * as shareLinks from './2026-12-02T1600_share_links.ts';
 import * as datasets from './2026-12-02T1700_datasets.ts';
 import * as bundles from './2026-12-02T1800_bundles.ts';
 import * as bundleImportSources from './2026-12-02T1900_bundle_import_sources.ts';
+import * as eventsAndWebhooks from './2026-12-02T2000_events_and_webhooks.ts';
 import * as llmUsage from './2026-12-02T2100_llm_usage.ts';
 
 /**
@@ -28,5 +29,6 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T1700_datasets': datasets,
   '2026-12-02T1800_bundles': bundles,
   '2026-12-02T1900_bundle_import_sources': bundleImportSources,
+  '2026-12-02T2000_events_and_webhooks': eventsAndWebhooks,
   '2026-12-02T2100_llm_usage': llmUsage,
 };

@@ -2,6 +2,7 @@ import { priceOf, priceTable } from '#lib/classify/prices.ts';
 import { chooseModel, llm } from '#lib/classify/providers.ts';
 import { config } from '#lib/config.ts';
 import { ValidationError } from '#lib/errors.ts';
+import { nudgeDispatch } from '#lib/events/outbox.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { downloadResponse, RawResponse } from '#lib/http/response.ts';
 import { jobs } from '#lib/http/routes.ts';
@@ -79,6 +80,8 @@ export const cancel = httpHandler(jobs.cancel, async ({ db, user, params }) => {
   const job = await cancelJob(db, user, params.workspace_id, params.job_id);
   // A recurring task's run waiting on this job ends now (the maintenance sweep would, later).
   await announceJobFinished(db, platform().queue, config().taskQueue, job.id);
+  // Its job.cancelled event is in the outbox: published now (or by the next sweep).
+  await nudgeDispatch(platform().queue, config().taskQueue);
   return jobOut(db, job);
 });
 

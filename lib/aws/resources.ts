@@ -1,4 +1,9 @@
 import {
+  CreateEventBusCommand,
+  EventBridgeClient,
+  ResourceAlreadyExistsException,
+} from '@aws-sdk/client-eventbridge';
+import {
   BucketAlreadyOwnedByYou,
   CreateBucketCommand,
   PutBucketCorsCommand,
@@ -30,6 +35,8 @@ export type AwsResourceNames = {
   corsOrigins: string[];
   /** The mail sender; emulators (like SES in its sandbox) send only from verified identities. */
   emailsFrom?: string | undefined;
+  /** The lifecycle events' bus (EVENT_BUS_NAME), where CDK would make the stack's. */
+  eventBus?: string | undefined;
 };
 
 async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
@@ -147,6 +154,13 @@ export async function ensureAwsResources(
       await new SESv2Client({}).send(new CreateEmailIdentityCommand({ EmailIdentity: names.emailsFrom }));
     } catch (error) {
       if (!(error instanceof AlreadyExistsException)) throw error;
+    }
+  }
+  if (names.eventBus) {
+    try {
+      await new EventBridgeClient({}).send(new CreateEventBusCommand({ Name: names.eventBus }));
+    } catch (error) {
+      if (!(error instanceof ResourceAlreadyExistsException)) throw error;
     }
   }
   return { taskQueueArn: tasks.arn };

@@ -321,6 +321,44 @@ export interface BundleImportsTable {
   finished_at: Date | null;
 }
 
+/** A lifecycle event waiting to be published (sent_at null) or published. */
+export interface EventOutboxTable {
+  id: string;
+  workspace_id: string;
+  type: string;
+  occurred_at: ColumnType<Date, Date | undefined, never>;
+  data: ColumnType<Record<string, unknown>, string, never>;
+  sent_at: Date | null;
+}
+
+export interface WebhooksTable {
+  id: string;
+  workspace_id: string;
+  url: string;
+  event_types: string[];
+  secret: string;
+  enabled: Generated<boolean>;
+  disabled_reason: string | null;
+  consecutive_failures: Generated<number>;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, never, Date>;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  attempt: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  delivered_at: ColumnType<Date, never, never>;
+}
+
+export type Webhook = Selectable<WebhooksTable>;
+export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;
+
 /** The database as the app sees it today (migrations never import this). */
 export interface Database {
   users: UsersTable;
@@ -345,6 +383,9 @@ export interface Database {
   bundle_exports: BundleExportsTable;
   bundle_imports: BundleImportsTable;
   llm_usage: LlmUsageTable;
+  event_outbox: EventOutboxTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 /** One billed provider call. */

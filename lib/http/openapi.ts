@@ -52,6 +52,8 @@ export const TAG_DESCRIPTIONS: Record<string, string> = {
   sharing:
     'Share links: expiring, counted, revocable tokens that let anyone (or any signed-in user) read one resource, or import it.',
   usage: 'Tokens and cost of LLM calls, per workspace, day, provider and model (prices from configuration).',
+  webhooks:
+    'Lifecycle events (datasource, job, task run, import) POSTed to your URLs, signed with HMAC-SHA256 (`docsift-signature`), retried with backoff, with a delivery log; see docs/events.md.',
   system: 'Health.',
 };
 

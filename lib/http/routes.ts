@@ -12,6 +12,7 @@ import { system } from './routes/system.ts';
 import { tasks } from './routes/tasks.ts';
 import { usage } from './routes/usage.ts';
 import { users } from './routes/users.ts';
+import { webhooks } from './routes/webhooks.ts';
 import { workspaces } from './routes/workspaces.ts';
 
 // One module per API area under routes/; this module composes them into the one table that the
@@ -31,6 +32,7 @@ export {
   tasks,
   usage,
   users,
+  webhooks,
   workspaces,
 };
 
@@ -48,6 +50,7 @@ export const routes: Route[] = [
   ...Object.values(bundles),
   ...Object.values(tasks),
   ...Object.values(usage),
+  ...Object.values(webhooks),
   ...Object.values(shares),
   ...Object.values(shared),
   ...Object.values(system),

@@ -123,6 +123,7 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
         visibilityTimeoutSeconds: config.queueVisibilityTimeoutSeconds,
         corsOrigins: config.corsOrigins,
         emailsFrom: config.emailsFrom,
+        eventBus: config.eventBusName,
       }));
     }
     platform = {

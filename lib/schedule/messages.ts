@@ -18,7 +18,26 @@ export const Maintenance = z.object({ kind: z.literal('maintenance') });
 /** A job ended: the recurring task's run waiting on it settles with the job's outcome. */
 export const JobFinished = z.object({ kind: z.literal('job_finished'), job_id: z.uuid() });
 
-export const TaskMessage = z.discriminatedUnion('kind', [RunTask, Maintenance, JobFinished]);
+/** Lifecycle events are waiting in the outbox: publish them (lib/events/outbox.ts). */
+export const PublishEvents = z.object({ kind: z.literal('publish_events') });
+
+/** One try at delivering an event to a webhook (retries are this message again, later). */
+export const DeliverWebhook = z.object({
+  kind: z.literal('deliver_webhook'),
+  webhook_id: z.uuid(),
+  event_id: z.uuid(),
+  attempt: z.number().int().min(1),
+});
+
+export const TaskMessage = z.discriminatedUnion('kind', [
+  RunTask,
+  Maintenance,
+  JobFinished,
+  PublishEvents,
+  DeliverWebhook,
+]);
+export type PublishEvents = z.output<typeof PublishEvents>;
+export type DeliverWebhook = z.output<typeof DeliverWebhook>;
 export type JobFinished = z.output<typeof JobFinished>;
 export type TaskMessage = z.output<typeof TaskMessage>;
 export type RunTask = z.output<typeof RunTask>;

@@ -12,6 +12,8 @@ import { BundleWriter } from '#lib/bundles/zip-writer.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { BundleExport, BundleImport, ImportSourceRef, SkippedRows, User } from '#lib/db/schema.ts';
 import { NotFoundError, PayloadTooLargeError, UnavailableError, ValidationError } from '#lib/errors.ts';
+import { importFinished } from '#lib/events/lifecycle.ts';
+import { recordEvents } from '#lib/events/outbox.ts';
 import { newId } from '#lib/ids.ts';
 import { type ObjectStore, type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
@@ -546,7 +548,9 @@ export async function runImport(
           finished_at: new Date(),
         })
         .where('id', '=', row.id)
-        .execute();
+        .returning(['id', 'workspace_id', 'status', 'error_message', 'counts'])
+        .executeTakeFirstOrThrow()
+        .then((done) => recordEvents(trx, [importFinished(done)]));
     });
   } catch (error) {
     // Rows rolled back; files written for them go too.
@@ -573,10 +577,14 @@ async function firstBytes(stream: AsyncIterable<unknown> & { destroy?: () => voi
 
 /** Fails an import with a reason (unless it finished meanwhile). */
 export async function failImport(db: Db, importId: string, reason: string): Promise<void> {
-  await db
-    .updateTable('bundle_imports')
-    .set({ status: 'failed', error_message: reason, finished_at: new Date() })
-    .where('id', '=', importId)
-    .where('status', 'in', ['awaiting_upload', 'pending', 'processing'])
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    const failed = await trx
+      .updateTable('bundle_imports')
+      .set({ status: 'failed', error_message: reason, finished_at: new Date() })
+      .where('id', '=', importId)
+      .where('status', 'in', ['awaiting_upload', 'pending', 'processing'])
+      .returning(['id', 'workspace_id', 'status', 'error_message', 'counts'])
+      .executeTakeFirst();
+    if (failed) await recordEvents(trx, [importFinished(failed)]);
+  });
 }

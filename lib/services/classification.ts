@@ -13,10 +13,12 @@ import { costOf, type Price, type PriceTable, priceOf, priceTable } from '#lib/c
 import type { Db } from '#lib/db/database.ts';
 import type { ClassificationJob, ClassificationScheme, JobStatus } from '#lib/db/schema.ts';
 import { limitTransaction } from '#lib/db/statement-timeout.ts';
+import { jobFinished } from '#lib/events/lifecycle.ts';
+import { nudgeDispatch, recordEvents } from '#lib/events/outbox.ts';
 import { newId } from '#lib/ids.ts';
 import { type LlmProvider, type LlmUsage, ProviderError } from '#lib/ports/llm/provider.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
-import { announceJobFinished } from './job-events.ts';
+import { announceJobFinished, itemCounts } from './job-events.ts';
 
 export type ClassifyDeps = {
   db: Db;
@@ -276,6 +278,7 @@ async function classifyItems(deps: ClassifyDeps, message: ClassifyItems): Promis
  */
 async function finishAndAnnounce(deps: ClassifyDeps, jobId: string): Promise<void> {
   if (!(await finishIfDone(deps.db, jobId)) || !deps.settings.taskQueue) return;
+  await nudgeDispatch(deps.queue, deps.settings.taskQueue);
   await announceJobFinished(deps.db, deps.queue, deps.settings.taskQueue, jobId);
 }
 
@@ -578,7 +581,9 @@ async function recordUsage(db: Db, job: ClassificationJob, calls: LlmUsage[], pr
  * keeping the results whose records remain.
  */
 export async function finishIfDone(db: Db, jobId: string): Promise<boolean> {
+  // The job's end and its event in one statement: both or neither (lib/events/outbox.ts).
   const finished = await sql`
+    WITH done AS (
     UPDATE classification_jobs j
     SET status = CASE
           WHEN gone.reason IS NOT NULL THEN 'cancelled'
@@ -606,9 +611,15 @@ export async function finishIfDone(db: Db, jobId: string): Promise<boolean> {
         END AS reason
       FROM classification_jobs jj WHERE jj.id = ${jobId}
     ) gone
-    WHERE j.id = ${jobId} AND j.status = 'running' AND j.plan_cursor = ${PLAN_DONE} AND c.pending = 0`.execute(
-    db,
-  );
+    WHERE j.id = ${jobId} AND j.status = 'running' AND j.plan_cursor = ${PLAN_DONE} AND c.pending = 0
+    RETURNING j.id, j.workspace_id, j.status, j.error_message, c.succeeded, c.failed)
+    INSERT INTO event_outbox (id, workspace_id, type, data)
+    SELECT ${newId()}, workspace_id,
+           CASE status WHEN 'failed' THEN 'job.failed' WHEN 'cancelled' THEN 'job.cancelled'
+                       ELSE 'job.completed' END,
+           jsonb_build_object('job_id', id, 'status', status, 'reason', error_message,
+                              'counts', jsonb_build_object('succeeded', succeeded, 'failed', failed))
+    FROM done`.execute(db);
   return (finished.numAffectedRows ?? 0n) > 0n;
 }
 
@@ -621,16 +632,20 @@ export async function failDeadClassifyMessage(db: Db, body: string): Promise<voi
     return;
   }
   if (message.kind === 'plan_job') {
-    await db
-      .updateTable('classification_jobs')
-      .set({
-        status: 'failed',
-        error_message: 'Planning failed after every retry',
-        finished_at: sql<Date>`clock_timestamp()`,
-      })
-      .where('id', '=', message.job_id)
-      .where('status', 'in', ['pending', 'running'])
-      .execute();
+    await db.transaction().execute(async (trx) => {
+      const failed = await trx
+        .updateTable('classification_jobs')
+        .set({
+          status: 'failed',
+          error_message: 'Planning failed after every retry',
+          finished_at: sql<Date>`clock_timestamp()`,
+        })
+        .where('id', '=', message.job_id)
+        .where('status', 'in', ['pending', 'running'])
+        .returning(['id', 'workspace_id', 'status', 'error_message'])
+        .executeTakeFirst();
+      if (failed) await recordEvents(trx, [jobFinished(failed, await itemCounts(trx, failed.id))]);
+    });
     return;
   }
   for (const item of message.items) {

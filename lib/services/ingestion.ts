@@ -4,6 +4,8 @@ import { sql } from 'kysely';
 import { importOfKey } from '#lib/bundles/keys.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { Datasource, NewDataRecord } from '#lib/db/schema.ts';
+import { datasourceFinished } from '#lib/events/lifecycle.ts';
+import { recordEvents } from '#lib/events/outbox.ts';
 import { newId } from '#lib/ids.ts';
 import { contentHash } from '#lib/ingest/content-hash.ts';
 import { type CsvOptions, csvRecordText, openCsv } from '#lib/ingest/csv.ts';
@@ -319,13 +321,24 @@ export async function markFailed(
   source: Pick<Datasource, 'id' | 'run_id'>,
   reason: string,
 ): Promise<void> {
-  await db
-    .updateTable('datasources')
-    .set({ status: 'failed', error_message: reason })
-    .where('id', '=', source.id)
-    .where('run_id', '=', source.run_id)
-    .where('status', '!=', 'complete')
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    // Locked first: the event is recorded when the run fails, not again when a redelivery re-fails it.
+    const before = await trx
+      .selectFrom('datasources')
+      .select('status')
+      .where('id', '=', source.id)
+      .forUpdate()
+      .executeTakeFirst();
+    const failed = await trx
+      .updateTable('datasources')
+      .set({ status: 'failed', error_message: reason })
+      .where('id', '=', source.id)
+      .where('run_id', '=', source.run_id)
+      .where('status', '!=', 'complete')
+      .returning(['id', 'workspace_id', 'status', 'error_message', 'record_count'])
+      .executeTakeFirst();
+    if (failed && before?.status !== 'failed') await recordEvents(trx, [datasourceFinished(failed)]);
+  });
 }
 
 type RecordInput = Omit<
@@ -544,7 +557,9 @@ async function syncRecords(
         }),
       })
       .where('id', '=', source.id)
-      .execute();
+      .returning(['id', 'workspace_id', 'status', 'error_message', 'record_count'])
+      .executeTakeFirstOrThrow()
+      .then((done) => recordEvents(trx, [datasourceFinished(done)]));
   });
 }
 
@@ -933,7 +948,9 @@ async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
         metadata: JSON.stringify(metadata),
       })
       .where('id', '=', source.id)
-      .execute();
+      .returning(['id', 'workspace_id', 'status', 'error_message', 'record_count'])
+      .executeTakeFirstOrThrow()
+      .then((done) => recordEvents(trx, [datasourceFinished(done)]));
   });
 }
 
@@ -999,16 +1016,20 @@ export async function failDeadLetter(db: Db, body: string): Promise<void> {
     return recordAppendFailure(db, append.datasource_id, append.url, 'Processing failed after every retry');
   const owner = datasourceOfMessage(body);
   if (!owner) return;
-  await db
-    .updateTable('datasources')
-    .set((eb) => ({
-      status: 'failed',
-      error_message: sql<string>`'Processing failed after every retry' || coalesce(': ' || (${eb.ref('metadata')} ->> 'last_error'), '')`,
-    }))
-    .where('id', '=', owner.id)
-    .$if(owner.runId !== undefined, (q) => q.where('run_id', '=', owner.runId!))
-    .where('status', 'not in', ['complete', 'failed'])
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    const failed = await trx
+      .updateTable('datasources')
+      .set((eb) => ({
+        status: 'failed',
+        error_message: sql<string>`'Processing failed after every retry' || coalesce(': ' || (${eb.ref('metadata')} ->> 'last_error'), '')`,
+      }))
+      .where('id', '=', owner.id)
+      .$if(owner.runId !== undefined, (q) => q.where('run_id', '=', owner.runId!))
+      .where('status', 'not in', ['complete', 'failed'])
+      .returning(['id', 'workspace_id', 'status', 'error_message', 'record_count'])
+      .executeTakeFirst();
+    if (failed) await recordEvents(trx, [datasourceFinished(failed)]);
+  });
 }
 
 /** Remembers why an attempt failed, for the reason shown if the message is finally dead-lettered. */

@@ -5,10 +5,13 @@ import { keysetPage } from '#lib/db/paging.ts';
 import type { ClassificationJob, JobStatus, User } from '#lib/db/schema.ts';
 import { limitTransaction } from '#lib/db/statement-timeout.ts';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
+import { jobFinished } from '#lib/events/lifecycle.ts';
+import { recordEvents } from '#lib/events/outbox.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { requireWorkspace } from './access.ts';
+import { itemCounts } from './job-events.ts';
 
 export type Progress = {
   total: number;
@@ -336,6 +339,7 @@ export async function cancelJob(
       .where('job_id', '=', jobId)
       .where('status', '=', 'pending')
       .execute();
+    await recordEvents(trx, [jobFinished(cancelled, await itemCounts(trx, jobId))]);
     return cancelled;
   });
 }

@@ -1,6 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { sql } from 'kysely';
 import { type ClassifyMessage, PLAN_DONE } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
+import { nudgeDispatch } from '#lib/events/outbox.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { RunTask } from '#lib/schedule/messages.ts';
@@ -27,6 +29,8 @@ export type SweepReport = {
   jobs_resent: number;
   items_resent: number;
   task_runs_resent: number;
+  /** Lifecycle events not yet published (their nudge lost, or none sent). */
+  events_unsent: number;
 };
 
 /** Rows handled per kind and sweep: a backlog drains over several sweeps, each one bounded. */
@@ -46,9 +50,25 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
     uploads_expired: await expireUploads(deps),
     ...(await resendStuckJobs(deps)),
     task_runs_resent: await resendStuckTaskRuns(deps),
+    events_unsent: await resendUnsentEvents(deps),
   };
   deps.log.info('Maintenance sweep', report);
   return report;
+}
+
+/**
+ * Unsent outbox events: one publish message, whose dispatcher sends them in bounded batches.
+ * Every unsent one, not only late ones: where nothing nudged the dispatcher (a cancel in AWS,
+ * whose route may not send to the task queue), the sweep is what publishes.
+ */
+async function resendUnsentEvents(deps: MaintenanceDeps): Promise<number> {
+  const unsent = await deps.db
+    .selectFrom('event_outbox')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('sent_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  if (unsent.n > 0) await nudgeDispatch(deps.queue, deps.settings.taskQueue);
+  return unsent.n;
 }
 
 const stuckBefore = (deps: MaintenanceDeps) => new Date(Date.now() - deps.settings.stuckAfterSeconds * 1000);

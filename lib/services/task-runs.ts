@@ -4,12 +4,15 @@ import { chooseModel } from '#lib/classify/providers.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { RecurringTask, TaskRun, TaskRunStatus } from '#lib/db/schema.ts';
 import { DomainError, ValidationError } from '#lib/errors.ts';
+import { dispatchOutbox, recordEvents } from '#lib/events/outbox.ts';
+import { deliverWebhook } from '#lib/events/webhook-delivery.ts';
 import { ClassifyConfiguration, IngestConfiguration } from '#lib/http/schemas/tasks.ts';
 import { newId } from '#lib/ids.ts';
 import { contentHash } from '#lib/ingest/content-hash.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import { fetchFeedLinks } from '#lib/ingest/feeds.ts';
 import { normalizeUrl, scrapeUrl } from '#lib/ingest/scrape.ts';
+import type { EventPublisher } from '#lib/ports/events/publisher.ts';
 import type { LlmProviders } from '#lib/ports/llm/index.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
@@ -23,10 +26,13 @@ export type TaskRunDeps = {
   queue: QueueSender;
   scheduler: TaskScheduler;
   providers: LlmProviders;
+  /** Where lifecycle events go besides webhooks (the stack's bus in aws). */
+  events: EventPublisher;
   log: Logger;
   settings: MaintenanceDeps['settings'] & {
     maxConsecutiveFailures: number;
     scraperAllowPrivateHosts: boolean;
+    webhooks: { maxAttempts: number; retryBaseSeconds: number; disableAfterFailures: number };
     /** New pages one ingest run scrapes at most; the rest wait for the next run. */
     maxUrlsPerRun?: number;
   };
@@ -54,9 +60,31 @@ export async function handleTaskMessage(deps: TaskRunDeps, body: string): Promis
   } catch (cause) {
     throw new PoisonTaskMessageError('Not a task message', { cause });
   }
-  if (message.kind === 'run_task') return runTask(deps, message);
-  if (message.kind === 'job_finished') return settleRunsOfJob(deps, message.job_id);
-  await sweep(deps);
+  switch (message.kind) {
+    case 'run_task':
+      await runTask(deps, message);
+      return dispatchAfter(deps);
+    case 'job_finished':
+      await settleRunsOfJob(deps, message.job_id);
+      return dispatchAfter(deps);
+    case 'publish_events':
+      await dispatchOutbox(deps);
+      return;
+    case 'deliver_webhook':
+      return deliverWebhook(deps, message);
+    default:
+      await sweep(deps);
+  }
+}
+
+/**
+ * Publishes the events a run's end recorded, here rather than through another message. Its
+ * failure is not the run's: the events stay in the outbox for the next dispatch or sweep.
+ */
+async function dispatchAfter(deps: TaskRunDeps): Promise<void> {
+  await dispatchOutbox(deps).catch((error: Error) =>
+    deps.log.warn('Events not published yet; the sweep sends them', { error }),
+  );
 }
 
 async function runTask(deps: TaskRunDeps, message: RunTask): Promise<void> {
@@ -158,9 +186,23 @@ export async function settleRun(
       })
       .where('id', '=', run.id)
       .where('status', '=', 'running')
-      .returning('id')
+      .returning(['id', 'task_id', 'workspace_id', 'job_id', 'counts'])
       .executeTakeFirst();
     if (!settled) return;
+    await recordEvents(trx, [
+      {
+        type: 'task_run.finished',
+        workspace_id: settled.workspace_id,
+        data: {
+          task_run_id: settled.id,
+          task_id: settled.task_id,
+          job_id: settled.job_id,
+          status: outcome.status,
+          reason: outcome.message,
+          counts: settled.counts,
+        },
+      },
+    ]);
     const failed = outcome.status === 'failed';
     const updated = await trx
       .updateTable('recurring_tasks')

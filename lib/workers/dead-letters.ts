@@ -1,6 +1,9 @@
 import type { SQSRecord } from 'aws-lambda';
+import { config } from '#lib/config.ts';
 import { type Db, db } from '#lib/db/database.ts';
+import { nudgeIfPending } from '#lib/events/outbox.ts';
 import { logger } from '#lib/logger.ts';
+import { platform } from '#lib/platform.ts';
 import { type SqsBatchWorker, sqsBatchWorker } from './batch.ts';
 
 /**
@@ -13,6 +16,9 @@ export function deadLetterWorker(
 ): SqsBatchWorker {
   return sqsBatchWorker(async (record: SQSRecord) => {
     logger.warn('Message dead-lettered', { queue, message_id: record.messageId });
-    await settle(await db(), record.body);
+    const database = await db();
+    await settle(database, record.body);
+    // The failures it recorded may be lifecycle events (a datasource, a job, an import).
+    await nudgeIfPending(database, platform().queue, config().taskQueue);
   });
 }

@@ -1,6 +1,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import { config } from '#lib/config.ts';
 import { db } from '#lib/db/database.ts';
+import { nudgeIfPending } from '#lib/events/outbox.ts';
 import { logger } from '#lib/logger.ts';
 import { platform } from '#lib/platform.ts';
 import { handleIngestMessage, recordAttemptError } from '#lib/services/ingestion.ts';
@@ -33,6 +34,7 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
       },
       record.body,
     );
+    await nudgeIfPending(database, queue, c.taskQueue);
   } catch (error) {
     log.error('Ingest message failed; it will be retried', { error: error as Error });
     await recordAttemptError(database, record.body, error).catch(() => undefined);

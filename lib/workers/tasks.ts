@@ -4,6 +4,7 @@ import { type Config, config } from '#lib/config.ts';
 import { db } from '#lib/db/database.ts';
 import { logger } from '#lib/logger.ts';
 import { platform } from '#lib/platform.ts';
+import { eventPublisher } from '#lib/ports/events/index.ts';
 import { handleTaskMessage, type TaskRunDeps } from '#lib/services/task-runs.ts';
 import { sqsBatchWorker } from './batch.ts';
 
@@ -15,6 +16,7 @@ export async function taskRunDeps(log: TaskRunDeps['log'], c: Config = config())
     queue,
     scheduler,
     providers: llm(),
+    events: eventPublisher(c),
     log,
     settings: {
       ingestQueue: c.ingestQueue,
@@ -24,6 +26,7 @@ export async function taskRunDeps(log: TaskRunDeps['log'], c: Config = config())
       uploadUrlExpireSeconds: c.uploadUrlExpireSeconds,
       maxConsecutiveFailures: c.taskMaxConsecutiveFailures,
       scraperAllowPrivateHosts: c.scraperAllowPrivateHosts,
+      webhooks: c.webhooks,
     },
   };
 }

@@ -182,6 +182,16 @@ function exampleBody(route: Route): unknown {
         scheme: { name: 'S', fields: [{ name: 'n', type: 'int' }] },
       },
     },
+    'webhooks.create': {
+      url: 'https://hooks.example.com/docsift',
+      event_types: ['job.completed', 'datasource.failed'],
+      enabled: true,
+    },
+    'webhooks.update': {
+      url: 'https://hooks.example.com/other',
+      event_types: ['job.failed'],
+      enabled: false,
+    },
     'tasks.update': {
       name: 'Renamed',
       description: 'd',
@@ -235,6 +245,7 @@ function pathValue(route: Route, name: string): string {
     dataset_id: 'dataset',
     export_id: 'export',
     import_id: 'import',
+    webhook_id: 'webhook',
   }[name];
   if (!key || !ids[key]) throw new Error(`No resource for path parameter ${name}`);
   return ids[key]!;
@@ -447,6 +458,13 @@ beforeAll(async () => {
   ).body.id;
   ids.import = (await app.api.post(`${ws}/${ids.ws}/imports`, { token: admin, json: {} })).body.id;
   expect(ids.export && ids.import).toBeDefined();
+  ids.webhook = (
+    await app.api.post(`${ws}/${ids.ws}/webhooks`, {
+      token: admin,
+      json: { url: 'https://hooks.example.com/docsift', event_types: ['job.completed'] },
+    })
+  ).body.id;
+  expect(ids.webhook).toBeDefined();
 });
 afterAll(async () => {
   await app?.stop();

@@ -10,6 +10,7 @@ const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
 const classifyId = idOf(stack.queues.classify);
 const deadLettersId = idOf(stack.queues.classifyDeadLetters);
+const tasksId = idOf(stack.queues.tasks);
 const worker = resources[idOf(stack.classify.worker)]!;
 const deadLetterWorker = resources[idOf(stack.classify.deadLetterWorker)]!;
 const keyArn = stack.resolve(stack.llm.openaiApiKey.secretArn);
@@ -75,7 +76,8 @@ describe('classify worker', () => {
   });
 
   it('may consume and send to its queue, read the database and LLM key secrets, and nothing else', () => {
-    expect(resourcesOf(worker, 'sqs:SendMessage')).toEqual([arnOf(classifyId)]);
+    // And nudge the events dispatcher on the task queue (a job's end is an event).
+    expect(resourcesOf(worker, 'sqs:SendMessage')).toEqual([arnOf(classifyId), arnOf(tasksId)]);
     for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']) {
       expect(resourcesOf(worker, action), action).toEqual([arnOf(classifyId)]);
     }
@@ -106,10 +108,10 @@ describe('classify dead-letter worker', () => {
     expect(deadLetterWorker.Properties.Handler).toBe('index.handler');
   });
 
-  it('reaches the database only: no bucket, no sending, no LLM', () => {
+  it('reaches the database only: no bucket, no LLM, no sending but the events nudge', () => {
     const actions = statementsOf(deadLetterWorker).flatMap((s) => [s.Action].flat());
     expect(actions.filter((a) => a.startsWith('s3:') || a.startsWith('bedrock:'))).toEqual([]);
-    expect(grantsOf(deadLetterWorker, 'sqs:SendMessage')).toEqual([]);
+    expect(resourcesOf(deadLetterWorker, 'sqs:SendMessage')).toEqual([arnOf(tasksId)]);
     expect(resourcesOf(deadLetterWorker, 'sqs:ReceiveMessage')).toEqual([arnOf(deadLettersId)]);
     expect(resourcesOf(deadLetterWorker, 'secretsmanager:GetSecretValue')).toEqual([databaseSecretArn]);
     const env = deadLetterWorker.Properties.Environment.Variables;

@@ -175,7 +175,8 @@ describe('ingest worker', () => {
     expect(resourcesOf('s3:ListBucket')).toEqual([bucketArn]);
     expect(resourcesOf('s3:PutObject')).toEqual([uploads, exports]);
     expect(resourcesOf('s3:AbortMultipartUpload')).toEqual([exports]);
-    expect(resourcesOf('sqs:SendMessage')).toEqual([queueArn(ingestId)]);
+    // And the events nudge to the task queue (a datasource's or an import's end is an event).
+    expect(resourcesOf('sqs:SendMessage')).toEqual([queueArn(ingestId), queueArn(idOf(stack.queues.tasks))]);
     for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']) {
       expect(resourcesOf(action), action).toEqual([queueArn(ingestId)]);
     }
@@ -214,13 +215,15 @@ describe('ingest dead-letter worker', () => {
     expect(deadLetterWorker.Properties.Handler).toBe('index.handler');
   });
 
-  it('reaches the database only: no bucket access, no sending', () => {
+  it('reaches the database only: no bucket access, no sending but the events nudge', () => {
     const actions = (fn: Resource) =>
       inspect(template)
         .statementsOf(fn)
         .flatMap((s) => [s.Action].flat());
     expect(actions(deadLetterWorker).filter((a) => a.startsWith('s3:'))).toEqual([]);
-    expect(grantsOf(deadLetterWorker, 'sqs:SendMessage')).toEqual([]);
+    expect(grantsOf(deadLetterWorker, 'sqs:SendMessage').flatMap((s) => [s.Resource].flat())).toEqual([
+      queueArn(idOf(stack.queues.tasks)),
+    ]);
     expect(grantsOf(deadLetterWorker, 'sqs:ReceiveMessage').flatMap((s) => [s.Resource].flat())).toEqual([
       queueArn(deadLettersId),
     ]);

@@ -1,6 +1,12 @@
 import type { SQSRecord } from 'aws-lambda';
 import { PgBoss } from 'pg-boss';
-import { deadLetterQueueOf, type QueueSender, type QueueSource } from './queue.ts';
+import {
+  deadLetterQueueOf,
+  MAX_DELAY_SECONDS,
+  type QueueSender,
+  type QueueSource,
+  type SendOptions,
+} from './queue.ts';
 
 export type LocalQueueOptions = {
   /** Deliveries before a message moves to `<queue>-dlq` (SQS's maxReceiveCount). */
@@ -87,11 +93,13 @@ export async function releaseAbandoned(boss: PgBoss, queues: string[]): Promise<
 export class PgBossQueueSender implements QueueSender {
   constructor(private readonly boss: PgBoss) {}
 
-  async send(queue: string, bodies: unknown[]): Promise<void> {
+  async send(queue: string, bodies: unknown[], options: SendOptions = {}): Promise<void> {
     if (bodies.length === 0) return;
+    const delay = options.delaySeconds && Math.min(MAX_DELAY_SECONDS, Math.round(options.delaySeconds));
+    const startAfter = delay ? new Date(Date.now() + delay * 1000) : undefined;
     await this.boss.insert(
       queue,
-      bodies.map((body) => ({ data: { body: JSON.stringify(body) } })),
+      bodies.map((body) => ({ data: { body: JSON.stringify(body) }, ...(startAfter && { startAfter }) })),
     );
   }
 }

@@ -2,8 +2,14 @@ import type { SQSRecord } from 'aws-lambda';
 
 /** Sends messages to a named queue: SQS in aws, pg-boss locally. Bodies are JSON-serialised. */
 export interface QueueSender {
-  send(queue: string, bodies: unknown[]): Promise<void>;
+  /** `delaySeconds` holds the messages back that long (at most 900, SQS's limit): retries with backoff. */
+  send(queue: string, bodies: unknown[], options?: SendOptions): Promise<void>;
 }
+
+export type SendOptions = { delaySeconds?: number };
+
+/** SQS delays a message 15 minutes at most. */
+export const MAX_DELAY_SECONDS = 900;
 
 /**
  * The consuming side, as a Lambda event source mapping sees a queue: receive a batch as SQS

@@ -8,7 +8,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
-import type { QueueSender, QueueSource } from './queue.ts';
+import { MAX_DELAY_SECONDS, type QueueSender, type QueueSource, type SendOptions } from './queue.ts';
 
 /**
  * A new SQS client. With an endpoint override (LocalStack, moto) requests go to that endpoint,
@@ -42,12 +42,15 @@ export function queueUrl(client: SQSClient, queue: string): Promise<string> {
 export class SqsQueueSender implements QueueSender {
   constructor(private readonly client: SQSClient = sqsClient()) {}
 
-  async send(queue: string, bodies: unknown[]): Promise<void> {
+  async send(queue: string, bodies: unknown[], options: SendOptions = {}): Promise<void> {
     const url = await queueUrl(this.client, queue);
+    const delay = options.delaySeconds && Math.min(MAX_DELAY_SECONDS, Math.round(options.delaySeconds));
     for (let i = 0; i < bodies.length; i += 10) {
-      const entries = bodies
-        .slice(i, i + 10)
-        .map((body, j) => ({ Id: String(j), MessageBody: JSON.stringify(body) }));
+      const entries = bodies.slice(i, i + 10).map((body, j) => ({
+        Id: String(j),
+        MessageBody: JSON.stringify(body),
+        ...(delay && { DelaySeconds: delay }),
+      }));
       const out = await this.client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
       if (out.Failed?.length)
         throw new Error(`SQS refused ${out.Failed.length} messages: ${out.Failed[0]?.Message}`);

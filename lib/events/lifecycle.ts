@@ -1,0 +1,54 @@
+import type { NewEvent } from './types.ts';
+
+/**
+ * The events of lifecycle changes, built from the rows the change returns (one place per kind,
+ * so every site publishes the same shape).
+ */
+export function datasourceFinished(d: {
+  id: string;
+  workspace_id: string;
+  status: string;
+  error_message: string | null;
+  record_count: number;
+}): NewEvent {
+  const completed = d.status === 'complete';
+  return {
+    type: completed ? 'datasource.completed' : 'datasource.failed',
+    workspace_id: d.workspace_id,
+    data: {
+      datasource_id: d.id,
+      status: completed ? 'complete' : 'failed',
+      reason: d.error_message,
+      counts: { records: d.record_count },
+    },
+  };
+}
+
+/** A job that ended: completed (with or without errors), failed or cancelled. */
+export function jobFinished(
+  j: { id: string; workspace_id: string; status: string; error_message: string | null },
+  counts: Record<string, number>,
+): NewEvent {
+  const type =
+    j.status === 'failed' ? 'job.failed' : j.status === 'cancelled' ? 'job.cancelled' : 'job.completed';
+  return {
+    type,
+    workspace_id: j.workspace_id,
+    data: { job_id: j.id, status: j.status, reason: j.error_message, counts },
+  };
+}
+
+/** A bundle import that ended. */
+export function importFinished(i: {
+  id: string;
+  workspace_id: string;
+  status: string;
+  error_message: string | null;
+  counts: Record<string, number>;
+}): NewEvent {
+  return {
+    type: 'import.finished',
+    workspace_id: i.workspace_id,
+    data: { import_id: i.id, status: i.status, reason: i.error_message, counts: i.counts },
+  };
+}
