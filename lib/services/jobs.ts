@@ -12,6 +12,7 @@ import { newId } from '#lib/ids.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { requireWorkspace } from './access.ts';
 import { itemCounts } from './job-events.ts';
+import { USAGE_SUMS } from './usage.ts';
 
 export type Progress = {
   total: number;
@@ -111,17 +112,7 @@ export async function jobsUsage(db: Db, jobIds: string[]): Promise<Map<string, J
   if (jobIds.length === 0) return usage;
   const rows = await db
     .selectFrom('llm_usage')
-    .select([
-      'job_id',
-      sql<number>`count(*)::int`.as('calls'),
-      sql<number>`sum(input_tokens)::float8`.as('input_tokens'),
-      sql<number>`sum(cached_input_tokens)::float8`.as('cached_input_tokens'),
-      sql<number>`sum(output_tokens)::float8`.as('output_tokens'),
-      // One unpriced call makes the total unknown: null, not a partial sum passed off as the cost.
-      sql<number | null>`CASE WHEN bool_and(cost_usd IS NOT NULL) THEN sum(cost_usd)::float8 END`.as(
-        'cost_usd',
-      ),
-    ])
+    .select(['job_id', ...USAGE_SUMS])
     .where('job_id', 'in', jobIds)
     .groupBy('job_id')
     .execute();

@@ -3,6 +3,18 @@ import type { Db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
 import { requireWorkspace } from './access.ts';
 
+/**
+ * The sums of a group of billed calls, as `llm_usage` rows add up. One unpriced call makes the
+ * cost unknown: null, not a partial sum passed off as the cost.
+ */
+export const USAGE_SUMS = [
+  sql<number>`count(*)::int`.as('calls'),
+  sql<number>`sum(input_tokens)::float8`.as('input_tokens'),
+  sql<number>`sum(cached_input_tokens)::float8`.as('cached_input_tokens'),
+  sql<number>`sum(output_tokens)::float8`.as('output_tokens'),
+  sql<number | null>`CASE WHEN bool_and(cost_usd IS NOT NULL) THEN sum(cost_usd)::float8 END`.as('cost_usd'),
+];
+
 export type UsageSums = {
   calls: number;
   input_tokens: number;
@@ -37,13 +49,7 @@ export async function workspaceUsage(
       sql<string>`to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`.as('day'),
       'provider',
       'model',
-      sql<number>`count(*)::int`.as('calls'),
-      sql<number>`sum(input_tokens)::float8`.as('input_tokens'),
-      sql<number>`sum(cached_input_tokens)::float8`.as('cached_input_tokens'),
-      sql<number>`sum(output_tokens)::float8`.as('output_tokens'),
-      sql<number | null>`CASE WHEN bool_and(cost_usd IS NOT NULL) THEN sum(cost_usd)::float8 END`.as(
-        'cost_usd',
-      ),
+      ...USAGE_SUMS,
     ])
     .where('workspace_id', '=', workspaceId)
     .where('at', '>=', from)
