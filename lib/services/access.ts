@@ -1,6 +1,7 @@
+import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import type { Datasource, User, Workspace } from '#lib/db/schema.ts';
-import { NotFoundError } from '#lib/errors.ts';
+import { type FieldError, NotFoundError } from '#lib/errors.ts';
 
 // The access checks every workspace-scoped service starts with, in a module of their own that
 // imports no other service: services that need them (schemes, records, datasources, …) no longer
@@ -37,4 +38,33 @@ export async function requireDatasource(
     .executeTakeFirst();
   if (!datasource) throw new NotFoundError('Datasource not found');
   return datasource;
+}
+
+/**
+ * A field error for each id that is not a row of `table` in the workspace, naming its path
+ * (`scheme_ids.1`): another workspace's ids are refused like unknown ones. Empty when all are.
+ *
+ * @example refuse(await idsNotInWorkspace(db, ws, 'datasources', body.datasource_ids, 'datasource_ids'))
+ */
+export async function idsNotInWorkspace(
+  db: Db,
+  workspaceId: string,
+  table: 'classification_schemes' | 'datasources' | 'records',
+  ids: string[],
+  path: string,
+): Promise<FieldError[]> {
+  if (ids.length === 0) return [];
+  const found = await db
+    .selectFrom(table)
+    .select('id')
+    .where('workspace_id', '=', workspaceId)
+    // An array, not an IN list: up to 100,000 record ids, above Postgres's 65,535 parameters.
+    .where(sql<boolean>`id = any(${ids}::uuid[])`)
+    .execute();
+  const known = new Set(found.map((r) => r.id));
+  return ids.flatMap((id, i) =>
+    known.has(id)
+      ? []
+      : [{ location: 'body' as const, path: `${path}.${i}`, message: 'Not found in this workspace' }],
+  );
 }

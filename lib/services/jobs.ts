@@ -10,7 +10,7 @@ import { recordEvents } from '#lib/events/outbox.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
-import { requireWorkspace } from './access.ts';
+import { idsNotInWorkspace, requireWorkspace } from './access.ts';
 import { itemCounts } from './job-events.ts';
 import { USAGE_SUMS } from './usage.ts';
 
@@ -162,20 +162,7 @@ export async function checkIds(
   ids: string[],
   path: string,
 ) {
-  if (ids.length === 0) return;
-  const found = await db
-    .selectFrom(table)
-    .select('id')
-    .where('workspace_id', '=', workspaceId)
-    // An array, not an IN list: up to 100,000 record ids, above Postgres's 65,535 parameters.
-    .where(sql<boolean>`id = any(${ids}::uuid[])`)
-    .execute();
-  const known = new Set(found.map((r) => r.id));
-  const errors = ids.flatMap((id, i) =>
-    known.has(id)
-      ? []
-      : [{ location: 'body' as const, path: `${path}.${i}`, message: 'Not found in this workspace' }],
-  );
+  const errors = await idsNotInWorkspace(db, workspaceId, table, ids, path);
   if (errors.length > 0) throw new ValidationError(errors);
 }
 

@@ -18,7 +18,7 @@ import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { nextFireTime, parseSchedule, type Schedule } from '#lib/schedule/expression.ts';
 import type { RunTask } from '#lib/schedule/messages.ts';
-import { requireWorkspace } from './access.ts';
+import { idsNotInWorkspace, requireWorkspace } from './access.ts';
 
 export type TaskDeps = {
   db: Db;
@@ -147,14 +147,14 @@ async function checkConfiguration(
   const parsed = ClassifyConfiguration.safeParse(configuration);
   if (!parsed.success) throw new ValidationError(zodErrors(parsed.error, 'configuration'));
   const errors = [
-    ...(await missingIds(
+    ...(await idsNotInWorkspace(
       db,
       workspaceId,
       'datasources',
       parsed.data.datasource_ids,
       'configuration.datasource_ids',
     )),
-    ...(await missingIds(
+    ...(await idsNotInWorkspace(
       db,
       workspaceId,
       'classification_schemes',
@@ -165,27 +165,6 @@ async function checkConfiguration(
   if (errors.length > 0) throw new ValidationError(errors);
   chooseModel(providers, parsed.data.provider, parsed.data.model, 'configuration.');
   return parsed.data;
-}
-
-async function missingIds(
-  db: Db,
-  workspaceId: string,
-  table: 'datasources' | 'classification_schemes',
-  ids: string[],
-  path: string,
-): Promise<FieldError[]> {
-  const found = await db
-    .selectFrom(table)
-    .select('id')
-    .where('workspace_id', '=', workspaceId)
-    .where('id', 'in', ids)
-    .execute();
-  const known = new Set(found.map((r) => r.id));
-  return ids.flatMap((id, i) =>
-    known.has(id)
-      ? []
-      : [{ location: 'body' as const, path: `${path}.${i}`, message: 'Not found in this workspace' }],
-  );
 }
 
 /**
