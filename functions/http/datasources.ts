@@ -4,6 +4,7 @@ import { RawResponse } from '#lib/http/response.ts';
 import { datasources } from '#lib/http/routes.ts';
 import { RecordAppendPending } from '#lib/http/schemas/datasources.ts';
 import { platform } from '#lib/platform.ts';
+import { requireDatasource } from '#lib/services/access.ts';
 import {
   createDatasources,
   datasourceContent,
@@ -13,7 +14,6 @@ import {
   previewCsvRows,
   renameDatasource,
   reprocessDatasource,
-  requireDatasource,
   toDatasourceOut,
 } from '#lib/services/datasources.ts';
 import { appendRecord as appendToDatasource, queueUrlAppend, toRecordOut } from '#lib/services/records.ts';

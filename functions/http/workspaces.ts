@@ -1,11 +1,11 @@
 import { httpHandler } from '#lib/http/handler.ts';
 import { workspaces } from '#lib/http/routes.ts';
+import { requireWorkspace } from '#lib/services/access.ts';
 import {
   createWorkspace,
   deleteWorkspace,
   ensureDefaultWorkspace,
   listWorkspaces,
-  requireWorkspace,
   toWorkspaceOut,
   updateWorkspace,
 } from '#lib/services/workspaces.ts';

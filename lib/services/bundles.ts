@@ -17,8 +17,8 @@ import { recordEvents } from '#lib/events/outbox.ts';
 import { newId } from '#lib/ids.ts';
 import { type ObjectStore, type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
+import { requireWorkspace } from './access.ts';
 import { resolveShareForImport } from './share-access.ts';
-import { requireWorkspace } from './workspaces.ts';
 
 /** Ask the ingest worker to write an export. */
 export type ExportBundleMessage = { kind: 'export_bundle'; export_id: string };

@@ -6,7 +6,7 @@ import { ConflictError, type FieldError, NotFoundError, ValidationError } from '
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { DatasetCreate, DatasetUpdate } from '#lib/http/schemas/datasets.ts';
 import { newId } from '#lib/ids.ts';
-import { requireWorkspace } from './workspaces.ts';
+import { requireWorkspace } from './access.ts';
 
 export type DatasetOut = {
   id: string;

@@ -218,9 +218,6 @@ export async function createDatasources(
   );
 }
 
-/** @deprecated Import it from `./access.ts`; kept for modules written before it moved. */
-export { requireDatasource } from './access.ts';
-
 /** Characters of a text_block's text a list item carries; the datasource's own route has it all. */
 export const OPTIONS_TEXT_PREVIEW_CHARS = 2000;
 /** URLs (options.urls, metadata.failed_urls) a list item carries. */

@@ -65,9 +65,6 @@ export function toRecordOut(r: DataRecord & { text_length?: number }): RecordOut
   };
 }
 
-/** @deprecated Import it from `#lib/ingest/content-hash.ts`; kept for modules written before it moved. */
-export { contentHash } from '#lib/ingest/content-hash.ts';
-
 export type RecordFilters = Paging & {
   datasource_id?: string | undefined;
   q?: string | undefined;

@@ -34,9 +34,6 @@ export function toWorkspaceOut(w: Workspace): WorkspaceOut {
   };
 }
 
-/** @deprecated Import it from `./access.ts`; kept for modules written before it moved. */
-export { requireWorkspace } from './access.ts';
-
 export type WorkspaceFields = {
   name: string;
   description?: string | null | undefined;
