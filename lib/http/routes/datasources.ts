@@ -59,12 +59,13 @@ export const datasources = {
     method: 'PATCH',
     path: `${WS}/datasources/{datasource_id}`,
     auth: 'user',
-    summary: 'Rename a datasource',
+    summary:
+      'Rename a datasource or set its description (the fields ingestion owns may come along unchanged; a change is a 409)',
     tags: ['datasources'],
     params: DatasourceParams,
     body: DatasourceUpdate,
     response: { status: 200, schema: DatasourcePublic },
-    errors: [404],
+    errors: [404, 409],
   }),
   delete: route({
     handler: 'datasources.delete',

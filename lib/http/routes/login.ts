@@ -11,10 +11,11 @@ export const login = {
     method: 'POST',
     path: `${API}/login/access-token`,
     auth: 'public',
-    summary: 'Exchange email and password for an access token (OAuth2 password form or JSON)',
+    summary:
+      'Exchange email and password for an access token (OAuth2 password form, as urlencoded or multipart form data, or JSON)',
     tags: ['login'],
     body: LoginForm,
-    bodyTypes: ['form', 'json'],
+    bodyTypes: ['form', 'multipart', 'json'],
     response: { status: 200, schema: AccessToken },
     errors: [400],
   }),
