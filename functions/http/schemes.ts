@@ -2,6 +2,7 @@ import { httpHandler } from '#lib/http/handler.ts';
 import { schemes } from '#lib/http/routes.ts';
 import {
   createScheme,
+  deleteAllSchemes,
   deleteScheme,
   listSchemes,
   requireScheme,
@@ -31,3 +32,8 @@ const deleteHandler = httpHandler(schemes.delete, async ({ db, user, params }) =
 });
 
 export { deleteHandler as delete };
+
+export const deleteAll = httpHandler(schemes.deleteAll, async ({ db, user, params }) => {
+  await deleteAllSchemes(db, user, params.workspace_id);
+  return undefined;
+});

@@ -349,6 +349,27 @@ export async function cancelJob(
   });
 }
 
+/** What a client may change of a job besides cancelling it: its name and description. */
+export async function renameJob(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  jobId: string,
+  changes: { name?: string | undefined; description?: string | null | undefined },
+): Promise<ClassificationJob> {
+  const job = await requireJob(db, user, workspaceId, jobId);
+  const values: { name?: string; description?: string | null } = {};
+  if (changes.name !== undefined) values.name = changes.name;
+  if (changes.description !== undefined) values.description = changes.description;
+  if (Object.keys(values).length === 0) return job;
+  return db
+    .updateTable('classification_jobs')
+    .set(values)
+    .where('id', '=', jobId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 /**
  * Runs the failed items of a finished job again (and only them), sends out the pending items
  * of a job whose planning message was lost, and resumes the planning of a job that failed

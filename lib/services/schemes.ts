@@ -187,3 +187,9 @@ export async function deleteScheme(
   await requireScheme(db, user, workspaceId, schemeId);
   await db.deleteFrom('classification_schemes').where('id', '=', schemeId).execute();
 }
+
+/** Deletes every scheme of the workspace with their results (the reference system's "delete all"). */
+export async function deleteAllSchemes(db: Db, user: Pick<User, 'id'>, workspaceId: string): Promise<void> {
+  await requireWorkspace(db, user, workspaceId);
+  await db.deleteFrom('classification_schemes').where('workspace_id', '=', workspaceId).execute();
+}

@@ -8,6 +8,7 @@ import {
   JobPublic,
   JobSummary,
   JobsPublic,
+  JobUpdate,
 } from '../schemas/classification.ts';
 import { Paging } from '../schemas/common.ts';
 import { WorkspaceIdParam } from '../schemas/workspaces.ts';
@@ -59,6 +60,19 @@ export const jobs = {
     params: JobParams,
     response: { status: 200, schema: JobPublic },
     errors: [404],
+  }),
+  update: route({
+    handler: 'jobs.update',
+    method: 'PATCH',
+    path: `${WS}/classification_jobs/{job_id}`,
+    auth: 'user',
+    summary:
+      'Rename a job or change its description; `status: cancelled` cancels it (docsift cannot pause a job: `paused` is a 409, as is any other status)',
+    tags: ['classification'],
+    params: JobParams,
+    body: JobUpdate,
+    response: { status: 200, schema: JobPublic },
+    errors: [404, 409],
   }),
   delete: route({
     handler: 'jobs.delete',

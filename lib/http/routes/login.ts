@@ -38,6 +38,17 @@ export const login = {
     params: EmailParam,
     response: { status: 200, schema: Message },
   }),
+  recoveryMailPreview: route({
+    handler: 'login.recoveryMailPreview',
+    method: 'POST',
+    path: `${API}/password-recovery-html-content/{email}`,
+    auth: 'superuser',
+    summary: 'The password-recovery mail a user would get, as HTML (its link holds no working token)',
+    tags: ['login'],
+    params: EmailParam,
+    response: { status: 200, description: 'The mail as HTML', contentType: 'text/html' },
+    errors: [403, 404],
+  }),
   resetPassword: route({
     handler: 'login.resetPassword',
     method: 'POST',

@@ -36,6 +36,17 @@ export const schemes = {
     response: { status: 200, schema: SchemesPublic },
     errors: [404],
   }),
+  deleteAll: route({
+    handler: 'schemes.deleteAll',
+    method: 'DELETE',
+    path: `${WS}/classification_schemes`,
+    auth: 'user',
+    summary: 'Delete every scheme of the workspace with their results',
+    tags: ['classification'],
+    params: WorkspaceIdParam,
+    response: { status: 204 },
+    errors: [404],
+  }),
   read: route({
     handler: 'schemes.read',
     method: 'GET',

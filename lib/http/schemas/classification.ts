@@ -220,6 +220,21 @@ export const JobsPublic = listOf(JobPublic).meta({ id: 'JobsPublic', example: li
 
 export const JobParams = z.object({ workspace_id: Id, job_id: Id });
 
+/**
+ * A job's name and description; `status: cancelled` asks to cancel it. The reference system's
+ * client sends `status` and `error_message` (null when unused) to stop a job; docsift sets every
+ * other status itself.
+ */
+export const JobUpdate = z
+  .object({
+    name: z.string().trim().min(1).max(255).nullish(),
+    description: z.string().max(10_000).nullish(),
+    status: z.string().nullish(),
+    error_message: z.string().nullish(),
+  })
+  .strict()
+  .meta({ id: 'JobUpdate' });
+
 export const JobFailures = z
   .object({
     data: z.array(z.object({ record_id: Id, scheme_id: Id, reason: z.string(), attempts: z.number().int() })),
