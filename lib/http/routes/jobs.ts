@@ -37,6 +37,7 @@ export const jobs = {
       ],
     },
     errors: [404, 503],
+    compat: {},
   }),
   list: route({
     handler: 'jobs.list',
@@ -49,6 +50,7 @@ export const jobs = {
     query: Paging,
     response: { status: 200, schema: JobsPublic },
     errors: [404],
+    compat: {},
   }),
   read: route({
     handler: 'jobs.read',
@@ -60,6 +62,7 @@ export const jobs = {
     params: JobParams,
     response: { status: 200, schema: JobPublic },
     errors: [404],
+    compat: {},
   }),
   update: route({
     handler: 'jobs.update',
@@ -73,6 +76,7 @@ export const jobs = {
     body: JobUpdate,
     response: { status: 200, schema: JobPublic },
     errors: [404, 409],
+    compat: {},
   }),
   delete: route({
     handler: 'jobs.delete',
@@ -84,6 +88,7 @@ export const jobs = {
     params: JobParams,
     response: { status: 204 },
     errors: [404],
+    compat: {},
   }),
   cancel: route({
     handler: 'jobs.cancel',
@@ -106,6 +111,7 @@ export const jobs = {
     params: JobParams,
     response: { status: 202, schema: JobPublic },
     errors: [404, 409, 503],
+    compat: { own: false, aliases: [{ path: `${WS}/classification_jobs/{job_id}/retry_failures` }] },
   }),
   failures: route({
     handler: 'jobs.failures',

@@ -18,6 +18,7 @@ export const login = {
     bodyTypes: ['form', 'multipart', 'json'],
     response: { status: 200, schema: AccessToken },
     errors: [400],
+    compat: {},
   }),
   testToken: route({
     handler: 'login.testToken',
@@ -27,6 +28,7 @@ export const login = {
     summary: 'Return the user the access token belongs to',
     tags: ['login'],
     response: { status: 200, schema: UserPublic },
+    compat: {},
   }),
   recoverPassword: route({
     handler: 'login.recoverPassword',
@@ -37,6 +39,7 @@ export const login = {
     tags: ['login'],
     params: EmailParam,
     response: { status: 200, schema: Message },
+    compat: {},
   }),
   recoveryMailPreview: route({
     handler: 'login.recoveryMailPreview',
@@ -48,6 +51,7 @@ export const login = {
     params: EmailParam,
     response: { status: 200, description: 'The mail as HTML', contentType: 'text/html' },
     errors: [403, 404],
+    compat: {},
   }),
   resetPassword: route({
     handler: 'login.resetPassword',
@@ -59,5 +63,6 @@ export const login = {
     body: NewPassword,
     response: { status: 200, schema: Message },
     errors: [400],
+    compat: {},
   }),
 };

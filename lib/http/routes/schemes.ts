@@ -23,6 +23,7 @@ export const schemes = {
     body: SchemeCreate,
     response: { status: 201, schema: SchemePublic },
     errors: [404],
+    compat: {},
   }),
   list: route({
     handler: 'schemes.list',
@@ -35,6 +36,7 @@ export const schemes = {
     query: Paging,
     response: { status: 200, schema: SchemesPublic },
     errors: [404],
+    compat: { array: true },
   }),
   deleteAll: route({
     handler: 'schemes.deleteAll',
@@ -46,6 +48,7 @@ export const schemes = {
     params: WorkspaceIdParam,
     response: { status: 204 },
     errors: [404],
+    compat: {},
   }),
   read: route({
     handler: 'schemes.read',
@@ -57,6 +60,7 @@ export const schemes = {
     params: SchemeParams,
     response: { status: 200, schema: SchemePublic },
     errors: [404],
+    compat: {},
   }),
   update: route({
     handler: 'schemes.update',
@@ -69,6 +73,7 @@ export const schemes = {
     body: SchemeUpdate,
     response: { status: 200, schema: SchemePublic },
     errors: [404, 409],
+    compat: {},
   }),
   delete: route({
     handler: 'schemes.delete',
@@ -80,5 +85,6 @@ export const schemes = {
     params: SchemeParams,
     response: { status: 204 },
     errors: [404],
+    compat: {},
   }),
 };

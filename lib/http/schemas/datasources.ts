@@ -229,7 +229,16 @@ export const RecordAppend = z
   .object({
     content: z.string().min(1).max(5_000_000),
     content_type: z.enum(['text', 'url']),
-    event_timestamp: z.iso.datetime({ offset: true }).optional(),
+    title: z
+      .string()
+      .trim()
+      .max(1000)
+      .nullish()
+      .transform((v) => v || undefined),
+    event_timestamp: z.iso
+      .datetime({ offset: true })
+      .nullish()
+      .transform((v) => v ?? undefined),
   })
   .meta({ id: 'RecordAppend' });
 
