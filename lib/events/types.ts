@@ -33,6 +33,16 @@ const ImportData = z.object({
   counts,
 });
 
+const ExportData = z.object({
+  export_id: z.uuid(),
+  type: z.enum(['datasource', 'scheme', 'classification_job', 'dataset', 'workspace']),
+  resource_id: z.uuid().nullable(),
+  format: z.enum(['bundle', 'csv', 'jsonl', 'json']),
+  status: z.enum(['complete', 'failed']),
+  reason: z.string().nullable(),
+  counts,
+});
+
 const envelope = <T extends string, D extends z.ZodType>(type: T, data: D) =>
   z.object({
     id: z.uuid(),
@@ -50,6 +60,7 @@ export const EVENT_SCHEMAS = {
   'job.cancelled': envelope('job.cancelled', JobData),
   'task_run.finished': envelope('task_run.finished', TaskRunData),
   'import.finished': envelope('import.finished', ImportData),
+  'export.finished': envelope('export.finished', ExportData),
 } as const;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;
@@ -65,6 +76,7 @@ export const LifecycleEvent = z.discriminatedUnion('type', [
   EVENT_SCHEMAS['job.cancelled'],
   EVENT_SCHEMAS['task_run.finished'],
   EVENT_SCHEMAS['import.finished'],
+  EVENT_SCHEMAS['export.finished'],
 ]);
 export type LifecycleEvent = z.output<typeof LifecycleEvent>;
 

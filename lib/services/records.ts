@@ -11,6 +11,7 @@ import type { AppendUrl } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/scrape.ts';
 import type { Platform } from '#lib/platform.ts';
 import { requireDatasource, requireWorkspace } from './access.ts';
+import { indexRecords, matchesSearch } from './record-search.ts';
 
 export type RecordOut = {
   id: string;
@@ -94,9 +95,7 @@ export function filterRecords(db: Db, workspaceId: string, filters: Omit<RecordF
     .selectFrom('records')
     .where('workspace_id', '=', workspaceId)
     .$if(filters.datasource_id !== undefined, (q) => q.where('datasource_id', '=', filters.datasource_id!))
-    .$if(filters.q !== undefined, (q) =>
-      q.where(sql<boolean>`search @@ websearch_to_tsquery('simple', ${filters.q})`),
-    )
+    .$if(filters.q !== undefined, (q) => q.where(matchesSearch(workspaceId, filters.q!)))
     .$if(filters.event_time_from !== undefined, (q) =>
       q.where('event_timestamp', '>=', new Date(filters.event_time_from!)),
     )
@@ -224,6 +223,7 @@ export async function appendRecord(
       })
       .returning(RECORD_COLUMNS)
       .executeTakeFirstOrThrow();
+    await indexRecords(trx, { datasourceId, sourceKey: record.source_key });
     await trx
       .updateTable('datasources')
       .set((eb) => ({ record_count: eb('record_count', '+', 1) }))

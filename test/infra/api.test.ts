@@ -288,6 +288,8 @@ describe('HTTP API', () => {
           action,
         ).toEqual(expected);
       }
+      // A share link's large export is streamed there as a multipart upload, aborted on failure.
+      expect(grantsOf(fn, 's3:AbortMultipartUpload').flatMap((s) => [s.Resource].flat())).toEqual([exportsArn]);
       expect(grantsOf(fn, 's3:ListBucket').flatMap((s) => [s.Resource].flat())).toEqual([bucketArn]);
       // Datasources are processed through ingest; jobs are created and retried through classify.
       const sendable = grantsOf(fn, 'sqs:SendMessage').flatMap((s) => [s.Resource].flat());

@@ -129,6 +129,10 @@ export const DatasourcePublic = z
     error_message: z.string().nullable(),
     metadata: z.record(z.string(), z.unknown()),
     record_count: z.number().int(),
+    search_status: z.enum(['indexing', 'ready']).meta({
+      description:
+        'Whether every record is findable by `q` yet: a large run completes first and builds its search index just after (`indexing`)',
+    }),
     description: z.string().nullable(),
     user_id: Id.nullable().meta({ description: 'Who created it: the workspace’s owner' }),
     origin_details: z.record(z.string(), z.unknown()).meta({
