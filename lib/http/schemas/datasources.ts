@@ -216,13 +216,10 @@ export const RecordsPublic = listOf(RecordPublic).meta({ id: 'RecordsPublic' });
 
 export const RecordsQuery = Paging.extend({
   datasource_id: Id.optional(),
-  q: z
-    .string()
-    .trim()
-    .min(1)
-    .max(500)
-    .optional()
-    .meta({ description: 'Full-text search (web search syntax)' }),
+  q: z.string().trim().min(1).max(500).optional().meta({
+    description:
+      'Full-text search (web search syntax); a large run’s records are found once its datasource’s search_status is ready',
+  }),
   event_time_from: z.iso.datetime({ offset: true }).optional(),
   event_time_to: z.iso.datetime({ offset: true }).optional(),
 });
