@@ -84,8 +84,12 @@ async function ingestCsv(notes: string[], id = newId()) {
   return { id, runId };
 }
 
-const search = async (q: string) =>
-  (await listRecords(db, user, workspaceId, { q, limit: 50 })).data.map((r) => r.text_content).sort();
+/** The texts of the records `q` finds; its count (taken on the search documents alone) agrees. */
+async function search(q: string) {
+  const page = await listRecords(db, user, workspaceId, { q, limit: 50 });
+  expect(page.count).toBe(page.data.length);
+  return page.data.map((r) => r.text_content).sort();
+}
 const statusOf = async (id: string) =>
   await db
     .selectFrom('datasources')

@@ -11,7 +11,7 @@ import type { AppendUrl } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/scrape.ts';
 import type { Platform } from '#lib/platform.ts';
 import { requireDatasource, requireWorkspace } from './access.ts';
-import { indexRecords, matchesSearch } from './record-search.ts';
+import { countSearchMatches, indexRecords, matchesSearch } from './record-search.ts';
 
 export type RecordOut = {
   id: string;
@@ -104,6 +104,13 @@ export function filterRecords(db: Db, workspaceId: string, filters: Omit<RecordF
     );
 }
 
+/** Whether `q` is the only filter: its total is then counted on the search documents alone. */
+const onlySearch = (f: RecordFilters) =>
+  f.q !== undefined &&
+  f.datasource_id === undefined &&
+  f.event_time_from === undefined &&
+  f.event_time_to === undefined;
+
 /**
  * A page of a workspace's records, filtered, in creation order, with the filtered total. Items
  * carry a preview of their text ({@link TEXT_PREVIEW_CHARS}); the record's own route has it all.
@@ -128,7 +135,9 @@ export async function listRecords(
       .orderBy('id')
       .limit(filters.limit + 1)
       .execute(),
-    filtered.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+    onlySearch(filters)
+      ? countSearchMatches(db, workspaceId, filters.q!)
+      : filtered.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
   const page = toPage(rows as (DataRecord & { text_length: number })[], filters.limit);
   return { ...page, data: page.data.map(toRecordOut), count: Number(total.count) };
