@@ -365,10 +365,11 @@ function printTable(rows: Row[]) {
     ['export of every result (CSV)', (r) => r.exported.ms, (v) => seconds(v)],
     ['  peak RSS of the worker', (r) => r.exported.peakMb, (v) => `${v.toFixed(0)} MiB`],
   ];
+  const short = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`);
   const head = [
     '',
     ...rows.map((r) => r.rows.toLocaleString('en')),
-    ...rows.slice(1).map((_, i) => `×${i + 1}`),
+    ...rows.slice(1).map((r, i) => `${short(rows[i]!.rows)}→${short(r.rows)}`),
   ];
   console.log(`\n${head.map((h, i) => (i === 0 ? h.padEnd(42) : h.padStart(11))).join('')}`);
   for (const [label, value, format] of lines) {
@@ -379,7 +380,7 @@ function printTable(rows: Row[]) {
     );
   }
   console.log(
-    `\n(×n: growth from the size before; linear is 10×. Peak RSS includes a baseline of about ` +
+    `\n(a→b: growth from size a to size b; linear is 10×. Peak RSS includes a baseline of about ` +
       `${rows[0]!.ingest.baseMb.toFixed(0)} MiB, the loaded modules; the claim step's worst item got ` +
       `${Math.max(...rows.map((r) => r.claim.maxPerItem))} calls)`,
   );
