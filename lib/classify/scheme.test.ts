@@ -384,11 +384,8 @@ describe('modelOutputSchema', () => {
     expect(strictViolations(schemaOf(f))).toEqual([]);
   });
 
-  it('puts the field description on the value', () => {
-    expect(valueSchema({ description: 'What it is about' })).toEqual({
-      type: 'string',
-      description: 'What it is about',
-    });
+  it('leaves the field description to the prompt, which the model reads too', () => {
+    expect(valueSchema({ description: 'What it is about' })).toEqual({ type: 'string' });
   });
 
   it('leaves justifications out when no field asks for one', () => {

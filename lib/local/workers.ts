@@ -15,10 +15,10 @@ import {
   startPgBoss,
 } from '#lib/ports/queue/pgboss.ts';
 import { deadLetterQueueOf, type QueueSource } from '#lib/ports/queue/queue.ts';
-import { releaseAllLeases } from '#lib/services/item-leases.ts';
 import { newSqsClient, SqsQueueSender, SqsQueueSource, sqsClient } from '#lib/ports/queue/sqs.ts';
 import { EventBridgeTaskScheduler, schedulerClient } from '#lib/ports/scheduler/eventbridge.ts';
 import { TableTaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
+import { releaseAllLeases } from '#lib/services/item-leases.ts';
 import { classifyWorker } from '#lib/workers/classify.ts';
 import { classifyDeadLetterWorker } from '#lib/workers/classify-dead-letters.ts';
 import { ingestWorker } from '#lib/workers/ingest.ts';

@@ -9,6 +9,7 @@ import { handleClassifyMessage } from '#lib/services/classification.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
 import { type FakeLlm, type FakeRequest, findRecordText, startFakeLlm } from '#test/support/fake-llm.ts';
 import { waitForDatasource } from '#test/support/ingest.ts';
+import { waitForJob as waitForJobOf } from '#test/support/jobs.ts';
 
 // An item is classified by the one delivery that holds its lease: duplicate deliveries, however
 // many and however they overlap, make one provider call per item, and a lease whose holder died
@@ -16,7 +17,6 @@ import { waitForDatasource } from '#test/support/ingest.ts';
 
 const QUEUE = 'docsift-classify';
 const RECORDS = 6;
-const FINISHED = ['completed', 'completed_with_errors', 'failed', 'cancelled'];
 
 let app: TestApp;
 let fake: FakeLlm;
@@ -70,16 +70,7 @@ afterAll(async () => {
 
 const jobsPath = () => `/api/v1/workspaces/${ws}/classification_jobs`;
 
-async function waitForJob(id: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await app.api.get(`${jobsPath()}/${id}`, { token });
-    if (FINISHED.includes(res.body.status)) return res.body;
-    if (Date.now() > deadline)
-      throw new Error(`job still ${res.body.status}: ${JSON.stringify(res.body.progress)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitForJob = (id: string) => waitForJobOf(app.api, token, ws, id);
 
 /**
  * A job over the records and both schemes whose items are all pending again and that sends

@@ -5,6 +5,7 @@ import { platform } from '#lib/platform.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
 import { type FakeLlm, startFakeLlm } from '#test/support/fake-llm.ts';
 import { waitForDatasource } from '#test/support/ingest.ts';
+import { waitForJob as waitForJobOf } from '#test/support/jobs.ts';
 
 let app: TestApp;
 let fake: FakeLlm;
@@ -38,7 +39,6 @@ const tone = {
 
 const schemeIds: string[] = [];
 const datasourceIds: string[] = [];
-const FINISHED = ['completed', 'completed_with_errors', 'failed', 'cancelled'];
 let invalidAlways = true;
 const rateLimited = new Map<string, number>();
 
@@ -104,16 +104,7 @@ afterAll(async () => {
 
 const jobsPath = () => `/api/v1/workspaces/${ws}/classification_jobs`;
 
-async function waitForJob(id: string, timeoutMs = 40_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await app.api.get(`${jobsPath()}/${id}`, { token });
-    if (FINISHED.includes(res.body.status)) return res.body;
-    if (Date.now() > deadline)
-      throw new Error(`job still ${res.body.status}: ${JSON.stringify(res.body.progress)}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+const waitForJob = (id: string) => waitForJobOf(app.api, token, ws, id);
 
 async function resultsOf(jobId: string) {
   const res = await app.api.get(
