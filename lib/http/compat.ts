@@ -1,6 +1,7 @@
-import type { HttpMethod, RawInput, Route } from './route.ts';
+import { ConflictError, HttpError } from './errors.ts';
+import type { CompatRefusal, HttpMethod, RawInput, Route } from './route.ts';
 
-export type { CompatAlias, CompatShape, CompatSpec, RawInput } from './route.ts';
+export type { CompatAlias, CompatRefusal, CompatShape, CompatSpec, RawInput } from './route.ts';
 
 /**
  * The reference-client profile: open-politics-hq's generated client, pointed at
@@ -27,8 +28,11 @@ export type Variant = {
   path: string;
   compat: boolean;
   array: boolean;
+  /** Skip paging's default limit is the profile's largest (a list the reference answers whole). */
+  unpaged?: boolean | undefined;
   input?: ((raw: RawInput) => RawInput) | undefined;
   output?: ((body: unknown) => unknown) | undefined;
+  refuse?: CompatRefusal | undefined;
 };
 
 /** Every (method, path) of a route: its own, then the profile's. Read by the local runtime, CDK and the handler kit. */
@@ -43,6 +47,7 @@ export function variantsOf(route: Route): Variant[] {
       path: COMPAT_PREFIX + route.path,
       compat: true,
       array: spec.array ?? false,
+      unpaged: spec.unpaged,
       output: spec.output,
     });
   }
@@ -52,11 +57,27 @@ export function variantsOf(route: Route): Variant[] {
       path: COMPAT_PREFIX + alias.path,
       compat: true,
       array: alias.array ?? false,
+      unpaged: alias.unpaged ?? spec.unpaged,
       input: alias.input,
       output: alias.output ?? spec.output,
+      refuse: alias.refuse,
     });
   }
   return variants;
+}
+
+const REFUSAL_TITLES = {
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+} as const;
+
+/** The problem a refused reference operation answers (see {@link CompatRefusal}). */
+export function refusalError(refusal: CompatRefusal): HttpError {
+  return new HttpError(refusal.status, REFUSAL_TITLES[refusal.status], refusal.detail, {
+    ...(refusal.allow && { headers: { allow: refusal.allow.join(', ') } }),
+  });
 }
 
 /** The route key API Gateway puts on the event (`GET /api/v1/users/me`). */
@@ -72,6 +93,17 @@ export function pathToQuery(moves: Record<string, string>): (raw: RawInput) => R
       delete kept[param];
     }
     return { params: kept, query: moved, body };
+  };
+}
+
+type Json = Record<string, unknown>;
+
+/** An alias's input mapping of a JSON object body; any other body goes on to the route's own validation. */
+export function mapBody(reshape: (body: Json) => Json): (raw: RawInput) => RawInput {
+  return (raw) => {
+    const { body } = raw;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return raw;
+    return { ...raw, body: reshape(body as Json) };
   };
 }
 
@@ -92,3 +124,11 @@ export function eachItem(reshape: (item: Record<string, unknown>) => Record<stri
 export const referenceDatasource = eachItem((d) =>
   d.status === 'awaiting_upload' ? { ...d, status: 'pending' } : d,
 );
+
+/** A URL list's URLs, as `GET …/datasources/{id}/urls` answers them (another type of source has none: 409). */
+export function referenceUrls(body: unknown): unknown {
+  const d = body as { id: string; type: string; origin_details: { urls?: unknown } };
+  if (d.type !== 'url_list')
+    throw new ConflictError(`Datasource ${d.id} is a ${d.type} source, not a url_list: it has no URLs`);
+  return d.origin_details.urls ?? [];
+}
