@@ -96,7 +96,8 @@ export function pathToQuery(moves: Record<string, string>): (raw: RawInput) => R
   };
 }
 
-type Json = Record<string, unknown>;
+/** A JSON object as the profile's mappings take and give it. */
+export type Json = Record<string, unknown>;
 
 /** An alias's input mapping of a JSON object body; any other body goes on to the route's own validation. */
 export function mapBody(reshape: (body: Json) => Json): (raw: RawInput) => RawInput {

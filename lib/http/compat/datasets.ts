@@ -1,4 +1,4 @@
-import { eachItem, mapBody, type RawInput } from '../compat.ts';
+import { eachItem, type Json, mapBody, type RawInput } from '../compat.ts';
 import { ValidationError } from '../errors.ts';
 
 /*
@@ -8,8 +8,6 @@ import { ValidationError } from '../errors.ts';
  * dataset may hold hundreds of thousands): `datarecord_ids` is left out, the members are paged
  * at …/members.
  */
-
-type Json = Record<string, unknown>;
 
 /** The fields create and update share, in docsift's names (`null`: not set). */
 function datasetFields({

@@ -29,7 +29,7 @@ export const REFUSED = {
     status: 405,
     allow: ['GET'],
     detail:
-      'docsift does not edit records: a record is what its source gave, title and event time included (reprocess the datasource to read it again)',
+      'docsift does not edit records: a record is what its source gave, title and event time included (POST /api/v1/workspaces/{workspace_id}/datasources/{datasource_id}/reprocess reads the source again)',
   },
   /** GET W/datarecords/{id}/content: the file behind a record. */
   recordContent: {

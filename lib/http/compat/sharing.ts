@@ -1,4 +1,4 @@
-import { eachItem, mapBody, type RawInput } from '../compat.ts';
+import { eachItem, type Json, mapBody, type RawInput } from '../compat.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 
 /*
@@ -7,8 +7,6 @@ import { ConflictError, ValidationError } from '../errors.ts';
  * `expires_at`, and `{resource_type, resource_id, permission_level, data}` for what a token
  * gives access to. Translation only: docsift's share routes do the work.
  */
-
-type Json = Record<string, unknown>;
 
 /** Where the reference serves share links (its router's prefix, twice). */
 export const REFERENCE_SHAREABLES = '/api/v1/shareables/shareables';
