@@ -16,6 +16,9 @@ export const COMPAT_PREFIX = '/compat';
 /** The largest `limit` the profile takes (the reference's UI asks for up to 5,000). */
 export const COMPAT_MAX_LIMIT = 10_000;
 
+/** The `limit` of a list called without one: the reference's default. */
+export const COMPAT_DEFAULT_LIMIT = 100;
+
 /**
  * JSON a profile list answers at most (Lambda answers 6 MB): past it the list stops early and
  * `x-docsift-next-skip` says where to continue.

@@ -7,6 +7,7 @@ import { type Db, db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
 import { logger } from '#lib/logger.ts';
 import {
+  COMPAT_DEFAULT_LIMIT,
   COMPAT_MAX_BYTES,
   COMPAT_MAX_LIMIT,
   type RawInput,
@@ -136,7 +137,7 @@ export function httpHandler<R extends Route>(
       if (variant.input) raw = variant.input(raw);
       const paging =
         variant.compat && isKeysetPaged(route)
-          ? takeSkipPaging(raw, variant.unpaged ? COMPAT_MAX_LIMIT : 100)
+          ? takeSkipPaging(raw, variant.unpaged ? COMPAT_MAX_LIMIT : COMPAT_DEFAULT_LIMIT)
           : undefined;
       const input = validateInput(route, paging?.raw ?? raw);
       const request = {
