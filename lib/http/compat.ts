@@ -1,4 +1,4 @@
-import { ConflictError, HttpError } from './errors.ts';
+import { ConflictError, HttpError, ValidationError } from './errors.ts';
 import type { CompatRefusal, HttpMethod, RawInput, Route } from './route.ts';
 
 export type { CompatAlias, CompatRefusal, CompatShape, CompatSpec, RawInput } from './route.ts';
@@ -108,6 +108,24 @@ export function mapBody(reshape: (body: Json) => Json): (raw: RawInput) => RawIn
     const { body } = raw;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return raw;
     return { ...raw, body: reshape(body as Json) };
+  };
+}
+
+/**
+ * An alias's input mapping that takes out boolean query parameters the reference sends for
+ * something docsift's answer always holds (a job's counts, an import's text): `true` or
+ * `false` are accepted, anything else is a 422.
+ */
+export function acceptFlags(...names: string[]): (raw: RawInput) => RawInput {
+  return (raw) => {
+    const query = { ...raw.query };
+    for (const name of names) {
+      const value = query[name];
+      if (value !== undefined && value !== 'true' && value !== 'false')
+        throw new ValidationError([{ location: 'query', path: name, message: 'true or false' }]);
+      delete query[name];
+    }
+    return { ...raw, query };
   };
 }
 

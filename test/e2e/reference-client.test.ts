@@ -742,21 +742,25 @@ describe('the reference client against /compat', () => {
     expect(done.status).toBe('completed');
     expectShape(
       'ClassificationJobsService.getClassificationJob',
-      await send('GET', `${W}/classification_jobs/${job}`),
+      await send('GET', `${W}/classification_jobs/${job}`, { query: [['include_counts', 'true']] }),
       [200],
       JobRead,
     );
+    // The UI asks for counts (include_counts), which every job of docsift's carries.
     expectShape(
       'ClassificationJobsService.listClassificationJobs',
       await send('GET', `${W}/classification_jobs/`, {
         query: [
           ['skip', '0'],
-          ['limit', '100'],
+          ['limit', '500'],
+          ['include_counts', 'true'],
         ],
       }),
       [200],
       Paged(JobRead),
     );
+    const badFlag = await send('GET', `${W}/classification_jobs/`, { query: [['include_counts', 'maybe']] });
+    expect(badFlag.status).toBe(422);
     expect(fake.requests.some((r) => r.body.model === 'other-model')).toBe(true);
 
     const records = (await send('GET', `${W}/datarecords/by_datasource/${csvDs}`)).body as { id: string }[];

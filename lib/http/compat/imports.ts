@@ -1,4 +1,4 @@
-import type { RawInput } from '../compat.ts';
+import { acceptFlags, type RawInput } from '../compat.ts';
 import { ValidationError } from '../errors.ts';
 
 /*
@@ -31,15 +31,16 @@ export function referenceFileImport(raw: RawInput): RawInput {
   return { ...raw, query: withoutConflictStrategy(raw.query) };
 }
 
+const includeFlags = acceptFlags('include_content', 'include_results');
+
 /**
  * `POST …/datasets/import_from_token?share_token=…` as an import of the link's resource. The
  * link's rows come whole (docsift's share import carries text and results), so
  * `include_content` and `include_results` are taken as true or false and ask for nothing less.
  */
 export function referenceTokenImport(raw: RawInput): RawInput {
-  const { share_token, include_content, include_results, ...query } = withoutConflictStrategy(raw.query);
-  for (const [name, value] of Object.entries({ include_content, include_results }))
-    if (value !== undefined && value !== 'true' && value !== 'false') refuseQuery(name, 'true or false');
+  const flagged = includeFlags({ ...raw, query: withoutConflictStrategy(raw.query) });
+  const { share_token, ...query } = flagged.query;
   if (!share_token) refuseQuery('share_token', 'The share link’s token is required');
   return { params: raw.params, query, body: { share_token } };
 }
