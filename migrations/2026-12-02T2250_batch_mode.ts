@@ -24,7 +24,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('finished_at', 'timestamptz')
     .execute();
-  await db.schema.createIndex('classification_batches_job').on('classification_batches').column('job_id').execute();
+  await db.schema
+    .createIndex('classification_batches_job')
+    .on('classification_batches')
+    .column('job_id')
+    .execute();
   await sql`CREATE INDEX classification_batches_open ON classification_batches (updated_at)
     WHERE status IN ('preparing', 'submitted')`.execute(db);
   await sql`CREATE TRIGGER classification_batches_updated_at BEFORE UPDATE ON classification_batches

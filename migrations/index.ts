@@ -13,8 +13,8 @@ import * as bundleImportSources from './2026-12-02T1900_bundle_import_sources.ts
 import * as eventsAndWebhooks from './2026-12-02T2000_events_and_webhooks.ts';
 import * as llmUsage from './2026-12-02T2100_llm_usage.ts';
 import * as itemLeases from './2026-12-02T2210_item_leases.ts';
-import * as batchMode from './2026-12-02T2250_batch_mode.ts';
 import * as referenceClientFields from './2026-12-02T2220_reference_client_fields.ts';
+import * as batchMode from './2026-12-02T2250_batch_mode.ts';
 
 /**
  * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no

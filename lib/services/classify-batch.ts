@@ -182,7 +182,12 @@ async function collectBatch(
     .executeTakeFirst();
   if (!left) {
     const ok = state.status === 'completed';
-    await settle(deps.db, batch.id, ok ? 'completed' : 'failed', ok ? null : `The batch ended ${state.status}`);
+    await settle(
+      deps.db,
+      batch.id,
+      ok ? 'completed' : 'failed',
+      ok ? null : `The batch ended ${state.status}`,
+    );
   }
 }
 

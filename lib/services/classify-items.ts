@@ -13,7 +13,14 @@ import {
   verifyEvidence,
 } from '#lib/classify/index.ts';
 import { type ClassifyItems, ITEMS_PER_MESSAGE, itemMessages } from '#lib/classify/messages.ts';
-import { batchPrice, costOf, type Price, type PriceTable, priceOf, priceTable } from '#lib/classify/prices.ts';
+import {
+  batchPrice,
+  costOf,
+  type Price,
+  type PriceTable,
+  priceOf,
+  priceTable,
+} from '#lib/classify/prices.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { ClassificationJob, ClassificationScheme } from '#lib/db/schema.ts';
 import { newId } from '#lib/ids.ts';
@@ -124,7 +131,11 @@ export async function unitsFor(db: Db, job: ClassificationJob, items: readonly I
   );
   const records = new Map(
     (
-      await db.selectFrom('records').select(['id', 'title', 'text_content']).where('id', 'in', recordIds).execute()
+      await db
+        .selectFrom('records')
+        .select(['id', 'title', 'text_content'])
+        .where('id', 'in', recordIds)
+        .execute()
     ).map((r) => [r.id, r]),
   );
   const order = (s: Scheme) => job.scheme_ids.indexOf(s.id);
@@ -445,19 +456,19 @@ async function askModel(
     try {
       if (attempt === 0 && batchAnswer?.ok) answer = batchAnswer.response;
       else
-      answer = await provider.classify({
-        ...first,
-        messages,
-        jsonSchema: callSchema(asking),
-        signal: wanted.signal,
-        stillWanted: wanted.stillWanted,
-        // The budget's counters move as each billed attempt returns, before its concurrency
-        // slot is released: the next call's check, this worker's or another's, sees what it spent.
-        onUsage: async (usage: LlmUsage) => {
-          calls.push({ ...usage, items: indexes.length });
-          await addToJobCounters(deps.db, job.id, [usage], price);
-        },
-      });
+        answer = await provider.classify({
+          ...first,
+          messages,
+          jsonSchema: callSchema(asking),
+          signal: wanted.signal,
+          stillWanted: wanted.stillWanted,
+          // The budget's counters move as each billed attempt returns, before its concurrency
+          // slot is released: the next call's check, this worker's or another's, sees what it spent.
+          onUsage: async (usage: LlmUsage) => {
+            calls.push({ ...usage, items: indexes.length });
+            await addToJobCounters(deps.db, job.id, [usage], price);
+          },
+        });
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
       if (wanted.signal.aborted || !(await wanted.stillWanted())) return { calls, cancelled: true };

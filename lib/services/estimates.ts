@@ -144,11 +144,18 @@ export async function requireBatchBudget(
   const tokens = estimate.estimated_input_tokens + estimate.estimated_output_tokens;
   const refuse = (path: string, message: string) =>
     new ValidationError([
-      { location: 'body', path, message: `A batch cannot stop half-way, so its estimate must fit: ${message}` },
+      {
+        location: 'body',
+        path,
+        message: `A batch cannot stop half-way, so its estimate must fit: ${message}`,
+      },
     ]);
   if (maxTokens !== undefined && tokens > maxTokens)
     throw refuse('options.max_tokens', `about ${tokens} tokens, over max_tokens ${maxTokens}`);
   const cost = estimate.estimated_cost_usd;
   if (maxCost !== undefined && cost !== null && cost > maxCost)
-    throw refuse('options.max_cost_usd', `about $${cost.toFixed(6)} at the batch price, over max_cost_usd ${maxCost}`);
+    throw refuse(
+      'options.max_cost_usd',
+      `about $${cost.toFixed(6)} at the batch price, over max_cost_usd ${maxCost}`,
+    );
 }

@@ -52,9 +52,7 @@ export async function claimItems(
     FROM classification_items i JOIN ${pairs(items)} AS m(record_id, scheme_id)
       ON i.record_id = m.record_id AND i.scheme_id = m.scheme_id
     WHERE i.job_id = ${jobId} AND i.status = 'pending' AND ${batch}
-      AND i.lease_owner IS DISTINCT FROM ${owner}`.execute(
-    db,
-  );
+      AND i.lease_owner IS DISTINCT FROM ${owner}`.execute(db);
   return { claimed, held };
 }
 

@@ -3,7 +3,10 @@ import { sql } from 'kysely';
 import {
   type AdvanceBatch,
   type ClassifyMessage,
-  ITEMS_PER_MESSAGE, itemMessages, PLAN_DONE } from '#lib/classify/messages.ts';
+  ITEMS_PER_MESSAGE,
+  itemMessages,
+  PLAN_DONE,
+} from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import { nudgeDispatch } from '#lib/events/outbox.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
@@ -187,7 +190,11 @@ async function pollBatches(deps: MaintenanceDeps): Promise<number> {
     .orderBy('updated_at')
     .limit(SWEEP_LIMIT)
     .execute();
-  const messages: AdvanceBatch[] = open.map((b) => ({ kind: 'advance_batch', job_id: b.job_id, batch_id: b.id }));
+  const messages: AdvanceBatch[] = open.map((b) => ({
+    kind: 'advance_batch',
+    job_id: b.job_id,
+    batch_id: b.id,
+  }));
   if (messages.length > 0) await deps.queue.send(deps.settings.classifyQueue, messages);
   return messages.length;
 }

@@ -1,8 +1,8 @@
 import {
   abortError,
   type BatchAnswer,
-  type LlmBatchApi,
   isRetryableStatus,
+  type LlmBatchApi,
   type LlmProvider,
   type LlmRequest,
   type LlmResponse,
@@ -103,7 +103,11 @@ export class OpenAiProvider implements LlmProvider {
       return { batchId: batch.id, inputFileId: file.id };
     },
     retrieve: async (batchId) => {
-      const batch = (await this.#send('GET', `/batches/${encodeURIComponent(batchId)}`, await this.#key())) as {
+      const batch = (await this.#send(
+        'GET',
+        `/batches/${encodeURIComponent(batchId)}`,
+        await this.#key(),
+      )) as {
         status?: unknown;
         output_file_id?: unknown;
         error_file_id?: unknown;
@@ -250,7 +254,11 @@ function batchAnswer(line: string, key: string | undefined): BatchAnswer {
   try {
     parsed = JSON.parse(line);
   } catch {
-    return { customId: '', ok: false, error: new ProviderError('The batch output has a line that is not JSON', { retryable: true }) };
+    return {
+      customId: '',
+      ok: false,
+      error: new ProviderError('The batch output has a line that is not JSON', { retryable: true }),
+    };
   }
   const customId = typeof parsed.custom_id === 'string' ? parsed.custom_id : '';
   const status = parsed.response?.status_code ?? 0;
@@ -259,7 +267,11 @@ function batchAnswer(line: string, key: string | undefined): BatchAnswer {
   if (parsed.error || status < 200 || status >= 300) {
     const reason = status ? reasonForStatus(status) : 'The provider could not run this request of the batch';
     const message = parsed.error?.message ?? (body as { error?: { message?: unknown } }).error?.message;
-    const error = new ProviderError(reason, { retryable: true, status, detail: sanitizeDetail(message, key) });
+    const error = new ProviderError(reason, {
+      retryable: true,
+      status,
+      detail: sanitizeDetail(message, key),
+    });
     return { customId, ok: false, error, ...(usage ? { usage } : {}) };
   }
   try {
