@@ -125,8 +125,9 @@ describe('batch mode', () => {
     let job = (await app.api.get(`${jobs()}/${created.body.id}`, { token })).body;
     expect(job).toMatchObject({ status: 'running', progress: { pending: RECORDS * 2, succeeded: 0 } });
 
-    // The first line's answer misses its first scheme: that scheme alone gets a repair turn, online.
-    fake.script({ kind: 'invalid' });
+    // The first line's answer misses its first scheme: that scheme alone gets a repair turn,
+    // online. The second line is an error line: its record is asked online from the start.
+    fake.script({ kind: 'invalid' }, { kind: 'status', status: 500 });
     expect(fake.completeBatches()).toBe(1);
     // Duplicate polls of the finished batch: its answers are stored once.
     await Promise.all([sweep(), sweep(), sweep()]);
@@ -136,15 +137,13 @@ describe('batch mode', () => {
       (j) => j.status !== 'running',
     );
     expect(job).toMatchObject({ status: 'completed', progress: { succeeded: RECORDS * 2, failed: 0 } });
-    const repairs = online();
-    expect(repairs).toHaveLength(1);
-    expect(repairs[0]!.body.messages.map((m: { role: string }) => m.role)).toEqual([
-      'system',
-      'user',
-      'assistant',
-      'user',
-    ]);
-    expect(Object.keys((repairs[0]!.schema as { properties: object }).properties)).toEqual(['Tone']);
+    const roles = (r: FakeRequest) => r.body.messages.map((m: { role: string }) => m.role).join(',');
+    const keys = (r: FakeRequest) => Object.keys((r.schema as { properties: object }).properties);
+    const repair = online().filter((r) => roles(r) === 'system,user,assistant,user');
+    const retried = online().filter((r) => roles(r) === 'system,user');
+    expect(online()).toHaveLength(2);
+    expect(repair.map(keys)).toEqual([['Tone']]);
+    expect(retried.map(keys)).toEqual([['Tone', 'Topic']]);
     expect(fake.batchCalls.filter((c) => c === 'POST /v1/batches')).toHaveLength(1);
 
     const results = await app.api.get(
@@ -157,13 +156,15 @@ describe('batch mode', () => {
     );
     expect(results.body.data.find((r: any) => r.scheme_id === schemeIds[1]).value).toEqual({ topic: 'a' });
 
-    // Usage: four batch calls at half price, the repair at the online price.
-    const expected = fake.requests.reduce((n, r) => n + costOf(r), 0);
-    expect(job.usage.calls).toBe(RECORDS + 1);
+    // Usage: three billed batch answers at half price (the error line is not billed), the two
+    // online calls at the online price.
+    const billed = fake.requests.filter((r) => r.usage);
+    const expected = billed.reduce((n, r) => n + costOf(r), 0);
+    expect(job.usage.calls).toBe(RECORDS - 1 + 2);
     expect(job.usage.cost_usd).toBeCloseTo(expected, 9);
-    const full = fake.requests.reduce((n, r) => n + costOf({ ...r, batchId: undefined } as FakeRequest), 0);
+    const full = billed.reduce((n, r) => n + costOf({ ...r, batchId: undefined } as FakeRequest), 0);
     console.info(
-      `batch: ${RECORDS} records × 2 schemes in 1 batch (${RECORDS} requests) + 1 online repair; cost $${job.usage.cost_usd.toFixed(8)} against $${full.toFixed(8)} all online`,
+      `batch: ${RECORDS} records × 2 schemes in 1 batch (${RECORDS} requests, 1 error line) + 1 online repair + 1 online retry; cost $${job.usage.cost_usd.toFixed(8)} against $${full.toFixed(8)} all online`,
     );
 
     // Later sweeps leave a settled batch alone.
