@@ -176,8 +176,16 @@ async function resetFailed(trx: Db, jobId: string, after: string | null, end: st
   if (end === null || end === after) return;
   await trx
     .updateTable('classification_items')
-    // A lease left by a holder the budget stopped must not keep the retry waiting.
-    .set({ status: 'pending', attempts: 0, reason: null, lease_owner: null, lease_expires_at: null })
+    // A lease left by a holder the budget stopped must not keep the retry waiting; a retry
+    // runs online, so the item leaves its batch.
+    .set({
+      status: 'pending',
+      attempts: 0,
+      reason: null,
+      lease_owner: null,
+      lease_expires_at: null,
+      batch_id: null,
+    })
     .where('job_id', '=', jobId)
     .where('status', '=', 'failed')
     .$if(after !== null, (q) => q.where('record_id', '>', after!))

@@ -206,6 +206,13 @@ async function cancelBatch(deps: ClassifyDeps, batch: ClassificationBatch, api: 
       });
     }
   }
+  // Items still pending (a job that failed rather than was cancelled) leave it: a retry runs them online.
+  await deps.db
+    .updateTable('classification_items')
+    .set({ batch_id: null })
+    .where('batch_id', '=', batch.id)
+    .where('status', '=', 'pending')
+    .execute();
   await settle(deps.db, batch.id, 'cancelled');
   deps.log.info('Batch cancelled', { job_id: batch.job_id, batch_id: batch.id });
 }

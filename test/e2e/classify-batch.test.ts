@@ -217,31 +217,22 @@ describe('batch mode', () => {
   });
 
   it('refuses a batch job whose estimate is over its budget, and providers without a batch API', async () => {
-    const estimate = (
-      await app.api.post(jobs(), {
-        token,
-        json: {
-          name: 'E',
-          scheme_ids: schemeIds,
-          datasource_ids: [datasourceId],
-          model: MODEL,
-          dry_run: true,
-        },
-      })
-    ).body;
-    const batchEstimate = (
-      await app.api.post(jobs(), {
-        token,
-        json: {
-          name: 'E',
-          scheme_ids: schemeIds,
-          datasource_ids: [datasourceId],
-          model: MODEL,
-          mode: 'batch',
-          dry_run: true,
-        },
-      })
-    ).body;
+    const dryRun = async (mode: 'online' | 'batch') =>
+      (
+        await app.api.post(jobs(), {
+          token,
+          json: {
+            name: 'E',
+            scheme_ids: schemeIds,
+            datasource_ids: [datasourceId],
+            model: MODEL,
+            mode,
+            dry_run: true,
+          },
+        })
+      ).body;
+    const estimate = await dryRun('online');
+    const batchEstimate = await dryRun('batch');
     expect(batchEstimate.estimated_cost_usd).toBeCloseTo(estimate.estimated_cost_usd / 2, 12);
 
     const overCost = await createBatchJob('Too dear', { max_cost_usd: batchEstimate.estimated_cost_usd / 2 });
