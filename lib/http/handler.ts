@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { type Db, db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
 import { logger } from '#lib/logger.ts';
+import { observeInvocation, recordRequest } from '#lib/observability/invocation.ts';
 import { authenticate } from './middleware/authenticate.ts';
 import { bodyParser, filesOf, type MultipartFile } from './middleware/body.ts';
 import { validateInput } from './middleware/validate.ts';
@@ -90,7 +91,7 @@ export function httpHandler<R extends Route>(
       after: (request) => {
         const invocation = invocationOf(request.context);
         request.response = withRequestId(request.response, invocation.requestId);
-        logRequest(invocation, request.event, request.response.statusCode);
+        logRequest(route, invocation, request.event, request.response.statusCode);
       },
       onError: (request) => {
         const invocation = invocations.get(request.context);
@@ -98,7 +99,7 @@ export function httpHandler<R extends Route>(
         const log = invocation?.log ?? logger;
         if (problem.statusCode === 500) log.error('Unhandled error', { error: request.error as Error });
         request.response = invocation ? withRequestId(problem, invocation.requestId) : problem;
-        if (invocation) logRequest(invocation, request.event, problem.statusCode);
+        if (invocation) logRequest(route, invocation, request.event, problem.statusCode);
       },
     })
     .use({
@@ -128,7 +129,12 @@ export function httpHandler<R extends Route>(
       } as HttpRequest<R>);
       return toResult(route, result);
     });
-  return lambda as HttpLambda;
+  // The request id is the correlation id of everything the request causes (lib/observability).
+  const routeKey = `${route.method} ${route.path}`;
+  return (event, context) =>
+    observeInvocation(`## ${routeKey}`, event.requestContext?.requestId ?? context.awsRequestId, () =>
+      lambda(event, context),
+    ) as Promise<APIGatewayProxyStructuredResultV2>;
 }
 
 /**
@@ -168,13 +174,20 @@ export function redactPath(path: string): string {
   return path.replace(/\/shared\/[^/]*/g, '/shared/{token}');
 }
 
-function logRequest(invocation: Invocation, event: APIGatewayProxyEventV2, status: number | undefined): void {
+function logRequest(
+  route: Route,
+  invocation: Invocation,
+  event: APIGatewayProxyEventV2,
+  status: number | undefined,
+): void {
+  const durationMs = Math.round(performance.now() - invocation.startedAt);
   invocation.log.info('request', {
     method: event.requestContext?.http?.method,
     path: redactPath(event.rawPath ?? ''),
     status,
-    duration_ms: Math.round(performance.now() - invocation.startedAt),
+    duration_ms: durationMs,
   });
+  recordRequest(`${route.method} ${route.path}`, status, durationMs);
 }
 
 /**

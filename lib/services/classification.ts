@@ -16,6 +16,7 @@ import { limitTransaction } from '#lib/db/statement-timeout.ts';
 import { jobFinished } from '#lib/events/lifecycle.ts';
 import { nudgeDispatch, recordEvents } from '#lib/events/outbox.ts';
 import { newId } from '#lib/ids.ts';
+import { recordMetric } from '#lib/observability/metrics.ts';
 import { type LlmProvider, type LlmUsage, ProviderError } from '#lib/ports/llm/provider.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { announceJobFinished, itemCounts } from './job-events.ts';
@@ -324,8 +325,10 @@ async function itemWanted(
   if (!row) return false;
   const reason = budgetReached(job, Number(row.used_tokens), Number(row.used_cost_usd));
   if (reason === undefined) return true;
-  if ((await stopForBudget(deps.db, job.id, reason)) && deps.settings.taskQueue)
+  if ((await stopForBudget(deps.db, job.id, reason)) && deps.settings.taskQueue) {
+    await nudgeDispatch(deps.queue, deps.settings.taskQueue);
     await announceJobFinished(deps.db, deps.queue, deps.settings.taskQueue, job.id);
+  }
   return false;
 }
 
@@ -344,7 +347,7 @@ function budgetReached(job: ClassificationJob, tokens: number, cost: number): st
 
 /**
  * Ends a running job as `budget_exceeded`: its pending items fail with the reason (listed with
- * the job's failures), so no worker calls for them. The job's row first, as a cancel does (a planner chunk then waits).
+ * the job's failures), so no worker calls for them, and its `job.budget_exceeded` event is recorded. The job's row first, as a cancel does (a planner chunk then waits).
  * True when this call stopped it.
  */
 async function stopForBudget(db: Db, jobId: string, reason: string): Promise<boolean> {
@@ -354,14 +357,16 @@ async function stopForBudget(db: Db, jobId: string, reason: string): Promise<boo
       .set({ status: 'budget_exceeded', error_message: reason, finished_at: sql<Date>`clock_timestamp()` })
       .where('id', '=', jobId)
       .where('status', '=', 'running')
+      .returning(['id', 'workspace_id', 'status', 'error_message'])
       .executeTakeFirst();
-    if (stopped.numUpdatedRows === 0n) return false;
+    if (!stopped) return false;
     await trx
       .updateTable('classification_items')
       .set({ status: 'failed', reason })
       .where('job_id', '=', jobId)
       .where('status', '=', 'pending')
       .execute();
+    await recordEvents(trx, [jobFinished(stopped, await itemCounts(trx, jobId))]);
     return true;
   });
 }
@@ -421,6 +426,7 @@ async function classifyItem(
         .where('status', '=', 'pending')
         .execute();
     });
+    recordMetric('ItemsFailed', { provider: job.provider, model: job.model });
     return;
   }
   await deps.db.transaction().execute(async (trx) => {
@@ -452,6 +458,7 @@ async function classifyItem(
       .onConflict((oc) => oc.columns(['job_id', 'record_id', 'scheme_id']).doNothing())
       .execute();
   });
+  recordMetric('ItemsClassified', { provider: job.provider, model: job.model });
 }
 
 /**
