@@ -94,6 +94,25 @@ it('stops concurrent workers at a budget, overshooting by at most the calls in f
   expect(job.usage.calls).toBeLessThanOrEqual(sent);
   expect(sent).toBeLessThan(RECORDS);
   expect(job.progress.pending).toBe(0);
+  // One job.budget_exceeded event, with the reason and the items' counts, published.
+  const events = await (await app.db())
+    .selectFrom('event_outbox')
+    .selectAll()
+    .where('type', 'like', 'job.%')
+    .execute();
+  expect(events).toEqual([
+    expect.objectContaining({
+      type: 'job.budget_exceeded',
+      workspace_id: ws,
+      sent_at: expect.any(Date),
+      data: expect.objectContaining({
+        job_id: job.id,
+        status: 'budget_exceeded',
+        reason: expect.stringMatching(/budget was reached/),
+        counts: expect.objectContaining({ failed: expect.any(Number), succeeded: expect.any(Number) }),
+      }),
+    }),
+  ]);
   console.info(
     `budget: max_tokens ${maxTokens} (~${needed} calls), ${sent} calls sent, ${job.usage.calls} billed and recorded (${spent} tokens), at most ${fake.maxConcurrent} in flight, ${job.progress.failed} items stopped`,
   );
