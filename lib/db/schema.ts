@@ -58,6 +58,9 @@ export interface DatasourcesTable {
   record_count: Generated<number>;
   run_id: string;
   object_key: string | null;
+  /** The workspace's owner when it was created (set by the database on insert). */
+  user_id: Generated<string | null>;
+  description: Generated<string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -106,6 +109,10 @@ export interface ClassificationSchemesTable {
   description: Generated<string>;
   model_instructions: string | null;
   fields: ColumnType<unknown[], string, string>;
+  /** Kept for the reference system's clients: stored and returned, not applied. */
+  validation_rules: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  /** The workspace's owner when it was created (set by the database on insert). */
+  user_id: Generated<string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -123,6 +130,8 @@ export interface ClassificationJobsTable {
   model: string;
   options: Json;
   error_message: string | null;
+  /** The workspace's owner when it was created (set by the database on insert). */
+  user_id: Generated<string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
   finished_at: Date | null;

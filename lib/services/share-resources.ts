@@ -1,7 +1,7 @@
 import type { Db } from '#lib/db/database.ts';
 import type { ShareResourceType } from '#lib/db/schema.ts';
 import { jobOut } from './jobs.ts';
-import { toSchemeOut } from './schemes.ts';
+import { schemeOut } from './schemes.ts';
 
 /** Where a shareable resource lives, its name, and what a link's holder first sees of it. */
 export type ShareableResource = { workspace_id: string; name: string };
@@ -39,7 +39,7 @@ const scheme: ShareableResolver = {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row && toSchemeOut(row);
+    return row && schemeOut(db, row);
   },
 };
 

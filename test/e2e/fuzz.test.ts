@@ -130,6 +130,7 @@ function exampleBody(route: Route): unknown {
       options: { temperature: 0 },
       dry_run: false,
     },
+    'jobs.update': { name: 'Renamed', description: 'd', status: 'cancelled', error_message: null },
     'datasets.create': {
       name: 'Curated',
       description: 'd',

@@ -1,3 +1,4 @@
+import { pathToQuery } from '../compat.ts';
 import { route } from '../route.ts';
 import {
   ProvidersList,
@@ -22,6 +23,16 @@ export const results = {
     query: ResultsQuery,
     response: { status: 200, schema: ResultsPublic },
     errors: [404],
+    compat: {
+      array: true,
+      aliases: [
+        {
+          path: `${WS}/classification_jobs/{job_id}/results`,
+          array: true,
+          input: pathToQuery({ job_id: 'job_id' }),
+        },
+      ],
+    },
   }),
   read: route({
     handler: 'results.read',
@@ -33,6 +44,7 @@ export const results = {
     params: ResultParams,
     response: { status: 200, schema: ResultPublic },
     errors: [404],
+    compat: {},
   }),
   providers: route({
     handler: 'results.providers',
@@ -42,5 +54,6 @@ export const results = {
     summary: 'The configured LLM providers and their models',
     tags: ['classification'],
     response: { status: 200, schema: ProvidersList },
+    compat: { aliases: [{ path: '/api/v2/classification/providers' }] },
   }),
 };
