@@ -41,7 +41,8 @@ describe('cdk-nag AWS Solutions checks', () => {
             `${v.severity} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
         );
       expect(findings).toEqual([]);
-    });
+      // cdk-nag walks every resource: 10–20 s alone with every feature on, over 30 s in a full run.
+    }, 90_000);
   }
 
   it("acknowledges the route functions' IAM findings once, on their two shared roles", () => {
