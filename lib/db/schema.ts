@@ -156,6 +156,10 @@ export interface ClassificationItemsTable {
   status: Generated<ItemStatus>;
   attempts: Generated<number>;
   reason: string | null;
+  /** The delivery holding the item's lease (only it calls the model and settles the item); null when free. */
+  lease_owner: string | null;
+  /** When the lease runs out unless renewed: then another delivery may claim the item. */
+  lease_expires_at: Date | null;
   updated_at: UpdatedAt;
 }
 
@@ -409,6 +413,8 @@ export interface LlmUsageTable {
   /** Part of input_tokens the provider served from its prompt cache. */
   cached_input_tokens: number;
   output_tokens: number;
+  /** Work items the call answered for: a record's schemes in one call share it. */
+  items: Generated<number>;
   /** Numeric (text from pg); null when the model had no configured price. */
   cost_usd: ColumnType<string | null, number | null, never>;
   at: CreatedAt;

@@ -169,6 +169,8 @@ export type JobInput = {
     /** Budgets: the worker stops the job (budget_exceeded) once its calls reach either. */
     max_cost_usd?: number | undefined;
     max_tokens?: number | undefined;
+    /** A record's schemes in one call where they fit (the default), or one call per scheme (false). */
+    combine_schemes?: boolean | undefined;
     /** Only records with a greater id (UUIDv7: created later), e.g. those new since a recurring task's last run. */
     record_id_after?: string | undefined;
     /** Only records with an id up to this one; by default those that exist when the job is created. */

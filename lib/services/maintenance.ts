@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { sql } from 'kysely';
-import { type ClassifyMessage, PLAN_DONE } from '#lib/classify/messages.ts';
+import { type ClassifyMessage, ITEMS_PER_MESSAGE, itemMessages, PLAN_DONE } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import { nudgeDispatch } from '#lib/events/outbox.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
@@ -40,8 +40,6 @@ export type SweepReport = {
 
 /** Rows handled per kind and sweep: a backlog drains over several sweeps, each one bounded. */
 const SWEEP_LIMIT = 500;
-/** Items per classify message, as the planner sends them. */
-const ITEMS_PER_MESSAGE = 5;
 
 /**
  * The maintenance sweep: finds work that stopped moving and sends it again. Safe because every
@@ -184,19 +182,14 @@ async function resendStuckJobs(
     .where('i.updated_at', '<', before)
     .where('j.updated_at', '<', before)
     .orderBy('i.job_id')
+    .orderBy('i.record_id')
+    .orderBy('i.scheme_id')
     .limit(SWEEP_LIMIT)
     .execute();
-  for (let i = 0; i < idle.length; i += ITEMS_PER_MESSAGE) {
-    const slice = idle.slice(i, i + ITEMS_PER_MESSAGE);
-    for (const jobId of new Set(slice.map((item) => item.job_id))) {
-      messages.push({
-        kind: 'classify_items',
-        job_id: jobId,
-        items: slice
-          .filter((item) => item.job_id === jobId)
-          .map(({ record_id, scheme_id }) => ({ record_id, scheme_id })),
-      });
-    }
+  // Each job's items in messages that keep a record's items together (its schemes share a call).
+  for (const jobId of new Set(idle.map((item) => item.job_id))) {
+    const items = idle.filter((item) => item.job_id === jobId);
+    messages.push(...itemMessages(jobId, items, ITEMS_PER_MESSAGE));
   }
   if (idle.length > 0) {
     // Marks the resend on the items, so the next sweep waits a full period for them.

@@ -47,6 +47,10 @@ const JobOptions = z
     max_tokens: z.number().int().min(1).max(1e12).optional().meta({
       description: 'Budget in tokens (input + output), enforced like max_cost_usd',
     }),
+    combine_schemes: z.boolean().optional().meta({
+      description:
+        'With several schemes: true (the default) sends a record once, asking for its schemes in one call wherever their combined answer fits the providers’ structured-output limits (fewer input tokens per result); false makes one call per record and scheme. Results are one per record and scheme either way',
+    }),
     record_id_after: Id.optional().meta({
       description: 'Only records created after this one (ids are UUIDv7, ordered by creation)',
     }),
