@@ -6,6 +6,7 @@ import { waitForDatasource } from '#test/support/ingest.ts';
 let app: TestApp;
 let fake: FakeLlm;
 let token: string;
+let admin: string;
 let ws: string;
 let schemeId: string;
 let datasourceId: string;
@@ -19,7 +20,7 @@ beforeAll(async () => {
   process.env.OPENAI_MODELS = 'gpt-4o-mini';
   process.env.LLM_CONCURRENCY = '4';
   app = await startTestApp({ QUEUE_VISIBILITY_TIMEOUT_SECONDS: '5' });
-  const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
+  admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
   token = (await app.api.newUser(admin)).token;
   ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Budget' } })).body.id;
   schemeId = (
@@ -113,6 +114,13 @@ it('stops concurrent workers at a budget, overshooting by at most the calls in f
       }),
     }),
   ]);
+  // The same counts in the metrics: items by outcome, and the job's end by status.
+  const metrics = (await app.api.get('/api/v1/metrics', { token: admin })).text;
+  const value = (name: string) =>
+    Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+  expect(value('docsift_items_classified_total')).toBe(job.progress.succeeded);
+  expect(value('docsift_items_failed_total')).toBe(job.progress.failed);
+  expect(metrics).toMatch(/^docsift_jobs_finished_total\{status="budget_exceeded"\} 1$/m);
   console.info(
     `budget: max_tokens ${maxTokens} (~${needed} calls), ${sent} calls sent, ${job.usage.calls} billed and recorded (${spent} tokens), at most ${fake.maxConcurrent} in flight, ${job.progress.failed} items stopped`,
   );
