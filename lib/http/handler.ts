@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { type Db, db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
 import { logger } from '#lib/logger.ts';
+import { observeInvocation, recordRequest } from '#lib/observability/invocation.ts';
 import {
   COMPAT_DEFAULT_LIMIT,
   COMPAT_MAX_BYTES,
@@ -90,6 +91,9 @@ export function httpHandler<R extends Route>(
 ): HttpLambda {
   const variants = new Map(variantsOf(route).map((v) => [routeKeyOf(v), v]));
   const own = variantsOf(route)[0]!;
+  // The route key a request's metrics go under: the variant called (a bounded set), else its own.
+  const keyOf = (event: APIGatewayProxyEventV2) =>
+    variants.has(event.routeKey) ? event.routeKey : routeKeyOf(own);
   const lambda = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(securityHeaders)
     .use({
@@ -103,7 +107,7 @@ export function httpHandler<R extends Route>(
       after: (request) => {
         const invocation = invocationOf(request.context);
         request.response = withRequestId(request.response, invocation.requestId);
-        logRequest(invocation, request.event, request.response.statusCode);
+        logRequest(keyOf(request.event), invocation, request.event, request.response.statusCode);
       },
       onError: (request) => {
         const invocation = invocations.get(request.context);
@@ -111,7 +115,7 @@ export function httpHandler<R extends Route>(
         const log = invocation?.log ?? logger;
         if (problem.statusCode === 500) log.error('Unhandled error', { error: request.error as Error });
         request.response = invocation ? withRequestId(problem, invocation.requestId) : problem;
-        if (invocation) logRequest(invocation, request.event, problem.statusCode);
+        if (invocation) logRequest(keyOf(request.event), invocation, request.event, problem.statusCode);
       },
     })
     .use({
@@ -153,7 +157,11 @@ export function httpHandler<R extends Route>(
       if (paging) return compatList(route, variant, request, handle, paging);
       return toResult(route, await handle(request), variant);
     });
-  return lambda as HttpLambda;
+  // The request id is the correlation id of everything the request causes (lib/observability).
+  return (event, context) =>
+    observeInvocation(`## ${keyOf(event)}`, event.requestContext?.requestId ?? context.awsRequestId, () =>
+      lambda(event, context),
+    ) as Promise<APIGatewayProxyStructuredResultV2>;
 }
 
 /**
@@ -197,13 +205,20 @@ export function redactPath(path: string): string {
   return path.replace(TOKEN_SEGMENT, '$1/{token}');
 }
 
-function logRequest(invocation: Invocation, event: APIGatewayProxyEventV2, status: number | undefined): void {
+function logRequest(
+  routeKey: string,
+  invocation: Invocation,
+  event: APIGatewayProxyEventV2,
+  status: number | undefined,
+): void {
+  const durationMs = Math.round(performance.now() - invocation.startedAt);
   invocation.log.info('request', {
     method: event.requestContext?.http?.method,
     path: redactPath(event.rawPath ?? ''),
     status,
-    duration_ms: Math.round(performance.now() - invocation.startedAt),
+    duration_ms: durationMs,
   });
+  recordRequest(routeKey, status, durationMs);
 }
 
 /**

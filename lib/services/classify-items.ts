@@ -23,7 +23,10 @@ import {
 } from '#lib/classify/prices.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { ClassificationJob, ClassificationScheme } from '#lib/db/schema.ts';
+import { jobFinished } from '#lib/events/lifecycle.ts';
+import { nudgeDispatch, recordEvents } from '#lib/events/outbox.ts';
 import { newId } from '#lib/ids.ts';
+import { recordMetric } from '#lib/observability/metrics.ts';
 import {
   type BatchAnswer,
   type LlmProvider,
@@ -33,7 +36,7 @@ import {
 } from '#lib/ports/llm/provider.ts';
 import { MAX_DELAY_SECONDS, type QueueSender } from '#lib/ports/queue/queue.ts';
 import { claimItems, type ItemKey, LEASE_SECONDS, releaseLeases, renewLeases } from './item-leases.ts';
-import { announceJobFinished } from './job-events.ts';
+import { announceJobFinished, itemCounts } from './job-events.ts';
 
 export type ClassifyDeps = {
   db: Db;
@@ -317,12 +320,14 @@ async function settleItems(trx: Db, job: ClassificationJob, unit: Unit, owner: s
         )
         .onConflict((oc) => oc.columns(['job_id', 'record_id', 'scheme_id']).doNothing())
         .execute();
+    recordMetric('ItemsClassified', { provider: job.provider, model: job.model }, settled.length);
   }
   for (const [i, answer] of answers.entries()) {
     if (answer.ok) continue;
-    await mine([schemes[i]!.id])
+    const failed = await mine([schemes[i]!.id])
       .set({ status: 'failed', reason: answer.reason, lease_owner: null, lease_expires_at: null })
-      .execute();
+      .executeTakeFirst();
+    recordMetric('ItemsFailed', { provider: job.provider, model: job.model }, Number(failed.numUpdatedRows));
   }
 }
 
@@ -358,8 +363,10 @@ async function callWanted(
   if (!row) return false;
   const reason = budgetReached(job, Number(row.used_tokens), Number(row.used_cost_usd));
   if (reason === undefined) return true;
-  if ((await stopForBudget(deps.db, job.id, reason)) && deps.settings.taskQueue)
+  if ((await stopForBudget(deps.db, job.id, reason)) && deps.settings.taskQueue) {
+    await nudgeDispatch(deps.queue, deps.settings.taskQueue);
     await announceJobFinished(deps.db, deps.queue, deps.settings.taskQueue, job.id);
+  }
   return false;
 }
 
@@ -378,7 +385,8 @@ function budgetReached(job: ClassificationJob, tokens: number, cost: number): st
 
 /**
  * Ends a running job as `budget_exceeded`: its pending items fail with the reason (listed with
- * the job's failures), so no worker calls for them. The job's row first, as a cancel does (a planner chunk then waits).
+ * the job's failures), so no worker calls for them, and its `job.budget_exceeded` event is
+ * recorded. The job's row first, as a cancel does (a planner chunk then waits).
  * True when this call stopped it.
  */
 async function stopForBudget(db: Db, jobId: string, reason: string): Promise<boolean> {
@@ -388,14 +396,21 @@ async function stopForBudget(db: Db, jobId: string, reason: string): Promise<boo
       .set({ status: 'budget_exceeded', error_message: reason, finished_at: sql<Date>`clock_timestamp()` })
       .where('id', '=', jobId)
       .where('status', '=', 'running')
+      .returning(['id', 'workspace_id', 'status', 'error_message', 'provider', 'model'])
       .executeTakeFirst();
-    if (stopped.numUpdatedRows === 0n) return false;
-    await trx
+    if (!stopped) return false;
+    const failed = await trx
       .updateTable('classification_items')
       .set({ status: 'failed', reason })
       .where('job_id', '=', jobId)
       .where('status', '=', 'pending')
-      .execute();
+      .executeTakeFirst();
+    recordMetric(
+      'ItemsFailed',
+      { provider: stopped.provider, model: stopped.model },
+      Number(failed.numUpdatedRows),
+    );
+    await recordEvents(trx, [jobFinished(stopped, await itemCounts(trx, jobId))]);
     return true;
   });
 }
