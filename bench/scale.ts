@@ -178,7 +178,7 @@ async function plan(db: Db, workspaceId: string, datasourceId: string, schemeId:
       for (const m of sent as ClassifyMessage[]) {
         messages++;
         if (m.kind === 'plan_job') pending.push(m);
-        else {
+        else if (m.kind === 'classify_items') {
           items += m.items.length;
           if (kept.length < DUPLICATED_MESSAGES) kept.push(m);
         }

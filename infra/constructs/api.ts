@@ -77,7 +77,7 @@ export interface ApiProps {
   /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin. Never with credentials. */
   corsOrigins: string[];
   settings: ApiSettings;
-  /** Stage-wide request rate limit. Default 100 requests per second, bursts of 200. */
+  /** Stage-wide request rate limit. Default {@link DEFAULT_API_THROTTLE}. */
   throttle?: apigwv2.ThrottleSettings;
   /** Rate limit of each of {@link AUTH_ROUTES}. Default {@link DEFAULT_AUTH_THROTTLE}. */
   authThrottle?: apigwv2.ThrottleSettings;
@@ -100,6 +100,9 @@ export const AUTH_ROUTES: Route[] = [
   login.resetPassword,
   users.register,
 ];
+
+/** Requests per second (and burst) on the whole stage, unless set from context. */
+export const DEFAULT_API_THROTTLE = { rateLimit: 100, burstLimit: 200 } as const;
 
 /** Requests per second (and burst) on each auth route: far above what people type, far below a flood. */
 export const DEFAULT_AUTH_THROTTLE = { rateLimit: 10, burstLimit: 20 } as const;
@@ -173,7 +176,7 @@ export class Api extends Construct {
     this.stage = this.httpApi.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
-      throttle: props.throttle ?? { rateLimit: 100, burstLimit: 200 },
+      throttle: props.throttle ?? DEFAULT_API_THROTTLE,
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(
           new logs.LogGroup(this, 'AccessLogs', { retention: logs.RetentionDays.THREE_MONTHS }),

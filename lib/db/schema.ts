@@ -129,6 +129,8 @@ export interface ClassificationSchemesTable {
   updated_at: UpdatedAt;
 }
 
+export type JobMode = 'online' | 'batch';
+
 export interface ClassificationJobsTable {
   id: string;
   workspace_id: string;
@@ -155,6 +157,8 @@ export interface ClassificationJobsTable {
   planned_records: Generated<number>;
   /** Set once every work item exists: until then progress.total still grows. */
   planned_at: Date | null;
+  /** online, or batch: through the provider's batch API (lib/services/classify-batch.ts). */
+  mode: Generated<JobMode>;
   /** Tokens (input + output) its calls used so far: the budget's counter. */
   used_tokens: ColumnType<string, never, never>;
   /** Cost of its priced calls so far (numeric, as text): the budget's counter. */
@@ -168,7 +172,32 @@ export interface ClassificationItemsTable {
   status: Generated<ItemStatus>;
   attempts: Generated<number>;
   reason: string | null;
+  /** The delivery holding the item's lease (only it calls the model and settles the item); null when free. */
+  lease_owner: string | null;
+  /** When the lease runs out unless renewed: then another delivery may claim the item. */
+  lease_expires_at: Date | null;
+  /** The provider batch it went out in (batch mode): the online worker leaves it alone while pending. */
+  batch_id: string | null;
   updated_at: UpdatedAt;
+}
+
+/** preparing: made, not yet at the provider; submitted: at the provider; then settled. */
+export type BatchStatus = 'preparing' | 'submitted' | 'completed' | 'cancelled' | 'failed';
+
+/** One provider batch of a job in batch mode (see lib/services/classify-batch.ts). */
+export interface ClassificationBatchesTable {
+  id: string;
+  job_id: string;
+  status: Generated<BatchStatus>;
+  provider_batch_id: string | null;
+  input_file_id: string | null;
+  /** The provider's last word on it (validating, in_progress, completed, expired…). */
+  provider_status: string | null;
+  request_count: Generated<number>;
+  error_message: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  finished_at: Date | null;
 }
 
 export interface ClassificationResultsTable {
@@ -401,6 +430,7 @@ export interface Database {
   classification_jobs: ClassificationJobsTable;
   classification_items: ClassificationItemsTable;
   classification_results: ClassificationResultsTable;
+  classification_batches: ClassificationBatchesTable;
   recurring_tasks: RecurringTasksTable;
   task_runs: TaskRunsTable;
   share_links: ShareLinksTable;
@@ -430,6 +460,8 @@ export interface LlmUsageTable {
   /** Part of input_tokens the provider served from its prompt cache. */
   cached_input_tokens: number;
   output_tokens: number;
+  /** Work items the call answered for: a record's schemes in one call share it. */
+  items: Generated<number>;
   /** Numeric (text from pg); null when the model had no configured price. */
   cost_usd: ColumnType<string | null, number | null, never>;
   at: CreatedAt;
@@ -438,6 +470,7 @@ export interface LlmUsageTable {
 export type ClassificationScheme = Selectable<ClassificationSchemesTable>;
 export type ClassificationJob = Selectable<ClassificationJobsTable>;
 export type ClassificationResult = Selectable<ClassificationResultsTable>;
+export type ClassificationBatch = Selectable<ClassificationBatchesTable>;
 
 export type Dataset = Selectable<DatasetsTable>;
 export type BundleExport = Selectable<BundleExportsTable>;

@@ -1,6 +1,7 @@
-import type { HttpMethod, RawInput, Route } from './route.ts';
+import { ConflictError, HttpError, ValidationError } from './errors.ts';
+import type { CompatRefusal, HttpMethod, RawInput, Route } from './route.ts';
 
-export type { CompatAlias, CompatShape, CompatSpec, RawInput } from './route.ts';
+export type { CompatAlias, CompatRefusal, CompatShape, CompatSpec, RawInput } from './route.ts';
 
 /**
  * The reference-client profile: open-politics-hq's generated client, pointed at
@@ -15,6 +16,9 @@ export const COMPAT_PREFIX = '/compat';
 /** The largest `limit` the profile takes (the reference's UI asks for up to 5,000). */
 export const COMPAT_MAX_LIMIT = 10_000;
 
+/** The `limit` of a list called without one: the reference's default. */
+export const COMPAT_DEFAULT_LIMIT = 100;
+
 /**
  * JSON a profile list answers at most (Lambda answers 6 MB): past it the list stops early and
  * `x-docsift-next-skip` says where to continue.
@@ -27,8 +31,11 @@ export type Variant = {
   path: string;
   compat: boolean;
   array: boolean;
+  /** Skip paging's default limit is the profile's largest (a list the reference answers whole). */
+  unpaged?: boolean | undefined;
   input?: ((raw: RawInput) => RawInput) | undefined;
   output?: ((body: unknown) => unknown) | undefined;
+  refuse?: CompatRefusal | undefined;
 };
 
 /** Every (method, path) of a route: its own, then the profile's. Read by the local runtime, CDK and the handler kit. */
@@ -43,6 +50,7 @@ export function variantsOf(route: Route): Variant[] {
       path: COMPAT_PREFIX + route.path,
       compat: true,
       array: spec.array ?? false,
+      unpaged: spec.unpaged,
       output: spec.output,
     });
   }
@@ -52,11 +60,27 @@ export function variantsOf(route: Route): Variant[] {
       path: COMPAT_PREFIX + alias.path,
       compat: true,
       array: alias.array ?? false,
+      unpaged: alias.unpaged ?? spec.unpaged,
       input: alias.input,
       output: alias.output ?? spec.output,
+      refuse: alias.refuse,
     });
   }
   return variants;
+}
+
+const REFUSAL_TITLES = {
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+} as const;
+
+/** The problem a refused reference operation answers (see {@link CompatRefusal}). */
+export function refusalError(refusal: CompatRefusal): HttpError {
+  return new HttpError(refusal.status, REFUSAL_TITLES[refusal.status], refusal.detail, {
+    ...(refusal.allow && { headers: { allow: refusal.allow.join(', ') } }),
+  });
 }
 
 /** The route key API Gateway puts on the event (`GET /api/v1/users/me`). */
@@ -72,6 +96,36 @@ export function pathToQuery(moves: Record<string, string>): (raw: RawInput) => R
       delete kept[param];
     }
     return { params: kept, query: moved, body };
+  };
+}
+
+/** A JSON object as the profile's mappings take and give it. */
+export type Json = Record<string, unknown>;
+
+/** An alias's input mapping of a JSON object body; any other body goes on to the route's own validation. */
+export function mapBody(reshape: (body: Json) => Json): (raw: RawInput) => RawInput {
+  return (raw) => {
+    const { body } = raw;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return raw;
+    return { ...raw, body: reshape(body as Json) };
+  };
+}
+
+/**
+ * An alias's input mapping that takes out boolean query parameters the reference sends for
+ * something docsift's answer always holds (a job's counts, an import's text): `true` or
+ * `false` are accepted, anything else is a 422.
+ */
+export function acceptFlags(...names: string[]): (raw: RawInput) => RawInput {
+  return (raw) => {
+    const query = { ...raw.query };
+    for (const name of names) {
+      const value = query[name];
+      if (value !== undefined && value !== 'true' && value !== 'false')
+        throw new ValidationError([{ location: 'query', path: name, message: 'true or false' }]);
+      delete query[name];
+    }
+    return { ...raw, query };
   };
 }
 
@@ -92,3 +146,11 @@ export function eachItem(reshape: (item: Record<string, unknown>) => Record<stri
 export const referenceDatasource = eachItem((d) =>
   d.status === 'awaiting_upload' ? { ...d, status: 'pending' } : d,
 );
+
+/** A URL list's URLs, as `GET …/datasources/{id}/urls` answers them (another type of source has none: 409). */
+export function referenceUrls(body: unknown): unknown {
+  const d = body as { id: string; type: string; origin_details: { urls?: unknown } };
+  if (d.type !== 'url_list')
+    throw new ConflictError(`Datasource ${d.id} is a ${d.type} source, not a url_list: it has no URLs`);
+  return d.origin_details.urls ?? [];
+}

@@ -6,10 +6,13 @@ import type { z } from 'zod';
 import { type Db, db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
 import { logger } from '#lib/logger.ts';
+import { observeInvocation, recordRequest } from '#lib/observability/invocation.ts';
 import {
+  COMPAT_DEFAULT_LIMIT,
   COMPAT_MAX_BYTES,
   COMPAT_MAX_LIMIT,
   type RawInput,
+  refusalError,
   routeKeyOf,
   type Variant,
   variantsOf,
@@ -88,6 +91,9 @@ export function httpHandler<R extends Route>(
 ): HttpLambda {
   const variants = new Map(variantsOf(route).map((v) => [routeKeyOf(v), v]));
   const own = variantsOf(route)[0]!;
+  // The route key a request's metrics go under: the variant called (a bounded set), else its own.
+  const keyOf = (event: APIGatewayProxyEventV2) =>
+    variants.has(event.routeKey) ? event.routeKey : routeKeyOf(own);
   const lambda = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(securityHeaders)
     .use({
@@ -101,7 +107,7 @@ export function httpHandler<R extends Route>(
       after: (request) => {
         const invocation = invocationOf(request.context);
         request.response = withRequestId(request.response, invocation.requestId);
-        logRequest(invocation, request.event, request.response.statusCode);
+        logRequest(keyOf(request.event), invocation, request.event, request.response.statusCode);
       },
       onError: (request) => {
         const invocation = invocations.get(request.context);
@@ -109,7 +115,7 @@ export function httpHandler<R extends Route>(
         const log = invocation?.log ?? logger;
         if (problem.statusCode === 500) log.error('Unhandled error', { error: request.error as Error });
         request.response = invocation ? withRequestId(problem, invocation.requestId) : problem;
-        if (invocation) logRequest(invocation, request.event, problem.statusCode);
+        if (invocation) logRequest(keyOf(request.event), invocation, request.event, problem.statusCode);
       },
     })
     .use({
@@ -117,6 +123,9 @@ export function httpHandler<R extends Route>(
       before: async (request) => {
         const user = await authenticate(route.auth, request.event, db);
         if (user) invocationOf(request.context).user = user;
+        // A reference operation docsift cannot serve: its problem, whatever the body.
+        const refuse = variants.get(request.event.routeKey)?.refuse;
+        if (refuse) throw refusalError(refuse);
       },
     })
     .use(bodyParser(route))
@@ -130,7 +139,10 @@ export function httpHandler<R extends Route>(
         body: event.body,
       };
       if (variant.input) raw = variant.input(raw);
-      const paging = variant.compat && isKeysetPaged(route) ? takeSkipPaging(raw) : undefined;
+      const paging =
+        variant.compat && isKeysetPaged(route)
+          ? takeSkipPaging(raw, variant.unpaged ? COMPAT_MAX_LIMIT : COMPAT_DEFAULT_LIMIT)
+          : undefined;
       const input = validateInput(route, paging?.raw ?? raw);
       const request = {
         ...input,
@@ -145,7 +157,11 @@ export function httpHandler<R extends Route>(
       if (paging) return compatList(route, variant, request, handle, paging);
       return toResult(route, await handle(request), variant);
     });
-  return lambda as HttpLambda;
+  // The request id is the correlation id of everything the request causes (lib/observability).
+  return (event, context) =>
+    observeInvocation(`## ${keyOf(event)}`, event.requestContext?.requestId ?? context.awsRequestId, () =>
+      lambda(event, context),
+    ) as Promise<APIGatewayProxyStructuredResultV2>;
 }
 
 /**
@@ -175,23 +191,34 @@ export async function withStandardHeaders(
   return request.response;
 }
 
+// The segment after these is a share token: docsift's `/shared/`, and the reference client's
+// `…/access/` and `…/view_dataset_package_summary/` under the profile.
+const TOKEN_SEGMENT = /(\/shared|\/shareables\/shareables\/(?:access|view_dataset_package_summary))\/[^/]*/g;
+
 /**
  * A path as it may be logged: a share token is a bearer capability, so the segment after
- * `/shared/` becomes `{token}`.
+ * `/shared/` (or the profile's token paths) becomes `{token}`.
  *
  * @example redactPath('/api/v1/shared/abc/records') // '/api/v1/shared/{token}/records'
  */
 export function redactPath(path: string): string {
-  return path.replace(/\/shared\/[^/]*/g, '/shared/{token}');
+  return path.replace(TOKEN_SEGMENT, '$1/{token}');
 }
 
-function logRequest(invocation: Invocation, event: APIGatewayProxyEventV2, status: number | undefined): void {
+function logRequest(
+  routeKey: string,
+  invocation: Invocation,
+  event: APIGatewayProxyEventV2,
+  status: number | undefined,
+): void {
+  const durationMs = Math.round(performance.now() - invocation.startedAt);
   invocation.log.info('request', {
     method: event.requestContext?.http?.method,
     path: redactPath(event.rawPath ?? ''),
     status,
-    duration_ms: Math.round(performance.now() - invocation.startedAt),
+    duration_ms: durationMs,
   });
+  recordRequest(routeKey, status, durationMs);
 }
 
 /**
@@ -278,9 +305,10 @@ type SkipPaging = { raw: RawInput; skip: number; limit: number };
 /**
  * The reference's paging (`skip`, and `limit` up to {@link COMPAT_MAX_LIMIT}) taken out of the
  * query, so that the route's own paging checks the rest. Not whole numbers in range: a 422.
+ * No `limit`: `defaultLimit` (the reference's 100, or all for a list it answers whole).
  */
-function takeSkipPaging(raw: RawInput): SkipPaging {
-  const { skip = '0', limit = '100', ...query } = raw.query;
+function takeSkipPaging(raw: RawInput, defaultLimit: number): SkipPaging {
+  const { skip = '0', limit = String(defaultLimit), ...query } = raw.query;
   const number = (name: string, text: string, min: number, max: number) => {
     const value = Number(text);
     if (!/^\d+$/.test(text) || value < min || value > max) {

@@ -94,6 +94,8 @@ export type RawInput = {
 export interface CompatShape {
   /** Answer the page's items as a bare JSON array (five of the reference's lists). */
   array?: boolean;
+  /** The reference answers this list whole (it sends no `limit`): the default limit is the profile's largest. */
+  unpaged?: boolean;
   /** Reshapes the validated answer for the reference's client (a status it does not know, say). */
   output?: (body: unknown) => unknown;
 }
@@ -106,6 +108,20 @@ export interface CompatAlias extends CompatShape {
   path: string;
   /** Moves what the reference sends in the path (or elsewhere) to where the route takes it. */
   input?: (raw: RawInput) => RawInput;
+  /**
+   * An operation of the reference that docsift cannot serve (a format it does not produce, a
+   * capability it lacks): answered with this problem before the body is read. The alias sits
+   * on the route closest to what the reference meant, whose use the detail should name.
+   */
+  refuse?: CompatRefusal;
+}
+
+/** A problem answer for a reference operation outside docsift (a 4xx, listed in the README). */
+export interface CompatRefusal {
+  status: 404 | 405 | 406 | 409;
+  detail: string;
+  /** 405: the methods the path does take. */
+  allow?: HttpMethod[];
 }
 
 /** A route's place in the profile: at its own path (unless `own: false`) and at its aliases. */

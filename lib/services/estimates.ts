@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
-import { buildPrompt, modelOutputSchema, type SchemeField } from '#lib/classify/index.ts';
-import { costOf, type PriceTable, priceOf } from '#lib/classify/prices.ts';
+import { callSchema, callSystem, planCalls, recordPrompt, type SchemeField } from '#lib/classify/index.ts';
+import { batchPrice, costOf, type PriceTable, priceOf } from '#lib/classify/prices.ts';
 import { tokenCounter } from '#lib/classify/tokens.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
+import { ValidationError } from '#lib/errors.ts';
 import { requireWorkspace } from './access.ts';
 import { checkIds, type JobInput } from './jobs.ts';
 
@@ -32,8 +33,10 @@ const JUSTIFICATION_TOKENS = 80;
  * What a job would cost, without creating it: its items counted in SQL (target records, capped
  * by `max_records`, × schemes), input tokens from the real prompts of a sample of the records
  * (the first {@link SAMPLE_RECORDS} by id) scaled to all, output tokens from the schemes' shape
- * (a heuristic: answers are short and their length hardly depends on the record). Repairs and
- * retries are not foreseen, nor prompt caching's discount: an estimate of one clean call per item.
+ * (a heuristic: answers are short and their length hardly depends on the record). The calls are
+ * the worker's: a record's schemes together where `combine_schemes` lets them share a call.
+ * Repairs and retries are not foreseen, nor prompt caching's discount: one clean call each. A
+ * batch job's cost is at the batch price.
  */
 export async function estimateJob(
   db: Db,
@@ -75,29 +78,38 @@ export async function estimateJob(
     .limit(Math.min(SAMPLE_RECORDS, records))
     .execute();
   const counter = await tokenCounter(input.provider, input.model);
-  let inputTokens = 0;
-  let outputTokens = 0;
-  for (const scheme of schemes) {
-    const fields = scheme.fields as SchemeField[];
-    // The schema goes out with every call (response_format, or the tool's input schema).
-    const schemaTokens = counter.count(JSON.stringify(modelOutputSchema(fields)));
-    let sampled = 0;
-    for (const record of sample) {
-      const prompt = buildPrompt({
-        scheme: { ...scheme, fields },
-        text: record.text_content,
-        title: record.title,
-      });
-      sampled +=
-        counter.count(prompt.system) + counter.count(prompt.user) + 2 * MESSAGE_OVERHEAD + schemaTokens;
-    }
-    if (sample.length > 0) inputTokens += Math.round((sampled / sample.length) * records);
-    const answer =
+  // The calls the worker makes for each record: its schemes (in the job's order) together where
+  // they fit, or one by one. Their system prompts and schemas are the same for every record.
+  const ordered = input.scheme_ids.flatMap((id) =>
+    schemes.filter((s) => s.id === id).map((s) => ({ ...s, fields: s.fields as SchemeField[] })),
+  );
+  const calls = planCalls(ordered, input.options.combine_schemes !== false);
+  // Per record: each call's system prompt and schema (the schema goes out with every call, as
+  // response_format or the tool's input schema) and the record's message.
+  const perRecordFixed = calls.reduce(
+    (n, call) =>
+      n +
+      counter.count(callSystem(call)) +
+      counter.count(JSON.stringify(callSchema(call))) +
+      2 * MESSAGE_OVERHEAD,
+    0,
+  );
+  let sampled = 0;
+  for (const record of sample)
+    sampled += calls.length * counter.count(recordPrompt(record.text_content, record.title));
+  const inputTokens =
+    sample.length > 0 ? Math.round((perRecordFixed + sampled / sample.length) * records) : 0;
+  const answerTokens = ordered.reduce(
+    (t, s) =>
+      t +
       ANSWER_BASE +
-      fields.reduce((t, f) => t + FIELD_TOKENS + (f.request_justification ? JUSTIFICATION_TOKENS : 0), 0);
-    outputTokens += answer * records;
-  }
-  const price = priceOf(prices, input.provider, input.model);
+      s.fields.reduce((u, f) => u + FIELD_TOKENS + (f.request_justification ? JUSTIFICATION_TOKENS : 0), 0),
+    0,
+  );
+  const outputTokens = answerTokens * records;
+  // A batch job is billed at the batch price (lib/classify/prices.ts).
+  const online = priceOf(prices, input.provider, input.model);
+  const price = input.mode === 'batch' ? batchPrice(online) : online;
   return {
     items: records * schemes.length,
     records,
@@ -110,4 +122,40 @@ export async function estimateJob(
     }),
     tokenizer: counter.method,
   };
+}
+
+/**
+ * A batch job's budget must hold its estimate before anything is sent: a provider batch runs to
+ * its end once submitted, so the worker could not stop it at the budget as it stops online calls.
+ * A 422 naming the budget and the estimate otherwise (a cost budget also needs a priced model).
+ *
+ * @example await requireBatchBudget(db, user, workspaceId, { ...input, mode: 'batch' }, priceTable())
+ */
+export async function requireBatchBudget(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  input: JobInput,
+  prices: PriceTable,
+): Promise<void> {
+  const { max_cost_usd: maxCost, max_tokens: maxTokens } = input.options;
+  if (maxCost === undefined && maxTokens === undefined) return;
+  const estimate = await estimateJob(db, user, workspaceId, { ...input, mode: 'batch' }, prices);
+  const tokens = estimate.estimated_input_tokens + estimate.estimated_output_tokens;
+  const refuse = (path: string, message: string) =>
+    new ValidationError([
+      {
+        location: 'body',
+        path,
+        message: `A batch cannot stop half-way, so its estimate must fit: ${message}`,
+      },
+    ]);
+  if (maxTokens !== undefined && tokens > maxTokens)
+    throw refuse('options.max_tokens', `about ${tokens} tokens, over max_tokens ${maxTokens}`);
+  const cost = estimate.estimated_cost_usd;
+  if (maxCost !== undefined && cost !== null && cost > maxCost)
+    throw refuse(
+      'options.max_cost_usd',
+      `about $${cost.toFixed(6)} at the batch price, over max_cost_usd ${maxCost}`,
+    );
 }

@@ -1,6 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { sql } from 'kysely';
-import { type ClassifyMessage, PLAN_DONE } from '#lib/classify/messages.ts';
+import {
+  type AdvanceBatch,
+  type ClassifyMessage,
+  ITEMS_PER_MESSAGE,
+  itemMessages,
+  PLAN_DONE,
+} from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import { nudgeDispatch } from '#lib/events/outbox.ts';
 import type { ExportBundle, IndexSearch, ProcessDatasource } from '#lib/ingest/messages.ts';
@@ -19,6 +25,8 @@ export type MaintenanceDeps = {
     stuckAfterSeconds: number;
     /** A presigned upload lives this long; an upload that has not come an hour after is given up. */
     uploadUrlExpireSeconds: number;
+    /** Published events and webhook delivery attempts older than this are deleted; kept when absent. */
+    retention?: { eventsDays: number; webhookDeliveriesDays: number };
   };
 };
 
@@ -32,15 +40,18 @@ export type SweepReport = {
   uploads_expired: number;
   jobs_resent: number;
   items_resent: number;
+  /** Open provider batches sent an `advance_batch` (submitted, polled, or cancelled for a stopped job). */
+  batches_polled: number;
   task_runs_resent: number;
   /** Lifecycle events not yet published (their nudge lost, or none sent). */
   events_unsent: number;
+  /** Published events and webhook delivery attempts deleted for their age. */
+  events_pruned: number;
+  webhook_deliveries_pruned: number;
 };
 
 /** Rows handled per kind and sweep: a backlog drains over several sweeps, each one bounded. */
 const SWEEP_LIMIT = 500;
-/** Items per classify message, as the planner sends them. */
-const ITEMS_PER_MESSAGE = 5;
 
 /**
  * The maintenance sweep: finds work that stopped moving and sends it again. Safe because every
@@ -55,8 +66,10 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
     exports_resent: await resendStuckExports(deps),
     uploads_expired: await expireUploads(deps),
     ...(await resendStuckJobs(deps)),
+    batches_polled: await pollBatches(deps),
     task_runs_resent: await resendStuckTaskRuns(deps),
     events_unsent: await resendUnsentEvents(deps),
+    ...(await pruneEvents(deps)),
   };
   deps.log.info('Maintenance sweep', report);
   return report;
@@ -64,8 +77,8 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
 
 /**
  * Unsent outbox events: one publish message, whose dispatcher sends them in bounded batches.
- * Every unsent one, not only late ones: where nothing nudged the dispatcher (a cancel in AWS,
- * whose route may not send to the task queue), the sweep is what publishes.
+ * Every unsent one, not only late ones: where nothing nudged the dispatcher (its nudge lost),
+ * the sweep is what publishes.
  */
 async function resendUnsentEvents(deps: MaintenanceDeps): Promise<number> {
   const unsent = await deps.db
@@ -75,6 +88,47 @@ async function resendUnsentEvents(deps: MaintenanceDeps): Promise<number> {
     .executeTakeFirstOrThrow();
   if (unsent.n > 0) await nudgeDispatch(deps.queue, deps.settings.taskQueue);
   return unsent.n;
+}
+
+/** Rows a sweep deletes per table at most: a backlog (a first sweep after an upgrade) drains over several. */
+const PRUNE_LIMIT = 5000;
+
+/**
+ * Deletes published events older than the retention (a webhook retry after that finds its event
+ * gone and stops; the retries span about an hour) and delivery attempts older than theirs.
+ * Unpublished events are never deleted.
+ */
+async function pruneEvents(
+  deps: MaintenanceDeps,
+): Promise<{ events_pruned: number; webhook_deliveries_pruned: number }> {
+  const retention = deps.settings.retention;
+  if (!retention) return { events_pruned: 0, webhook_deliveries_pruned: 0 };
+  const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000);
+  const events = await deps.db
+    .deleteFrom('event_outbox')
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('event_outbox')
+        .select('id')
+        .where('sent_at', 'is not', null)
+        .where('sent_at', '<', daysAgo(retention.eventsDays))
+        .limit(PRUNE_LIMIT),
+    )
+    .executeTakeFirst();
+  const deliveries = await deps.db
+    .deleteFrom('webhook_deliveries')
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('webhook_deliveries')
+        .select('id')
+        .where('delivered_at', '<', daysAgo(retention.webhookDeliveriesDays))
+        .limit(PRUNE_LIMIT),
+    )
+    .executeTakeFirst();
+  return {
+    events_pruned: Number(events.numDeletedRows),
+    webhook_deliveries_pruned: Number(deliveries.numDeletedRows),
+  };
 }
 
 const stuckBefore = (deps: MaintenanceDeps) => new Date(Date.now() - deps.settings.stuckAfterSeconds * 1000);
@@ -185,22 +239,19 @@ async function resendStuckJobs(
     .where('j.status', '=', 'running')
     .where('j.plan_cursor', '=', PLAN_DONE)
     .where('i.status', '=', 'pending')
+    // Out in a provider batch: moved by pollBatches, never by the online worker.
+    .where('i.batch_id', 'is', null)
     .where('i.updated_at', '<', before)
     .where('j.updated_at', '<', before)
     .orderBy('i.job_id')
+    .orderBy('i.record_id')
+    .orderBy('i.scheme_id')
     .limit(SWEEP_LIMIT)
     .execute();
-  for (let i = 0; i < idle.length; i += ITEMS_PER_MESSAGE) {
-    const slice = idle.slice(i, i + ITEMS_PER_MESSAGE);
-    for (const jobId of new Set(slice.map((item) => item.job_id))) {
-      messages.push({
-        kind: 'classify_items',
-        job_id: jobId,
-        items: slice
-          .filter((item) => item.job_id === jobId)
-          .map(({ record_id, scheme_id }) => ({ record_id, scheme_id })),
-      });
-    }
+  // Each job's items in messages that keep a record's items together (its schemes share a call).
+  for (const jobId of new Set(idle.map((item) => item.job_id))) {
+    const items = idle.filter((item) => item.job_id === jobId);
+    messages.push(...itemMessages(jobId, items, ITEMS_PER_MESSAGE));
   }
   if (idle.length > 0) {
     // Marks the resend on the items, so the next sweep waits a full period for them.
@@ -222,6 +273,28 @@ async function resendStuckJobs(
   }
   if (messages.length > 0) await deps.queue.send(deps.settings.classifyQueue, messages);
   return { jobs_resent: planning.length, items_resent: idle.length };
+}
+
+/**
+ * Every open provider batch (batch mode) gets an `advance_batch`: the sweep is what polls them,
+ * one look per sweep, and what resubmits one whose first message was lost or cancels one whose
+ * job stopped. Oldest first (a look marks the row), at most {@link SWEEP_LIMIT} a sweep.
+ */
+async function pollBatches(deps: MaintenanceDeps): Promise<number> {
+  const open = await deps.db
+    .selectFrom('classification_batches')
+    .select(['id', 'job_id'])
+    .where('status', 'in', ['preparing', 'submitted'])
+    .orderBy('updated_at')
+    .limit(SWEEP_LIMIT)
+    .execute();
+  const messages: AdvanceBatch[] = open.map((b) => ({
+    kind: 'advance_batch',
+    job_id: b.job_id,
+    batch_id: b.id,
+  }));
+  if (messages.length > 0) await deps.queue.send(deps.settings.classifyQueue, messages);
+  return messages.length;
 }
 
 /** Datasources still `awaiting_upload` an hour after their presigned form expired. */

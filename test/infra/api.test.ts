@@ -294,10 +294,14 @@ describe('HTTP API', () => {
         exportsArn,
       ]);
       expect(grantsOf(fn, 's3:ListBucket').flatMap((s) => [s.Resource].flat())).toEqual([bucketArn]);
-      // Datasources are processed through ingest; jobs are created and retried through classify.
+      // Datasources are processed through ingest; jobs are created and retried through classify;
+      // the events a route records (a cancelled job) nudge the dispatcher on the task queue.
       const sendable = grantsOf(fn, 'sqs:SendMessage').flatMap((s) => [s.Resource].flat());
-      expect(sendable).toHaveLength(2);
+      expect(sendable).toHaveLength(3);
       expect(sendable).toEqual(expect.arrayContaining(queueArns));
+      expect(sendable).toContainEqual({
+        'Fn::GetAtt': [stack.getLogicalId(stack.queues.tasks.node.defaultChild as never), 'Arn'],
+      });
       // Sending only: consuming is the workers' business.
       expect(grantsOf(fn, 'sqs:ReceiveMessage')).toEqual([]);
     }

@@ -26,6 +26,8 @@ const allFeatures = {
   firstSuperuserEmail: 'b@example.com',
   bedrockModels: ['amazon.nova-lite-v1:0'],
   classifierDefaultProvider: 'bedrock' as const,
+  tracing: true,
+  alarmEmail: 'ops@example.com',
 };
 
 /** Resource ids of every stack, the parent by its own path, each nested one by its path. */

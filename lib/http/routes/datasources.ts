@@ -1,4 +1,5 @@
-import { referenceDatasource } from '../compat.ts';
+import { REFUSED } from '../compat/refusals.ts';
+import { referenceDatasource, referenceUrls } from '../compat.ts';
 import { route } from '../route.ts';
 import { Paging } from '../schemas/common.ts';
 import {
@@ -56,7 +57,10 @@ export const datasources = {
     params: DatasourceParams,
     response: { status: 200, schema: DatasourcePublic },
     errors: [404],
-    compat: { output: referenceDatasource },
+    compat: {
+      output: referenceDatasource,
+      aliases: [{ path: `${WS}/datasources/{datasource_id}/urls`, output: referenceUrls }],
+    },
   }),
   update: route({
     handler: 'datasources.update',
@@ -72,7 +76,10 @@ export const datasources = {
     errors: [404, 409],
     compat: {
       output: referenceDatasource,
-      aliases: [{ method: 'PUT', path: `${WS}/datasources/{datasource_id}` }],
+      aliases: [
+        { method: 'PUT', path: `${WS}/datasources/{datasource_id}` },
+        { method: 'PUT', path: `${WS}/datasources/{datasource_id}/urls`, refuse: REFUSED.urlsUpdate },
+      ],
     },
   }),
   delete: route({

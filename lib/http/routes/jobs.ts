@@ -1,3 +1,4 @@
+import { acceptFlags } from '../compat.ts';
 import { route } from '../route.ts';
 import {
   ExportQuery,
@@ -50,7 +51,11 @@ export const jobs = {
     query: Paging,
     response: { status: 200, schema: JobsPublic },
     errors: [404],
-    compat: {},
+    // The reference's UI asks for counts, which every job of docsift's carries.
+    compat: {
+      own: false,
+      aliases: [{ path: `${WS}/classification_jobs`, input: acceptFlags('include_counts') }],
+    },
   }),
   read: route({
     handler: 'jobs.read',
@@ -62,7 +67,10 @@ export const jobs = {
     params: JobParams,
     response: { status: 200, schema: JobPublic },
     errors: [404],
-    compat: {},
+    compat: {
+      own: false,
+      aliases: [{ path: `${WS}/classification_jobs/{job_id}`, input: acceptFlags('include_counts') }],
+    },
   }),
   update: route({
     handler: 'jobs.update',

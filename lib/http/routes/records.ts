@@ -1,3 +1,4 @@
+import { REFUSED } from '../compat/refusals.ts';
 import { pathToQuery } from '../compat.ts';
 import { route } from '../route.ts';
 import { RecordParams, RecordPublic, RecordsPublic, RecordsQuery } from '../schemas/datasources.ts';
@@ -38,7 +39,12 @@ export const records = {
     params: RecordParams,
     response: { status: 200, schema: RecordPublic },
     errors: [404],
-    compat: {},
+    compat: {
+      aliases: [
+        { method: 'PATCH', path: `${WS}/datarecords/{record_id}`, refuse: REFUSED.recordUpdate },
+        { path: `${WS}/datarecords/{record_id}/content`, refuse: REFUSED.recordContent },
+      ],
+    },
   }),
   delete: route({
     handler: 'records.delete',

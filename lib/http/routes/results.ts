@@ -1,3 +1,4 @@
+import { REFUSED } from '../compat/refusals.ts';
 import { pathToQuery } from '../compat.ts';
 import { route } from '../route.ts';
 import {
@@ -44,7 +45,15 @@ export const results = {
     params: ResultParams,
     response: { status: 200, schema: ResultPublic },
     errors: [404],
-    compat: {},
+    compat: {
+      aliases: [
+        {
+          method: 'POST',
+          path: `${WS}/classification_results/{result_id}/retry`,
+          refuse: REFUSED.resultRetry,
+        },
+      ],
+    },
   }),
   providers: route({
     handler: 'results.providers',
