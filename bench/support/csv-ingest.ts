@@ -146,17 +146,26 @@ export async function createDatasource(
   return { kind: 'process_datasource', datasource_id: id, run_id: runId };
 }
 
+/** The ingest worker's settings for a benchmark, and the messages it sent (its index steps). */
+export type BenchIngestDeps = IngestDeps & { sent: unknown[] };
+
 /**
  * The ingest worker's settings for a benchmark. A large run asks for its index step
- * (`index_search`); the benchmarks run and time it themselves, so sends go nowhere.
+ * (`index_search`, a chain of messages); the benchmarks run and time them themselves.
  */
-export function ingestDeps(db: Db, objects: LocalObjectStore, log: IngestDeps['log']): IngestDeps {
+export function ingestDeps(db: Db, objects: LocalObjectStore, log: IngestDeps['log']): BenchIngestDeps {
+  const sent: unknown[] = [];
   return {
     db,
     objects,
-    queue: { send: async () => {} },
+    queue: {
+      send: async (_queue, messages) => {
+        sent.push(...messages);
+      },
+    },
     log,
     settings: { ingestQueue: 'bench', maxUploadBytes: 2 ** 40, scraperAllowPrivateHosts: false },
+    sent,
   };
 }
 
@@ -166,7 +175,7 @@ export function ingestDeps(db: Db, objects: LocalObjectStore, log: IngestDeps['l
  * `ingestMs` is until the datasource is complete, `indexMs` the step after it.
  */
 export async function ingest(
-  deps: IngestDeps,
+  deps: BenchIngestDeps,
   message: ProcessDatasource,
   expected: number,
 ): Promise<{ ingestMs: number; indexMs: number }> {
@@ -184,8 +193,8 @@ export async function ingest(
     );
   }
   const indexStart = now();
-  if (ds.search_status === 'indexing') {
-    const step = { kind: 'index_search', datasource_id: message.datasource_id, run_id: message.run_id };
+  // The run's index step, and each link of the chain it sends.
+  for (let step = deps.sent.shift(); step; step = deps.sent.shift()) {
     await handleIngestMessage(deps, JSON.stringify(step));
   }
   const indexMs = now() - indexStart;

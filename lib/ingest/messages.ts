@@ -45,6 +45,8 @@ export const IndexSearch = z.object({
   kind: z.literal('index_search'),
   datasource_id: z.uuid(),
   run_id: z.uuid(),
+  /** Where the chain stands: records after this id are left (none: from the start). */
+  after: z.uuid().optional(),
 });
 
 /**

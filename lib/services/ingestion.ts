@@ -102,8 +102,7 @@ export async function handleIngestMessage(deps: IngestDeps, body: string): Promi
     case 'append_url':
       return appendUrl(deps, parsed);
     case 'index_search':
-      await indexDatasource(deps.db, parsed.datasource_id, parsed.run_id);
-      return;
+      return indexSearch(deps, parsed);
     case 'export_bundle':
       return runExport(bundleDeps(deps), parsed.export_id);
     case 'share_bundle':
@@ -323,6 +322,17 @@ async function processDatasource(deps: IngestDeps, id: string, runId?: string): 
     await markFailed(deps.db, source, error.reason);
   }
   if (outcome === 'index_later') await requestIndex(deps, source);
+}
+
+/** One link of a run's index step; the next one is sent while records are left. */
+async function indexSearch(deps: IngestDeps, message: IndexSearch): Promise<void> {
+  const { next } = await indexDatasource(deps.db, {
+    datasourceId: message.datasource_id,
+    runId: message.run_id,
+    after: message.after,
+  });
+  if (next)
+    await deps.queue.send(deps.settings.ingestQueue, [{ ...message, after: next } satisfies IndexSearch]);
 }
 
 /**

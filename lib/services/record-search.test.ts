@@ -10,6 +10,7 @@ import { LocalObjectStore } from '#lib/ports/objects/local.ts';
 import { createTestDatabase } from '#test/support/database.ts';
 import { makeCsv } from '#test/support/fixtures.ts';
 import { handleIngestMessage, type IngestDeps } from './ingestion.ts';
+import { indexDatasource } from './record-search.ts';
 import { listRecords } from './records.ts';
 
 let db: Db;
@@ -131,6 +132,21 @@ describe('search documents built after a large run', () => {
       .where('r.id', 'is', null)
       .execute();
     expect(orphans).toEqual([]);
+  });
+
+  it('chains the step in bounded messages: each takes a few chunks and names where the next starts', async () => {
+    const { id, runId } = await ingestCsv(['teal one', 'teal two', 'teal three', 'teal four', 'teal five']);
+    const bounded = { chunks: 2, chunkRecords: 1 };
+    const first = await indexDatasource(db, { datasourceId: id, runId }, bounded);
+    expect(first.indexed).toBe(2);
+    expect(await search('teal')).toEqual(['note: teal one', 'note: teal two']);
+    const second = await indexDatasource(db, { datasourceId: id, runId, after: first.next }, bounded);
+    expect(second.indexed).toBe(2);
+    expect(await statusOf(id)).toEqual({ status: 'complete', search_status: 'indexing' });
+    const last = await indexDatasource(db, { datasourceId: id, runId, after: second.next }, bounded);
+    expect(last).toEqual({ indexed: 1 });
+    expect(await statusOf(id)).toEqual({ status: 'complete', search_status: 'ready' });
+    expect(await search('teal')).toHaveLength(5);
   });
 
   it('indexes a small run inside it: findable as soon as it completes', async () => {

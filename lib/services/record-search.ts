@@ -7,7 +7,7 @@ import type { Db } from '#lib/db/database.ts';
  * The records table had them as a generated `tsvector` column under a GIN index, and building
  * them row by row was most of a CSV ingest's time. Now a run writes its records bare and its
  * datasource turns `search_status: indexing`; {@link indexDatasource} then builds the documents
- * in chunks and sets it `ready`. Small writes (a run of at most {@link INLINE_INDEX_MAX_RECORDS},
+ * in chunks (a chain of messages, each bounded) and sets it `ready`. Small writes (a run of at most {@link INLINE_INDEX_MAX_RECORDS},
  * an append, a scraped page, an import) build theirs in their own transaction with
  * {@link indexRecords}, so what they wrote is findable when they commit.
  */
@@ -16,6 +16,8 @@ import type { Db } from '#lib/db/database.ts';
 export const INLINE_INDEX_MAX_RECORDS = 5_000;
 /** Records a deferred index step takes per transaction: each statement stays a few seconds. */
 const INDEX_CHUNK_RECORDS = 5_000;
+/** Chunks per `index_search` message (100,000 records, about 10 s): a longer run chains messages. */
+const INDEX_CHUNKS_PER_MESSAGE = 20;
 
 /** 'simple': no stemming, so every language the sources come in is searchable alike. */
 const DOCUMENT = sql`to_tsvector('simple', coalesce(r.title, '') || ' ' || r.text_content)`;
@@ -54,35 +56,44 @@ export async function indexRecords(db: Db, scope: IndexScope): Promise<number> {
 }
 
 /**
- * The deferred index step of a run (`index_search`): every record of the datasource, a chunk
- * per transaction, then `search_status: ready` if the datasource is still on that run. A
- * redelivery redoes only what is missing; a newer run's own step finishes that one.
+ * One message of a run's deferred index step (`index_search`): the datasource's records after
+ * `after`, a chunk per transaction, at most `chunks` chunks; then either the cursor to go on
+ * from (the caller sends the next message: no invocation does unbounded work), or, at the end,
+ * `search_status: ready` if the datasource is still on that run. A redelivery redoes only what
+ * is missing; a newer run's own step finishes that one.
  */
-export async function indexDatasource(db: Db, datasourceId: string, runId: string): Promise<number> {
-  let after: string | undefined;
+export async function indexDatasource(
+  db: Db,
+  step: { datasourceId: string; runId: string; after?: string | undefined },
+  { chunks = INDEX_CHUNKS_PER_MESSAGE, chunkRecords = INDEX_CHUNK_RECORDS } = {},
+): Promise<{ indexed: number; next?: string }> {
+  const { datasourceId } = step;
+  let after = step.after;
   let indexed = 0;
-  for (;;) {
+  for (let chunk = 0; chunk < chunks; chunk++) {
     const end = await db
       .selectFrom('records')
       .select('id')
       .where('datasource_id', '=', datasourceId)
       .$if(after !== undefined, (q) => q.where('id', '>', after!))
       .orderBy('id')
-      .offset(INDEX_CHUNK_RECORDS - 1)
+      .offset(chunkRecords - 1)
       .limit(1)
       .executeTakeFirst();
     indexed += await indexRecords(db, { datasourceId, after, until: end?.id });
-    if (!end) break;
+    if (!end) {
+      await db
+        .updateTable('datasources')
+        .set({ search_status: 'ready' })
+        .where('id', '=', datasourceId)
+        .where('run_id', '=', step.runId)
+        .where('search_status', '=', 'indexing')
+        .execute();
+      return { indexed };
+    }
     after = end.id;
   }
-  await db
-    .updateTable('datasources')
-    .set({ search_status: 'ready' })
-    .where('id', '=', datasourceId)
-    .where('run_id', '=', runId)
-    .where('search_status', '=', 'indexing')
-    .execute();
-  return indexed;
+  return { indexed, next: after };
 }
 
 /** A search document matches `q`, read in web search syntax ("a phrase", or, -not). */
