@@ -3,7 +3,7 @@ import { createAccessToken } from '#lib/auth/tokens.ts';
 import { config } from '#lib/config.ts';
 import { BadRequestError } from '#lib/http/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { login } from '#lib/http/routes.ts';
+import { login } from '#lib/http/routes/login.ts';
 import { mailOutbox } from '#lib/ports/mail/index.ts';
 import { logIn } from '#lib/services/login.ts';
 import * as recovery from '#lib/services/password-recovery.ts';
