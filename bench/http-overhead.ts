@@ -13,10 +13,11 @@
  * much less.
  *
  *   npm run bench            (DURATION=5 ROUNDS=3 CONNECTIONS=10 to change the load;
- *                             PROFILE=1 to profile the runtime and print where its time goes)
+ *                             PROFILE=1 to profile docsift and the fair anchor and print where
+ *                             their time goes, PROFILE=<folder> to keep the profiles there too)
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -161,9 +162,9 @@ try {
     }
   }
   await database.stop();
-  if (process.env.KEEP_PROFILE)
-    await import('node:fs/promises').then((fs) =>
-      fs.cp(path.join(dir, 'profile'), process.env.KEEP_PROFILE!, { recursive: true }),
-    );
+  // PROFILE=<folder> keeps the profiles there, for Chrome DevTools or speedscope.
+  if (PROFILE && process.env.PROFILE !== '1') {
+    await cp(path.join(dir, 'profile'), path.resolve(process.env.PROFILE!), { recursive: true });
+  }
   await rm(dir, { recursive: true, force: true });
 }
