@@ -5,9 +5,13 @@
  * of a provider kept fully busy at the configured cap: LLM_CONCURRENCY ÷ latency.
  *
  *   npm run bench:classify      (ITEMS=200 LATENCY_MS=200 LLM_CONCURRENCY=8 to change the load)
+ *
+ * Then input tokens per result, as the fake provider counts them, over TOKEN_RECORDS records of
+ * each length in RECORD_CHARS: one scheme, and three schemes asked one call per scheme (the
+ * anchor) and one call per record (`combine_schemes`). Goal: the latter ≤ 0.5× the anchor.
  */
 import type { ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '#lib/db/embedded.ts';
@@ -16,6 +20,9 @@ import { startFakeLlm } from '#test/support/fake-llm.ts';
 import { startProcess, stopProcess as stop } from './processes.ts';
 
 const ITEMS = Number(process.env.ITEMS ?? 200);
+const TOKEN_RECORDS = Number(process.env.TOKEN_RECORDS ?? 20);
+/** Record lengths in characters: a survey answer, a short article, a news article, a long one. */
+const RECORD_CHARS = (process.env.RECORD_CHARS ?? '300,1500,3000,6000').split(',').map(Number);
 const LATENCY_MS = Number(process.env.LATENCY_MS ?? 200);
 const LLM_CONCURRENCY = Number(process.env.LLM_CONCURRENCY ?? 8);
 const POLL_MS = 100;
@@ -56,6 +63,23 @@ const TOPICS = ['invoice', 'parcel', 'refund', 'warranty', 'delivery', 'discount
 const text = (i: number) =>
   `Message ${i}: the customer wrote about the ${TOPICS[i % TOPICS.length]} and asked for an answer ` +
   `within ${1 + (i % 7)} days, mentioning order ${10_000 + i}.`;
+
+const SENTENCES = [
+  'The city council voted late on Tuesday to raise the fuel tax by four cents a litre.',
+  'Supporters said the money would fund two new clinics in the northern districts.',
+  'Opponents warned that commuters without a train line would pay the most.',
+  'The mayor promised a review of bus routes before the tax takes effect in spring.',
+  'Farmers asked for an exemption for machinery, which the council refused.',
+  'A local business group called the decision rushed and threatened to go to court.',
+  'Nurses at the regional hospital welcomed the plan but asked for more staff as well.',
+  'The opposition leader said the vote showed the coalition had lost touch with voters.',
+];
+/** A news-like record of about `chars` characters, different for every `i`. */
+const article = (i: number, chars: number) => {
+  let body = `Report ${i}.`;
+  for (let n = i; body.length < chars; n++) body += ` ${SENTENCES[n % SENTENCES.length]}`;
+  return body;
+};
 
 const fake = await startFakeLlm({ latencyMs: LATENCY_MS });
 const dataDir = await mkdtemp(path.join(tmpdir(), 'docsift-bench-classify-'));
@@ -182,6 +206,97 @@ try {
     `  first provider request ${firstRequestMs?.toFixed(0) ?? '-'} ms after POST; ` +
       `job created_at → finished_at ${(serverMs / 1000).toFixed(2)} s`,
   );
+
+  // Input tokens per result: records of a realistic length (a short article, a long survey
+  // answer), classified with latency 0, by one scheme and by three.
+  fake.latencyMs = 0;
+  const extra = await Promise.all(
+    ['scheme-topics.json', 'scheme-tone.json'].map(async (file) => {
+      const definition = JSON.parse(await readFile(path.join('examples', file), 'utf8'));
+      const res = await api.post(`/api/v1/workspaces/${ws}/classification_schemes`, {
+        token,
+        json: definition,
+      });
+      check(res, 201, `creating the scheme of ${file}`);
+      return res.body.id as string;
+    }),
+  );
+  /** A datasource of TOKEN_RECORDS articles of about `chars` characters. */
+  const articles = async (chars: number) => {
+    const created = await api.post(`/api/v1/workspaces/${ws}/datasources`, {
+      token,
+      json: { name: `Articles of ${chars}`, type: 'text_block', options: { text: article(0, chars) } },
+    });
+    check(created, 201, 'creating the articles');
+    const id: string = created.body.data[0].id;
+    const at = `/api/v1/workspaces/${ws}/datasources/${id}`;
+    await pollUntil(
+      () => api.get(at, { token }),
+      (r) => r.body.status === 'complete',
+      30_000,
+    );
+    for (let i = 1; i < TOKEN_RECORDS; i++) {
+      const res = await api.post(`${at}/records`, {
+        token,
+        json: { content: article(i, chars), content_type: 'text' },
+      });
+      check(res, 201, `appending article ${i}`);
+    }
+    return id;
+  };
+  /** Runs a job; its input tokens per result as the fake counted them (docsift must have recorded the same). */
+  const tokensPerResult = async (datasourceId: string, schemeIds: string[], combine: boolean) => {
+    fake.reset();
+    const res = await api.post(jobsPath, {
+      token,
+      json: {
+        name: 'Tokens',
+        scheme_ids: schemeIds,
+        datasource_ids: [datasourceId],
+        options: { combine_schemes: combine },
+      },
+    });
+    check(res, 201, 'creating a token job');
+    const ended = await pollUntil(
+      () => api.get(`${jobsPath}/${res.body.id}`, { token }),
+      (r) => !['pending', 'running'].includes(r.body.status),
+      120_000,
+    );
+    const results = TOKEN_RECORDS * schemeIds.length;
+    if (ended.body.status !== 'completed' || ended.body.progress.succeeded !== results)
+      throw new Error(`the token job ended ${ended.body.status}: ${JSON.stringify(ended.body.progress)}`);
+    const counted = fake.requests.reduce((n, r) => n + (r.usage?.input ?? 0), 0);
+    const cached = fake.requests.reduce((n, r) => n + (r.usage?.cached ?? 0), 0);
+    if (ended.body.usage.input_tokens !== counted || ended.body.usage.calls !== fake.requests.length)
+      throw new Error(
+        `docsift recorded ${ended.body.usage.input_tokens} input tokens in ${ended.body.usage.calls} calls, ` +
+          `the fake counted ${counted} in ${fake.requests.length}`,
+      );
+    return { calls: fake.requests.length, perResult: counted / results, cached: cached / counted };
+  };
+  console.log(
+    `\ninput tokens per result (the fake counts chars/4), ${TOKEN_RECORDS} records a length; ` +
+      'schemes: the one above, examples/scheme-topics.json, examples/scheme-tone.json',
+  );
+  console.log(
+    '  record chars   1 scheme   3 schemes: 1 call each   3 schemes: 1 call a record   ratio (goal ≤ 0.5)   cached',
+  );
+  const three = [schemeId, ...extra];
+  for (const chars of RECORD_CHARS) {
+    const source = await articles(chars);
+    const one = await tokensPerResult(source, [schemeId], true);
+    const perScheme = await tokensPerResult(source, three, false);
+    const combined = await tokensPerResult(source, three, true);
+    if (perScheme.calls !== 3 * TOKEN_RECORDS || combined.calls !== TOKEN_RECORDS)
+      throw new Error(`${perScheme.calls} and ${combined.calls} calls, expected 3 and 1 a record`);
+    console.log(
+      `  ${String(chars).padStart(12)}   ${one.perResult.toFixed(0).padStart(8)}   ${perScheme.perResult
+        .toFixed(0)
+        .padStart(
+          22,
+        )}   ${combined.perResult.toFixed(0).padStart(26)}   ${(combined.perResult / perScheme.perResult).toFixed(3).padEnd(17)}   ${(combined.cached * 100).toFixed(0)}%`,
+    );
+  }
 } finally {
   if (runtime) await stop(runtime);
   await fake.close();

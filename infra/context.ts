@@ -1,5 +1,6 @@
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { type AlarmThresholds, DEFAULT_ALARM_THRESHOLDS } from './constructs/monitoring.ts';
 import type { DocsiftStackProps } from './docsift-stack.ts';
 
 // Context comes typed from cdk.json and as strings from `cdk deploy -c key=value`: accept both.
@@ -34,7 +35,31 @@ const contextSchema = z.object({
   llmPrices: z.string().trim().min(1).optional(),
   authThrottleRateLimit: z.coerce.number().min(1).optional(),
   authThrottleBurstLimit: z.coerce.number().int().min(1).optional(),
+  apiThrottleRateLimit: z.coerce.number().min(1).optional(),
+  apiThrottleBurstLimit: z.coerce.number().int().min(1).optional(),
+  tracing: bool.optional(),
+  alarmEmail: z.email().optional(),
+  // Lambda's event source needs at least 2 concurrent invocations.
+  ingestConcurrency: z.coerce.number().int().min(2).max(1000).optional(),
+  classifyConcurrency: z.coerce.number().int().min(2).max(1000).optional(),
+  taskConcurrency: z.coerce.number().int().min(2).max(1000).optional(),
+  reserveWorkerConcurrency: bool.optional(),
+  ...alarmKeys(),
 });
+
+/** `alarm<Threshold>` for each alarm threshold, e.g. `alarmApi5xxPercent` (infra/constructs/monitoring.ts). */
+function alarmKeys() {
+  return Object.fromEntries(
+    (Object.keys(DEFAULT_ALARM_THRESHOLDS) as (keyof AlarmThresholds)[]).map((key) => [
+      alarmKey(key),
+      z.coerce.number().min(0).optional(),
+    ]),
+  ) as Record<`alarm${Capitalize<keyof AlarmThresholds>}`, z.ZodOptional<z.ZodCoercedNumber>>;
+}
+
+function alarmKey<K extends keyof AlarmThresholds>(key: K): `alarm${Capitalize<K>}` {
+  return `alarm${key[0]!.toUpperCase()}${key.slice(1)}` as `alarm${Capitalize<K>}`;
+}
 
 /** The context keys that configure the stack, e.g. `cdk deploy -c corsOrigins=https://app.example.com`. */
 export const CONTEXT_KEYS = Object.keys(contextSchema.shape) as (keyof typeof contextSchema.shape)[];
@@ -51,7 +76,22 @@ export function propsFromContext(node: Node): DocsiftStackProps {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new Error(`Invalid CDK context:\n${lines.join('\n')}`);
   }
-  return Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
+  const props: Record<string, unknown> = {};
+  const alarmThresholds: Partial<AlarmThresholds> = {};
+  const thresholdOf = new Map(
+    (Object.keys(DEFAULT_ALARM_THRESHOLDS) as (keyof AlarmThresholds)[]).map((k) => [
+      alarmKey(k) as string,
+      k,
+    ]),
+  );
+  for (const [key, value] of Object.entries(parsed.data)) {
+    if (value === undefined) continue;
+    const threshold = thresholdOf.get(key);
+    if (threshold) alarmThresholds[threshold] = value as number;
+    else props[key] = value;
+  }
+  if (Object.keys(alarmThresholds).length > 0) props.alarmThresholds = alarmThresholds;
+  return props as DocsiftStackProps;
 }
 
 /**

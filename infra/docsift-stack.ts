@@ -1,20 +1,22 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { Route } from '#lib/http/route.ts';
 import { routes } from '#lib/http/routes.ts';
-import { Api, type ApiSettings, DEFAULT_AUTH_THROTTLE } from './constructs/api.ts';
+import { Api, type ApiSettings, DEFAULT_API_THROTTLE, DEFAULT_AUTH_THROTTLE } from './constructs/api.ts';
 import { CLASSIFY_WORKER_TIMEOUT, Classify } from './constructs/classify.ts';
 import { Database } from './constructs/database.ts';
 import { LifecycleEvents } from './constructs/events.ts';
 import { INGEST_WORKER_TIMEOUT, Ingest } from './constructs/ingest.ts';
 import { Llm, type LlmSettings } from './constructs/llm.ts';
 import { Migrations } from './constructs/migrations.ts';
+import { type AlarmThresholds, DEFAULT_ALARM_THRESHOLDS, Monitoring } from './constructs/monitoring.ts';
 import { Network } from './constructs/network.ts';
 import { DEAD_LETTER_WORKER_TIMEOUT } from './constructs/queue-worker.ts';
 import { Queues } from './constructs/queues.ts';
 import { Scheduler, TASK_WORKER_TIMEOUT } from './constructs/scheduler.ts';
 import { Secrets } from './constructs/secrets.ts';
 import { Storage } from './constructs/storage.ts';
+import { Telemetry } from './constructs/telemetry.ts';
 
 export interface DocsiftStackProps extends StackProps, ApiSettings, LlmSettings {
   /**
@@ -34,8 +36,26 @@ export interface DocsiftStackProps extends StackProps, ApiSettings, LlmSettings 
   authThrottleRateLimit?: number;
   /** Burst on each of those routes. Default 20. */
   authThrottleBurstLimit?: number;
+  /** Requests per second on the API's stage, every route together (API Gateway). Default 100. */
+  apiThrottleRateLimit?: number;
+  /** Burst on the stage. Default 200. */
+  apiThrottleBurstLimit?: number;
   /** The HTTP routes, one function each. Default the app's route table (lib/http/routes.ts). */
   routes?: Route[];
+  /** X-Ray active tracing and Powertools Tracer on every function. Default false. */
+  tracing?: boolean;
+  /** Email subscribed to the alarm topic (it confirms the subscription). Default none. */
+  alarmEmail?: string;
+  /** Alarm thresholds over {@link DEFAULT_ALARM_THRESHOLDS}. */
+  alarmThresholds?: Partial<AlarmThresholds>;
+  /** Concurrent ingest workers at most. Default 10. */
+  ingestConcurrency?: number;
+  /** Concurrent classify workers at most. Default 5. */
+  classifyConcurrency?: number;
+  /** Concurrent task dispatchers at most. Default 5. */
+  taskConcurrency?: number;
+  /** Reserve each worker's concurrency (off for accounts with a tiny concurrency limit). Default true. */
+  reserveWorkerConcurrency?: boolean;
 }
 
 /**
@@ -55,6 +75,7 @@ export class DocsiftStack extends Stack {
   readonly classify: Classify;
   readonly scheduler: Scheduler;
   readonly events: LifecycleEvents;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: DocsiftStackProps = {}) {
     super(scope, id, props);
@@ -100,6 +121,8 @@ export class DocsiftStack extends Stack {
       queues: this.queues,
       llm: this.llm,
       logLevel: props.logLevel,
+      maxConcurrency: props.taskConcurrency,
+      reserveConcurrency: props.reserveWorkerConcurrency,
     });
     this.api = new Api(this, 'Api', {
       routes: props.routes ?? routes,
@@ -111,6 +134,10 @@ export class DocsiftStack extends Stack {
       queues: this.queues,
       llm: this.llm,
       corsOrigins: props.corsOrigins ?? [],
+      throttle: {
+        rateLimit: props.apiThrottleRateLimit ?? DEFAULT_API_THROTTLE.rateLimit,
+        burstLimit: props.apiThrottleBurstLimit ?? DEFAULT_API_THROTTLE.burstLimit,
+      },
       authThrottle: {
         rateLimit: props.authThrottleRateLimit ?? DEFAULT_AUTH_THROTTLE.rateLimit,
         burstLimit: props.authThrottleBurstLimit ?? DEFAULT_AUTH_THROTTLE.burstLimit,
@@ -131,6 +158,8 @@ export class DocsiftStack extends Stack {
       storage: this.storage,
       queues: this.queues,
       logLevel: props.logLevel,
+      maxConcurrency: props.ingestConcurrency,
+      reserveConcurrency: props.reserveWorkerConcurrency,
     });
     this.classify = new Classify(this, 'Classify', {
       vpc: network.vpc,
@@ -140,17 +169,19 @@ export class DocsiftStack extends Stack {
       queues: this.queues,
       llm: this.llm,
       logLevel: props.logLevel,
+      maxConcurrency: props.classifyConcurrency,
+      reserveConcurrency: props.reserveWorkerConcurrency,
     });
     this.events = new LifecycleEvents(this, 'Events', { queues: this.queues });
     this.events.grantPublish(this.scheduler.worker);
-    // The workers that record events nudge the dispatcher. The route functions may not send to
-    // the task queue (a firing is the task routes' to make): a cancelled job's event goes out
-    // with the dispatcher's next message or the maintenance sweep.
+    // The functions that record events nudge the dispatcher: the workers, and the route
+    // functions (a cancelled job's event goes out now, not at the next sweep). See grantNudge.
     this.events.grantNudge([
       this.ingest.worker,
       this.ingest.deadLetterWorker,
       this.classify.worker,
       this.classify.deadLetterWorker,
+      this.api.functionRole,
     ]);
     this.migrations = new Migrations(this, 'Migrations', {
       vpc: network.vpc,
@@ -161,6 +192,23 @@ export class DocsiftStack extends Stack {
       // The workers too: their event sources would otherwise start writing to an old schema.
       executeBefore: [this.api, this.ingest, this.classify, this.scheduler],
     });
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      queues: this.queues,
+      httpApi: this.api.httpApi,
+      database: this.database,
+      workers: [
+        { name: 'IngestWorker', fn: this.ingest.worker },
+        { name: 'IngestDeadLetterWorker', fn: this.ingest.deadLetterWorker },
+        { name: 'ClassifyWorker', fn: this.classify.worker },
+        { name: 'ClassifyDeadLetterWorker', fn: this.classify.deadLetterWorker },
+        { name: 'TaskWorker', fn: this.scheduler.worker },
+        { name: 'TaskDeadLetterWorker', fn: this.scheduler.deadLetterWorker },
+      ],
+      thresholds: { ...DEFAULT_ALARM_THRESHOLDS, ...props.alarmThresholds },
+      alarmEmail: props.alarmEmail,
+    });
+    Aspects.of(this).add(new Telemetry({ tracing: props.tracing ?? false, service: this.stackName }));
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.stage.url, description: 'Base URL of the docsift API' });
     new CfnOutput(this, 'UploadsBucketName', {
@@ -188,6 +236,14 @@ export class DocsiftStack extends Stack {
     new CfnOutput(this, 'EventBusName', {
       value: this.events.bus.eventBusName,
       description: 'EventBridge bus of the lifecycle events (source docsift; detail types in docs/events.md)',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.monitoring.topic.topicArn,
+      description: 'SNS topic of every alarm (subscribe more endpoints to it; alarmEmail subscribes one)',
+    });
+    new CfnOutput(this, 'DashboardName', {
+      value: this.monitoring.dashboard.dashboardName,
+      description: 'CloudWatch dashboard of the stack',
     });
     new CfnOutput(this, 'OpenAiApiKeySecretArn', {
       value: this.llm.openaiApiKey.secretArn,

@@ -96,6 +96,8 @@ const configSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
   WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number().int().min(0).default(30),
   WEBHOOK_DISABLE_AFTER_FAILURES: z.coerce.number().int().min(1).default(10),
+  EVENT_RETENTION_DAYS: z.coerce.number().min(1).default(7),
+  WEBHOOK_DELIVERY_RETENTION_DAYS: z.coerce.number().min(1).default(30),
 });
 
 export type Config = {
@@ -160,6 +162,8 @@ export type Config = {
   eventBusName: string | undefined;
   /** Webhooks: tries per event, the first retry's delay (doubling after), failures in a row before disabling. */
   webhooks: { maxAttempts: number; retryBaseSeconds: number; disableAfterFailures: number };
+  /** How long the maintenance sweep keeps published events and webhook delivery attempts. */
+  retention: { eventsDays: number; webhookDeliveriesDays: number };
 };
 
 /** How many attempts one email and one client address may make within a sliding window. */
@@ -243,6 +247,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
       retryBaseSeconds: e.WEBHOOK_RETRY_BASE_SECONDS,
       disableAfterFailures: e.WEBHOOK_DISABLE_AFTER_FAILURES,
+    },
+    retention: {
+      eventsDays: e.EVENT_RETENTION_DAYS,
+      webhookDeliveriesDays: e.WEBHOOK_DELIVERY_RETENTION_DAYS,
     },
   };
 }

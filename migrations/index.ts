@@ -12,6 +12,9 @@ import * as bundles from './2026-12-02T1800_bundles.ts';
 import * as bundleImportSources from './2026-12-02T1900_bundle_import_sources.ts';
 import * as eventsAndWebhooks from './2026-12-02T2000_events_and_webhooks.ts';
 import * as llmUsage from './2026-12-02T2100_llm_usage.ts';
+import * as eventRetention from './2026-12-02T2200_event_retention.ts';
+import * as itemLeases from './2026-12-02T2210_item_leases.ts';
+import * as referenceClientFields from './2026-12-02T2220_reference_client_fields.ts';
 
 /**
  * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no
@@ -31,4 +34,7 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T1900_bundle_import_sources': bundleImportSources,
   '2026-12-02T2000_events_and_webhooks': eventsAndWebhooks,
   '2026-12-02T2100_llm_usage': llmUsage,
+  '2026-12-02T2200_event_retention': eventRetention,
+  '2026-12-02T2210_item_leases': itemLeases,
+  '2026-12-02T2220_reference_client_fields': referenceClientFields,
 };

@@ -3,18 +3,18 @@ import { httpHandler } from '#lib/http/handler.ts';
 import { downloadResponse } from '#lib/http/response.ts';
 import { datasets } from '#lib/http/routes/datasets.ts';
 import { platform } from '#lib/platform.ts';
-import { addMembers, exportDataset, listMembers, removeMembers } from '#lib/services/dataset-members.ts';
 import {
-  createDataset,
-  deleteDataset,
-  listDatasets,
-  readDataset,
-  updateDataset,
-} from '#lib/services/datasets.ts';
+  addMembers,
+  createDatasetWithMembers,
+  exportDataset,
+  listMembers,
+  removeMembers,
+} from '#lib/services/dataset-members.ts';
+import { deleteDataset, listDatasets, readDataset, updateDataset } from '#lib/services/datasets.ts';
 import { exportFile } from '#lib/services/job-reports.ts';
 
 export const create = httpHandler(datasets.create, async ({ db, user, params, body }) =>
-  createDataset(db, user, params.workspace_id, body),
+  createDatasetWithMembers(db, user, params.workspace_id, body),
 );
 
 export const list = httpHandler(datasets.list, async ({ db, user, params, query }) =>

@@ -12,9 +12,9 @@ import {
   type IngestSettings,
   listDatasources,
   previewCsvRows,
-  renameDatasource,
   reprocessDatasource,
   toDatasourceOut,
+  updateDatasource,
 } from '#lib/services/datasources.ts';
 import { appendRecord as appendToDatasource, queueUrlAppend, toRecordOut } from '#lib/services/records.ts';
 
@@ -42,7 +42,7 @@ export const read = httpHandler(datasources.read, async ({ db, user, params }) =
 );
 
 export const update = httpHandler(datasources.update, async ({ db, user, params, body }) =>
-  toDatasourceOut(await renameDatasource(db, user, params.workspace_id, params.datasource_id, body.name)),
+  toDatasourceOut(await updateDatasource(db, user, params.workspace_id, params.datasource_id, body)),
 );
 
 const deleteHandler = httpHandler(datasources.delete, async ({ db, user, params }) => {
@@ -59,7 +59,10 @@ export const reprocess = httpHandler(datasources.reprocess, async ({ db, user, p
 );
 
 export const rows = httpHandler(datasources.rows, async ({ db, user, params, query }) =>
-  previewCsvRows(db, platform(), user, params.workspace_id, params.datasource_id, query),
+  previewCsvRows(db, platform(), user, params.workspace_id, params.datasource_id, {
+    limit: query.limit,
+    offset: query.skip ?? query.offset,
+  }),
 );
 
 export const content = httpHandler(datasources.content, async ({ db, user, params }) => {

@@ -1,7 +1,9 @@
 import { priceOf, priceTable } from '#lib/classify/prices.ts';
 import { chooseModel, llm } from '#lib/classify/providers.ts';
 import { config } from '#lib/config.ts';
-import { ValidationError } from '#lib/errors.ts';
+import type { Db } from '#lib/db/database.ts';
+import type { User } from '#lib/db/schema.ts';
+import { ConflictError, ValidationError } from '#lib/errors.ts';
 import { nudgeDispatch } from '#lib/events/outbox.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { downloadResponse, RawResponse } from '#lib/http/response.ts';
@@ -18,6 +20,7 @@ import {
   jobFailures,
   jobOut,
   listJobs,
+  renameJob,
   requireJob,
   retryJob,
 } from '#lib/services/jobs.ts';
@@ -76,12 +79,36 @@ const deleteHandler = httpHandler(jobs.delete, async ({ db, user, params }) => {
 
 export { deleteHandler as delete };
 
-export const cancel = httpHandler(jobs.cancel, async ({ db, user, params }) => {
-  const job = await cancelJob(db, user, params.workspace_id, params.job_id);
+async function cancelAndAnnounce(db: Db, user: User, workspaceId: string, jobId: string) {
+  const job = await cancelJob(db, user, workspaceId, jobId);
   // A recurring task's run waiting on this job ends now (the maintenance sweep would, later).
   await announceJobFinished(db, platform().queue, config().taskQueue, job.id);
   // Its job.cancelled event is in the outbox: published now (or by the next sweep).
   await nudgeDispatch(platform().queue, config().taskQueue);
+  return job;
+}
+
+export const cancel = httpHandler(jobs.cancel, async ({ db, user, params }) =>
+  jobOut(db, await cancelAndAnnounce(db, user, params.workspace_id, params.job_id)),
+);
+
+export const update = httpHandler(jobs.update, async ({ db, user, params, body }) => {
+  const { status, error_message: errorMessage } = body;
+  const current = await requireJob(db, user, params.workspace_id, params.job_id);
+  if (status === 'paused')
+    throw new ConflictError('docsift cannot pause a job: cancel it (status: cancelled) or let it finish');
+  if (status && status !== 'cancelled' && status !== current.status)
+    throw new ConflictError(`A job's status is docsift's to set; a client may only ask for cancelled`);
+  if (errorMessage && errorMessage !== current.error_message)
+    throw new ConflictError(`A job's error_message is docsift's to set`);
+  await renameJob(db, user, params.workspace_id, params.job_id, {
+    name: body.name ?? undefined,
+    description: body.description ?? undefined,
+  });
+  const job =
+    status === 'cancelled' && current.status !== 'cancelled'
+      ? await cancelAndAnnounce(db, user, params.workspace_id, params.job_id)
+      : await requireJob(db, user, params.workspace_id, params.job_id);
   return jobOut(db, job);
 });
 

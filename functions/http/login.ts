@@ -3,6 +3,7 @@ import { createAccessToken } from '#lib/auth/tokens.ts';
 import { config } from '#lib/config.ts';
 import { BadRequestError } from '#lib/http/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
+import { RawResponse } from '#lib/http/response.ts';
 import { login } from '#lib/http/routes/login.ts';
 import { mailOutbox } from '#lib/ports/mail/index.ts';
 import { logIn } from '#lib/services/login.ts';
@@ -38,4 +39,13 @@ export const recoverPassword = httpHandler(login.recoverPassword, async ({ db, p
 export const resetPassword = httpHandler(login.resetPassword, async ({ db, body }) => {
   await recovery.resetPassword(db, body.token, body.new_password);
   return { message: 'Password updated successfully' };
+});
+
+export const recoveryMailPreview = httpHandler(login.recoveryMailPreview, async ({ db, params }) => {
+  const { frontendUrl, passwordResetTokenExpireMinutes } = config();
+  const html = await recovery.recoveryMailPreview(db, params.email, {
+    frontendUrl,
+    expireMinutes: passwordResetTokenExpireMinutes,
+  });
+  return new RawResponse(200, html, { 'content-type': 'text/html; charset=utf-8' });
 });

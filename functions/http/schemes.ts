@@ -2,15 +2,16 @@ import { httpHandler } from '#lib/http/handler.ts';
 import { schemes } from '#lib/http/routes/schemes.ts';
 import {
   createScheme,
+  deleteAllSchemes,
   deleteScheme,
   listSchemes,
   requireScheme,
-  toSchemeOut,
+  schemeOut,
   updateScheme,
 } from '#lib/services/schemes.ts';
 
 export const create = httpHandler(schemes.create, async ({ db, user, params, body }) =>
-  toSchemeOut(await createScheme(db, user, params.workspace_id, body)),
+  schemeOut(db, await createScheme(db, user, params.workspace_id, body)),
 );
 
 export const list = httpHandler(schemes.list, async ({ db, user, params, query }) =>
@@ -18,11 +19,11 @@ export const list = httpHandler(schemes.list, async ({ db, user, params, query }
 );
 
 export const read = httpHandler(schemes.read, async ({ db, user, params }) =>
-  toSchemeOut(await requireScheme(db, user, params.workspace_id, params.scheme_id)),
+  schemeOut(db, await requireScheme(db, user, params.workspace_id, params.scheme_id)),
 );
 
 export const update = httpHandler(schemes.update, async ({ db, user, params, body }) =>
-  toSchemeOut(await updateScheme(db, user, params.workspace_id, params.scheme_id, body)),
+  schemeOut(db, await updateScheme(db, user, params.workspace_id, params.scheme_id, body)),
 );
 
 const deleteHandler = httpHandler(schemes.delete, async ({ db, user, params }) => {
@@ -31,3 +32,8 @@ const deleteHandler = httpHandler(schemes.delete, async ({ db, user, params }) =
 });
 
 export { deleteHandler as delete };
+
+export const deleteAll = httpHandler(schemes.deleteAll, async ({ db, user, params }) => {
+  await deleteAllSchemes(db, user, params.workspace_id);
+  return undefined;
+});

@@ -8,6 +8,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { variantsOf } from '#lib/http/compat.ts';
 import { DOCS_ASSETS } from '#lib/http/docs.ts';
 import type { Route } from '#lib/http/route.ts';
 import { login, system, users } from '#lib/http/routes.ts';
@@ -76,7 +77,7 @@ export interface ApiProps {
   /** Browser origins allowed by CORS; empty turns CORS off. `*` allows any origin. Never with credentials. */
   corsOrigins: string[];
   settings: ApiSettings;
-  /** Stage-wide request rate limit. Default 100 requests per second, bursts of 200. */
+  /** Stage-wide request rate limit. Default {@link DEFAULT_API_THROTTLE}. */
   throttle?: apigwv2.ThrottleSettings;
   /** Rate limit of each of {@link AUTH_ROUTES}. Default {@link DEFAULT_AUTH_THROTTLE}. */
   authThrottle?: apigwv2.ThrottleSettings;
@@ -99,6 +100,9 @@ export const AUTH_ROUTES: Route[] = [
   login.resetPassword,
   users.register,
 ];
+
+/** Requests per second (and burst) on the whole stage, unless set from context. */
+export const DEFAULT_API_THROTTLE = { rateLimit: 100, burstLimit: 200 } as const;
 
 /** Requests per second (and burst) on each auth route: far above what people type, far below a flood. */
 export const DEFAULT_AUTH_THROTTLE = { rateLimit: 10, burstLimit: 20 } as const;
@@ -172,7 +176,7 @@ export class Api extends Construct {
     this.stage = this.httpApi.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,
-      throttle: props.throttle ?? { rateLimit: 100, burstLimit: 200 },
+      throttle: props.throttle ?? DEFAULT_API_THROTTLE,
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(
           new logs.LogGroup(this, 'AccessLogs', { retention: logs.RetentionDays.THREE_MONTHS }),
@@ -200,10 +204,23 @@ export class Api extends Construct {
       const fn = this.routeFunction(area, route, props, isTask ? taskEnvironment : environment);
       // In the area's stack, with its integration and invoke permission (the HttpApi's own
       // addRoutes would put them in the API's stack).
+      const [own, ...profile] = variantsOf(route);
+      // One integration for every path of the route; with profile paths (the reference client's,
+      // lib/http/compat.ts), API Gateway may invoke the function from any route of the API.
+      const integration = new HttpLambdaIntegration(`${routeId(route)}Integration`, fn, {
+        scopePermissionToRoute: profile.length === 0,
+      });
       const added = new apigwv2.HttpRoute(area, `${routeId(route)}Route`, {
         httpApi: this.httpApi,
-        routeKey: apigwv2.HttpRouteKey.with(route.path, apigwv2.HttpMethod[route.method]),
-        integration: new HttpLambdaIntegration(`${routeId(route)}Integration`, fn),
+        routeKey: apigwv2.HttpRouteKey.with(own!.path, apigwv2.HttpMethod[own!.method]),
+        integration,
+      });
+      profile.forEach((variant, i) => {
+        new apigwv2.HttpRoute(area, `${routeId(route)}Compat${i}Route`, {
+          httpApi: this.httpApi,
+          routeKey: apigwv2.HttpRouteKey.with(variant.path, apigwv2.HttpMethod[variant.method]),
+          integration,
+        });
       });
       if (AUTH_ROUTES.includes(route))
         authRoutes.push({ key: `${route.method} ${route.path}`, routes: [added] });

@@ -10,6 +10,7 @@ import {
   DEAD_LETTER_MAX_CONCURRENCY,
   DEAD_LETTER_WORKER_TIMEOUT,
   queueWorker,
+  type WorkerConcurrency,
   workerEnvironment,
 } from './queue-worker.ts';
 import type { Queues } from './queues.ts';
@@ -29,7 +30,7 @@ export const CLASSIFY_BATCH_SIZE = 2;
  */
 export const CLASSIFY_MAX_CONCURRENCY = 5;
 
-export interface ClassifyProps {
+export interface ClassifyProps extends WorkerConcurrency {
   vpc: ec2.IVpc;
   securityGroup: ec2.ISecurityGroup;
   database: Database;
@@ -73,7 +74,8 @@ export class Classify extends Construct {
       memorySize: 1024,
       queue: props.queues.classify,
       batchSize: CLASSIFY_BATCH_SIZE,
-      maxConcurrency: CLASSIFY_MAX_CONCURRENCY,
+      maxConcurrency: props.maxConcurrency ?? CLASSIFY_MAX_CONCURRENCY,
+      reserveConcurrency: props.reserveConcurrency,
     });
     // The planner fans a job out into item messages on its own queue.
     props.queues.classify.grantSendMessages(this.worker);
@@ -89,6 +91,7 @@ export class Classify extends Construct {
       queue: props.queues.classifyDeadLetters,
       batchSize: DEAD_LETTER_BATCH_SIZE,
       maxConcurrency: DEAD_LETTER_MAX_CONCURRENCY,
+      reserveConcurrency: props.reserveConcurrency,
     });
   }
 }

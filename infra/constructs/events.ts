@@ -30,7 +30,13 @@ export class LifecycleEvents extends Construct {
     this.bus.grantPutEventsTo(fn);
   }
 
-  /** Functions whose changes record events: they send the dispatcher its `publish_events` nudge. */
+  /**
+   * Functions whose changes record events: they send the dispatcher its `publish_events` nudge.
+   * The route functions are among them. Sending to the task queue lets a sender also fire a
+   * task run early, but every message there is checked against the database (a firing against
+   * its task, a delivery against its hook and event), and a route function's database
+   * credentials already reach far more; without it a route's events waited for the sweep.
+   */
   grantNudge(grantees: iam.IGrantable[]): void {
     for (const grantee of grantees) this.queues.tasks.grantSendMessages(grantee);
   }

@@ -9,6 +9,7 @@ import {
   DEAD_LETTER_MAX_CONCURRENCY,
   DEAD_LETTER_WORKER_TIMEOUT,
   queueWorker,
+  type WorkerConcurrency,
   workerEnvironment,
 } from './queue-worker.ts';
 import type { Queues } from './queues.ts';
@@ -25,7 +26,7 @@ export const INGEST_BATCH_SIZE = 5;
 /** Concurrent worker invocations at most: the database sees at most this many ingest writers. */
 export const INGEST_MAX_CONCURRENCY = 10;
 
-export interface IngestProps {
+export interface IngestProps extends WorkerConcurrency {
   vpc: ec2.IVpc;
   securityGroup: ec2.ISecurityGroup;
   database: Database;
@@ -68,7 +69,8 @@ export class Ingest extends Construct {
       memorySize: 2048,
       queue: props.queues.ingest,
       batchSize: INGEST_BATCH_SIZE,
-      maxConcurrency: INGEST_MAX_CONCURRENCY,
+      maxConcurrency: props.maxConcurrency ?? INGEST_MAX_CONCURRENCY,
+      reserveConcurrency: props.reserveConcurrency,
     });
     props.storage.grantWorkerAccess(this.worker);
     // Fans a long URL list out into scrape messages on its own queue.
@@ -83,6 +85,7 @@ export class Ingest extends Construct {
       queue: props.queues.ingestDeadLetters,
       batchSize: DEAD_LETTER_BATCH_SIZE,
       maxConcurrency: DEAD_LETTER_MAX_CONCURRENCY,
+      reserveConcurrency: props.reserveConcurrency,
     });
   }
 }

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -24,6 +25,14 @@ export interface WorkerEnvironmentProps {
   storage: Storage;
   queues: Queues;
   logLevel?: ApiSettings['logLevel'];
+}
+
+/** How many copies of a construct's worker may run, and whether that many are reserved. */
+export interface WorkerConcurrency {
+  /** Concurrent invocations of the main worker at most (the event source's maximum). */
+  maxConcurrency?: number;
+  /** Reserve that concurrency for it (and the dead-letter worker's). Default true. */
+  reserveConcurrency?: boolean;
 }
 
 /**
@@ -61,6 +70,12 @@ export interface QueueWorkerProps {
    * a slot do not spend their receives (maxReceiveCount is only 3).
    */
   maxConcurrency: number;
+  /**
+   * Reserve `maxConcurrency` for the function (default true): a burst elsewhere in the account
+   * cannot starve it, and nothing but its event source can run more copies of it, so its
+   * database connections stay within its share of the proxy's budget (README, deploy).
+   */
+  reserveConcurrency?: boolean;
 }
 
 /**
@@ -83,6 +98,10 @@ export function queueWorker(scope: Construct, id: string, props: QueueWorkerProp
     memorySize: props.memorySize,
   });
   props.database.grantConnect(fn);
+  if (props.reserveConcurrency ?? true) {
+    // Equal to the event source's maximum, never below: the mapping would then be throttled.
+    (fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = props.maxConcurrency;
+  }
   fn.addEventSource(
     new SqsEventSource(props.queue, {
       batchSize: props.batchSize,

@@ -14,6 +14,7 @@ import {
   DEAD_LETTER_MAX_CONCURRENCY,
   DEAD_LETTER_WORKER_TIMEOUT,
   queueWorker,
+  type WorkerConcurrency,
   workerEnvironment,
 } from './queue-worker.ts';
 import type { Queues } from './queues.ts';
@@ -43,7 +44,7 @@ const SCHEDULER_SERVICE = 'scheduler.amazonaws.com';
 /** Scheduler's longest schedule-group name. */
 const MAX_GROUP_NAME_LENGTH = 64;
 
-export interface SchedulerProps {
+export interface SchedulerProps extends WorkerConcurrency {
   vpc: ec2.IVpc;
   securityGroup: ec2.ISecurityGroup;
   database: Database;
@@ -155,7 +156,8 @@ export class Scheduler extends Construct implements TaskRouteAccess {
       memorySize: 1024,
       queue: props.queues.tasks,
       batchSize: TASK_BATCH_SIZE,
-      maxConcurrency: TASK_MAX_CONCURRENCY,
+      maxConcurrency: props.maxConcurrency ?? TASK_MAX_CONCURRENCY,
+      reserveConcurrency: props.reserveConcurrency,
     });
     // Classify runs create jobs; maintenance sends stuck work again to every queue.
     for (const queue of [props.queues.ingest, props.queues.classify, props.queues.tasks]) {
@@ -173,6 +175,7 @@ export class Scheduler extends Construct implements TaskRouteAccess {
       queue: props.queues.tasksDeadLetters,
       batchSize: DEAD_LETTER_BATCH_SIZE,
       maxConcurrency: DEAD_LETTER_MAX_CONCURRENCY,
+      reserveConcurrency: props.reserveConcurrency,
     });
     // A failed run may be the one that pauses its task, which disables the schedule.
     this.grantUpdateSchedules(this.deadLetterWorker);

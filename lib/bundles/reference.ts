@@ -19,27 +19,14 @@ const TYPES: Record<string, string> = {
   bulk_pdf: 'pdf',
 };
 
-/**
- * A reference scheme field as docsift's: nulls dropped, `is_set_of_labels: false` too (the
- * reference wrote it on every type; here only label fields may carry it), and
- * `is_time_axis_hint`, which has no counterpart.
- */
-function field(f: Obj): Obj {
-  const out: Obj = {};
-  for (const [k, v] of Object.entries(f)) {
-    if (v === null || k === 'is_time_axis_hint' || (k === 'is_set_of_labels' && v === false)) continue;
-    out[k] = v;
-  }
-  return out;
-}
-
 function scheme(s: Obj, id: string) {
   return {
     id,
     name: s.name,
     description: s.description ?? '',
     model_instructions: s.model_instructions ?? null,
-    fields: list(s.fields).map(field),
+    // Unused field options (null, false, []) are left out by the scheme's own schema.
+    fields: list(s.fields),
   };
 }
 

@@ -182,13 +182,11 @@ function fieldSpec(field: SchemeField): { json: JsonSchema; zod: z.ZodType } {
   }
 }
 
+// No descriptions in the schema: the system prompt says what each field and a justification
+// are, and the model reads both, so the words would be paid for twice on every call.
 const JUSTIFICATION_JSON: JsonSchema = closedJson({
-  reasoning: { type: 'string', description: 'Why this value, in one or two sentences' },
-  evidence: {
-    type: 'array',
-    items: { type: 'string' },
-    description: 'Short quotes copied verbatim from the record that support the value',
-  },
+  reasoning: { type: 'string' },
+  evidence: { type: 'array', items: { type: 'string' } },
 });
 const Justification = closedObject(
   { reasoning: z.string(), evidence: z.array(z.string()) },
@@ -201,19 +199,13 @@ const justified = (fields: readonly SchemeField[]) => fields.filter((f) => f.req
  * The JSON Schema of the answer the model must give for these fields:
  * `{ values: {<field>: <value>}, justifications: {<field>: {reasoning, evidence}} }`, where
  * `justifications` covers only the fields with `request_justification` and is left out when
- * none has it. Pass fields that passed {@link SchemeField} validation.
+ * none has it. Field descriptions stay in the prompt (`describeFields`), not here: the model
+ * reads both. Pass fields that passed {@link SchemeField} validation.
  *
  * @example response_format: { type: 'json_schema', json_schema: { name: 'classification', strict: true, schema: modelOutputSchema(fields) } }
  */
 export function modelOutputSchema(fields: readonly SchemeField[]): JsonSchema {
-  const values = closedJson(
-    Object.fromEntries(
-      fields.map((f) => [
-        f.name,
-        { ...fieldSpec(f).json, ...(f.description && { description: f.description }) },
-      ]),
-    ),
-  );
+  const values = closedJson(Object.fromEntries(fields.map((f) => [f.name, fieldSpec(f).json])));
   const withReasons = justified(fields);
   if (withReasons.length === 0) return closedJson({ values });
   return closedJson({

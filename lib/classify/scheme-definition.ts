@@ -149,14 +149,53 @@ export const SchemeField = z
       .boolean()
       .optional()
       .meta({ description: 'Ask the model for its reasoning and verbatim evidence quotes' }),
+    is_time_axis_hint: z.boolean().optional().meta({
+      description: 'Kept for the reference system’s clients (a field to plot over time); not used here',
+    }),
   })
   .superRefine(checkTypeOptions)
   .meta({ id: 'SchemeField' });
 export type SchemeField = z.output<typeof SchemeField>;
 
+/** Options the reference system's clients send on every field, null (or false, or []) when unused. */
+const UNSET_WHEN_EMPTY = new Set([
+  'scale_min',
+  'scale_max',
+  'is_set_of_labels',
+  'labels',
+  'max_selections',
+  'dict_keys',
+  'request_justification',
+  'is_time_axis_hint',
+]);
+
+/**
+ * A field as the reference system writes it, with its unused options left out: `null`,
+ * `is_set_of_labels: false`, `labels: []` and `dict_keys: []` mean "not set" (false and [] say
+ * no more than leaving the option out). Any other value stays, to be checked.
+ *
+ * @example withoutUnsetOptions({ name: 'n', type: 'int', labels: [], scale_min: null }) // { name: 'n', type: 'int' }
+ */
+export function withoutUnsetOptions(field: unknown): unknown {
+  if (field === null || typeof field !== 'object' || Array.isArray(field)) return field;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(field)) {
+    const unset =
+      UNSET_WHEN_EMPTY.has(key) &&
+      (value === null ||
+        (key === 'is_set_of_labels' && value === false) ||
+        ((key === 'labels' || key === 'dict_keys') && Array.isArray(value) && value.length === 0));
+    if (!unset) out[key] = value;
+  }
+  return out;
+}
+
+/** A field in a request: unused options may be null (see withoutUnsetOptions). */
+const FieldInput = z.preprocess(withoutUnsetOptions, SchemeField);
+
 /** The fields of a scheme: names unique ignoring case, since users tell fields apart by name. */
 const Fields = z
-  .array(SchemeField)
+  .array(FieldInput)
   .min(1)
   .max(LIMITS.fields)
   .superRefine((fields, ctx) => {
@@ -179,6 +218,11 @@ const Fields = z
 const SchemeName = z.string().trim().min(1).max(255);
 const SchemeDescription = z.string().trim().max(LIMITS.schemeDescription);
 const ModelInstructions = z.string().trim().max(LIMITS.modelInstructions);
+/** Kept for the reference system's clients: stored and returned, not applied. */
+const ValidationRules = z
+  .record(z.string(), z.unknown())
+  .nullable()
+  .meta({ description: 'Kept for the reference system’s clients: stored and returned, not applied' });
 
 /** A scheme with a field of each type (the API document's example; checked against the schema in tests). */
 export const SCHEME_EXAMPLE = {
@@ -231,9 +275,10 @@ export const SchemeDefinition = z
   .strictObject({
     name: SchemeName,
     description: SchemeDescription.default(''),
-    model_instructions: ModelInstructions.optional().meta({
-      description: 'Extra instructions for the model, added to the system prompt',
-    }),
+    model_instructions: ModelInstructions.nullish()
+      .transform((v) => v ?? undefined)
+      .meta({ description: 'Extra instructions for the model, added to the system prompt' }),
+    validation_rules: ValidationRules.optional(),
     fields: Fields,
   })
   .meta({ id: 'SchemeDefinition', example: SCHEME_EXAMPLE });
@@ -247,7 +292,9 @@ export const SchemeUpdate = z
   .strictObject({
     name: SchemeName.optional(),
     description: SchemeDescription.optional(),
-    model_instructions: ModelInstructions.optional(),
+    // Null clears them, as an empty text does: the reference system's client sends the whole scheme.
+    model_instructions: ModelInstructions.nullish(),
+    validation_rules: ValidationRules.optional(),
     fields: Fields.optional(),
   })
   .meta({ id: 'SchemeUpdate' });

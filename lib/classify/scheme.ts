@@ -5,6 +5,18 @@
  */
 import type { SchemeDefinition } from './scheme-definition.ts';
 
+export {
+  callSchema,
+  callSystem,
+  checkAnswer,
+  MAX_FIELDS_PER_CALL,
+  planCalls,
+  repairCall,
+  type SchemeCall,
+  STRUCTURED_OUTPUT_LIMITS,
+  schemeKeys,
+  withinLimits,
+} from './calls.ts';
 export { normalizeForEvidence, type VerifiedQuote, verifyEvidence } from './evidence.ts';
 export {
   type FieldValue,
@@ -15,7 +27,15 @@ export {
   modelOutputSchema,
   validateModelOutput,
 } from './model-output.ts';
-export { buildPrompt, describeFields, type PromptScheme, repairPrompt } from './prompt.ts';
+export {
+  buildPrompt,
+  describeFields,
+  type PromptScheme,
+  recordPrompt,
+  repairKeyedPrompt,
+  repairPrompt,
+  systemPrompt,
+} from './prompt.ts';
 export {
   DICT_KEY_TYPES,
   DictKey,

@@ -58,6 +58,9 @@ export interface DatasourcesTable {
   record_count: Generated<number>;
   run_id: string;
   object_key: string | null;
+  /** The workspace's owner when it was created (set by the database on insert). */
+  user_id: Generated<string | null>;
+  description: Generated<string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -106,6 +109,10 @@ export interface ClassificationSchemesTable {
   description: Generated<string>;
   model_instructions: string | null;
   fields: ColumnType<unknown[], string, string>;
+  /** Kept for the reference system's clients: stored and returned, not applied. */
+  validation_rules: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  /** The workspace's owner when it was created (set by the database on insert). */
+  user_id: Generated<string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -123,6 +130,8 @@ export interface ClassificationJobsTable {
   model: string;
   options: Json;
   error_message: string | null;
+  /** The workspace's owner when it was created (set by the database on insert). */
+  user_id: Generated<string | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
   finished_at: Date | null;
@@ -147,6 +156,10 @@ export interface ClassificationItemsTable {
   status: Generated<ItemStatus>;
   attempts: Generated<number>;
   reason: string | null;
+  /** The delivery holding the item's lease (only it calls the model and settles the item); null when free. */
+  lease_owner: string | null;
+  /** When the lease runs out unless renewed: then another delivery may claim the item. */
+  lease_expires_at: Date | null;
   updated_at: UpdatedAt;
 }
 
@@ -400,6 +413,8 @@ export interface LlmUsageTable {
   /** Part of input_tokens the provider served from its prompt cache. */
   cached_input_tokens: number;
   output_tokens: number;
+  /** Work items the call answered for: a record's schemes in one call share it. */
+  items: Generated<number>;
   /** Numeric (text from pg); null when the model had no configured price. */
   cost_usd: ColumnType<string | null, number | null, never>;
   at: CreatedAt;

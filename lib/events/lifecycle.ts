@@ -7,6 +7,7 @@ import type { NewEvent } from './types.ts';
 export function datasourceFinished(d: {
   id: string;
   workspace_id: string;
+  type: string;
   status: string;
   error_message: string | null;
   record_count: number;
@@ -17,6 +18,7 @@ export function datasourceFinished(d: {
     workspace_id: d.workspace_id,
     data: {
       datasource_id: d.id,
+      datasource_type: d.type,
       status: completed ? 'complete' : 'failed',
       reason: d.error_message,
       counts: { records: d.record_count },
@@ -24,13 +26,19 @@ export function datasourceFinished(d: {
   };
 }
 
-/** A job that ended: completed (with or without errors), failed or cancelled. */
+/** The event type of each way a job ends; `completed_with_errors` is a completion. */
+const JOB_EVENT_TYPES: Record<string, NewEvent['type']> = {
+  failed: 'job.failed',
+  cancelled: 'job.cancelled',
+  budget_exceeded: 'job.budget_exceeded',
+};
+
+/** A job that ended: completed (with or without errors), failed, cancelled or stopped by its budget. */
 export function jobFinished(
   j: { id: string; workspace_id: string; status: string; error_message: string | null },
   counts: Record<string, number>,
 ): NewEvent {
-  const type =
-    j.status === 'failed' ? 'job.failed' : j.status === 'cancelled' ? 'job.cancelled' : 'job.completed';
+  const type = JOB_EVENT_TYPES[j.status] ?? 'job.completed';
   return {
     type,
     workspace_id: j.workspace_id,

@@ -4,6 +4,7 @@ import { newId } from '#lib/ids.ts';
 import type { EventPublisher } from '#lib/ports/events/publisher.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { DeliverWebhook, PublishEvents } from '#lib/schedule/messages.ts';
+import { recordEventMetrics } from './metrics.ts';
 import { LifecycleEvent, type NewEvent } from './types.ts';
 
 /** Events a dispatch publishes at most; a backlog drains over several. */
@@ -68,7 +69,7 @@ export type DispatchDeps = {
  * dispatch or sweep sends them again (at least once; receivers dedupe on the event id).
  */
 export async function dispatchOutbox(deps: DispatchDeps): Promise<number> {
-  return deps.db.transaction().execute(async (trx) => {
+  const published = await deps.db.transaction().execute(async (trx) => {
     const rows = await trx
       .selectFrom('event_outbox')
       .selectAll()
@@ -78,7 +79,7 @@ export async function dispatchOutbox(deps: DispatchDeps): Promise<number> {
       .forUpdate()
       .skipLocked()
       .execute();
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return [];
     const events = rows.map((r) => toEvent(r));
     await deps.events.publish(events);
     const hooks = await trx
@@ -102,8 +103,10 @@ export async function dispatchOutbox(deps: DispatchDeps): Promise<number> {
         rows.map((r) => r.id),
       )
       .execute();
-    return rows.length;
+    return events;
   });
+  recordEventMetrics(published);
+  return published.length;
 }
 
 /** An outbox row as the event it stores. */

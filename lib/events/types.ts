@@ -8,13 +8,15 @@ const counts = z.record(z.string(), z.unknown());
 
 const DatasourceData = z.object({
   datasource_id: z.uuid(),
+  /** The datasource's type (`csv`, `pdf`, `url_list`, …); absent on events recorded before it was added. */
+  datasource_type: z.string().optional(),
   status: z.enum(['complete', 'failed']),
   reason: z.string().nullable(),
   counts,
 });
 const JobData = z.object({
   job_id: z.uuid(),
-  status: z.enum(['completed', 'completed_with_errors', 'failed', 'cancelled']),
+  status: z.enum(['completed', 'completed_with_errors', 'failed', 'cancelled', 'budget_exceeded']),
   reason: z.string().nullable(),
   counts,
 });
@@ -48,6 +50,7 @@ export const EVENT_SCHEMAS = {
   'job.completed': envelope('job.completed', JobData),
   'job.failed': envelope('job.failed', JobData),
   'job.cancelled': envelope('job.cancelled', JobData),
+  'job.budget_exceeded': envelope('job.budget_exceeded', JobData),
   'task_run.finished': envelope('task_run.finished', TaskRunData),
   'import.finished': envelope('import.finished', ImportData),
 } as const;
@@ -63,6 +66,7 @@ export const LifecycleEvent = z.discriminatedUnion('type', [
   EVENT_SCHEMAS['job.completed'],
   EVENT_SCHEMAS['job.failed'],
   EVENT_SCHEMAS['job.cancelled'],
+  EVENT_SCHEMAS['job.budget_exceeded'],
   EVENT_SCHEMAS['task_run.finished'],
   EVENT_SCHEMAS['import.finished'],
 ]);

@@ -7,6 +7,7 @@ import { newId } from '#lib/ids.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import { createGuardedAgent } from '#lib/ingest/guarded-agent.ts';
 import { checkUrl } from '#lib/ingest/ssrf.ts';
+import { recordMetric } from '#lib/observability/metrics.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { DeliverWebhook } from '#lib/schedule/messages.ts';
 import { toEvent } from './outbox.ts';
@@ -69,6 +70,8 @@ export async function deliverWebhook(deps: DeliveryDeps, message: DeliverWebhook
   const started = Date.now();
   const outcome = await post(hook.url, hook.secret, body, settings.scraperAllowPrivateHosts);
   const ok = outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300;
+  recordMetric('WebhookDeliveries', { result: ok ? 'delivered' : 'failed' });
+  recordMetric('WebhookLatency', {}, Date.now() - started);
   const inserted = await db
     .insertInto('webhook_deliveries')
     .values({

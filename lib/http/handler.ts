@@ -6,9 +6,21 @@ import type { z } from 'zod';
 import { type Db, db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
 import { logger } from '#lib/logger.ts';
+import { observeInvocation, recordRequest } from '#lib/observability/invocation.ts';
+import {
+  COMPAT_DEFAULT_LIMIT,
+  COMPAT_MAX_BYTES,
+  COMPAT_MAX_LIMIT,
+  type RawInput,
+  refusalError,
+  routeKeyOf,
+  type Variant,
+  variantsOf,
+} from './compat.ts';
+import { ValidationError } from './errors.ts';
 import { authenticate } from './middleware/authenticate.ts';
 import { bodyParser, filesOf, type MultipartFile } from './middleware/body.ts';
-import { validateInput } from './middleware/validate.ts';
+import { queryKeys, validateInput } from './middleware/validate.ts';
 import { toProblem } from './problem.ts';
 import { RawResponse } from './response.ts';
 import type { Route } from './route.ts';
@@ -99,6 +111,11 @@ export function httpHandler<R extends Route>(
   route: R,
   handle: (request: HttpRequest<R>) => Promise<HttpResult<R>>,
 ): HttpLambda {
+  const variants = new Map(variantsOf(route).map((v) => [routeKeyOf(v), v]));
+  const own = variantsOf(route)[0]!;
+  // The route key a request's metrics go under: the variant called (a bounded set), else its own.
+  const keyOf = (event: APIGatewayProxyEventV2) =>
+    variants.has(event.routeKey) ? event.routeKey : routeKeyOf(own);
   const lambda = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use(securityHeaders)
     .use({
@@ -113,7 +130,7 @@ export function httpHandler<R extends Route>(
       after: (request) => {
         const invocation = invocationOf(request.context);
         request.response = withRequestId(request.response, invocation.requestId);
-        logRequest(invocation, request.event, request.response.statusCode);
+        logRequest(keyOf(request.event), invocation, request.event, request.response.statusCode);
       },
       onError: (request) => {
         const invocation = invocations.get(request.context);
@@ -124,7 +141,7 @@ export function httpHandler<R extends Route>(
             error: request.error as Error,
           });
         request.response = invocation ? withRequestId(problem, invocation.requestId) : problem;
-        if (invocation) logRequest(invocation, request.event, problem.statusCode);
+        if (invocation) logRequest(keyOf(request.event), invocation, request.event, problem.statusCode);
       },
     })
     .use({
@@ -132,18 +149,29 @@ export function httpHandler<R extends Route>(
       before: async (request) => {
         const user = await authenticate(route.auth, request.event, db);
         if (user) invocationOf(request.context).user = user;
+        // A reference operation docsift cannot serve: its problem, whatever the body.
+        const refuse = variants.get(request.event.routeKey)?.refuse;
+        if (refuse) throw refusalError(refuse);
       },
     })
     .use(bodyParser(route))
     .handler(async (event, context) => {
       const invocation = invocationOf(context);
       const { requestId, user } = invocation;
-      const input = validateInput(route, {
-        params: event.pathParameters,
-        query: event.queryStringParameters,
+      // Which of the route's paths was called: its own, or the reference-client profile's.
+      const variant = variants.get(event.routeKey) ?? own;
+      let raw: RawInput = {
+        params: event.pathParameters ?? {},
+        query: event.queryStringParameters ?? {},
         body: event.body,
-      });
-      const result = await handle({
+      };
+      if (variant.input) raw = variant.input(raw);
+      const paging =
+        variant.compat && isKeysetPaged(route)
+          ? takeSkipPaging(raw, variant.unpaged ? COMPAT_MAX_LIMIT : COMPAT_DEFAULT_LIMIT)
+          : undefined;
+      const input = validateInput(route, paging?.raw ?? raw);
+      const request = {
         ...input,
         user,
         // Docs routes never resolve the database, so they work (and start fast) without one.
@@ -154,10 +182,15 @@ export function httpHandler<R extends Route>(
         },
         event,
         requestId,
-      } as HttpRequest<R>);
-      return toResult(route, result);
+      } as HttpRequest<R>;
+      if (paging) return compatList(route, variant, request, handle, paging);
+      return toResult(route, await handle(request), variant);
     });
-  return lambda as HttpLambda;
+  // The request id is the correlation id of everything the request causes (lib/observability).
+  return (event, context) =>
+    observeInvocation(`## ${keyOf(event)}`, event.requestContext?.requestId ?? context.awsRequestId, () =>
+      lambda(event, context),
+    ) as Promise<APIGatewayProxyStructuredResultV2>;
 }
 
 /**
@@ -187,24 +220,35 @@ export async function withStandardHeaders(
   return request.response;
 }
 
+// The segment after these is a share token: docsift's `/shared/`, and the reference client's
+// `…/access/` and `…/view_dataset_package_summary/` under the profile.
+const TOKEN_SEGMENT = /(\/shared|\/shareables\/shareables\/(?:access|view_dataset_package_summary))\/[^/]*/g;
+
 /**
  * A path as it may be logged: a share token is a bearer capability, so the segment after
- * `/shared/` becomes `{token}`.
+ * `/shared/` (or the profile's token paths) becomes `{token}`.
  *
  * @example redactPath('/api/v1/shared/abc/records') // '/api/v1/shared/{token}/records'
  */
 export function redactPath(path: string): string {
-  return path.replace(/\/shared\/[^/]*/g, '/shared/{token}');
+  return path.replace(TOKEN_SEGMENT, '$1/{token}');
 }
 
-function logRequest(invocation: Invocation, event: APIGatewayProxyEventV2, status: number | undefined): void {
+function logRequest(
+  routeKey: string,
+  invocation: Invocation,
+  event: APIGatewayProxyEventV2,
+  status: number | undefined,
+): void {
+  const durationMs = Math.round(performance.now() - invocation.startedAt);
   logger.info('request', {
     ...requestKeys(invocation),
     method: event.requestContext?.http?.method,
     path: redactPath(event.rawPath ?? ''),
     status,
-    duration_ms: Math.round(performance.now() - invocation.startedAt),
+    duration_ms: durationMs,
   });
+  recordRequest(routeKey, status, durationMs);
 }
 
 /**
@@ -248,14 +292,109 @@ function capPageBytes(body: KeysetPage, json: string): { body: KeysetPage; json:
 }
 
 /** Shapes a handler's result into the route's response, checked against its schema. */
-function toResult<R extends Route>(route: R, result: HttpResult<R>): APIGatewayProxyStructuredResultV2 {
+function toResult<R extends Route>(
+  route: R,
+  result: HttpResult<R>,
+  variant: Variant,
+): APIGatewayProxyStructuredResultV2 {
   if (result instanceof RawResponse) return result.toResult();
   const { status, schema } = route.response;
   if (!schema || status === 204) return { statusCode: status };
   // A response that fails its own schema is a bug on our side: it throws, and becomes a 500.
   const body = schema.parse(result);
+  if (variant.compat) return compatResult(status, variant, body);
   let json = JSON.stringify(body);
   // GET only: a create answering `{data: [...]}` lists what it made, which is not a page.
   if (route.method === 'GET' && isKeysetPage(body)) json = capPageBytes(body, json).json;
   return { statusCode: status, headers: { 'content-type': 'application/json' }, body: json };
+}
+
+/** A body as the reference-client profile answers it: reshaped, and a page's items alone where it wants an array. */
+function compatResult(
+  status: number,
+  variant: Variant,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyStructuredResultV2 {
+  const shaped = variant.output ? variant.output(body) : body;
+  const answer = variant.array ? (shaped as { data: unknown[] }).data : shaped;
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(answer),
+  };
+}
+
+/** A keyset-paged list: its query takes a `cursor`. */
+function isKeysetPaged(route: Route): boolean {
+  return queryKeys(route.query).includes('cursor');
+}
+
+type SkipPaging = { raw: RawInput; skip: number; limit: number };
+
+/**
+ * The reference's paging (`skip`, and `limit` up to {@link COMPAT_MAX_LIMIT}) taken out of the
+ * query, so that the route's own paging checks the rest. Not whole numbers in range: a 422.
+ * No `limit`: `defaultLimit` (the reference's 100, or all for a list it answers whole).
+ */
+function takeSkipPaging(raw: RawInput, defaultLimit: number): SkipPaging {
+  const { skip = '0', limit = String(defaultLimit), ...query } = raw.query;
+  const number = (name: string, text: string, min: number, max: number) => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max) {
+      throw new ValidationError([
+        { location: 'query', path: name, message: `A whole number from ${min} to ${max}` },
+      ]);
+    }
+    return value;
+  };
+  return {
+    raw: { ...raw, query },
+    skip: number('skip', skip, 0, Number.MAX_SAFE_INTEGER),
+    limit: number('limit', limit, 1, COMPAT_MAX_LIMIT),
+  };
+}
+
+/**
+ * A keyset-paged list served with `skip` and `limit`: the handler is called a page of up to
+ * 1,000 at a time from the start (or the `cursor` given), the first `skip` items are passed
+ * over and `limit` kept, up to {@link COMPAT_MAX_BYTES} of JSON (then `x-docsift-next-skip`
+ * says where to go on). The cost grows with `skip`, as an OFFSET's does.
+ */
+async function compatList<R extends Route>(
+  route: R,
+  variant: Variant,
+  request: HttpRequest<R>,
+  handle: (request: HttpRequest<R>) => Promise<HttpResult<R>>,
+  { skip, limit }: SkipPaging,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const schema = route.response.schema!;
+  const query = request.query as { cursor?: string };
+  const items: unknown[] = [];
+  let cursor = query.cursor;
+  let position = 0;
+  let bytes = 0;
+  let count = 0;
+  let cut = false;
+  for (;;) {
+    const wanted = Math.min(1000, skip + limit - position);
+    const result = await handle({ ...request, query: { ...query, limit: wanted, cursor } } as HttpRequest<R>);
+    const page = schema.parse(result) as KeysetPage;
+    count = page.count;
+    for (const item of page.data) {
+      if (position++ < skip) continue;
+      const size = Buffer.byteLength(JSON.stringify(item)) + 1;
+      if (items.length > 0 && bytes + size > COMPAT_MAX_BYTES) {
+        cut = true;
+        break;
+      }
+      items.push(item);
+      bytes += size;
+      if (items.length === limit) break;
+    }
+    if (cut || items.length === limit || !page.next_cursor) break;
+    cursor = Buffer.from(page.next_cursor, 'base64url').toString();
+  }
+  const headers: Record<string, string> = cut ? { 'x-docsift-next-skip': String(skip + items.length) } : {};
+  return compatResult(route.response.status, variant, { data: items, count, next_cursor: null }, headers);
 }

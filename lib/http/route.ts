@@ -58,6 +58,8 @@ export interface Route<
   errors?: number[];
   /** False for routes that serve the docs themselves (the page, its assets, the document): not API operations. */
   documented?: boolean;
+  /** Served to the reference system's client under /compat too, and how (lib/http/compat.ts). */
+  compat?: CompatSpec;
 }
 
 /** Another success answer of a route, listed in the API document beside its main one. */
@@ -75,4 +77,53 @@ export function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodT
   spec: Route<P, Q, B, R>,
 ): Route<P, Q, B, R> {
   return spec;
+}
+
+// The reference-client profile's declarations (lib/http/compat.ts serves them).
+
+/** A request's raw parts before validation, as API Gateway hands them over. */
+export type RawInput = {
+  params: Record<string, string | undefined>;
+  query: Record<string, string | undefined>;
+  body: unknown;
+};
+
+/** How the profile serves a route (or an alias of it). */
+export interface CompatShape {
+  /** Answer the page's items as a bare JSON array (five of the reference's lists). */
+  array?: boolean;
+  /** The reference answers this list whole (it sends no `limit`): the default limit is the profile's largest. */
+  unpaged?: boolean;
+  /** Reshapes the validated answer for the reference's client (a status it does not know, say). */
+  output?: (body: unknown) => unknown;
+}
+
+/** A reference path onto a route's handler, with how its request maps onto the route's. */
+export interface CompatAlias extends CompatShape {
+  /** Default: the route's method. */
+  method?: HttpMethod;
+  /** The reference's path (under `/api/…`), served under `/compat` (lib/http/compat.ts). */
+  path: string;
+  /** Moves what the reference sends in the path (or elsewhere) to where the route takes it. */
+  input?: (raw: RawInput) => RawInput;
+  /**
+   * An operation of the reference that docsift cannot serve (a format it does not produce, a
+   * capability it lacks): answered with this problem before the body is read. The alias sits
+   * on the route closest to what the reference meant, whose use the detail should name.
+   */
+  refuse?: CompatRefusal;
+}
+
+/** A problem answer for a reference operation outside docsift (a 4xx, listed in the README). */
+export interface CompatRefusal {
+  status: 404 | 405 | 406 | 409;
+  detail: string;
+  /** 405: the methods the path does take. */
+  allow?: HttpMethod[];
+}
+
+/** A route's place in the profile: at its own path (unless `own: false`) and at its aliases. */
+export interface CompatSpec extends CompatShape {
+  own?: boolean;
+  aliases?: CompatAlias[];
 }

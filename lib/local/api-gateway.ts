@@ -1,16 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { variantsOf } from '#lib/http/compat.ts';
 import type { Route } from '#lib/http/route.ts';
 
-/** A route with its path compiled to a matcher, most specific first (as API Gateway picks). */
-export type CompiledRoute = { route: Route; pattern: RegExp; params: string[]; staticSegments: number };
+/**
+ * A route's path (its own, or one of the reference-client profile's: see variantsOf) compiled
+ * to a matcher, most specific first (as API Gateway picks).
+ */
+export type CompiledRoute = {
+  route: Route;
+  /** The method and path matched: the event's route key. */
+  key: { method: string; path: string };
+  pattern: RegExp;
+  params: string[];
+  staticSegments: number;
+};
 
 export function compileRoutes(routes: Route[]): CompiledRoute[] {
   return routes
-    .map((route) => {
+    .flatMap((route) => variantsOf(route).map((variant) => ({ route, key: variant })))
+    .map(({ route, key }) => {
       const params: string[] = [];
-      const segments = route.path.split('/').filter(Boolean);
+      const segments = key.path.split('/').filter(Boolean);
       const source = segments
         .map((segment) => {
           const param = /^\{(\w+)\}$/.exec(segment);
@@ -21,6 +33,7 @@ export function compileRoutes(routes: Route[]): CompiledRoute[] {
         .join('/');
       return {
         route,
+        key: { method: key.method, path: key.path },
         pattern: new RegExp(`^/${source}/?$`),
         params,
         staticSegments: segments.length - params.length,
@@ -30,7 +43,7 @@ export function compileRoutes(routes: Route[]): CompiledRoute[] {
 }
 
 export type Match =
-  | { route: Route; pathParameters: Record<string, string> }
+  | { route: Route; key: CompiledRoute['key']; pathParameters: Record<string, string> }
   | { methodNotAllowed: string[] }
   | { malformedPath: string }
   | undefined;
@@ -47,9 +60,9 @@ export function matchRoute(compiled: CompiledRoute[], method: string, path: stri
   for (const candidate of compiled) {
     const found = candidate.pattern.exec(path);
     if (!found) continue;
-    if (candidate.route.method !== wanted) {
-      allowed.push(candidate.route.method);
-      if (candidate.route.method === 'GET') allowed.push('HEAD');
+    if (candidate.key.method !== wanted) {
+      allowed.push(candidate.key.method);
+      if (candidate.key.method === 'GET') allowed.push('HEAD');
       continue;
     }
     const pathParameters: Record<string, string> = {};
@@ -60,7 +73,7 @@ export function matchRoute(compiled: CompiledRoute[], method: string, path: stri
         return { malformedPath: name };
       }
     }
-    return { route: candidate.route, pathParameters };
+    return { route: candidate.route, key: candidate.key, pathParameters };
   }
   return allowed.length > 0 ? { methodNotAllowed: allowed } : undefined;
 }
@@ -75,7 +88,7 @@ const TEXT_TYPES = /^(text\/|application\/(?:[a-z0-9.+-]+\+)?(?:json|xml|x-www-f
 export function toApiGatewayEvent(
   req: IncomingMessage,
   url: URL,
-  match: { route: Route; pathParameters: Record<string, string> },
+  match: { route: Route; key: CompiledRoute['key']; pathParameters: Record<string, string> },
   body: Buffer,
 ): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
@@ -88,7 +101,7 @@ export function toApiGatewayEvent(
   const contentType = headers['content-type'] ?? '';
   const isText = body.length === 0 || TEXT_TYPES.test(contentType);
   const now = new Date();
-  const routeKey = `${match.route.method} ${match.route.path}`;
+  const routeKey = `${match.key.method} ${match.key.path}`;
   const cookies = req.headers.cookie?.split(';').map((c) => c.trim());
   return {
     version: '2.0',
@@ -105,7 +118,7 @@ export function toApiGatewayEvent(
       domainName: headers.host ?? 'localhost',
       domainPrefix: 'local',
       http: {
-        method: match.route.method,
+        method: match.key.method,
         path: url.pathname,
         protocol: `HTTP/${req.httpVersion}`,
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',

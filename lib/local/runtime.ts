@@ -5,7 +5,9 @@ import { prepareDatabase } from '#lib/db/bootstrap.ts';
 import { closeDb, db } from '#lib/db/database.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '#lib/db/embedded.ts';
 import { routes } from '#lib/http/routes.ts';
+import { PrometheusMetrics } from '#lib/observability/prometheus.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { localMetricsHandler, localMetricsRoute } from './metrics.ts';
 import type { LocalScheduler } from './scheduler.ts';
 import { createLocalServer } from './server.ts';
 import { type RuntimeSummary, runtimeSummary } from './startup.ts';
@@ -62,11 +64,13 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
   const ready = new Promise<void>((resolve) => {
     markReady = resolve;
   });
+  const metrics = new PrometheusMetrics();
   const server = createLocalServer({
     routes,
     corsOrigins: config.corsOrigins,
     uploads: () => workers?.uploads,
     ready,
+    ownRoutes: [{ route: localMetricsRoute, handler: localMetricsHandler(metrics) }],
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -81,6 +85,7 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
     markReady();
   } catch (error) {
     server.close();
+    metrics.stop();
     await closeDb();
     await embedded?.stop();
     releaseDataDir();
@@ -100,6 +105,7 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
         server.closeIdleConnections();
       });
       await workers?.stop();
+      metrics.stop();
       await closeDb();
       await embedded?.stop();
       releaseDataDir();

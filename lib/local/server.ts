@@ -108,9 +108,16 @@ export function createLocalServer(options: {
   ready?: Promise<unknown>;
   /** Where a route's handler comes from: its functions/http file unless a test says otherwise. */
   handlerOf?: (route: Route) => Promise<HttpLambda>;
+  /** Routes of the local runtime alone (not in the route table), with their handlers. */
+  ownRoutes?: { route: Route; handler: HttpLambda }[];
 }): Server {
-  const handlerOf = options.handlerOf ?? loadHandler;
-  const compiled = compileRoutes(options.routes);
+  const own = new Map((options.ownRoutes ?? []).map((r) => [r.route, r.handler]));
+  const fromTable = options.handlerOf ?? loadHandler;
+  const handlerOf = (route: Route) => {
+    const handler = own.get(route);
+    return handler ? Promise.resolve(handler) : fromTable(route);
+  };
+  const compiled = compileRoutes([...options.routes, ...own.keys()]);
   return createServer(async (req, res) => {
     try {
       await options.ready;

@@ -18,6 +18,7 @@ import { deadLetterQueueOf, type QueueSource } from '#lib/ports/queue/queue.ts';
 import { newSqsClient, SqsQueueSender, SqsQueueSource, sqsClient } from '#lib/ports/queue/sqs.ts';
 import { EventBridgeTaskScheduler, schedulerClient } from '#lib/ports/scheduler/eventbridge.ts';
 import { TableTaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
+import { releaseAllLeases } from '#lib/services/item-leases.ts';
 import { classifyWorker } from '#lib/workers/classify.ts';
 import { classifyDeadLetterWorker } from '#lib/workers/classify-dead-letters.ts';
 import { ingestWorker } from '#lib/workers/ingest.ts';
@@ -94,6 +95,9 @@ export async function startWorkers(config: Config, baseUrl: string): Promise<Loc
     });
     const released = await releaseAbandoned(boss, queues);
     if (released > 0) logger.warn('Released the messages a stopped process held', { count: released });
+    // Likewise the item leases its workers held: their messages are about to run again.
+    const leases = await releaseAllLeases(await db('classify'));
+    if (leases > 0) logger.warn('Released the item leases a stopped process held', { count: leases });
     const queue = new PgBossQueueSender(boss);
     uploads = new LocalObjectStore(
       path.resolve(config.dataDir, 'objects'),

@@ -6,8 +6,17 @@ import { toPage } from '#lib/db/paging.ts';
 import type { DataRecord, Dataset, User } from '#lib/db/schema.ts';
 import { ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
-import type { MembersAdd } from '#lib/http/schemas/datasets.ts';
-import { addSources, foreignIds, refuse, requireDataset, whileReferencesExist } from './datasets.ts';
+import type { DatasetCreate, MembersAdd } from '#lib/http/schemas/datasets.ts';
+import {
+  addSources,
+  createDataset,
+  type DatasetOut,
+  foreignIds,
+  readDataset,
+  refuse,
+  requireDataset,
+  whileReferencesExist,
+} from './datasets.ts';
 import { filterRecords, RECORD_COLUMNS, type RecordOut, TEXT_PREVIEW_CHARS, toRecordOut } from './records.ts';
 import { filterResults, RESULT_COLUMNS, type ResultOut, type ResultRow, toResultOut } from './results.ts';
 
@@ -124,6 +133,29 @@ export async function addMembers(
       },
     ]);
   return { added, already_present: matched - added, member_count: await memberCount(db, dataset.id) };
+}
+
+/**
+ * Creates a dataset; with a `results_filter`, its first members are the records of the matching
+ * results, added as {@link addMembers} adds them (the reference system's "dataset from a job").
+ * A filter refused (an id outside the workspace, too many records) leaves no dataset behind.
+ */
+export async function createDatasetWithMembers(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  body: DatasetCreate,
+): Promise<DatasetOut> {
+  const { results_filter, ...fields } = body;
+  const dataset = await createDataset(db, user, workspaceId, fields);
+  if (!results_filter) return dataset;
+  try {
+    await addMembers(db, user, workspaceId, dataset.id, { results_filter });
+  } catch (error) {
+    await db.deleteFrom('datasets').where('id', '=', dataset.id).execute();
+    throw error;
+  }
+  return readDataset(db, user, workspaceId, dataset.id);
 }
 
 /** Removes members by record id (ids that are not members count as nothing removed). */

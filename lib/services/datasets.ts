@@ -206,13 +206,14 @@ export async function addSources(
 
 /**
  * Creates a dataset, with its initial members and sources, in one transaction. Every id must
- * be the workspace's (422 naming each that is not).
+ * be the workspace's (422 naming each that is not). Members by a results filter:
+ * `createDatasetWithMembers` (dataset-members.ts).
  */
 export async function createDataset(
   db: Db,
   user: Pick<User, 'id'>,
   workspaceId: string,
-  body: DatasetCreate,
+  body: Omit<DatasetCreate, 'results_filter'>,
 ): Promise<DatasetOut> {
   await requireWorkspace(db, user, workspaceId);
   refuse([

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import { toPage } from '#lib/db/paging.ts';
 import type { Datasource, DatasourceType, User } from '#lib/db/schema.ts';
-import { NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { DatasourceCreate } from '#lib/http/schemas/datasources.ts';
 import { newId } from '#lib/ids.ts';
@@ -27,10 +27,26 @@ export type DatasourceOut = {
   error_message: string | null;
   metadata: Record<string, unknown>;
   record_count: number;
+  description: string | null;
+  user_id: string | null;
+  origin_details: Record<string, unknown>;
+  source_metadata: Record<string, unknown>;
+  data_record_count: number;
   created_at: string;
   updated_at: string;
   upload?: PresignedUpload;
 };
+
+/**
+ * `options` as the reference system's clients read it (`origin_details`): a text as
+ * `text_content`, cut to its first {@link OPTIONS_TEXT_PREVIEW_CHARS} characters so the answer
+ * never carries a long text twice.
+ */
+function originDetails(options: Record<string, unknown>): Record<string, unknown> {
+  const { text, ...rest } = options;
+  if (typeof text !== 'string') return options;
+  return { ...rest, text_content: text.slice(0, OPTIONS_TEXT_PREVIEW_CHARS) };
+}
 
 export function toDatasourceOut(d: Datasource, upload?: PresignedUpload): DatasourceOut {
   return {
@@ -43,6 +59,11 @@ export function toDatasourceOut(d: Datasource, upload?: PresignedUpload): Dataso
     error_message: d.error_message,
     metadata: d.metadata,
     record_count: d.record_count,
+    description: d.description,
+    user_id: d.user_id,
+    origin_details: originDetails(d.options),
+    source_metadata: d.metadata,
+    data_record_count: d.record_count,
     created_at: d.created_at.toISOString(),
     updated_at: d.updated_at.toISOString(),
     ...(upload && { upload }),
@@ -200,11 +221,13 @@ export async function createDatasources(
   }
 
   if (files.length > 0) {
-    // The object's creation event starts processing, exactly as for a presigned upload.
+    // The object's creation event starts processing, exactly as for a presigned upload. The
+    // row waits for that event as `awaiting_upload`, but nothing is awaited from the client:
+    // its answer says `pending`, which a client polls.
     await Promise.all(
       rows.map((row, i) => platform.objects.put(row.object_key!, files[i]!.bytes, files[i]!.contentType)),
     );
-    return rows.map((row) => toDatasourceOut(row));
+    return rows.map((row) => ({ ...toDatasourceOut(row), status: 'pending' as const }));
   }
   return Promise.all(
     rows.map(async (row) => {
@@ -269,6 +292,8 @@ export async function listDatasources(db: Db, user: Pick<User, 'id'>, workspaceI
         'record_count',
         'run_id',
         'object_key',
+        'user_id',
+        'description',
         'created_at',
         'updated_at',
       ])
@@ -293,17 +318,53 @@ export async function listDatasources(db: Db, user: Pick<User, 'id'>, workspaceI
   };
 }
 
-export async function renameDatasource(
+/** What a client may change of a datasource; the rest is ingestion's (see updateDatasource). */
+export type DatasourceChanges = {
+  name?: string | null | undefined;
+  description?: string | null | undefined;
+  status?: string | null | undefined;
+  error_message?: string | null | undefined;
+  source_metadata?: Record<string, unknown> | null | undefined;
+  origin_details?: Record<string, unknown> | null | undefined;
+};
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Renames a datasource or sets its description. The fields ingestion owns may come along, as
+ * the reference system's client sends them: absent, null or unchanged they change nothing; a
+ * different value is a 409 naming it (reprocess runs a source again; a source's content does
+ * not change under its records).
+ */
+export async function updateDatasource(
   db: Db,
   user: Pick<User, 'id'>,
   workspaceId: string,
   datasourceId: string,
-  name: string,
+  changes: DatasourceChanges,
 ): Promise<Datasource> {
-  await requireDatasource(db, user, workspaceId, datasourceId);
+  const current = await requireDatasource(db, user, workspaceId, datasourceId);
+  const owned: [keyof DatasourceChanges, unknown][] = [
+    ['status', current.status],
+    ['error_message', current.error_message],
+    ['source_metadata', current.metadata],
+    ['origin_details', originDetails(current.options)],
+  ];
+  for (const [field, now] of owned) {
+    const sent = changes[field];
+    if (sent !== undefined && sent !== null && !sameJson(sent, now)) {
+      throw new ConflictError(
+        `${field} is set by ingestion, not by clients: reprocess the datasource to run it again`,
+      );
+    }
+  }
+  const values: { name?: string; description?: string | null } = {};
+  if (changes.name !== undefined && changes.name !== null) values.name = changes.name;
+  if (changes.description !== undefined) values.description = changes.description;
+  if (Object.keys(values).length === 0) return current;
   return db
     .updateTable('datasources')
-    .set({ name })
+    .set(values)
     .where('id', '=', datasourceId)
     .returningAll()
     .executeTakeFirstOrThrow();

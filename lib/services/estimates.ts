@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { buildPrompt, modelOutputSchema, type SchemeField } from '#lib/classify/index.ts';
+import { callSchema, callSystem, planCalls, recordPrompt, type SchemeField } from '#lib/classify/index.ts';
 import { costOf, type PriceTable, priceOf } from '#lib/classify/prices.ts';
 import { tokenCounter } from '#lib/classify/tokens.ts';
 import type { Db } from '#lib/db/database.ts';
@@ -32,8 +32,9 @@ const JUSTIFICATION_TOKENS = 80;
  * What a job would cost, without creating it: its items counted in SQL (target records, capped
  * by `max_records`, × schemes), input tokens from the real prompts of a sample of the records
  * (the first {@link SAMPLE_RECORDS} by id) scaled to all, output tokens from the schemes' shape
- * (a heuristic: answers are short and their length hardly depends on the record). Repairs and
- * retries are not foreseen, nor prompt caching's discount: an estimate of one clean call per item.
+ * (a heuristic: answers are short and their length hardly depends on the record). The calls are
+ * the worker's: a record's schemes together where `combine_schemes` lets them share a call.
+ * Repairs and retries are not foreseen, nor prompt caching's discount: one clean call each.
  */
 export async function estimateJob(
   db: Db,
@@ -75,28 +76,35 @@ export async function estimateJob(
     .limit(Math.min(SAMPLE_RECORDS, records))
     .execute();
   const counter = await tokenCounter(input.provider, input.model);
-  let inputTokens = 0;
-  let outputTokens = 0;
-  for (const scheme of schemes) {
-    const fields = scheme.fields as SchemeField[];
-    // The schema goes out with every call (response_format, or the tool's input schema).
-    const schemaTokens = counter.count(JSON.stringify(modelOutputSchema(fields)));
-    let sampled = 0;
-    for (const record of sample) {
-      const prompt = buildPrompt({
-        scheme: { ...scheme, fields },
-        text: record.text_content,
-        title: record.title,
-      });
-      sampled +=
-        counter.count(prompt.system) + counter.count(prompt.user) + 2 * MESSAGE_OVERHEAD + schemaTokens;
-    }
-    if (sample.length > 0) inputTokens += Math.round((sampled / sample.length) * records);
-    const answer =
+  // The calls the worker makes for each record: its schemes (in the job's order) together where
+  // they fit, or one by one. Their system prompts and schemas are the same for every record.
+  const ordered = input.scheme_ids.flatMap((id) =>
+    schemes.filter((s) => s.id === id).map((s) => ({ ...s, fields: s.fields as SchemeField[] })),
+  );
+  const calls = planCalls(ordered, input.options.combine_schemes !== false);
+  // Per record: each call's system prompt and schema (the schema goes out with every call, as
+  // response_format or the tool's input schema) and the record's message.
+  const perRecordFixed = calls.reduce(
+    (n, call) =>
+      n +
+      counter.count(callSystem(call)) +
+      counter.count(JSON.stringify(callSchema(call))) +
+      2 * MESSAGE_OVERHEAD,
+    0,
+  );
+  let sampled = 0;
+  for (const record of sample)
+    sampled += calls.length * counter.count(recordPrompt(record.text_content, record.title));
+  const inputTokens =
+    sample.length > 0 ? Math.round((perRecordFixed + sampled / sample.length) * records) : 0;
+  const answerTokens = ordered.reduce(
+    (t, s) =>
+      t +
       ANSWER_BASE +
-      fields.reduce((t, f) => t + FIELD_TOKENS + (f.request_justification ? JUSTIFICATION_TOKENS : 0), 0);
-    outputTokens += answer * records;
-  }
+      s.fields.reduce((u, f) => u + FIELD_TOKENS + (f.request_justification ? JUSTIFICATION_TOKENS : 0), 0),
+    0,
+  );
+  const outputTokens = answerTokens * records;
   const price = priceOf(prices, input.provider, input.model);
   return {
     items: records * schemes.length,

@@ -342,7 +342,7 @@ export async function markFailed(
       .where('id', '=', source.id)
       .where('run_id', '=', source.run_id)
       .where('status', '!=', 'complete')
-      .returning(['id', 'workspace_id', 'status', 'error_message', 'record_count'])
+      .returning(['id', 'workspace_id', 'type', 'status', 'error_message', 'record_count'])
       .executeTakeFirst();
     if (failed && before?.status !== 'failed') await recordEvents(trx, [datasourceFinished(failed)]);
   });
@@ -564,7 +564,7 @@ async function syncRecords(
         }),
       })
       .where('id', '=', source.id)
-      .returning(['id', 'workspace_id', 'status', 'error_message', 'record_count'])
+      .returning(['id', 'workspace_id', 'type', 'status', 'error_message', 'record_count'])
       .executeTakeFirstOrThrow()
       .then((done) => recordEvents(trx, [datasourceFinished(done)]));
   });
@@ -955,7 +955,7 @@ async function completeUrlRun(db: Db, source: Datasource): Promise<void> {
         metadata: JSON.stringify(metadata),
       })
       .where('id', '=', source.id)
-      .returning(['id', 'workspace_id', 'status', 'error_message', 'record_count'])
+      .returning(['id', 'workspace_id', 'type', 'status', 'error_message', 'record_count'])
       .executeTakeFirstOrThrow()
       .then((done) => recordEvents(trx, [datasourceFinished(done)]));
   });
@@ -1033,7 +1033,7 @@ export async function failDeadLetter(db: Db, body: string): Promise<void> {
       .where('id', '=', owner.id)
       .$if(owner.runId !== undefined, (q) => q.where('run_id', '=', owner.runId!))
       .where('status', 'not in', ['complete', 'failed'])
-      .returning(['id', 'workspace_id', 'status', 'error_message', 'record_count'])
+      .returning(['id', 'workspace_id', 'type', 'status', 'error_message', 'record_count'])
       .executeTakeFirst();
     if (failed) await recordEvents(trx, [datasourceFinished(failed)]);
   });

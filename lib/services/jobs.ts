@@ -51,6 +51,21 @@ export type JobOut = {
   updated_at: string;
   finished_at: string | null;
   planned: boolean;
+  // What the reference system's clients read, from the same facts.
+  user_id: string | null;
+  configuration: {
+    scheme_ids: string[];
+    datasource_ids: string[];
+    record_ids: string[];
+    llm_provider: string;
+    llm_model: string;
+  };
+  target_scheme_ids: string[];
+  target_datasource_ids: string[];
+  /** Results stored so far (the succeeded items). */
+  result_count: number;
+  /** Records the job covers so far (final once planned). */
+  datarecord_count: number;
 };
 
 export function toJobOut(job: ClassificationJob, progress: Progress, usage: JobUsage): JobOut {
@@ -73,6 +88,18 @@ export function toJobOut(job: ClassificationJob, progress: Progress, usage: JobU
     updated_at: job.updated_at.toISOString(),
     finished_at: job.finished_at?.toISOString() ?? null,
     planned: job.planned_at !== null,
+    user_id: job.user_id,
+    configuration: {
+      scheme_ids: job.scheme_ids,
+      datasource_ids: job.datasource_ids,
+      record_ids: job.record_ids,
+      llm_provider: job.provider,
+      llm_model: job.model,
+    },
+    target_scheme_ids: job.scheme_ids,
+    target_datasource_ids: job.datasource_ids,
+    result_count: progress.succeeded,
+    datarecord_count: job.planned_records,
   };
 }
 
@@ -142,6 +169,8 @@ export type JobInput = {
     /** Budgets: the worker stops the job (budget_exceeded) once its calls reach either. */
     max_cost_usd?: number | undefined;
     max_tokens?: number | undefined;
+    /** A record's schemes in one call where they fit (the default), or one call per scheme (false). */
+    combine_schemes?: boolean | undefined;
     /** Only records with a greater id (UUIDv7: created later), e.g. those new since a recurring task's last run. */
     record_id_after?: string | undefined;
     /** Only records with an id up to this one; by default those that exist when the job is created. */
@@ -320,6 +349,27 @@ export async function cancelJob(
     await recordEvents(trx, [jobFinished(cancelled, await itemCounts(trx, jobId))]);
     return cancelled;
   });
+}
+
+/** What a client may change of a job besides cancelling it: its name and description. */
+export async function renameJob(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  jobId: string,
+  changes: { name?: string | undefined; description?: string | null | undefined },
+): Promise<ClassificationJob> {
+  const job = await requireJob(db, user, workspaceId, jobId);
+  const values: { name?: string; description?: string | null } = {};
+  if (changes.name !== undefined) values.name = changes.name;
+  if (changes.description !== undefined) values.description = changes.description;
+  if (Object.keys(values).length === 0) return job;
+  return db
+    .updateTable('classification_jobs')
+    .set(values)
+    .where('id', '=', jobId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 /**

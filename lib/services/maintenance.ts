@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { sql } from 'kysely';
-import { type ClassifyMessage, PLAN_DONE } from '#lib/classify/messages.ts';
+import { type ClassifyMessage, ITEMS_PER_MESSAGE, itemMessages, PLAN_DONE } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import { nudgeDispatch } from '#lib/events/outbox.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
@@ -19,6 +19,8 @@ export type MaintenanceDeps = {
     stuckAfterSeconds: number;
     /** A presigned upload lives this long; an upload that has not come an hour after is given up. */
     uploadUrlExpireSeconds: number;
+    /** Published events and webhook delivery attempts older than this are deleted; kept when absent. */
+    retention?: { eventsDays: number; webhookDeliveriesDays: number };
   };
 };
 
@@ -31,12 +33,13 @@ export type SweepReport = {
   task_runs_resent: number;
   /** Lifecycle events not yet published (their nudge lost, or none sent). */
   events_unsent: number;
+  /** Published events and webhook delivery attempts deleted for their age. */
+  events_pruned: number;
+  webhook_deliveries_pruned: number;
 };
 
 /** Rows handled per kind and sweep: a backlog drains over several sweeps, each one bounded. */
 const SWEEP_LIMIT = 500;
-/** Items per classify message, as the planner sends them. */
-const ITEMS_PER_MESSAGE = 5;
 
 /**
  * The maintenance sweep: finds work that stopped moving and sends it again. Safe because every
@@ -51,6 +54,7 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
     ...(await resendStuckJobs(deps)),
     task_runs_resent: await resendStuckTaskRuns(deps),
     events_unsent: await resendUnsentEvents(deps),
+    ...(await pruneEvents(deps)),
   };
   deps.log.info('Maintenance sweep', report);
   return report;
@@ -58,8 +62,8 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
 
 /**
  * Unsent outbox events: one publish message, whose dispatcher sends them in bounded batches.
- * Every unsent one, not only late ones: where nothing nudged the dispatcher (a cancel in AWS,
- * whose route may not send to the task queue), the sweep is what publishes.
+ * Every unsent one, not only late ones: where nothing nudged the dispatcher (its nudge lost),
+ * the sweep is what publishes.
  */
 async function resendUnsentEvents(deps: MaintenanceDeps): Promise<number> {
   const unsent = await deps.db
@@ -69,6 +73,47 @@ async function resendUnsentEvents(deps: MaintenanceDeps): Promise<number> {
     .executeTakeFirstOrThrow();
   if (unsent.n > 0) await nudgeDispatch(deps.queue, deps.settings.taskQueue);
   return unsent.n;
+}
+
+/** Rows a sweep deletes per table at most: a backlog (a first sweep after an upgrade) drains over several. */
+const PRUNE_LIMIT = 5000;
+
+/**
+ * Deletes published events older than the retention (a webhook retry after that finds its event
+ * gone and stops; the retries span about an hour) and delivery attempts older than theirs.
+ * Unpublished events are never deleted.
+ */
+async function pruneEvents(
+  deps: MaintenanceDeps,
+): Promise<{ events_pruned: number; webhook_deliveries_pruned: number }> {
+  const retention = deps.settings.retention;
+  if (!retention) return { events_pruned: 0, webhook_deliveries_pruned: 0 };
+  const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000);
+  const events = await deps.db
+    .deleteFrom('event_outbox')
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('event_outbox')
+        .select('id')
+        .where('sent_at', 'is not', null)
+        .where('sent_at', '<', daysAgo(retention.eventsDays))
+        .limit(PRUNE_LIMIT),
+    )
+    .executeTakeFirst();
+  const deliveries = await deps.db
+    .deleteFrom('webhook_deliveries')
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('webhook_deliveries')
+        .select('id')
+        .where('delivered_at', '<', daysAgo(retention.webhookDeliveriesDays))
+        .limit(PRUNE_LIMIT),
+    )
+    .executeTakeFirst();
+  return {
+    events_pruned: Number(events.numDeletedRows),
+    webhook_deliveries_pruned: Number(deliveries.numDeletedRows),
+  };
 }
 
 const stuckBefore = (deps: MaintenanceDeps) => new Date(Date.now() - deps.settings.stuckAfterSeconds * 1000);
@@ -137,19 +182,14 @@ async function resendStuckJobs(
     .where('i.updated_at', '<', before)
     .where('j.updated_at', '<', before)
     .orderBy('i.job_id')
+    .orderBy('i.record_id')
+    .orderBy('i.scheme_id')
     .limit(SWEEP_LIMIT)
     .execute();
-  for (let i = 0; i < idle.length; i += ITEMS_PER_MESSAGE) {
-    const slice = idle.slice(i, i + ITEMS_PER_MESSAGE);
-    for (const jobId of new Set(slice.map((item) => item.job_id))) {
-      messages.push({
-        kind: 'classify_items',
-        job_id: jobId,
-        items: slice
-          .filter((item) => item.job_id === jobId)
-          .map(({ record_id, scheme_id }) => ({ record_id, scheme_id })),
-      });
-    }
+  // Each job's items in messages that keep a record's items together (its schemes share a call).
+  for (const jobId of new Set(idle.map((item) => item.job_id))) {
+    const items = idle.filter((item) => item.job_id === jobId);
+    messages.push(...itemMessages(jobId, items, ITEMS_PER_MESSAGE));
   }
   if (idle.length > 0) {
     // Marks the resend on the items, so the next sweep waits a full period for them.

@@ -4,7 +4,7 @@ import { hashPassword } from '#lib/auth/passwords.ts';
 import { takeAttempt, throttleKeys } from '#lib/auth/throttle.ts';
 import type { ThrottleLimits } from '#lib/config.ts';
 import type { Db } from '#lib/db/database.ts';
-import { RefusedError, TooManyRequestsError } from '#lib/errors.ts';
+import { NotFoundError, RefusedError, TooManyRequestsError } from '#lib/errors.ts';
 import type { MailOutbox } from '#lib/ports/mail/index.ts';
 import { assertPasswordAllowed, findUserByEmail } from './users.ts';
 
@@ -54,11 +54,42 @@ export async function requestPasswordReset(
     })
     .execute();
   const link = `${options.frontendUrl.replace(/\/$/, '')}/reset-password?token=${token}`;
-  await outbox.send({
-    to: user.email,
-    subject: 'docsift - Password recovery',
-    text: `Someone asked to reset the password of ${user.email}.\n\nReset it here within ${options.expireMinutes} minutes: ${link}\n\nIf that was not you, ignore this mail.`,
-  });
+  const mail = recoveryMail(user.email, link, options.expireMinutes);
+  await outbox.send({ to: user.email, subject: mail.subject, text: mail.text });
+}
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The recovery mail to an address with a link: its subject, its text, and the text as HTML. */
+export function recoveryMail(email: string, link: string, expireMinutes: number) {
+  const subject = 'docsift - Password recovery';
+  const text = `Someone asked to reset the password of ${email}.\n\nReset it here within ${expireMinutes} minutes: ${link}\n\nIf that was not you, ignore this mail.`;
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head><body>${text
+    .split('\n\n')
+    .map(
+      (p) =>
+        `<p>${escapeHtml(p).replace(escapeHtml(link), `<a href="${escapeHtml(link)}">${escapeHtml(link)}</a>`)}</p>`,
+    )
+    .join('')}</body></html>`;
+  return { subject, text, html };
+}
+
+/** The link a preview shows: the reset page without a token, since a preview must not grant one. */
+export const PREVIEW_TOKEN = 'PREVIEW-NOT-A-TOKEN';
+
+/**
+ * The recovery mail a user would get, as HTML, for superusers to check (the reference system's
+ * preview). Its link holds no working token. An unknown email is a 404.
+ */
+export async function recoveryMailPreview(
+  db: Db,
+  email: string,
+  options: { frontendUrl: string; expireMinutes: number },
+): Promise<string> {
+  const user = await findUserByEmail(db, email);
+  if (!user) throw new NotFoundError('No user with this email');
+  const link = `${options.frontendUrl.replace(/\/$/, '')}/reset-password?token=${PREVIEW_TOKEN}`;
+  return recoveryMail(user.email, link, options.expireMinutes).html;
 }
 
 /**

@@ -173,6 +173,7 @@ export async function deleteRecord(
 export type AppendInput = {
   content: string;
   content_type: 'text' | 'url';
+  title?: string | undefined;
   event_timestamp?: string | undefined;
 };
 
@@ -213,7 +214,7 @@ export async function appendRecord(
         workspace_id: workspaceId,
         datasource_id: datasourceId,
         source_key: `text:${newId()}`,
-        title: null,
+        title: input.title ?? null,
         text_content: input.content,
         source_metadata: JSON.stringify({}),
         event_timestamp: input.event_timestamp ? new Date(input.event_timestamp) : null,

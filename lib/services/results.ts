@@ -7,7 +7,7 @@ import type { Paging } from '#lib/http/schemas/common.ts';
 import { requireWorkspace } from './access.ts';
 import { requireJob } from './jobs.ts';
 
-export type ResultOut = {
+type ResultFields = {
   id: string;
   job_id: string;
   record_id: string;
@@ -20,11 +20,22 @@ export type ResultOut = {
   created_at: string;
 };
 
+/** What the reference system's clients read, beside the result's own fields (see toResultOut). */
+export type ResultOut = ResultFields & {
+  datarecord_id: string;
+  timestamp: string;
+  display_value: unknown;
+};
+
 export type ResultFilters = Paging & {
   job_id?: string | undefined;
   scheme_id?: string | undefined;
   datasource_id?: string | undefined;
   record_id?: string | undefined;
+  /** Any of these records (the reference system's filter). */
+  datarecord_ids?: string[] | undefined;
+  /** Any of these schemes (the reference system's filter). */
+  scheme_ids?: string[] | undefined;
   /** A field of the value to filter on, with `label` or `min`/`max`. */
   field?: string | undefined;
   label?: string | undefined;
@@ -32,11 +43,27 @@ export type ResultFilters = Paging & {
   max?: number | undefined;
 };
 
-export type ResultRow = Omit<ResultOut, 'created_at'> & { created_at: Date };
+export type ResultRow = Omit<ResultFields, 'created_at'> & { created_at: Date };
 
-/** A result row as the API returns it. */
-export function toResultOut(r: ResultRow): ResultOut {
+/** A result row with its timestamp as text: what exports carry. */
+function resultFields(r: ResultRow): ResultFields {
   return { ...r, created_at: r.created_at.toISOString() };
+}
+
+/**
+ * A result row as the API returns it, with the reference system's names beside docsift's:
+ * `datarecord_id`, `timestamp`, and `display_value` (a single-field scheme's value, else the
+ * whole value).
+ */
+export function toResultOut(r: ResultRow): ResultOut {
+  const fields = resultFields(r);
+  const keys = Object.keys(r.value);
+  return {
+    ...fields,
+    datarecord_id: r.record_id,
+    timestamp: fields.created_at,
+    display_value: keys.length === 1 ? r.value[keys[0]!] : r.value,
+  };
 }
 
 type ResultQuery = SelectQueryBuilder<Database, 'classification_results' | 'records', object>;
@@ -58,6 +85,10 @@ export function filterResults(
     .$if(f.job_id !== undefined, (q) => q.where('classification_results.job_id', '=', f.job_id!))
     .$if(f.scheme_id !== undefined, (q) => q.where('classification_results.scheme_id', '=', f.scheme_id!))
     .$if(f.record_id !== undefined, (q) => q.where('classification_results.record_id', '=', f.record_id!))
+    .$if(f.datarecord_ids !== undefined, (q) =>
+      q.where('classification_results.record_id', 'in', f.datarecord_ids!),
+    )
+    .$if(f.scheme_ids !== undefined, (q) => q.where('classification_results.scheme_id', 'in', f.scheme_ids!))
     .$if(f.datasource_id !== undefined, (q) => q.where('records.datasource_id', '=', f.datasource_id!))
     .$if(field !== undefined && f.label !== undefined, (q) =>
       // A label field holds one label (a string) or several (an array): match either.
@@ -129,7 +160,7 @@ export async function getResult(
   return toResultOut(row);
 }
 
-export type ExportRow = ResultOut & { record_title: string | null; text_content?: string };
+export type ExportRow = ResultFields & { record_title: string | null; text_content?: string };
 
 /** Every result of a job with its record, a page at a time (bounded memory for big jobs). */
 export async function* jobResults(
@@ -150,7 +181,7 @@ export async function* jobResults(
       .execute()) as (ResultRow & { record_title: string | null; text_content: string })[];
     if (rows.length === 0) return;
     for (const { text_content, ...row } of rows) {
-      yield { ...toResultOut(row), record_title: row.record_title, ...(includeText && { text_content }) };
+      yield { ...resultFields(row), record_title: row.record_title, ...(includeText && { text_content }) };
     }
     after = rows.at(-1)!.id;
   }

@@ -1,7 +1,8 @@
+import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import type { ShareResourceType } from '#lib/db/schema.ts';
 import { jobOut } from './jobs.ts';
-import { toSchemeOut } from './schemes.ts';
+import { schemeOut } from './schemes.ts';
 
 /** Where a shareable resource lives, its name, and what a link's holder first sees of it. */
 export type ShareableResource = { workspace_id: string; name: string };
@@ -39,7 +40,7 @@ const scheme: ShareableResolver = {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row && toSchemeOut(row);
+    return row && schemeOut(db, row);
   },
 };
 
@@ -114,7 +115,31 @@ const dataset: ShareableResolver = {
     const row = await datasetRow(db, id);
     return row && { workspace_id: row.workspace_id, name: row.name };
   },
-  summarize: (db, id) => datasetRow(db, id),
+  async summarize(db, id) {
+    const [row, members, schemes, jobs] = await Promise.all([
+      datasetRow(db, id),
+      db
+        .selectFrom('dataset_records')
+        .select(sql<number>`count(*)::int`.as('count'))
+        .where('dataset_id', '=', id)
+        .executeTakeFirstOrThrow(),
+      db
+        .selectFrom('dataset_schemes as ds')
+        .innerJoin('classification_schemes as s', 's.id', 'ds.scheme_id')
+        .select(['s.id', 's.name', 's.description'])
+        .where('ds.dataset_id', '=', id)
+        .orderBy('s.id')
+        .execute(),
+      db
+        .selectFrom('dataset_jobs as dj')
+        .innerJoin('classification_jobs as j', 'j.id', 'dj.job_id')
+        .select(['j.id', 'j.name', 'j.description'])
+        .where('dj.dataset_id', '=', id)
+        .orderBy('j.id')
+        .execute(),
+    ]);
+    return row && { ...row, member_count: members.count, schemes, jobs };
+  },
 };
 
 /** One resolver per shareable type: a new type (or a richer dataset) is one entry here. */

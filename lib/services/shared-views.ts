@@ -9,7 +9,7 @@ import { listDatasources, toDatasourceOut } from './datasources.ts';
 import { jobOut, listJobs, requireJob } from './jobs.ts';
 import { getRecord, listRecords, type RecordFilters, toRecordOut } from './records.ts';
 import { getResult, listResults, type ResultFilters } from './results.ts';
-import { listSchemes, requireScheme, toSchemeOut } from './schemes.ts';
+import { listSchemes, requireScheme, schemeOut } from './schemes.ts';
 import type { OpenedShare } from './share-access.ts';
 import { SHAREABLE_RESOLVERS } from './share-resources.ts';
 
@@ -92,7 +92,7 @@ export async function sharedScheme(db: Db, share: OpenedShare, id: string) {
     allowed = job.scheme_ids.includes(id);
   }
   if (!allowed) throw outside('Classification scheme');
-  return toSchemeOut(await requireScheme(db, share.reader, link.workspace_id, id));
+  return schemeOut(db, await requireScheme(db, share.reader, link.workspace_id, id));
 }
 
 /** A workspace link's jobs. */

@@ -40,6 +40,7 @@ export function toShareOut(link: ShareLink, settings: ShareSettings) {
     resource_type: link.resource_type,
     resource_id: link.resource_id,
     workspace_id: link.workspace_id,
+    user_id: link.user_id,
     name: link.name,
     description: link.description,
     permission_level: link.permission_level,

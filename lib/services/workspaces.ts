@@ -18,6 +18,7 @@ export type WorkspaceOut = {
   description: string | null;
   icon: string | null;
   owner_id: string;
+  user_id_ownership: string;
   created_at: string;
   updated_at: string;
 };
@@ -29,6 +30,7 @@ export function toWorkspaceOut(w: Workspace): WorkspaceOut {
     description: w.description,
     icon: w.icon,
     owner_id: w.owner_id,
+    user_id_ownership: w.owner_id,
     created_at: w.created_at.toISOString(),
     updated_at: w.updated_at.toISOString(),
   };

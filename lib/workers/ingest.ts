@@ -3,9 +3,30 @@ import { config } from '#lib/config.ts';
 import { db } from '#lib/db/database.ts';
 import { nudgeIfPending } from '#lib/events/outbox.ts';
 import { logger } from '#lib/logger.ts';
+import { recordMetric } from '#lib/observability/metrics.ts';
 import { platform } from '#lib/platform.ts';
 import { handleIngestMessage, recordAttemptError } from '#lib/services/ingestion.ts';
 import { sqsBatchWorker } from './batch.ts';
+
+const KINDS = new Set([
+  'process_datasource',
+  'scrape_urls',
+  'purge_objects',
+  'append_url',
+  'export_bundle',
+  'share_bundle',
+]);
+
+/** A message's kind for the duration metric: its `kind`, `upload` for S3's notifications (a bounded set). */
+export function ingestKindOf(body: string): string {
+  try {
+    const message = JSON.parse(body) as { kind?: unknown; Records?: unknown };
+    if (typeof message.kind === 'string') return KINDS.has(message.kind) ? message.kind : 'other';
+    return message.Records ? 'upload' : 'other';
+  } catch {
+    return 'other';
+  }
+}
 
 async function ingestRecord(record: SQSRecord): Promise<void> {
   const c = config();
@@ -17,6 +38,7 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
   });
   const database = await db();
   const { objects, queue } = platform();
+  const started = performance.now();
   try {
     await handleIngestMessage(
       {
@@ -39,6 +61,8 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
     log.error('Ingest message failed; it will be retried', { error: error as Error });
     await recordAttemptError(database, record.body, error).catch(() => undefined);
     throw error;
+  } finally {
+    recordMetric('IngestDuration', { kind: ingestKindOf(record.body) }, performance.now() - started);
   }
 }
 

@@ -27,6 +27,7 @@ export async function taskRunDeps(log: TaskRunDeps['log'], c: Config = config())
       maxConsecutiveFailures: c.taskMaxConsecutiveFailures,
       scraperAllowPrivateHosts: c.scraperAllowPrivateHosts,
       webhooks: c.webhooks,
+      retention: c.retention,
     },
   };
 }

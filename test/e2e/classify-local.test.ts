@@ -5,6 +5,7 @@ import { platform } from '#lib/platform.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
 import { type FakeLlm, startFakeLlm } from '#test/support/fake-llm.ts';
 import { waitForDatasource } from '#test/support/ingest.ts';
+import { waitForJob as waitForJobOf } from '#test/support/jobs.ts';
 
 let app: TestApp;
 let fake: FakeLlm;
@@ -38,7 +39,6 @@ const tone = {
 
 const schemeIds: string[] = [];
 const datasourceIds: string[] = [];
-const FINISHED = ['completed', 'completed_with_errors', 'failed', 'cancelled'];
 let invalidAlways = true;
 const rateLimited = new Map<string, number>();
 
@@ -104,16 +104,7 @@ afterAll(async () => {
 
 const jobsPath = () => `/api/v1/workspaces/${ws}/classification_jobs`;
 
-async function waitForJob(id: string, timeoutMs = 40_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await app.api.get(`${jobsPath()}/${id}`, { token });
-    if (FINISHED.includes(res.body.status)) return res.body;
-    if (Date.now() > deadline)
-      throw new Error(`job still ${res.body.status}: ${JSON.stringify(res.body.progress)}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+const waitForJob = (id: string) => waitForJobOf(app.api, token, ws, id);
 
 async function resultsOf(jobId: string) {
   const res = await app.api.get(
@@ -128,6 +119,7 @@ describe('a job over two datasources and two schemes', () => {
   let job: any;
 
   it('runs to completed_with_errors: repaired answers and 429 bursts survive, never-valid answers fail with a reason', async () => {
+    const before = fake.requests.length;
     const res = await app.api.post(jobsPath(), {
       token,
       json: {
@@ -149,14 +141,43 @@ describe('a job over two datasources and two schemes', () => {
     job = await waitForJob(res.body.id);
     expect(job.planned).toBe(true);
     expect(job.status).toBe('completed_with_errors');
-    expect(job.progress).toMatchObject({ total: 10, succeeded: 8, failed: 2, pending: 0 });
+    // The fake's invalid answer drops the first scheme's part: the other scheme of that record,
+    // validated on its own, succeeds.
+    expect(job.progress).toMatchObject({ total: 10, succeeded: 9, failed: 1, pending: 0 });
 
     const failures = await app.api.get(`${jobsPath()}/${job.id}/failures`, { token });
-    expect(failures.body.count).toBe(2);
-    for (const f of failures.body.data) expect(f.reason).toMatch(/^Invalid answer after one repair/);
+    expect(failures.body.count).toBe(1);
+    expect(failures.body.data[0]).toMatchObject({
+      scheme_id: schemeIds[0],
+      reason: 'Invalid answer after one repair at (no answer for the scheme)',
+    });
+
+    // Each record went out once with both schemes (keyed by name); only repairs went again,
+    // asking for the failed scheme alone, and 429s were retried.
+    const sent = fake.requests.slice(before);
+    const firstTurns = sent.filter((r) => r.body.messages.length === 2);
+    expect(new Set(firstTurns.map((r) => r.userText)).size).toBe(5);
+    for (const r of firstTurns) expect(Object.keys((r.schema as any).properties)).toEqual(['Topics', 'Tone']);
+    const repairs = sent.filter((r) => r.body.messages.length > 2);
+    expect(repairs.map((r) => Object.keys((r.schema as any).properties))).toEqual([['Topics'], ['Topics']]);
+    // Instructions and schemes first, the same for every record; the record last.
+    expect(new Set(firstTurns.map((r) => JSON.stringify(r.body.messages[0]))).size).toBe(1);
+    for (const r of firstTurns) expect(r.body.messages[1].content).toMatch(/<\/record(-\d+)?>$/);
+
+    // Usage: one row per billed call, counted once, with the items it asked for.
+    const usage = await (await app.db())
+      .selectFrom('llm_usage')
+      .select(['items', 'input_tokens'])
+      .where('job_id', '=', job.id)
+      .execute();
+    expect(usage.map((u) => u.items).sort()).toEqual([1, 1, 2, 2, 2, 2, 2]);
+    expect(job.usage).toMatchObject({
+      calls: 7,
+      input_tokens: sent.reduce((n, r) => n + (r.usage?.input ?? 0), 0),
+    });
 
     const results = await resultsOf(job.id);
-    expect(results.count).toBe(8);
+    expect(results.count).toBe(9);
     const schemes = Object.fromEntries(
       await Promise.all(
         schemeIds.map(async (id) => [
@@ -185,7 +206,9 @@ describe('a job over two datasources and two schemes', () => {
     }
     // The repair turn told the model what was wrong.
     const repair = fake.requests.find((r) => r.userText.includes('REPAIR-ME') && r.body.messages.length > 2);
-    expect(JSON.stringify(repair?.body.messages.at(-1))).toMatch(/values is missing|unexpected_field/);
+    expect(repair?.body.messages.at(-1).content).toContain(
+      '- "Topics": The answer for this scheme is missing.',
+    );
     // The key went to the provider as a bearer token and never into the API's answers.
     expect(fake.requests[0]!.headers.authorization).toBe(`Bearer ${API_KEY}`);
     expect(JSON.stringify(job)).not.toContain(API_KEY);
@@ -198,7 +221,9 @@ describe('a job over two datasources and two schemes', () => {
     expect(res.status).toBe(202);
     const done = await waitForJob(job.id);
     expect(done).toMatchObject({ status: 'completed', progress: { total: 10, succeeded: 10, failed: 0 } });
-    expect(fake.requests.length - before).toBe(2);
+    // The one failed item: its record with its one scheme, asked as a single-scheme call.
+    expect(fake.requests.length - before).toBe(1);
+    expect(fake.requests.at(-1)!.schema).toMatchObject({ required: ['values', 'justifications'] });
     expect((await resultsOf(job.id)).count).toBe(10);
   });
 
@@ -369,6 +394,30 @@ describe('jobs', () => {
     expect(res.status).toBe(201);
     const done = await waitForJob(res.body.id);
     expect(done).toMatchObject({ status: 'completed', progress: { total: 1 } });
+  });
+
+  it('makes one call per record and scheme when combine_schemes is false', async () => {
+    const before = fake.requests.length;
+    const res = await app.api.post(jobsPath(), {
+      token,
+      json: {
+        name: 'Per scheme',
+        scheme_ids: schemeIds,
+        datasource_ids: [datasourceIds[1]],
+        options: { combine_schemes: false },
+      },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body.options).toEqual({ combine_schemes: false });
+    const done = await waitForJob(res.body.id);
+    expect(done).toMatchObject({
+      status: 'completed',
+      progress: { total: 4, succeeded: 4 },
+      usage: { calls: 4 },
+    });
+    const sent = fake.requests.slice(before);
+    expect(sent).toHaveLength(4);
+    for (const r of sent) expect(Object.keys((r.schema as any).properties)).not.toContain('Tone');
   });
 
   it('refuses ids from another workspace, an unknown provider, and hides other workspaces’ jobs', async () => {

@@ -165,6 +165,8 @@ it('resumes the scrape and the job a SIGKILLed process held, within a minute of 
     expect(dsDoneAt, run.output()).toBeGreaterThan(0);
     expect(jobDoneAt, run.output()).toBeGreaterThan(0);
     expect(run.output()).toContain('Released the messages a stopped process held');
+    // The item the dead worker was classifying: its lease is freed at once, not at its expiry.
+    expect(run.output()).toContain('Released the item leases a stopped process held');
     finished = true;
   } finally {
     if (finished) {

@@ -84,7 +84,12 @@ beforeAll(async () => {
   process.env.OPENAI_MODELS = 'fake-model';
   fake.onRequest((request) => {
     const word = Object.keys(ANSWERS).find((w) => request.userText.includes(w));
-    return word ? { kind: 'json', body: { values: ANSWERS[word] } } : undefined;
+    if (!word) return undefined;
+    const answer = { values: ANSWERS[word] };
+    // A call for several schemes (all of them stance-shaped here) wants each one's answer under its key.
+    const keys = Object.keys((request.schema as { properties: object }).properties);
+    const body = keys.includes('values') ? answer : Object.fromEntries(keys.map((k) => [k, answer]));
+    return { kind: 'json', body };
   });
   app = await startTestApp();
   const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);

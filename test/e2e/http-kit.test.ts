@@ -64,6 +64,29 @@ describe('bad input', () => {
     );
   });
 
+  it('answers a query parameter the route does not take with 422 naming it, on every route', async () => {
+    // A filter ignored would answer everything unfiltered: a results query with the reference
+    // system's datarecord_ids once returned every result of the workspace.
+    const ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Query check' } })).body;
+    const res = await app.api.get(`/api/v1/workspaces/${ws.id}/classification_results?limt=5&jobid=x`, {
+      token,
+    });
+    expectProblem(res, 422);
+    expect(res.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['jobid', 'limt']);
+    expect(res.body.errors[0]).toMatchObject({
+      location: 'query',
+      message: expect.stringContaining('job_id'),
+    });
+    // A route without query parameters takes none.
+    const me = await app.api.get('/api/v1/users/me?verbose=1', { token });
+    expectProblem(me, 422);
+    expect(me.body.errors).toEqual([
+      { location: 'query', path: 'verbose', message: 'Unknown query parameter (this operation takes none)' },
+    ]);
+    // Known parameters still pass.
+    expect((await app.api.get('/api/v1/workspaces?limit=1', { token })).status).toBe(200);
+  });
+
   it('answers a JSON array or scalar where an object belongs with 422', async () => {
     for (const json of [[1, 2], 'text', null]) {
       const res = await app.api.post('/api/v1/workspaces', { token, json });

@@ -252,3 +252,71 @@ describe('the maintenance sweep and jobs', () => {
     expect(job.progress).toMatchObject({ total: 2, succeeded: 2, pending: 0 });
   });
 });
+
+describe('retention', () => {
+  it('prunes published events and delivery attempts past their retention, never an unpublished event', async () => {
+    const db = await app.db();
+    const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000);
+    const event = (sentAt: Date | null, occurredAt = daysAgo(40)) => ({
+      id: newId(),
+      workspace_id: ws,
+      type: 'job.completed',
+      occurred_at: occurredAt,
+      data: JSON.stringify({}),
+      sent_at: sentAt,
+    });
+    // Retention: events 7 days after publication, delivery attempts 30 days (the defaults).
+    const old = event(daysAgo(8));
+    const recent = event(daysAgo(6));
+    // Unpublished when the sweep prunes (it is published after, by the dispatcher the sweep nudges).
+    const unsent = event(null);
+    await db.insertInto('event_outbox').values([old, recent, unsent]).execute();
+    const hook = newId();
+    await db
+      .insertInto('webhooks')
+      .values({
+        id: hook,
+        workspace_id: ws,
+        url: 'https://hooks.example.com/',
+        event_types: ['job.completed'],
+        secret: 'whsec_x',
+      } as never)
+      .execute();
+    // Disabled, so the dispatcher the sweep nudges delivers nothing of its own.
+    await db.updateTable('webhooks').set({ enabled: false }).where('id', '=', hook).execute();
+    const attempt = (deliveredAt: Date, n: number) => ({
+      id: newId(),
+      webhook_id: hook,
+      event_id: old.id,
+      event_type: 'job.completed',
+      attempt: n,
+      status_code: 200,
+      error: null,
+      duration_ms: 5,
+      delivered_at: deliveredAt,
+    });
+    await db
+      .insertInto('webhook_deliveries')
+      .values([attempt(daysAgo(31), 1), attempt(daysAgo(29), 2)])
+      .execute();
+    const left = async () => ({
+      events: (
+        await db
+          .selectFrom('event_outbox')
+          .select('id')
+          .where('id', 'in', [old.id, recent.id, unsent.id])
+          .execute()
+      )
+        .map((e) => e.id)
+        .sort(),
+      attempts: (
+        await db.selectFrom('webhook_deliveries').select('attempt').where('webhook_id', '=', hook).execute()
+      ).map((d) => d.attempt),
+    });
+    await sweep();
+    const deadline = Date.now() + 15_000;
+    while ((await left()).events.includes(old.id) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await left()).toEqual({ events: [recent.id, unsent.id].sort(), attempts: [2] });
+  });
+});

@@ -6,6 +6,7 @@ import { waitForDatasource } from '#test/support/ingest.ts';
 let app: TestApp;
 let fake: FakeLlm;
 let token: string;
+let admin: string;
 let ws: string;
 let schemeId: string;
 let datasourceId: string;
@@ -19,7 +20,7 @@ beforeAll(async () => {
   process.env.OPENAI_MODELS = 'gpt-4o-mini';
   process.env.LLM_CONCURRENCY = '4';
   app = await startTestApp({ QUEUE_VISIBILITY_TIMEOUT_SECONDS: '5' });
-  const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
+  admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
   token = (await app.api.newUser(admin)).token;
   ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'Budget' } })).body.id;
   schemeId = (
@@ -94,6 +95,32 @@ it('stops concurrent workers at a budget, overshooting by at most the calls in f
   expect(job.usage.calls).toBeLessThanOrEqual(sent);
   expect(sent).toBeLessThan(RECORDS);
   expect(job.progress.pending).toBe(0);
+  // One job.budget_exceeded event, with the reason and the items' counts, published.
+  const events = await (await app.db())
+    .selectFrom('event_outbox')
+    .selectAll()
+    .where('type', 'like', 'job.%')
+    .execute();
+  expect(events).toEqual([
+    expect.objectContaining({
+      type: 'job.budget_exceeded',
+      workspace_id: ws,
+      sent_at: expect.any(Date),
+      data: expect.objectContaining({
+        job_id: job.id,
+        status: 'budget_exceeded',
+        reason: expect.stringMatching(/budget was reached/),
+        counts: expect.objectContaining({ failed: expect.any(Number), succeeded: expect.any(Number) }),
+      }),
+    }),
+  ]);
+  // The same counts in the metrics: items by outcome, and the job's end by status.
+  const metrics = (await app.api.get('/api/v1/metrics', { token: admin })).text;
+  const value = (name: string) =>
+    Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+  expect(value('docsift_items_classified_total')).toBe(job.progress.succeeded);
+  expect(value('docsift_items_failed_total')).toBe(job.progress.failed);
+  expect(metrics).toMatch(/^docsift_jobs_finished_total\{status="budget_exceeded"\} 1$/m);
   console.info(
     `budget: max_tokens ${maxTokens} (~${needed} calls), ${sent} calls sent, ${job.usage.calls} billed and recorded (${spent} tokens), at most ${fake.maxConcurrent} in flight, ${job.progress.failed} items stopped`,
   );

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
 import { type FakeLlm, type FakeRequest, startFakeLlm } from '#test/support/fake-llm.ts';
 import { waitForDatasource } from '#test/support/ingest.ts';
+import { waitForJob } from '#test/support/jobs.ts';
 
 let app: TestApp;
 let fake: FakeLlm;
@@ -265,5 +266,54 @@ describe('a budget', () => {
   it('lets a job within its budget complete', async () => {
     const job = await runJob('fake-priced', { max_tokens: 1_000_000, max_cost_usd: 10 });
     expect(job.status).toBe('completed');
+  });
+});
+
+describe('a job with two schemes', () => {
+  it('is estimated as the worker calls: one call a record, near what it was billed, below a call per scheme', async () => {
+    const second = await app.api.post(`/api/v1/workspaces/${ws}/classification_schemes`, {
+      token,
+      json: {
+        name: 'Topics',
+        description: 'Policy areas',
+        fields: [
+          {
+            name: 'topics',
+            description: 'Policy areas the text is about',
+            type: 'List[str]',
+            is_set_of_labels: true,
+            labels: ['Economy', 'Health', 'Other'],
+            request_justification: true,
+          },
+        ],
+      },
+    });
+    expect(second.status).toBe(201);
+    const json = {
+      name: 'Two schemes',
+      model: 'fake-priced',
+      scheme_ids: [schemeId, second.body.id],
+      datasource_ids: [datasourceId],
+    };
+    const combined = await app.api.post(jobsPath(), { token, json: { ...json, dry_run: true } });
+    const perScheme = await app.api.post(jobsPath(), {
+      token,
+      json: { ...json, dry_run: true, options: { combine_schemes: false } },
+    });
+    expect(combined.body.items).toBe(6);
+    expect(combined.body.estimated_input_tokens).toBeLessThan(perScheme.body.estimated_input_tokens);
+
+    const before = fake.requests.length;
+    const created = await app.api.post(jobsPath(), { token, json });
+    const job = await waitForJob(app.api, token, ws, created.body.id);
+    expect(job).toMatchObject({ status: 'completed', progress: { succeeded: 6 } });
+    const sent = fake.requests.slice(before);
+    // Three records, one of them repaired (for the scheme whose part the fake broke): four calls.
+    expect(sent).toHaveLength(4);
+    expect(job.usage).toMatchObject(billed(sent));
+    const firstTurns = sent.filter((r) => r.body.messages.length === 2);
+    const billedInput = firstTurns.reduce((n, r) => n + r.usage!.input, 0);
+    expect(combined.body.estimated_input_tokens).toBeGreaterThan(billedInput * 0.7);
+    expect(combined.body.estimated_input_tokens).toBeLessThan(billedInput * 1.3);
   });
 });

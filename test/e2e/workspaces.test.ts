@@ -10,7 +10,17 @@ beforeAll(async () => {
 });
 afterAll(() => app.stop());
 
-const WORKSPACE_KEYS = ['created_at', 'description', 'icon', 'id', 'name', 'owner_id', 'updated_at'];
+// user_id_ownership: the reference client's name for owner_id (the /compat profile reads it).
+const WORKSPACE_KEYS = [
+  'created_at',
+  'description',
+  'icon',
+  'id',
+  'name',
+  'owner_id',
+  'updated_at',
+  'user_id_ownership',
+];
 
 describe('/api/v1/workspaces', () => {
   it('creates, reads, lists, updates and deletes a workspace', async () => {

@@ -2,6 +2,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { AUTH_ROUTES, areaOf, TASK_AREA } from '#infra/constructs/api.ts';
 import { routeEntry, routeId } from '#infra/naming.ts';
+import { routeKeyOf, variantsOf } from '#lib/http/compat.ts';
 import type { Route } from '#lib/http/route.ts';
 import { routes } from '#lib/http/routes.ts';
 import {
@@ -114,7 +115,8 @@ describe('HTTP API', () => {
 
   it('declares exactly the route table, each route on its own function and export', () => {
     const routeKeys = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
-    expect(routeKeys.sort()).toEqual(routes.map((r) => `${r.method} ${r.path}`).sort());
+    // Every route at its own path, and the reference-client profile's paths onto the same functions.
+    expect(routeKeys.sort()).toEqual(routes.flatMap((r) => variantsOf(r).map(routeKeyOf)).sort());
     const functionIds = new Set<string>();
     for (const route of routes) {
       const [fnId, fn] = functionOf(route);
@@ -286,10 +288,14 @@ describe('HTTP API', () => {
         ).toEqual(expected);
       }
       expect(grantsOf(fn, 's3:ListBucket').flatMap((s) => [s.Resource].flat())).toEqual([bucketArn]);
-      // Datasources are processed through ingest; jobs are created and retried through classify.
+      // Datasources are processed through ingest; jobs are created and retried through classify;
+      // the events a route records (a cancelled job) nudge the dispatcher on the task queue.
       const sendable = grantsOf(fn, 'sqs:SendMessage').flatMap((s) => [s.Resource].flat());
-      expect(sendable).toHaveLength(2);
+      expect(sendable).toHaveLength(3);
       expect(sendable).toEqual(expect.arrayContaining(queueArns));
+      expect(sendable).toContainEqual({
+        'Fn::GetAtt': [stack.getLogicalId(stack.queues.tasks.node.defaultChild as never), 'Arn'],
+      });
       // Sending only: consuming is the workers' business.
       expect(grantsOf(fn, 'sqs:ReceiveMessage')).toEqual([]);
     }

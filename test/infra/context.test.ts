@@ -51,6 +51,34 @@ describe('propsFromContext', () => {
     });
   });
 
+  it('reads the observability and throttling keys, alarm thresholds into alarmThresholds', () => {
+    const app = new App({
+      context: {
+        tracing: 'true',
+        alarmEmail: 'ops@example.com',
+        apiThrottleRateLimit: '50',
+        apiThrottleBurstLimit: '80',
+        classifyConcurrency: '3',
+        reserveWorkerConcurrency: 'false',
+        alarmApi5xxPercent: '2.5',
+        alarmTaskQueueAgeSeconds: '300',
+      },
+    });
+    expect(propsFromContext(app.node)).toEqual({
+      tracing: true,
+      alarmEmail: 'ops@example.com',
+      apiThrottleRateLimit: 50,
+      apiThrottleBurstLimit: 80,
+      classifyConcurrency: 3,
+      reserveWorkerConcurrency: false,
+      alarmThresholds: { api5xxPercent: 2.5, taskQueueAgeSeconds: 300 },
+    });
+    // Lambda's SQS event source needs two concurrent invocations at least.
+    expect(() => propsFromContext(new App({ context: { ingestConcurrency: '1' } }).node)).toThrow(
+      /ingestConcurrency/,
+    );
+  });
+
   it('fails synth with a clear message on a bad value', () => {
     const app = new App({ context: { emailsFrom: 'not-an-email', usersOpenRegistration: 'yes please' } });
     expect(() => propsFromContext(app.node)).toThrow(

@@ -28,8 +28,9 @@ describe('the lifecycle event bus', () => {
     expect(putters.map(([id]) => id)).toEqual([idOf(stack.scheduler.worker)]);
   });
 
-  it('lets the workers that record events nudge the dispatcher on the task queue', () => {
-    for (const fn of [stack.ingest.worker, stack.classify.worker, stack.ingest.deadLetterWorker]) {
+  it('lets the workers and the routes that record events nudge the dispatcher on the task queue', () => {
+    const route = stack.api.functions.values().next().value!;
+    for (const fn of [stack.ingest.worker, stack.classify.worker, stack.ingest.deadLetterWorker, route]) {
       const sends = grantsOf(resources[idOf(fn)]!, 'sqs:SendMessage').flatMap((s) => [s.Resource].flat());
       expect(sends).toContainEqual(taskQueueArn);
     }

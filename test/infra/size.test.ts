@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { areaOf } from '#infra/constructs/api.ts';
+import { variantsOf } from '#lib/http/compat.ts';
 import { routes } from '#lib/http/routes.ts';
 import { buildStack } from './stack.ts';
 
@@ -25,6 +26,8 @@ const allFeatures = {
   firstSuperuserEmail: 'b@example.com',
   bedrockModels: ['amazon.nova-lite-v1:0'],
   classifierDefaultProvider: 'bedrock' as const,
+  tracing: true,
+  alarmEmail: 'ops@example.com',
 };
 
 /** Resource ids of every stack, the parent by its own path, each nested one by its path. */
@@ -78,7 +81,9 @@ describe('stack size', () => {
     const noRoutes = stacksOf({ ...allFeatures, routes: [] });
     expect(noRoutes.size).toBe(1);
     const areas = full.size - 1;
-    expect(count(full) - count(noRoutes)).toBe(routes.length * added.length + areas);
+    // A path of the reference-client profile (lib/http/compat.ts) adds one route, nothing else.
+    const profilePaths = routes.flatMap((r) => variantsOf(r).slice(1)).length;
+    expect(count(full) - count(noRoutes)).toBe(routes.length * added.length + profilePaths + areas);
   });
 
   it('leaves room in the largest area for the routes still to come', () => {

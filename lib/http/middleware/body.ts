@@ -90,7 +90,8 @@ function parseMultipart(
 
 /**
  * Parses the body by its content type, with middy's parsers (and busboy for multipart), among
- * the types the route accepts. Routes without a body schema ignore any body. Malformed JSON is
+ * the types the route accepts. Routes without a body schema ignore any body, and a route whose
+ * body is optional takes a request without one (no content type, no bytes). Malformed JSON is
  * a 400 (middy says 422, which this API keeps for values that fail validation); an unaccepted
  * media type is a 415.
  */
@@ -104,6 +105,11 @@ export function bodyParser(route: Route): MiddlewareObj<APIGatewayProxyEventV2> 
         return;
       }
       const contentType = event.headers?.['content-type'] ?? '';
+      // No body at all, where the route's body is optional (an import without one): nothing to parse.
+      if (!contentType && !event.body && route.body.safeParse(undefined).success) {
+        event.body = undefined;
+        return;
+      }
       if (JSON_TYPE.test(contentType) && accepted.includes('json')) {
         try {
           await json.before?.(request as never);

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import * as z from 'zod';
 import { type FieldError, ValidationError } from '../errors.ts';
 import type { Route } from '../route.ts';
 
@@ -51,15 +51,41 @@ export function unstorableText(location: FieldError['location'], value: unknown)
 }
 
 /**
+ * The query parameters a route takes: the keys of its query schema (an object, possibly
+ * refined or piped). A route without one takes none.
+ */
+export function queryKeys(schema: z.ZodType | undefined): string[] {
+  let current = schema;
+  while (current instanceof z.ZodPipe) current = current.in as z.ZodType;
+  if (current === undefined) return [];
+  if (current instanceof z.ZodObject) return Object.keys(current.shape);
+  throw new Error('A route’s query schema must be an object');
+}
+
+/**
+ * A 422 issue for each query parameter the route does not take: ignored, a misspelt or foreign
+ * filter (`datarecord_ids` where `record_id` is meant) would answer everything unfiltered.
+ */
+export function unknownQueryParameters(route: Route, query: unknown): FieldError[] {
+  if (query === null || typeof query !== 'object') return [];
+  const known = queryKeys(route.query);
+  const takes = known.length > 0 ? `this operation takes ${known.join(', ')}` : 'this operation takes none';
+  return Object.keys(query)
+    .filter((key) => !known.includes(key))
+    .map((key) => ({ location: 'query', path: key, message: `Unknown query parameter (${takes})` }));
+}
+
+/**
  * Validates path, query and body against the route's schemas, reporting every failing field
  * at once (422 with `errors[]`). Parts without a schema come through as `{}` / undefined.
- * Text that cannot be stored (NUL, lone surrogates) is refused in any field of any part.
+ * Text that cannot be stored (NUL, lone surrogates) is refused in any field of any part, and
+ * a query parameter the route does not take is refused by name.
  */
 export function validateInput(
   route: Route,
   raw: { params: unknown; query: unknown; body: unknown },
 ): ValidInput {
-  const errors: FieldError[] = [];
+  const errors: FieldError[] = unknownQueryParameters(route, raw.query);
   const check = (location: FieldError['location'], schema: z.ZodType | undefined, value: unknown) => {
     if (!schema) return location === 'body' ? undefined : {};
     const unstorable = unstorableText(location, value);

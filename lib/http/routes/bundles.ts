@@ -1,3 +1,6 @@
+import { referenceFileImport, referenceImport, referenceTokenImport } from '../compat/imports.ts';
+import { REFUSED } from '../compat/refusals.ts';
+import { REFERENCE_SHAREABLES } from '../compat/sharing.ts';
 import { route } from '../route.ts';
 import {
   ExportCreate,
@@ -26,6 +29,13 @@ export const bundles = {
     body: ExportCreate,
     response: { status: 202, schema: ExportPublic },
     errors: [404, 503],
+    compat: {
+      own: false,
+      aliases: [
+        { path: `${REFERENCE_SHAREABLES}/export`, refuse: REFUSED.exportFile },
+        { path: `${REFERENCE_SHAREABLES}/export-batch`, refuse: REFUSED.exportBatch },
+      ],
+    },
   }),
   readExport: route({
     handler: 'bundles.readExport',
@@ -51,6 +61,17 @@ export const bundles = {
     bodyTypes: ['json', 'multipart'],
     response: { status: 201, schema: ImportPublic },
     errors: [401, 403, 404, 410, 413, 503],
+    compat: {
+      own: false,
+      output: referenceImport,
+      aliases: [
+        { path: `${REFERENCE_SHAREABLES}/import/{workspace_id}`, input: referenceFileImport },
+        { path: `${WS}/datasets/import`, input: referenceFileImport },
+        { path: `${WS}/datasets/import_from_token`, input: referenceTokenImport },
+        { path: '/api/v1/workspaces/import_from_token', refuse: REFUSED.workspaceFromToken },
+        { path: '/api/v1/workspaces/transfer/datasources', refuse: REFUSED.transfer },
+      ],
+    },
   }),
   readImport: route({
     handler: 'bundles.readImport',

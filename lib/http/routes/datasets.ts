@@ -1,3 +1,10 @@
+import {
+  datasetFromJob,
+  referenceDataset,
+  referenceDatasetCreate,
+  referenceDatasetUpdate,
+} from '../compat/datasets.ts';
+import { REFUSED } from '../compat/refusals.ts';
 import { route } from '../route.ts';
 import { Paging } from '../schemas/common.ts';
 import {
@@ -15,9 +22,9 @@ import {
   MembersRemoved,
 } from '../schemas/datasets.ts';
 import { WorkspaceIdParam } from '../schemas/workspaces.ts';
-import { exportResponse } from './paths.ts';
+import { exportResponse, WS } from './paths.ts';
 
-const DATASETS = '/api/v1/workspaces/{workspace_id}/datasets';
+const DATASETS = `${WS}/datasets`;
 const ONE = `${DATASETS}/{dataset_id}`;
 const tags = ['datasets'];
 
@@ -28,12 +35,21 @@ export const datasets = {
     method: 'POST',
     path: DATASETS,
     auth: 'user',
-    summary: 'Create a dataset, optionally with its first members (record_ids) and sources',
+    summary:
+      'Create a dataset, optionally with its first members (record_ids, or the records of a results_filter) and sources',
     tags,
     params: WorkspaceIdParam,
     body: DatasetCreate,
     response: { status: 201, schema: DatasetPublic },
     errors: [404],
+    compat: {
+      own: false,
+      output: referenceDataset,
+      aliases: [
+        { path: DATASETS, input: referenceDatasetCreate },
+        { path: `${WS}/classification_jobs/{job_id}/create_dataset`, input: datasetFromJob },
+      ],
+    },
   }),
   list: route({
     handler: 'datasets.list',
@@ -46,6 +62,7 @@ export const datasets = {
     query: Paging,
     response: { status: 200, schema: DatasetsPublic },
     errors: [404],
+    compat: { output: referenceDataset },
   }),
   read: route({
     handler: 'datasets.read',
@@ -57,6 +74,7 @@ export const datasets = {
     params: DatasetParams,
     response: { status: 200, schema: DatasetPublic },
     errors: [404],
+    compat: { output: referenceDataset },
   }),
   update: route({
     handler: 'datasets.update',
@@ -69,6 +87,7 @@ export const datasets = {
     body: DatasetUpdate,
     response: { status: 200, schema: DatasetPublic },
     errors: [404],
+    compat: { own: false, output: referenceDataset, aliases: [{ path: ONE, input: referenceDatasetUpdate }] },
   }),
   delete: route({
     handler: 'datasets.delete',
@@ -80,6 +99,7 @@ export const datasets = {
     params: DatasetParams,
     response: { status: 204 },
     errors: [404],
+    compat: {},
   }),
   addMembers: route({
     handler: 'datasets.addMembers',
@@ -130,5 +150,9 @@ export const datasets = {
     query: DatasetExportQuery,
     response: exportResponse('The dataset file'),
     errors: [404],
+    compat: {
+      own: false,
+      aliases: [{ method: 'POST', path: `${ONE}/export`, refuse: REFUSED.datasetPackage }],
+    },
   }),
 };

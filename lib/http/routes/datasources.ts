@@ -1,3 +1,5 @@
+import { REFUSED } from '../compat/refusals.ts';
+import { referenceDatasource, referenceUrls } from '../compat.ts';
 import { route } from '../route.ts';
 import { Paging } from '../schemas/common.ts';
 import {
@@ -30,6 +32,7 @@ export const datasources = {
     bodyTypes: ['json', 'multipart'],
     response: { status: 201, schema: DatasourcesPublic },
     errors: [404, 413],
+    compat: { output: referenceDatasource },
   }),
   list: route({
     handler: 'datasources.list',
@@ -42,6 +45,7 @@ export const datasources = {
     query: Paging,
     response: { status: 200, schema: DatasourcesPublic },
     errors: [404],
+    compat: { output: referenceDatasource },
   }),
   read: route({
     handler: 'datasources.read',
@@ -53,18 +57,30 @@ export const datasources = {
     params: DatasourceParams,
     response: { status: 200, schema: DatasourcePublic },
     errors: [404],
+    compat: {
+      output: referenceDatasource,
+      aliases: [{ path: `${WS}/datasources/{datasource_id}/urls`, output: referenceUrls }],
+    },
   }),
   update: route({
     handler: 'datasources.update',
     method: 'PATCH',
     path: `${WS}/datasources/{datasource_id}`,
     auth: 'user',
-    summary: 'Rename a datasource',
+    summary:
+      'Rename a datasource or set its description (the fields ingestion owns may come along unchanged; a change is a 409)',
     tags: ['datasources'],
     params: DatasourceParams,
     body: DatasourceUpdate,
     response: { status: 200, schema: DatasourcePublic },
-    errors: [404],
+    errors: [404, 409],
+    compat: {
+      output: referenceDatasource,
+      aliases: [
+        { method: 'PUT', path: `${WS}/datasources/{datasource_id}` },
+        { method: 'PUT', path: `${WS}/datasources/{datasource_id}/urls`, refuse: REFUSED.urlsUpdate },
+      ],
+    },
   }),
   delete: route({
     handler: 'datasources.delete',
@@ -76,6 +92,7 @@ export const datasources = {
     params: DatasourceParams,
     response: { status: 204 },
     errors: [404],
+    compat: {},
   }),
   reprocess: route({
     handler: 'datasources.reprocess',
@@ -88,6 +105,11 @@ export const datasources = {
     params: DatasourceParams,
     response: { status: 202, schema: DatasourcePublic },
     errors: [404],
+    compat: {
+      own: false,
+      output: referenceDatasource,
+      aliases: [{ path: `${WS}/datasources/{datasource_id}/refetch` }],
+    },
   }),
   rows: route({
     handler: 'datasources.rows',
@@ -100,6 +122,7 @@ export const datasources = {
     query: RowsQuery,
     response: { status: 200, schema: CsvRows },
     errors: [404],
+    compat: {},
   }),
   content: route({
     handler: 'datasources.content',
@@ -116,6 +139,7 @@ export const datasources = {
       alternatives: [{ status: 302, description: 'A short-lived download URL (S3)', redirect: true }],
     },
     errors: [404],
+    compat: { aliases: [{ path: `${WS}/datasources/{datasource_id}/pdf_download` }] },
   }),
   appendRecord: route({
     handler: 'datasources.appendRecord',
@@ -140,5 +164,6 @@ export const datasources = {
       ],
     },
     errors: [404, 409],
+    compat: { own: false, aliases: [{ path: `${WS}/datarecords/by_datasource/{datasource_id}/records` }] },
   }),
 };

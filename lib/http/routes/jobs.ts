@@ -1,3 +1,4 @@
+import { acceptFlags } from '../compat.ts';
 import { route } from '../route.ts';
 import {
   ExportQuery,
@@ -8,6 +9,7 @@ import {
   JobPublic,
   JobSummary,
   JobsPublic,
+  JobUpdate,
 } from '../schemas/classification.ts';
 import { Paging } from '../schemas/common.ts';
 import { WorkspaceIdParam } from '../schemas/workspaces.ts';
@@ -36,6 +38,7 @@ export const jobs = {
       ],
     },
     errors: [404, 503],
+    compat: {},
   }),
   list: route({
     handler: 'jobs.list',
@@ -48,6 +51,11 @@ export const jobs = {
     query: Paging,
     response: { status: 200, schema: JobsPublic },
     errors: [404],
+    // The reference's UI asks for counts, which every job of docsift's carries.
+    compat: {
+      own: false,
+      aliases: [{ path: `${WS}/classification_jobs`, input: acceptFlags('include_counts') }],
+    },
   }),
   read: route({
     handler: 'jobs.read',
@@ -59,6 +67,24 @@ export const jobs = {
     params: JobParams,
     response: { status: 200, schema: JobPublic },
     errors: [404],
+    compat: {
+      own: false,
+      aliases: [{ path: `${WS}/classification_jobs/{job_id}`, input: acceptFlags('include_counts') }],
+    },
+  }),
+  update: route({
+    handler: 'jobs.update',
+    method: 'PATCH',
+    path: `${WS}/classification_jobs/{job_id}`,
+    auth: 'user',
+    summary:
+      'Rename a job or change its description; `status: cancelled` cancels it (docsift cannot pause a job: `paused` is a 409, as is any other status)',
+    tags: ['classification'],
+    params: JobParams,
+    body: JobUpdate,
+    response: { status: 200, schema: JobPublic },
+    errors: [404, 409],
+    compat: {},
   }),
   delete: route({
     handler: 'jobs.delete',
@@ -70,6 +96,7 @@ export const jobs = {
     params: JobParams,
     response: { status: 204 },
     errors: [404],
+    compat: {},
   }),
   cancel: route({
     handler: 'jobs.cancel',
@@ -92,6 +119,7 @@ export const jobs = {
     params: JobParams,
     response: { status: 202, schema: JobPublic },
     errors: [404, 409, 503],
+    compat: { own: false, aliases: [{ path: `${WS}/classification_jobs/{job_id}/retry_failures` }] },
   }),
   failures: route({
     handler: 'jobs.failures',

@@ -11,12 +11,14 @@ export const login = {
     method: 'POST',
     path: `${API}/login/access-token`,
     auth: 'public',
-    summary: 'Exchange email and password for an access token (OAuth2 password form or JSON)',
+    summary:
+      'Exchange email and password for an access token (OAuth2 password form, as urlencoded or multipart form data, or JSON)',
     tags: ['login'],
     body: LoginForm,
-    bodyTypes: ['form', 'json'],
+    bodyTypes: ['form', 'multipart', 'json'],
     response: { status: 200, schema: AccessToken },
     errors: [400],
+    compat: {},
   }),
   testToken: route({
     handler: 'login.testToken',
@@ -26,6 +28,7 @@ export const login = {
     summary: 'Return the user the access token belongs to',
     tags: ['login'],
     response: { status: 200, schema: UserPublic },
+    compat: {},
   }),
   recoverPassword: route({
     handler: 'login.recoverPassword',
@@ -36,6 +39,19 @@ export const login = {
     tags: ['login'],
     params: EmailParam,
     response: { status: 200, schema: Message },
+    compat: {},
+  }),
+  recoveryMailPreview: route({
+    handler: 'login.recoveryMailPreview',
+    method: 'POST',
+    path: `${API}/password-recovery-html-content/{email}`,
+    auth: 'superuser',
+    summary: 'The password-recovery mail a user would get, as HTML (its link holds no working token)',
+    tags: ['login'],
+    params: EmailParam,
+    response: { status: 200, description: 'The mail as HTML', contentType: 'text/html' },
+    errors: [403, 404],
+    compat: {},
   }),
   resetPassword: route({
     handler: 'login.resetPassword',
@@ -47,5 +63,6 @@ export const login = {
     body: NewPassword,
     response: { status: 200, schema: Message },
     errors: [400],
+    compat: {},
   }),
 };

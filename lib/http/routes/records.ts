@@ -1,3 +1,5 @@
+import { REFUSED } from '../compat/refusals.ts';
+import { pathToQuery } from '../compat.ts';
 import { route } from '../route.ts';
 import { RecordParams, RecordPublic, RecordsPublic, RecordsQuery } from '../schemas/datasources.ts';
 import { WorkspaceIdParam } from '../schemas/workspaces.ts';
@@ -16,6 +18,16 @@ export const records = {
     query: RecordsQuery,
     response: { status: 200, schema: RecordsPublic },
     errors: [404],
+    compat: {
+      own: false,
+      aliases: [
+        {
+          path: `${WS}/datarecords/by_datasource/{datasource_id}`,
+          array: true,
+          input: pathToQuery({ datasource_id: 'datasource_id' }),
+        },
+      ],
+    },
   }),
   read: route({
     handler: 'records.read',
@@ -27,6 +39,12 @@ export const records = {
     params: RecordParams,
     response: { status: 200, schema: RecordPublic },
     errors: [404],
+    compat: {
+      aliases: [
+        { method: 'PATCH', path: `${WS}/datarecords/{record_id}`, refuse: REFUSED.recordUpdate },
+        { path: `${WS}/datarecords/{record_id}/content`, refuse: REFUSED.recordContent },
+      ],
+    },
   }),
   delete: route({
     handler: 'records.delete',

@@ -1,3 +1,5 @@
+import { REFUSED } from '../compat/refusals.ts';
+import { pathToQuery } from '../compat.ts';
 import { route } from '../route.ts';
 import {
   ProvidersList,
@@ -22,6 +24,16 @@ export const results = {
     query: ResultsQuery,
     response: { status: 200, schema: ResultsPublic },
     errors: [404],
+    compat: {
+      array: true,
+      aliases: [
+        {
+          path: `${WS}/classification_jobs/{job_id}/results`,
+          array: true,
+          input: pathToQuery({ job_id: 'job_id' }),
+        },
+      ],
+    },
   }),
   read: route({
     handler: 'results.read',
@@ -33,6 +45,15 @@ export const results = {
     params: ResultParams,
     response: { status: 200, schema: ResultPublic },
     errors: [404],
+    compat: {
+      aliases: [
+        {
+          method: 'POST',
+          path: `${WS}/classification_results/{result_id}/retry`,
+          refuse: REFUSED.resultRetry,
+        },
+      ],
+    },
   }),
   providers: route({
     handler: 'results.providers',
@@ -42,5 +63,6 @@ export const results = {
     summary: 'The configured LLM providers and their models',
     tags: ['classification'],
     response: { status: 200, schema: ProvidersList },
+    compat: { aliases: [{ path: '/api/v2/classification/providers' }] },
   }),
 };

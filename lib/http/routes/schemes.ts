@@ -23,6 +23,7 @@ export const schemes = {
     body: SchemeCreate,
     response: { status: 201, schema: SchemePublic },
     errors: [404],
+    compat: {},
   }),
   list: route({
     handler: 'schemes.list',
@@ -35,6 +36,19 @@ export const schemes = {
     query: Paging,
     response: { status: 200, schema: SchemesPublic },
     errors: [404],
+    compat: { array: true },
+  }),
+  deleteAll: route({
+    handler: 'schemes.deleteAll',
+    method: 'DELETE',
+    path: `${WS}/classification_schemes`,
+    auth: 'user',
+    summary: 'Delete every scheme of the workspace with their results',
+    tags: ['classification'],
+    params: WorkspaceIdParam,
+    response: { status: 204 },
+    errors: [404],
+    compat: {},
   }),
   read: route({
     handler: 'schemes.read',
@@ -46,6 +60,7 @@ export const schemes = {
     params: SchemeParams,
     response: { status: 200, schema: SchemePublic },
     errors: [404],
+    compat: {},
   }),
   update: route({
     handler: 'schemes.update',
@@ -58,6 +73,7 @@ export const schemes = {
     body: SchemeUpdate,
     response: { status: 200, schema: SchemePublic },
     errors: [404, 409],
+    compat: {},
   }),
   delete: route({
     handler: 'schemes.delete',
@@ -69,5 +85,6 @@ export const schemes = {
     params: SchemeParams,
     response: { status: 204 },
     errors: [404],
+    compat: {},
   }),
 };

@@ -1,3 +1,12 @@
+import {
+  REFERENCE_SHAREABLES as REF,
+  referenceAccess,
+  referenceLink,
+  referenceLinkIn,
+  referenceLinkStats,
+  referenceLinksQuery,
+  referencePackageSummary,
+} from '../compat/sharing.ts';
 import { route } from '../route.ts';
 import {
   ExportQuery,
@@ -55,6 +64,7 @@ export const shares = {
     body: ShareCreate,
     response: { status: 201, schema: SharePublic },
     errors: [404],
+    compat: { own: false, output: referenceLink, aliases: [{ path: REF, input: referenceLinkIn }] },
   }),
   list: route({
     handler: 'shares.list',
@@ -65,6 +75,11 @@ export const shares = {
     tags,
     query: SharesQuery,
     response: { status: 200, schema: SharesPublic },
+    compat: {
+      own: false,
+      output: referenceLink,
+      aliases: [{ path: REF, array: true, unpaged: true, input: referenceLinksQuery }],
+    },
   }),
   stats: route({
     handler: 'shares.stats',
@@ -74,6 +89,7 @@ export const shares = {
     summary: 'Your links by status and type, the most used, the most shared resources',
     tags,
     response: { status: 200, schema: ShareStats },
+    compat: { own: false, aliases: [{ path: `${REF}/stats`, output: referenceLinkStats }] },
   }),
   read: route({
     handler: 'shares.read',
@@ -85,6 +101,7 @@ export const shares = {
     params: ShareParams,
     response: { status: 200, schema: SharePublic },
     errors: [404],
+    compat: { own: false, output: referenceLink, aliases: [{ path: `${REF}/{share_id}` }] },
   }),
   update: route({
     handler: 'shares.update',
@@ -97,6 +114,11 @@ export const shares = {
     body: ShareUpdate,
     response: { status: 200, schema: SharePublic },
     errors: [404],
+    compat: {
+      own: false,
+      output: referenceLink,
+      aliases: [{ method: 'PUT', path: `${REF}/{share_id}`, input: referenceLinkIn }],
+    },
   }),
   revoke: route({
     handler: 'shares.revoke',
@@ -108,6 +130,7 @@ export const shares = {
     params: ShareParams,
     response: { status: 204 },
     errors: [404],
+    compat: { own: false, aliases: [{ path: `${REF}/{share_id}` }] },
   }),
   accesses: route({
     handler: 'shares.accesses',
@@ -141,6 +164,13 @@ export const shared = {
     params: SharedParams,
     response: { status: 200, schema: SharedResource },
     errors: shareErrors,
+    compat: {
+      own: false,
+      aliases: [
+        { path: `${REF}/access/{token}`, output: referenceAccess },
+        { path: `${REF}/view_dataset_package_summary/{token}`, output: referencePackageSummary },
+      ],
+    },
   }),
   datasources: route({
     handler: 'shared.datasources',

@@ -29,6 +29,7 @@ export const tasks = {
     body: TaskCreate,
     response: { status: 201, schema: TaskPublic },
     errors: [404, 503],
+    compat: {},
   }),
   list: route({
     handler: 'tasks.list',
@@ -41,6 +42,7 @@ export const tasks = {
     query: TasksQuery,
     response: { status: 200, schema: TasksPublic },
     errors: [404],
+    compat: {},
   }),
   read: route({
     handler: 'tasks.read',
@@ -52,6 +54,7 @@ export const tasks = {
     params: TaskParams,
     response: { status: 200, schema: TaskPublic },
     errors: [404],
+    compat: {},
   }),
   update: route({
     handler: 'tasks.update',
@@ -64,6 +67,7 @@ export const tasks = {
     body: TaskUpdate,
     response: { status: 200, schema: TaskPublic },
     errors: [404, 503],
+    compat: {},
   }),
   delete: route({
     handler: 'tasks.delete',
@@ -75,6 +79,7 @@ export const tasks = {
     params: TaskParams,
     response: { status: 204 },
     errors: [404, 503],
+    compat: {},
   }),
   run: route({
     handler: 'tasks.run',

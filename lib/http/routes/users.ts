@@ -22,6 +22,7 @@ export const users = {
     summary: 'The current user',
     tags: ['users'],
     response: { status: 200, schema: UserPublic },
+    compat: {},
   }),
   updateMe: route({
     handler: 'users.updateMe',
@@ -33,6 +34,7 @@ export const users = {
     body: UserUpdateMe,
     response: { status: 200, schema: UserPublic },
     errors: [409],
+    compat: {},
   }),
   updatePasswordMe: route({
     handler: 'users.updatePasswordMe',
@@ -44,6 +46,7 @@ export const users = {
     body: UpdatePassword,
     response: { status: 200, schema: Message },
     errors: [400],
+    compat: {},
   }),
   deleteMe: route({
     handler: 'users.deleteMe',
@@ -65,6 +68,7 @@ export const users = {
     body: UserRegister,
     response: { status: 201, schema: UserPublic },
     errors: [403, 409],
+    compat: {},
   }),
   list: route({
     handler: 'users.list',
@@ -76,6 +80,7 @@ export const users = {
     query: Paging,
     response: { status: 200, schema: UsersPublic },
     errors: [403],
+    compat: {},
   }),
   create: route({
     handler: 'users.create',
@@ -87,6 +92,7 @@ export const users = {
     body: UserCreate,
     response: { status: 201, schema: UserPublic },
     errors: [403, 409],
+    compat: {},
   }),
   read: route({
     handler: 'users.read',
@@ -98,6 +104,7 @@ export const users = {
     params: UserIdParam,
     response: { status: 200, schema: UserPublic },
     errors: [403, 404],
+    compat: {},
   }),
   update: route({
     handler: 'users.update',
@@ -110,6 +117,7 @@ export const users = {
     body: UserUpdate,
     response: { status: 200, schema: UserPublic },
     errors: [403, 404, 409],
+    compat: {},
   }),
   delete: route({
     handler: 'users.delete',
@@ -121,5 +129,6 @@ export const users = {
     params: UserIdParam,
     response: { status: 200, schema: Message },
     errors: [403, 404],
+    compat: {},
   }),
 };

@@ -20,6 +20,7 @@ export const workspaces = {
     tags: ['workspaces'],
     body: WorkspaceCreate,
     response: { status: 201, schema: WorkspacePublic },
+    compat: {},
   }),
   list: route({
     handler: 'workspaces.list',
@@ -30,6 +31,7 @@ export const workspaces = {
     tags: ['workspaces'],
     query: Paging,
     response: { status: 200, schema: WorkspacesPublic },
+    compat: { array: true },
   }),
   ensureDefault: route({
     handler: 'workspaces.ensureDefault',
@@ -39,6 +41,7 @@ export const workspaces = {
     summary: 'The caller’s oldest workspace, created as “Default Workspace” when they have none',
     tags: ['workspaces'],
     response: { status: 200, schema: WorkspacePublic },
+    compat: {},
   }),
   read: route({
     handler: 'workspaces.read',
@@ -50,6 +53,7 @@ export const workspaces = {
     params: WorkspaceIdParam,
     response: { status: 200, schema: WorkspacePublic },
     errors: [404],
+    compat: {},
   }),
   update: route({
     handler: 'workspaces.update',
@@ -62,6 +66,7 @@ export const workspaces = {
     body: WorkspaceUpdate,
     response: { status: 200, schema: WorkspacePublic },
     errors: [404],
+    compat: {},
   }),
   delete: route({
     handler: 'workspaces.delete',
@@ -73,5 +78,6 @@ export const workspaces = {
     params: WorkspaceIdParam,
     response: { status: 204 },
     errors: [404],
+    compat: {},
   }),
 };

@@ -17,6 +17,13 @@ export const SchemePublic = z
     description: z.string(),
     model_instructions: z.string().nullable(),
     fields: z.array(SchemeField),
+    validation_rules: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .meta({ description: 'Kept for the reference system’s clients: stored and returned, not applied' }),
+    user_id: Id.nullable().meta({ description: 'Who created it: the workspace’s owner' }),
+    classification_count: z.number().int().meta({ description: 'Results over this scheme' }),
+    job_count: z.number().int().meta({ description: 'Jobs that classify with this scheme' }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -39,6 +46,10 @@ const JobOptions = z
     }),
     max_tokens: z.number().int().min(1).max(1e12).optional().meta({
       description: 'Budget in tokens (input + output), enforced like max_cost_usd',
+    }),
+    combine_schemes: z.boolean().optional().meta({
+      description:
+        'With several schemes: true (the default) sends a record once, asking for its schemes in one call wherever their combined answer fits the providers’ structured-output limits (fewer input tokens per result); false makes one call per record and scheme. Results are one per record and scheme either way',
     }),
     record_id_after: Id.optional().meta({
       description: 'Only records created after this one (ids are UUIDv7, ordered by creation)',
@@ -66,20 +77,36 @@ const Targets = {
 };
 
 /**
+ * The reference system's `configuration` wrapper: the targets, and the provider and model as
+ * `llm_provider`/`llm_model` (null: the default). Strict: a key it does not know is named, not
+ * dropped.
+ */
+const ReferenceConfiguration = z
+  .object({
+    ...Targets,
+    llm_provider: z.string().min(1).max(64).nullish(),
+    llm_model: z.string().min(1).max(200).nullish(),
+  })
+  .strict();
+
+/**
  * `{name, scheme_ids, datasource_ids?, record_ids?, provider?, model?, options?}`; the
- * reference system's `configuration: {scheme_ids, datasource_ids}` wrapper is accepted too.
+ * reference system's `configuration: {scheme_ids, datasource_ids, llm_provider?, llm_model?}`
+ * wrapper is accepted too.
  */
 export const JobCreate = z
   .union([
     z.object({ ...JobFields, ...Targets }).strict(),
     z
-      .object({ ...JobFields, configuration: z.object(Targets).loose() })
+      .object({ ...JobFields, configuration: ReferenceConfiguration })
       .strict()
       .transform(({ configuration, ...rest }) => ({
         ...rest,
         scheme_ids: configuration.scheme_ids,
         datasource_ids: configuration.datasource_ids,
         record_ids: configuration.record_ids,
+        provider: rest.provider ?? configuration.llm_provider ?? undefined,
+        model: rest.model ?? configuration.llm_model ?? undefined,
       })),
   ])
   .meta({ id: 'JobCreate', example: JOB_CREATE_EXAMPLE });
@@ -172,11 +199,45 @@ export const JobPublic = z
       description:
         'Every work item exists: progress.total grows while the job is planned in chunks and is final once this is true',
     }),
+    user_id: Id.nullable().meta({ description: 'Who created it: the workspace’s owner' }),
+    configuration: z
+      .object({
+        scheme_ids: z.array(Id),
+        datasource_ids: z.array(Id),
+        record_ids: z.array(Id),
+        llm_provider: z.string(),
+        llm_model: z.string(),
+      })
+      .meta({ description: 'The targets, provider and model as the reference system’s clients read them' }),
+    target_scheme_ids: z.array(Id).meta({ description: 'The reference system’s name for scheme_ids' }),
+    target_datasource_ids: z
+      .array(Id)
+      .meta({ description: 'The reference system’s name for datasource_ids' }),
+    result_count: z.number().int().meta({ description: 'Results stored so far' }),
+    datarecord_count: z
+      .number()
+      .int()
+      .meta({ description: 'Records the job covers so far (final once planned)' }),
   })
   .meta({ id: 'JobPublic', example: JOB_EXAMPLE });
 export const JobsPublic = listOf(JobPublic).meta({ id: 'JobsPublic', example: listExample(JOB_EXAMPLE) });
 
 export const JobParams = z.object({ workspace_id: Id, job_id: Id });
+
+/**
+ * A job's name and description; `status: cancelled` asks to cancel it. The reference system's
+ * client sends `status` and `error_message` (null when unused) to stop a job; docsift sets every
+ * other status itself.
+ */
+export const JobUpdate = z
+  .object({
+    name: z.string().trim().min(1).max(255).nullish(),
+    description: z.string().max(10_000).nullish(),
+    status: z.string().nullish(),
+    error_message: z.string().nullish(),
+  })
+  .strict()
+  .meta({ id: 'JobUpdate' });
 
 export const JobFailures = z
   .object({
@@ -197,6 +258,11 @@ export const ResultPublic = z
     provider: z.string(),
     model: z.string(),
     created_at: Timestamp,
+    datarecord_id: Id.meta({ description: 'The reference system’s name for record_id' }),
+    timestamp: Timestamp.meta({ description: 'The reference system’s name for created_at' }),
+    display_value: z.unknown().meta({
+      description: 'The value to show: the one field’s value of a single-field scheme, else the whole value',
+    }),
   })
   .meta({ id: 'ResultPublic', example: RESULT_EXAMPLE });
 export const ResultsPublic = listOf(ResultPublic).meta({
@@ -204,11 +270,23 @@ export const ResultsPublic = listOf(ResultPublic).meta({
   example: listExample(RESULT_EXAMPLE),
 });
 
+/** Ids as a query carries several: repeated (`a=1&a=2`, joined by commas on the way) or comma-separated. */
+const IdList = z
+  .string()
+  .transform((v) => v.split(',').filter(Boolean))
+  .pipe(z.array(Id).min(1).max(1000));
+
 export const ResultsQuery = Paging.extend({
   job_id: Id.optional(),
   scheme_id: Id.optional(),
   datasource_id: Id.optional(),
   record_id: Id.optional(),
+  datarecord_ids: IdList.optional().meta({
+    description: 'Results of any of these records (repeat or comma-separate)',
+  }),
+  scheme_ids: IdList.optional().meta({
+    description: 'Results of any of these schemes (repeat or comma-separate)',
+  }),
   field: z.string().min(1).max(64).optional().meta({ description: 'A field of the value to filter on' }),
   label: z
     .string()

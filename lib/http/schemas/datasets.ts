@@ -12,29 +12,6 @@ const Metadata = z.record(z.string(), z.unknown()).meta({ description: 'Any JSON
 const RecordIds = z.array(Id).min(1).max(MAX_IDS_PER_REQUEST);
 const SourceIds = z.array(Id).max(100);
 
-export const DatasetCreate = z
-  .object({
-    name: Name,
-    description: Description.optional(),
-    custom_metadata: Metadata.default({}),
-    record_ids: RecordIds.optional().meta({ description: 'Initial members' }),
-    scheme_ids: SourceIds.optional().meta({ description: 'Schemes whose results the dataset carries' }),
-    job_ids: SourceIds.optional().meta({ description: 'Jobs whose results the dataset carries' }),
-  })
-  .meta({ id: 'DatasetCreate' });
-export type DatasetCreate = z.output<typeof DatasetCreate>;
-
-export const DatasetUpdate = z
-  .object({
-    name: Name.optional(),
-    description: Description.optional(),
-    custom_metadata: Metadata.optional(),
-    scheme_ids: SourceIds.optional().meta({ description: 'Replaces the dataset’s schemes' }),
-    job_ids: SourceIds.optional().meta({ description: 'Replaces the dataset’s jobs' }),
-  })
-  .meta({ id: 'DatasetUpdate' });
-export type DatasetUpdate = z.output<typeof DatasetUpdate>;
-
 export const DatasetPublic = z
   .object({
     id: Id,
@@ -70,6 +47,37 @@ export const ResultsFilter = z
     { message: 'label, min and max filter the value of a field: give field too', path: ['field'] },
   );
 export type ResultsFilter = z.output<typeof ResultsFilter>;
+
+export const DatasetCreate = z
+  .object({
+    name: Name,
+    description: Description.optional(),
+    custom_metadata: Metadata.default({}),
+    record_ids: RecordIds.optional().meta({ description: 'Initial members' }),
+    results_filter: ResultsFilter.optional().meta({
+      description:
+        'Initial members: the records of matching results, as POST …/members takes it (the job and scheme join the sources)',
+    }),
+    scheme_ids: SourceIds.optional().meta({ description: 'Schemes whose results the dataset carries' }),
+    job_ids: SourceIds.optional().meta({ description: 'Jobs whose results the dataset carries' }),
+  })
+  .refine((b) => !(b.record_ids && b.results_filter), {
+    message: 'Give record_ids or results_filter, not both',
+    path: ['results_filter'],
+  })
+  .meta({ id: 'DatasetCreate' });
+export type DatasetCreate = z.output<typeof DatasetCreate>;
+
+export const DatasetUpdate = z
+  .object({
+    name: Name.optional(),
+    description: Description.optional(),
+    custom_metadata: Metadata.optional(),
+    scheme_ids: SourceIds.optional().meta({ description: 'Replaces the dataset’s schemes' }),
+    job_ids: SourceIds.optional().meta({ description: 'Replaces the dataset’s jobs' }),
+  })
+  .meta({ id: 'DatasetUpdate' });
+export type DatasetUpdate = z.output<typeof DatasetUpdate>;
 
 /** The records list's filter, applied once. */
 export const RecordsFilter = z

@@ -23,45 +23,88 @@ export const CsvOptions = z
 
 export const PdfOptions = z.object({ split: z.enum(['page', 'document']).default('page') }).strict();
 
-/** `{name, type, options}`: the options each type takes, checked by type. */
+/**
+ * The reference system's way to say what a datasource holds, turned into docsift's `options`:
+ * `origin_details` (an object, or JSON in a multipart field) with `text_content` for `text`, and
+ * a CSV's `skip_rows` and `delimiter` at the top level. `options` wins where both say something;
+ * nulls are "not set". Anything else in `origin_details` lands in `options`, where the type's
+ * checks name it.
+ */
+function fromReferenceFields(input: unknown, ctx: z.RefinementCtx): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  const { origin_details, skip_rows, delimiter, ...rest } = input as Record<string, unknown>;
+  if (origin_details === undefined && skip_rows === undefined && delimiter === undefined) return input;
+  let origin: unknown = origin_details ?? {};
+  if (typeof origin === 'string') {
+    try {
+      origin = JSON.parse(origin);
+    } catch {
+      ctx.addIssue({ code: 'custom', path: ['origin_details'], message: 'Not valid JSON', input: origin });
+      return z.NEVER;
+    }
+  }
+  if (origin === null || typeof origin !== 'object' || Array.isArray(origin)) {
+    ctx.addIssue({ code: 'custom', path: ['origin_details'], message: 'An object', input: origin });
+    return z.NEVER;
+  }
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(origin)) {
+    if (value !== null) options[key === 'text_content' ? 'text' : key] = value;
+  }
+  // Multipart fields are text: a number that reads as one becomes one (else the check names it).
+  if (skip_rows !== undefined && skip_rows !== null)
+    options.skip_rows =
+      typeof skip_rows === 'string' && /^\d+$/.test(skip_rows) ? Number(skip_rows) : skip_rows;
+  if (delimiter !== undefined && delimiter !== null) options.delimiter = delimiter;
+  const own = rest.options && typeof rest.options === 'object' ? rest.options : {};
+  return { ...rest, options: { ...options, ...own } };
+}
+
+/**
+ * `{name, type, options}`: the options each type takes, checked by type. The reference
+ * system's `origin_details`, `skip_rows` and `delimiter` are taken too (see fromReferenceFields).
+ */
 export const DatasourceCreate = z
-  .discriminatedUnion('type', [
-    z
-      .object({
-        name: Name,
-        type: z.literal('text_block'),
-        options: z.object({ text: z.string().min(1).max(5_000_000) }).strict(),
-      })
-      .meta({ id: 'DatasourceCreateTextBlock', example: EXAMPLES.text_block }),
-    z
-      .object({ name: Name, type: z.literal('url'), options: z.object({ url: HttpUrl }).strict() })
-      .meta({ id: 'DatasourceCreateUrl', example: EXAMPLES.url }),
-    z
-      .object({
-        name: Name,
-        type: z.literal('url_list'),
-        options: z.object({ urls: z.array(HttpUrl).min(1).max(10_000) }).strict(),
-      })
-      .meta({ id: 'DatasourceCreateUrlList', example: EXAMPLES.url_list }),
-    z
-      .object({ name: Name, type: z.literal('csv'), options: CsvOptions.default({}) })
-      .meta({ id: 'DatasourceCreateCsv', example: EXAMPLES.csv }),
-    z
-      .object({ name: Name, type: z.literal('pdf'), options: PdfOptions.default({ split: 'page' }) })
-      .meta({ id: 'DatasourceCreatePdf', example: EXAMPLES.pdf }),
-    z
-      .object({
-        name: Name,
-        type: z.literal('bulk_pdf'),
-        options: z
-          .object({
-            filenames: z.array(Filename).min(1).max(100),
-            split: z.enum(['page', 'document']).default('page'),
-          })
-          .strict(),
-      })
-      .meta({ id: 'DatasourceCreateBulkPdf', example: EXAMPLES.bulk_pdf }),
-  ])
+  .preprocess(
+    fromReferenceFields,
+    z.discriminatedUnion('type', [
+      z
+        .object({
+          name: Name,
+          type: z.literal('text_block'),
+          options: z.object({ text: z.string().min(1).max(5_000_000) }).strict(),
+        })
+        .meta({ id: 'DatasourceCreateTextBlock', example: EXAMPLES.text_block }),
+      z
+        .object({ name: Name, type: z.literal('url'), options: z.object({ url: HttpUrl }).strict() })
+        .meta({ id: 'DatasourceCreateUrl', example: EXAMPLES.url }),
+      z
+        .object({
+          name: Name,
+          type: z.literal('url_list'),
+          options: z.object({ urls: z.array(HttpUrl).min(1).max(10_000) }).strict(),
+        })
+        .meta({ id: 'DatasourceCreateUrlList', example: EXAMPLES.url_list }),
+      z
+        .object({ name: Name, type: z.literal('csv'), options: CsvOptions.default({}) })
+        .meta({ id: 'DatasourceCreateCsv', example: EXAMPLES.csv }),
+      z
+        .object({ name: Name, type: z.literal('pdf'), options: PdfOptions.default({ split: 'page' }) })
+        .meta({ id: 'DatasourceCreatePdf', example: EXAMPLES.pdf }),
+      z
+        .object({
+          name: Name,
+          type: z.literal('bulk_pdf'),
+          options: z
+            .object({
+              filenames: z.array(Filename).min(1).max(100),
+              split: z.enum(['page', 'document']).default('page'),
+            })
+            .strict(),
+        })
+        .meta({ id: 'DatasourceCreateBulkPdf', example: EXAMPLES.bulk_pdf }),
+    ]),
+  )
   .meta({ id: 'DatasourceCreate', example: EXAMPLES.csv });
 export type DatasourceCreate = z.output<typeof DatasourceCreate>;
 
@@ -86,6 +129,16 @@ export const DatasourcePublic = z
     error_message: z.string().nullable(),
     metadata: z.record(z.string(), z.unknown()),
     record_count: z.number().int(),
+    description: z.string().nullable(),
+    user_id: Id.nullable().meta({ description: 'Who created it: the workspace’s owner' }),
+    origin_details: z.record(z.string(), z.unknown()).meta({
+      description:
+        'The reference system’s name for options (a text as text_content, at most its first 2,000 characters)',
+    }),
+    source_metadata: z
+      .record(z.string(), z.unknown())
+      .meta({ description: 'The reference system’s name for metadata' }),
+    data_record_count: z.number().int().meta({ description: 'The reference system’s name for record_count' }),
     created_at: Timestamp,
     updated_at: Timestamp,
     upload: Upload.optional(),
@@ -97,12 +150,34 @@ export const DatasourcesPublic = listOf(DatasourcePublic).meta({
   example: listExample(DATASOURCE_EXAMPLE),
 });
 
-export const DatasourceUpdate = z.object({ name: Name }).meta({ id: 'DatasourceUpdate' });
+/**
+ * A rename or a new description. The reference system's client sends the datasource's
+ * server-owned fields too (`status`, `error_message`, `source_metadata`, `origin_details`):
+ * null or unchanged they are fine, a change is a 409 (ingestion owns them).
+ */
+export const DatasourceUpdate = z
+  .object({
+    name: Name.nullish(),
+    description: z.string().max(10_000).nullish(),
+    status: z.string().nullish(),
+    error_message: z.string().nullish(),
+    source_metadata: z.record(z.string(), z.unknown()).nullish(),
+    origin_details: z.record(z.string(), z.unknown()).nullish(),
+  })
+  .strict()
+  .meta({ id: 'DatasourceUpdate' });
+export type DatasourceUpdate = z.output<typeof DatasourceUpdate>;
 
 export const DatasourceParams = z.object({ workspace_id: Id, datasource_id: Id });
 
 export const RowsQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
+  skip: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'The reference system’s name for offset' }),
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
@@ -154,7 +229,16 @@ export const RecordAppend = z
   .object({
     content: z.string().min(1).max(5_000_000),
     content_type: z.enum(['text', 'url']),
-    event_timestamp: z.iso.datetime({ offset: true }).optional(),
+    title: z
+      .string()
+      .trim()
+      .max(1000)
+      .nullish()
+      .transform((v) => v || undefined),
+    event_timestamp: z.iso
+      .datetime({ offset: true })
+      .nullish()
+      .transform((v) => v ?? undefined),
   })
   .meta({ id: 'RecordAppend' });
 

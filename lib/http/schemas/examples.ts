@@ -14,6 +14,7 @@ const ID = {
   job: '01938a6e-5061-7e00-8e55-000000000005',
   result: '01938a6e-6172-7f00-9f66-000000000006',
 };
+const OWNER = '01938a6e-0b1c-7900-8900-000000000000';
 const CREATED = '2026-12-02T09:30:00.000Z';
 const FINISHED = '2026-12-02T09:31:12.000Z';
 
@@ -59,6 +60,11 @@ export const DATASOURCE_EXAMPLE = {
   error_message: null,
   metadata: {},
   record_count: 0,
+  description: null,
+  user_id: OWNER,
+  origin_details: DATASOURCE_CREATE_EXAMPLES.csv.options,
+  source_metadata: {},
+  data_record_count: 0,
   created_at: CREATED,
   updated_at: CREATED,
   upload: {
@@ -79,6 +85,10 @@ export const SCHEME_PUBLIC_EXAMPLE = {
   id: ID.scheme,
   workspace_id: ID.workspace,
   ...SCHEME_EXAMPLE,
+  validation_rules: null,
+  user_id: OWNER,
+  classification_count: 238,
+  job_count: 1,
   created_at: CREATED,
   updated_at: CREATED,
 };
@@ -118,24 +128,38 @@ export const JOB_EXAMPLE = {
   updated_at: FINISHED,
   finished_at: FINISHED,
   planned: true,
+  user_id: OWNER,
+  configuration: {
+    scheme_ids: [ID.scheme],
+    datasource_ids: [ID.datasource],
+    record_ids: [],
+    llm_provider: 'openai',
+    llm_model: 'gpt-4o-mini',
+  },
+  target_scheme_ids: [ID.scheme],
+  target_datasource_ids: [ID.datasource],
+  result_count: 119,
+  datarecord_count: 120,
 };
 
 /** One record's answer to the example scheme, with the justification its `topics` field asks for. */
+const RESULT_VALUE = {
+  topics: ['economy', 'taxes'],
+  stance: 'against',
+  intensity: 4,
+  confidence: 0.82,
+  mentions_vote: true,
+  summary: 'The speaker rejects the tax reform as unfair to small businesses.',
+  named_people: [{ name: 'Anna Berg', role: 'finance minister', quoted: true }],
+};
+
 export const RESULT_EXAMPLE = {
   id: ID.result,
   job_id: ID.job,
   record_id: ID.record,
   scheme_id: ID.scheme,
   datasource_id: ID.datasource,
-  value: {
-    topics: ['economy', 'taxes'],
-    stance: 'against',
-    intensity: 4,
-    confidence: 0.82,
-    mentions_vote: true,
-    summary: 'The speaker rejects the tax reform as unfair to small businesses.',
-    named_people: [{ name: 'Anna Berg', role: 'finance minister', quoted: true }],
-  },
+  value: RESULT_VALUE,
   justifications: {
     topics: {
       reasoning: 'The speech is about the tax reform and its cost to businesses.',
@@ -145,6 +169,9 @@ export const RESULT_EXAMPLE = {
   provider: 'openai',
   model: 'gpt-4o-mini',
   created_at: FINISHED,
+  datarecord_id: ID.record,
+  timestamp: FINISHED,
+  display_value: RESULT_VALUE,
 };
 
 /** The list envelope around one example item. */

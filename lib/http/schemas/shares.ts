@@ -45,6 +45,7 @@ export const SharePublic = z
     resource_type: ShareResourceType,
     resource_id: Id,
     workspace_id: Id,
+    user_id: Id.meta({ description: 'Who made the link' }),
     name: z.string().nullable(),
     description: z.string().nullable(),
     permission_level: Permission,

@@ -49,14 +49,19 @@ export const UserCreate = z
   })
   .meta({ id: 'UserCreate' });
 
+/** An optional field that may also be null, meaning "not set" (the reference system's clients send null). */
+function unsetWhenNull<T extends z.ZodType>(schema: T) {
+  return schema.nullish().transform((v) => v ?? undefined);
+}
+
 export const UserUpdateMe = z
-  .object({ email: Email.optional(), full_name: FullName.optional() })
+  .object({ email: unsetWhenNull(Email), full_name: FullName.optional() })
   .meta({ id: 'UserUpdateMe' });
 
 export const UserUpdate = z
   .object({
-    email: Email.optional(),
-    password: Password.optional(),
+    email: unsetWhenNull(Email),
+    password: unsetWhenNull(Password),
     full_name: FullName.optional(),
     is_active: z.boolean().optional(),
     is_superuser: z.boolean().optional(),

@@ -12,6 +12,7 @@ export const WorkspacePublic = z
     description: z.string().nullable(),
     icon: z.string().nullable(),
     owner_id: Id,
+    user_id_ownership: Id.meta({ description: 'The reference system’s name for owner_id' }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })

@@ -1,4 +1,5 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { type MetricPoint, onMetric } from '#lib/observability/metrics.ts';
 import { OpenAiProvider } from '#lib/ports/llm/openai.ts';
 import { type LlmProvider, type LlmRequest, type LlmUsage, ProviderError } from '#lib/ports/llm/provider.ts';
 import { type ResilienceOptions, withResilience } from '#lib/ports/llm/resilient.ts';
@@ -202,5 +203,32 @@ describe('withResilience usage', () => {
     expect(fake.requests).toHaveLength(3);
     expect(usages).toHaveLength(2);
     expect(usages.map((u) => u.inputTokens)).toEqual(fake.requests.slice(1).map((r) => r.usage!.input));
+  });
+});
+
+describe('withResilience metrics', () => {
+  it('counts calls, failures, 429s, retries, latency and tokens by provider and model', async () => {
+    const seen: MetricPoint[] = [];
+    const stop = onMetric((p) => void seen.push(p));
+    try {
+      const { provider } = wrapped({ maxAttempts: 2 });
+      // A 429 then an answer; then two 500s (a failure); then a cancel (neither).
+      fake.script({ kind: 'status', status: 429, retryAfter: 0 });
+      await provider.classify(request);
+      fake.script({ kind: 'status', status: 500 }, { kind: 'status', status: 500 });
+      await failure(provider.classify(request));
+      await failure(provider.classify({ ...request, stillWanted: async () => false }));
+    } finally {
+      stop();
+    }
+    const total = (name: string) => seen.filter((p) => p.name === name).reduce((sum, p) => sum + p.value, 0);
+    expect(
+      seen.every((p) => p.dimensions.provider === 'openai' && p.dimensions.model === 'gpt-4o-mini'),
+    ).toBe(true);
+    expect([total('ProviderCalls'), total('ProviderFailures')]).toEqual([2, 1]);
+    expect([total('ProviderThrottles'), total('ProviderRetries')]).toEqual([1, 2]);
+    expect(seen.filter((p) => p.name === 'ProviderLatency')).toHaveLength(4);
+    expect(total('InputTokens')).toBe(fake.requests.at(1)!.usage!.input);
+    expect(total('OutputTokens')).toBeGreaterThan(0);
   });
 });

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import pLimit from 'p-limit';
+import { recordMetric } from '#lib/observability/metrics.ts';
 import { type LlmProvider, type LlmRequest, type LlmResponse, ProviderError } from './provider.ts';
 
 export type ResilienceOptions = {
@@ -62,10 +63,46 @@ export function withResilience(provider: LlmProvider, options: ResilienceOptions
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });
+    const started = performance.now();
+    const dims = { provider: provider.name, model: request.model };
     try {
-      return await Promise.race([provider.classify({ ...request, signal }), aborted]);
+      return await Promise.race([
+        provider.classify({ ...request, signal, onUsage: counted(request) }),
+        aborted,
+      ]);
+    } catch (error) {
+      if (error instanceof ProviderError && error.status === 429) recordMetric('ProviderThrottles', dims);
+      throw error;
     } finally {
       clearTimeout(timer);
+      recordMetric('ProviderLatency', dims, performance.now() - started);
+    }
+  }
+
+  /** The request's usage callback, counting the tokens of every billed attempt first. */
+  function counted(request: LlmRequest): LlmRequest['onUsage'] {
+    const dims = { provider: provider.name, model: request.model };
+    return (usage) => {
+      recordMetric('InputTokens', dims, usage.inputTokens);
+      recordMetric('CachedInputTokens', dims, usage.cachedInputTokens);
+      recordMetric('OutputTokens', dims, usage.outputTokens);
+      return request.onUsage?.(usage);
+    };
+  }
+
+  /** One call with its retries, counted: a call, and a failure when no answer came (a cancel is neither). */
+  async function observed(request: LlmRequest): Promise<LlmResponse> {
+    const dims = { provider: provider.name, model: request.model };
+    try {
+      const response = await classify(request);
+      recordMetric('ProviderCalls', dims);
+      return response;
+    } catch (error) {
+      if (!isCancel(error, request)) {
+        recordMetric('ProviderCalls', dims);
+        recordMetric('ProviderFailures', dims);
+      }
+      throw error;
     }
   }
 
@@ -86,6 +123,7 @@ export function withResilience(provider: LlmProvider, options: ResilienceOptions
             cause: error,
           });
         }
+        recordMetric('ProviderRetries', { provider: provider.name, model: request.model });
         const backoff = o.random() * Math.min(o.maxDelayMs, o.baseDelayMs * 2 ** (n - 1));
         const wait = Math.min(o.maxDelayMs, Math.max(error.retryAfterMs ?? 0, backoff));
         try {
@@ -99,9 +137,17 @@ export function withResilience(provider: LlmProvider, options: ResilienceOptions
 
   return {
     name: provider.name,
-    classify: (request) => limit(() => classify(request)),
+    classify: (request) => limit(() => observed(request)),
     ...(provider.models ? { models: () => provider.models!() } : {}),
   };
+}
+
+/** A call ended by its caller (cancelled, no longer wanted), not by the provider. */
+function isCancel(error: unknown, request: LlmRequest): boolean {
+  return (
+    Boolean(request.signal?.aborted) ||
+    (error instanceof ProviderError && !error.retryable && error.reason === 'The request was cancelled')
+  );
 }
 
 function cancelled(cause: unknown): ProviderError {

@@ -1,5 +1,6 @@
-import type { SQSRecord } from 'aws-lambda';
+import type { SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import { PgBoss } from 'pg-boss';
+import { CORRELATION_ATTRIBUTE, correlationId } from '#lib/observability/correlation.ts';
 import {
   deadLetterQueueOf,
   MAX_DELAY_SECONDS,
@@ -89,6 +90,12 @@ export async function releaseAbandoned(boss: PgBoss, queues: string[]): Promise<
   return held.length;
 }
 
+/**
+ * A message as a pg-boss job holds it: the body, the correlation id of the work that sent it
+ * (SQS keeps it as a message attribute) and when it was sent (SQS's SentTimestamp).
+ */
+type LocalMessage = { body: string; correlation_id?: string; sent_at?: number };
+
 /** Sends to a pg-boss queue. */
 export class PgBossQueueSender implements QueueSender {
   constructor(private readonly boss: PgBoss) {}
@@ -97,9 +104,15 @@ export class PgBossQueueSender implements QueueSender {
     if (bodies.length === 0) return;
     const delay = options.delaySeconds && Math.min(MAX_DELAY_SECONDS, Math.round(options.delaySeconds));
     const startAfter = delay ? new Date(Date.now() + delay * 1000) : undefined;
+    const correlation = correlationId();
+    const job = (body: unknown): LocalMessage => ({
+      body: JSON.stringify(body),
+      ...(correlation && { correlation_id: correlation }),
+      sent_at: Date.now(),
+    });
     await this.boss.insert(
       queue,
-      bodies.map((body) => ({ data: { body: JSON.stringify(body) }, ...(startAfter && { startAfter }) })),
+      bodies.map((body) => ({ data: job(body), ...(startAfter && { startAfter }) })),
     );
   }
 }
@@ -112,7 +125,18 @@ export class PgBossQueueSource implements QueueSource {
   ) {}
 
   async receive(max: number): Promise<SQSRecord[]> {
-    const jobs = await this.boss.fetch<{ body: string }>(this.queue, { batchSize: max });
+    const attributesOf = (data: LocalMessage): SQSMessageAttributes =>
+      data.correlation_id
+        ? {
+            [CORRELATION_ATTRIBUTE]: {
+              stringValue: data.correlation_id,
+              dataType: 'String',
+              stringListValues: [],
+              binaryListValues: [],
+            },
+          }
+        : {};
+    const jobs = await this.boss.fetch<LocalMessage>(this.queue, { batchSize: max });
     const now = String(Date.now());
     return jobs.map((job) => ({
       messageId: job.id,
@@ -120,11 +144,11 @@ export class PgBossQueueSource implements QueueSource {
       body: job.data.body,
       attributes: {
         ApproximateReceiveCount: String(job.retryCount + 1),
-        SentTimestamp: now,
+        SentTimestamp: String(job.data.sent_at ?? now),
         SenderId: 'local',
         ApproximateFirstReceiveTimestamp: now,
       },
-      messageAttributes: {},
+      messageAttributes: attributesOf(job.data),
       md5OfBody: '',
       eventSource: 'aws:sqs',
       eventSourceARN: `arn:aws:sqs:local:000000000000:${this.queue}`,

@@ -7,7 +7,9 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { SQSRecord } from 'aws-lambda';
+import type { SQSMessageAttributes, SQSRecord } from 'aws-lambda';
+import { CORRELATION_ATTRIBUTE, correlationId } from '#lib/observability/correlation.ts';
+import { captureClient } from '#lib/observability/tracing.ts';
 import { MAX_DELAY_SECONDS, type QueueSender, type QueueSource, type SendOptions } from './queue.ts';
 
 /**
@@ -19,9 +21,9 @@ export function newSqsClient(): SQSClient {
 }
 
 let shared: SQSClient | undefined;
-/** The process's SQS client. */
+/** The process's SQS client (traced where tracing is on: sent messages carry the trace on). */
 export function sqsClient(): SQSClient {
-  shared ??= newSqsClient();
+  shared ??= captureClient(newSqsClient());
   return shared;
 }
 
@@ -45,11 +47,15 @@ export class SqsQueueSender implements QueueSender {
   async send(queue: string, bodies: unknown[], options: SendOptions = {}): Promise<void> {
     const url = await queueUrl(this.client, queue);
     const delay = options.delaySeconds && Math.min(MAX_DELAY_SECONDS, Math.round(options.delaySeconds));
+    const correlation = correlationId();
     for (let i = 0; i < bodies.length; i += 10) {
       const entries = bodies.slice(i, i + 10).map((body, j) => ({
         Id: String(j),
         MessageBody: JSON.stringify(body),
         ...(delay && { DelaySeconds: delay }),
+        ...(correlation && {
+          MessageAttributes: { [CORRELATION_ATTRIBUTE]: { DataType: 'String', StringValue: correlation } },
+        }),
       }));
       const out = await this.client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
       if (out.Failed?.length)
@@ -70,12 +76,29 @@ function toRecord(message: Message, queueArn: string): SQSRecord {
       SenderId: a.SenderId ?? 'local',
       ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
     },
-    messageAttributes: {},
+    messageAttributes: toRecordAttributes(message),
     md5OfBody: message.MD5OfBody ?? '',
     eventSource: 'aws:sqs',
     eventSourceARN: queueArn,
     awsRegion: process.env.AWS_REGION ?? 'us-east-1',
   };
+}
+
+/** A received message's string attributes, spelled as Lambda's SQS event spells them. */
+function toRecordAttributes(message: Message): SQSMessageAttributes {
+  return Object.fromEntries(
+    Object.entries(message.MessageAttributes ?? {})
+      .filter(([, a]) => a.StringValue !== undefined)
+      .map(([name, a]) => [
+        name,
+        {
+          stringValue: a.StringValue,
+          dataType: a.DataType ?? 'String',
+          stringListValues: [],
+          binaryListValues: [],
+        },
+      ]),
+  );
 }
 
 /**
@@ -122,6 +145,7 @@ export class SqsQueueSource implements QueueSource {
         MaxNumberOfMessages: Math.min(max, 10),
         WaitTimeSeconds: this.waitSeconds,
         MessageSystemAttributeNames: ['All'],
+        MessageAttributeNames: ['All'],
       }),
     );
     const arn = `arn:aws:sqs:${process.env.AWS_REGION ?? 'us-east-1'}:000000000000:${this.queue}`;
