@@ -89,31 +89,33 @@ try {
   }
 
   const anchor = bundles[0]!;
-  const anchorMs = median(anchor.wall);
+  const anchorCpu = median(anchor.cpu);
   console.log(
     `Node ${process.version}, ${ROUNDS} imports each (medians), load average ${loadavg()[0]!.toFixed(1)}; ` +
       `${bundles.length} bundles built in ${buildSeconds.toFixed(0)} s`,
   );
   console.log(
     `${'function'.padEnd(32)} ${'routes'.padStart(6)} ${'start MB'.padStart(8)} ${'lazy MB'.padStart(8)} ` +
-      `${'import ms'.padStart(9)} ${'cpu ms'.padStart(7)} ${'× anchor'.padStart(8)}`,
+      `${'import ms'.padStart(9)} ${'cpu ms'.padStart(7)} ${'cpu × anchor'.padStart(12)}`,
   );
   const misses: string[] = [];
   for (const b of bundles) {
-    const wall = median(b.wall);
+    const [wall, cpu] = [median(b.wall), median(b.cpu)];
     console.log(
       `${b.name.padEnd(32)} ${String(b.routes || '').padStart(6)} ${mb(b.size.initialBytes).padStart(8)} ` +
-        `${mb(b.size.lazyBytes).padStart(8)} ${wall.toFixed(0).padStart(9)} ${median(b.cpu).toFixed(0).padStart(7)} ` +
-        `${(wall / anchorMs).toFixed(1).padStart(8)}`,
+        `${mb(b.size.lazyBytes).padStart(8)} ${wall.toFixed(0).padStart(9)} ${cpu.toFixed(0).padStart(7)} ` +
+        `${(cpu / anchorCpu).toFixed(1).padStart(12)}`,
     );
     if (b.kind !== 'routes') continue;
     if (b.size.initialBytes > MAX_ROUTE_BYTES)
       misses.push(`${b.name}: ${mb(b.size.initialBytes)} MB at start`);
-    if (wall > MAX_ROUTE_IMPORT_MS) misses.push(`${b.name}: ${wall.toFixed(0)} ms to import`);
+    if (cpu > MAX_ROUTE_IMPORT_MS) misses.push(`${b.name}: ${cpu.toFixed(0)} ms of CPU to import`);
   }
+  // Judged by CPU time: on a machine busy with other work, wall time is mostly waiting for a
+  // core, while the CPU time stays about what an idle machine's wall time is.
   console.log(
     `\nGoal for route functions: ≤ ${MAX_ROUTE_BYTES / 1e6} MB loaded at start, ≤ ${MAX_ROUTE_IMPORT_MS} ms to import ` +
-      `(anchor ${anchorMs.toFixed(0)} ms on this machine now). ` +
+      `(CPU time; the anchor takes ${anchorCpu.toFixed(0)} ms here). ` +
       (misses.length === 0 ? 'Every route function meets it.' : `Missed: ${misses.join('; ')}.`),
   );
 } finally {
