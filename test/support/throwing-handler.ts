@@ -1,4 +1,4 @@
-// A Lambda entry for test/infra/stack-traces.test.ts: its errors' stacks must name these lines.
+// A Lambda entry for test/infra/bundled-runtime.test.ts: its errors' stacks must name these lines.
 function failDeep(): never {
   throw new Error('failed on purpose');
 }
