@@ -10,7 +10,7 @@ import { downloadResponse, RawResponse } from '#lib/http/response.ts';
 import { jobs } from '#lib/http/routes/jobs.ts';
 import { JobEstimate } from '#lib/http/schemas/classification.ts';
 import { platform } from '#lib/platform.ts';
-import { estimateJob } from '#lib/services/estimates.ts';
+import { estimateJob, requireBatchBudget } from '#lib/services/estimates.ts';
 import { announceJobFinished } from '#lib/services/job-events.ts';
 import { jobExport, jobSummary } from '#lib/services/job-reports.ts';
 import {
@@ -20,6 +20,7 @@ import {
   jobFailures,
   jobOut,
   listJobs,
+  openBatchMessages,
   renameJob,
   requireJob,
   retryJob,
@@ -39,6 +40,18 @@ export const create = httpHandler(jobs.create, async ({ db, user, params, body }
         message: `No price is configured for ${provider} ${model} (LLM_PRICES); use max_tokens`,
       },
     ]);
+  }
+  if (input.mode === 'batch') {
+    if (!llm().providers.get(provider)?.batches)
+      throw new ValidationError([
+        {
+          location: 'body',
+          path: 'mode',
+          message: `Batch mode needs a provider with a batch API (openai); "${provider}" has none here (Bedrock batch inference is not implemented)`,
+        },
+      ]);
+    if (!dryRun)
+      await requireBatchBudget(db, user, params.workspace_id, { ...input, provider, model }, priceTable());
   }
   if (dryRun) {
     const estimate = await estimateJob(
@@ -81,6 +94,9 @@ export { deleteHandler as delete };
 
 async function cancelAndAnnounce(db: Db, user: User, workspaceId: string, jobId: string) {
   const job = await cancelJob(db, user, workspaceId, jobId);
+  // Its provider batches are cancelled by the classify worker, which holds the provider's key (or by the next sweep).
+  const batches = await openBatchMessages(db, job.id);
+  if (batches.length > 0) await platform().queue.send(config().classifyQueue, batches);
   // A recurring task's run waiting on this job ends now (the maintenance sweep would, later).
   await announceJobFinished(db, platform().queue, config().taskQueue, job.id);
   // Its job.cancelled event is in the outbox: published now (or by the next sweep).

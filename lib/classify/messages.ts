@@ -18,10 +18,22 @@ export const ClassifyItems = z.object({
   items: z.array(z.object({ record_id: z.uuid(), scheme_id: z.uuid() })).min(1),
 });
 
-export const ClassifyMessage = z.discriminatedUnion('kind', [PlanJob, ClassifyItems]);
+/**
+ * Move a provider batch of a job in batch mode along: submit it (preparing), look at it and
+ * collect its answers (submitted), or cancel it (its job no longer runs). Sent by the planner,
+ * the cancel route and every maintenance sweep; idempotent (lib/services/classify-batch.ts).
+ */
+export const AdvanceBatch = z.object({
+  kind: z.literal('advance_batch'),
+  job_id: z.uuid(),
+  batch_id: z.uuid(),
+});
+
+export const ClassifyMessage = z.discriminatedUnion('kind', [PlanJob, ClassifyItems, AdvanceBatch]);
 export type ClassifyMessage = z.output<typeof ClassifyMessage>;
 export type PlanJob = z.output<typeof PlanJob>;
 export type ClassifyItems = z.output<typeof ClassifyItems>;
+export type AdvanceBatch = z.output<typeof AdvanceBatch>;
 
 /** Items per classify message by default: small, so one slow answer holds back little else. */
 export const ITEMS_PER_MESSAGE = 5;

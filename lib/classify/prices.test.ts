@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { costOf, DEFAULT_PRICES, PriceConfigError, priceOf, pricesFromEnv } from './prices.ts';
+import { batchPrice, costOf, DEFAULT_PRICES, PriceConfigError, priceOf, pricesFromEnv } from './prices.ts';
 
 describe('prices', () => {
   it('are the dated defaults without LLM_PRICES', () => {
@@ -40,5 +40,19 @@ describe('prices', () => {
     // Without a cached price, cached tokens cost what input does.
     expect(costOf({ input: 1, output: 0 }, usage)).toBeCloseTo(1, 12);
     expect(costOf(undefined, usage)).toBeNull();
+  });
+
+  it('halve every token kind for a batch, cached input falling back to input', () => {
+    expect(batchPrice({ input: 0.15, cached_input: 0.075, output: 0.6 })).toEqual({
+      input: 0.075,
+      cached_input: 0.0375,
+      output: 0.3,
+    });
+    expect(batchPrice({ input: 0.25, output: 1.25 })).toEqual({
+      input: 0.125,
+      cached_input: 0.125,
+      output: 0.625,
+    });
+    expect(batchPrice(undefined)).toBeUndefined();
   });
 });

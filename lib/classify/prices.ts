@@ -104,3 +104,23 @@ export function costOf(price: Price | undefined, usage: LlmUsage): number | null
     uncached * price.input + cached * (price.cached_input ?? price.input) + usage.outputTokens * price.output;
   return micro / 1_000_000;
 }
+
+/**
+ * What the OpenAI Batch API bills: half the price of every token kind (its documented discount
+ * for answers within 24 hours). LLM_PRICES sets the online price; the batch price follows it.
+ */
+export const BATCH_DISCOUNT = 0.5;
+
+/**
+ * The price of a call made through a provider's batch API.
+ *
+ * @example batchPrice({ input: 0.15, cached_input: 0.075, output: 0.6 }) // { input: 0.075, cached_input: 0.0375, output: 0.3 }
+ */
+export function batchPrice(price: Price | undefined): Price | undefined {
+  if (!price) return undefined;
+  return {
+    input: price.input * BATCH_DISCOUNT,
+    cached_input: (price.cached_input ?? price.input) * BATCH_DISCOUNT,
+    output: price.output * BATCH_DISCOUNT,
+  };
+}

@@ -117,6 +117,8 @@ export interface ClassificationSchemesTable {
   updated_at: UpdatedAt;
 }
 
+export type JobMode = 'online' | 'batch';
+
 export interface ClassificationJobsTable {
   id: string;
   workspace_id: string;
@@ -143,6 +145,8 @@ export interface ClassificationJobsTable {
   planned_records: Generated<number>;
   /** Set once every work item exists: until then progress.total still grows. */
   planned_at: Date | null;
+  /** online, or batch: through the provider's batch API (lib/services/classify-batch.ts). */
+  mode: Generated<JobMode>;
   /** Tokens (input + output) its calls used so far: the budget's counter. */
   used_tokens: ColumnType<string, never, never>;
   /** Cost of its priced calls so far (numeric, as text): the budget's counter. */
@@ -160,7 +164,28 @@ export interface ClassificationItemsTable {
   lease_owner: string | null;
   /** When the lease runs out unless renewed: then another delivery may claim the item. */
   lease_expires_at: Date | null;
+  /** The provider batch it went out in (batch mode): the online worker leaves it alone while pending. */
+  batch_id: string | null;
   updated_at: UpdatedAt;
+}
+
+/** preparing: made, not yet at the provider; submitted: at the provider; then settled. */
+export type BatchStatus = 'preparing' | 'submitted' | 'completed' | 'cancelled' | 'failed';
+
+/** One provider batch of a job in batch mode (see lib/services/classify-batch.ts). */
+export interface ClassificationBatchesTable {
+  id: string;
+  job_id: string;
+  status: Generated<BatchStatus>;
+  provider_batch_id: string | null;
+  input_file_id: string | null;
+  /** The provider's last word on it (validating, in_progress, completed, expired…). */
+  provider_status: string | null;
+  request_count: Generated<number>;
+  error_message: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  finished_at: Date | null;
 }
 
 export interface ClassificationResultsTable {
@@ -385,6 +410,7 @@ export interface Database {
   classification_jobs: ClassificationJobsTable;
   classification_items: ClassificationItemsTable;
   classification_results: ClassificationResultsTable;
+  classification_batches: ClassificationBatchesTable;
   recurring_tasks: RecurringTasksTable;
   task_runs: TaskRunsTable;
   share_links: ShareLinksTable;
@@ -423,6 +449,7 @@ export interface LlmUsageTable {
 export type ClassificationScheme = Selectable<ClassificationSchemesTable>;
 export type ClassificationJob = Selectable<ClassificationJobsTable>;
 export type ClassificationResult = Selectable<ClassificationResultsTable>;
+export type ClassificationBatch = Selectable<ClassificationBatchesTable>;
 
 export type Dataset = Selectable<DatasetsTable>;
 export type BundleExport = Selectable<BundleExportsTable>;

@@ -12,6 +12,7 @@ import { limitTransaction } from '#lib/db/statement-timeout.ts';
 import { jobFinished } from '#lib/events/lifecycle.ts';
 import { nudgeDispatch, recordEvents } from '#lib/events/outbox.ts';
 import { newId } from '#lib/ids.ts';
+import { advanceBatch, batchItems } from './classify-batch.ts';
 import { type ClassifyDeps, classifyItems } from './classify-items.ts';
 import { announceJobFinished, itemCounts } from './job-events.ts';
 
@@ -34,6 +35,10 @@ export async function handleClassifyMessage(deps: ClassifyDeps, body: string): P
     throw new PoisonClassifyMessageError('Not a classify message', { cause });
   }
   if (message.kind === 'plan_job') return planJob(deps, message);
+  if (message.kind === 'advance_batch') {
+    if (await advanceBatch(deps, message)) await finishAndAnnounce(deps, message.job_id);
+    return;
+  }
   if (await classifyItems(deps, message)) await finishAndAnnounce(deps, message.job_id);
 }
 
@@ -143,7 +148,11 @@ async function planJob(deps: ClassifyDeps, message: PlanJob): Promise<void> {
             .orderBy('scheme_id')
             .execute();
     const size = deps.settings.itemsPerMessage ?? ITEMS_PER_MESSAGE;
-    const messages: ClassifyMessage[] = itemMessages(job.id, items, size);
+    // A batch job's first planning puts each chunk's items in one provider batch; a retry runs online.
+    const messages: ClassifyMessage[] =
+      job.mode === 'batch' && job.planned_at === null
+        ? await batchItems(trx, job.id, items)
+        : itemMessages(job.id, items, size);
     if (!step.last) messages.push({ kind: 'plan_job', job_id: job.id, after: step.end! });
     // Sent while the row is held (SQS, or pg-boss's own pool: never a second connection of
     // ours), so the cursor moves only once they are out.
@@ -167,8 +176,16 @@ async function resetFailed(trx: Db, jobId: string, after: string | null, end: st
   if (end === null || end === after) return;
   await trx
     .updateTable('classification_items')
-    // A lease left by a holder the budget stopped must not keep the retry waiting.
-    .set({ status: 'pending', attempts: 0, reason: null, lease_owner: null, lease_expires_at: null })
+    // A lease left by a holder the budget stopped must not keep the retry waiting; a retry
+    // runs online, so the item leaves its batch.
+    .set({
+      status: 'pending',
+      attempts: 0,
+      reason: null,
+      lease_owner: null,
+      lease_expires_at: null,
+      batch_id: null,
+    })
     .where('job_id', '=', jobId)
     .where('status', '=', 'failed')
     .$if(after !== null, (q) => q.where('record_id', '>', after!))
@@ -299,6 +316,7 @@ export async function failDeadClassifyMessage(db: Db, body: string): Promise<voi
     });
     return;
   }
+  if (message.kind === 'advance_batch') return; // Its batch stays open: the next sweep sends it again.
   for (const item of message.items) {
     // An item under a live lease is another delivery's, which settles it (or, dead, lets the
     // lease run out and the maintenance sweep send it again).

@@ -13,14 +13,27 @@ import {
   verifyEvidence,
 } from '#lib/classify/index.ts';
 import { type ClassifyItems, ITEMS_PER_MESSAGE, itemMessages } from '#lib/classify/messages.ts';
-import { costOf, type Price, type PriceTable, priceOf, priceTable } from '#lib/classify/prices.ts';
+import {
+  batchPrice,
+  costOf,
+  type Price,
+  type PriceTable,
+  priceOf,
+  priceTable,
+} from '#lib/classify/prices.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { ClassificationJob, ClassificationScheme } from '#lib/db/schema.ts';
 import { jobFinished } from '#lib/events/lifecycle.ts';
 import { nudgeDispatch, recordEvents } from '#lib/events/outbox.ts';
 import { newId } from '#lib/ids.ts';
 import { recordMetric } from '#lib/observability/metrics.ts';
-import { type LlmProvider, type LlmUsage, ProviderError } from '#lib/ports/llm/provider.ts';
+import {
+  type BatchAnswer,
+  type LlmProvider,
+  type LlmRequest,
+  type LlmUsage,
+  ProviderError,
+} from '#lib/ports/llm/provider.ts';
 import { MAX_DELAY_SECONDS, type QueueSender } from '#lib/ports/queue/queue.ts';
 import { claimItems, type ItemKey, LEASE_SECONDS, releaseLeases, renewLeases } from './item-leases.ts';
 import { announceJobFinished, itemCounts } from './job-events.ts';
@@ -54,7 +67,7 @@ const CANCEL_POLL_MS = 1000;
 type Scheme = ClassificationScheme & { fields: SchemeField[] };
 type RecordText = { id: string; title: string | null; text_content: string };
 /** One provider conversation: a record and the schemes one call asks for (a repair turn included). */
-type Unit = { record: RecordText; call: SchemeCall<Scheme> };
+export type Unit = { record: RecordText; call: SchemeCall<Scheme> };
 
 /**
  * Classifies the items of a message. Each item is claimed first, with a lease (see
@@ -104,49 +117,79 @@ async function sendForLater(deps: ClassifyDeps, jobId: string, held: (ItemKey & 
   await deps.queue.send(deps.settings.classifyQueue, itemMessages(jobId, held, size), { delaySeconds });
 }
 
-async function classifyClaimed(
-  deps: ClassifyDeps,
-  job: ClassificationJob,
-  claimed: ItemKey[],
-  owner: string,
-  leaseSeconds: number,
-): Promise<void> {
-  const schemeIds = [...new Set(claimed.map((i) => i.scheme_id))];
-  const recordIds = [...new Set(claimed.map((i) => i.record_id))];
+/**
+ * The provider conversations for claimed items: each record's schemes (in the job's order, so
+ * every record's calls share their system prompt and the provider's prompt cache) in as few
+ * calls as `combine_schemes` and the providers' limits allow. An item whose record or scheme is
+ * gone is being deleted with it.
+ */
+export async function unitsFor(db: Db, job: ClassificationJob, items: readonly ItemKey[]): Promise<Unit[]> {
+  if (items.length === 0) return [];
+  const schemeIds = [...new Set(items.map((i) => i.scheme_id))];
+  const recordIds = [...new Set(items.map((i) => i.record_id))];
   const schemes = new Map(
-    (
-      await deps.db.selectFrom('classification_schemes').selectAll().where('id', 'in', schemeIds).execute()
-    ).map((s) => [s.id, { ...s, fields: s.fields as SchemeField[] }]),
+    (await db.selectFrom('classification_schemes').selectAll().where('id', 'in', schemeIds).execute()).map(
+      (s) => [s.id, { ...s, fields: s.fields as SchemeField[] }],
+    ),
   );
   const records = new Map(
     (
-      await deps.db
+      await db
         .selectFrom('records')
         .select(['id', 'title', 'text_content'])
         .where('id', 'in', recordIds)
         .execute()
     ).map((r) => [r.id, r]),
   );
-  // Schemes in the job's order, so every record's calls share their system prompt (and the
-  // provider's prompt cache). An item whose record or scheme is gone is being deleted with it.
   const order = (s: Scheme) => job.scheme_ids.indexOf(s.id);
   const combine = (job.options as { combine_schemes?: boolean }).combine_schemes !== false;
-  const units: Unit[] = recordIds.flatMap((recordId) => {
+  return recordIds.flatMap((recordId) => {
     const record = records.get(recordId);
     if (!record) return [];
-    const mine = claimed
+    const mine = items
       .filter((i) => i.record_id === recordId)
       .flatMap((i) => schemes.get(i.scheme_id) ?? [])
       .sort((a, b) => order(a) - order(b));
     return planCalls(mine, combine).map((call) => ({ record, call }));
   });
+}
+
+/** A unit's name in a batch (`custom_id`): its record and schemes, so its answer finds its items. */
+export function unitKey(unit: Unit): string {
+  return [unit.record.id, ...unit.call.schemes.map((s) => s.id)].join(':');
+}
+
+/** The items a {@link unitKey} names. */
+export function unitItems(key: string): ItemKey[] {
+  const [record_id, ...schemeIds] = key.split(':');
+  return schemeIds.map((scheme_id) => ({ record_id: record_id!, scheme_id }));
+}
+
+/**
+ * Classifies claimed items. With `batchAnswers` (a provider batch's answers, by {@link unitKey}),
+ * a unit answered there starts from that answer, which goes through the same validation and
+ * repair turn as an online one; a unit without one is asked online.
+ */
+export async function classifyClaimed(
+  deps: ClassifyDeps,
+  job: ClassificationJob,
+  claimed: ItemKey[],
+  owner: string,
+  leaseSeconds: number,
+  batchAnswers?: ReadonlyMap<string, BatchAnswer>,
+): Promise<void> {
+  const units = await unitsFor(deps.db, job, claimed);
   const watch = watchWork(deps, job.id, owner, claimed, leaseSeconds);
   const limit = pLimit(CALL_CONCURRENCY);
   try {
     // Every unit runs to its end before an error propagates: the leases are released only then.
     const ran = await Promise.allSettled(
       units.map((unit) =>
-        limit(() => (watch.signal.aborted ? undefined : classifyUnit(deps, job, unit, owner, watch.signal))),
+        limit(() =>
+          watch.signal.aborted
+            ? undefined
+            : classifyUnit(deps, job, unit, owner, watch.signal, batchAnswers?.get(unitKey(unit))),
+        ),
       ),
     );
     const failed = ran.find((r) => r.status === 'rejected');
@@ -198,8 +241,8 @@ type Answer =
   | { ok: true; values: Record<string, unknown>; justifications: Record<string, unknown> }
   | { ok: false; reason: string };
 
-/** A billed call, and how many items (schemes of the record) it asked for. */
-type CallUsage = LlmUsage & { items: number };
+/** A billed call, how many items (schemes of the record) it asked for, and whether a batch made it (its price). */
+type CallUsage = LlmUsage & { items: number; batch?: boolean };
 
 /**
  * What became of a call: its billed attempts, and either one answer per scheme (in the call's
@@ -213,12 +256,16 @@ async function classifyUnit(
   unit: Unit,
   owner: string,
   signal: AbortSignal,
+  batchAnswer?: BatchAnswer,
 ): Promise<void> {
   const schemeIds = unit.call.schemes.map((s) => s.id);
-  const outcome = await askModel(deps, job, unit, {
-    signal,
-    stillWanted: () => callWanted(deps, job, unit.record.id, schemeIds, owner),
-  });
+  const outcome = await askModel(
+    deps,
+    job,
+    unit,
+    { signal, stillWanted: () => callWanted(deps, job, unit.record.id, schemeIds, owner) },
+    batchAnswer,
+  );
   const prices = deps.prices ?? priceTable();
   await deps.db.transaction().execute(async (trx) => {
     // Paid for whether or not anything is kept below.
@@ -369,6 +416,23 @@ async function stopForBudget(db: Db, jobId: string, reason: string): Promise<boo
 }
 
 /**
+ * The first request of a unit's conversation, the same online and in a batch: instructions and
+ * schemes first (the system message, the same for every record of the job), the record last, so
+ * a provider's prompt cache serves the prefix.
+ */
+export function firstRequest(job: ClassificationJob, { record, call }: Unit): LlmRequest {
+  const temperature = typeof job.options.temperature === 'number' ? job.options.temperature : undefined;
+  return {
+    model: job.model,
+    system: callSystem(call),
+    messages: [{ role: 'user', content: recordPrompt(record.text_content, record.title) }],
+    jsonSchema: callSchema(call),
+    schemaName: 'classification',
+    ...(temperature !== undefined && { temperature }),
+  };
+}
+
+/**
  * Asks the model for a record's schemes in one conversation, validates the answer scheme by
  * scheme, and gives the schemes whose answer is invalid one repair turn that says what was wrong
  * and asks for them alone. Provider errors that outlived their retries and answers still invalid
@@ -378,23 +442,26 @@ async function stopForBudget(db: Db, jobId: string, reason: string): Promise<boo
 async function askModel(
   deps: ClassifyDeps,
   job: ClassificationJob,
-  { record, call }: Unit,
+  unit: Unit,
   wanted: { signal: AbortSignal; stillWanted: () => Promise<boolean> },
+  batchAnswer?: BatchAnswer,
 ): Promise<Outcome> {
+  const { record, call } = unit;
   const calls: CallUsage[] = [];
+  const price = priceOf(deps.prices ?? priceTable(), job.provider, job.model);
+  // A batch's answer, or its billed failure: paid at the batch price, and counted towards the budget.
+  const batchUsage = batchAnswer?.ok ? batchAnswer.response.usage : batchAnswer?.usage;
+  if (batchUsage) {
+    calls.push({ ...batchUsage, items: call.schemes.length, batch: true });
+    await addToJobCounters(deps.db, job.id, [batchUsage], batchPrice(price));
+  }
   const provider = deps.provider(job.provider);
   if (!provider) {
     const reason = `The provider "${job.provider}" is not configured`;
     return { calls, answers: call.schemes.map(() => ({ ok: false, reason })) };
   }
-  const temperature = typeof job.options.temperature === 'number' ? job.options.temperature : undefined;
-  // Instructions and schemes first (the system message, the same for every record of the job),
-  // the record last: a provider's prompt cache serves the prefix.
-  const system = callSystem(call);
-  const messages: { role: 'user' | 'assistant'; content: string }[] = [
-    { role: 'user', content: recordPrompt(record.text_content, record.title) },
-  ];
-  const price = priceOf(deps.prices ?? priceTable(), job.provider, job.model);
+  const first = firstRequest(job, unit);
+  const messages = [...first.messages];
   const answers: (Answer | undefined)[] = call.schemes.map(() => undefined);
   // The schemes this turn asks for (all, then those the repair asks again), by index into `call`.
   let asking = call;
@@ -402,22 +469,21 @@ async function askModel(
   for (let attempt = 0; attempt < 2; attempt++) {
     let answer: Awaited<ReturnType<LlmProvider['classify']>>;
     try {
-      answer = await provider.classify({
-        model: job.model,
-        system,
-        messages,
-        jsonSchema: callSchema(asking),
-        schemaName: 'classification',
-        ...(temperature !== undefined && { temperature }),
-        signal: wanted.signal,
-        stillWanted: wanted.stillWanted,
-        // The budget's counters move as each billed attempt returns, before its concurrency
-        // slot is released: the next call's check, this worker's or another's, sees what it spent.
-        onUsage: async (usage: LlmUsage) => {
-          calls.push({ ...usage, items: indexes.length });
-          await addToJobCounters(deps.db, job.id, [usage], price);
-        },
-      });
+      if (attempt === 0 && batchAnswer?.ok) answer = batchAnswer.response;
+      else
+        answer = await provider.classify({
+          ...first,
+          messages,
+          jsonSchema: callSchema(asking),
+          signal: wanted.signal,
+          stillWanted: wanted.stillWanted,
+          // The budget's counters move as each billed attempt returns, before its concurrency
+          // slot is released: the next call's check, this worker's or another's, sees what it spent.
+          onUsage: async (usage: LlmUsage) => {
+            calls.push({ ...usage, items: indexes.length });
+            await addToJobCounters(deps.db, job.id, [usage], price);
+          },
+        });
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
       if (wanted.signal.aborted || !(await wanted.stillWanted())) return { calls, cancelled: true };
@@ -492,7 +558,7 @@ async function recordUsage(db: Db, job: ClassificationJob, calls: CallUsage[], p
     cached_input_tokens: usage.cachedInputTokens,
     output_tokens: usage.outputTokens,
     items: usage.items,
-    cost_usd: costOf(price, usage),
+    cost_usd: costOf(usage.batch ? batchPrice(price) : price, usage),
   }));
   await db.insertInto('llm_usage').values(rows).execute();
 }

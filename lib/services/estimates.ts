@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
 import { callSchema, callSystem, planCalls, recordPrompt, type SchemeField } from '#lib/classify/index.ts';
-import { costOf, type PriceTable, priceOf } from '#lib/classify/prices.ts';
+import { batchPrice, costOf, type PriceTable, priceOf } from '#lib/classify/prices.ts';
 import { tokenCounter } from '#lib/classify/tokens.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
+import { ValidationError } from '#lib/errors.ts';
 import { requireWorkspace } from './access.ts';
 import { checkIds, type JobInput } from './jobs.ts';
 
@@ -34,7 +35,8 @@ const JUSTIFICATION_TOKENS = 80;
  * (the first {@link SAMPLE_RECORDS} by id) scaled to all, output tokens from the schemes' shape
  * (a heuristic: answers are short and their length hardly depends on the record). The calls are
  * the worker's: a record's schemes together where `combine_schemes` lets them share a call.
- * Repairs and retries are not foreseen, nor prompt caching's discount: one clean call each.
+ * Repairs and retries are not foreseen, nor prompt caching's discount: one clean call each. A
+ * batch job's cost is at the batch price.
  */
 export async function estimateJob(
   db: Db,
@@ -105,7 +107,9 @@ export async function estimateJob(
     0,
   );
   const outputTokens = answerTokens * records;
-  const price = priceOf(prices, input.provider, input.model);
+  // A batch job is billed at the batch price (lib/classify/prices.ts).
+  const online = priceOf(prices, input.provider, input.model);
+  const price = input.mode === 'batch' ? batchPrice(online) : online;
   return {
     items: records * schemes.length,
     records,
@@ -118,4 +122,40 @@ export async function estimateJob(
     }),
     tokenizer: counter.method,
   };
+}
+
+/**
+ * A batch job's budget must hold its estimate before anything is sent: a provider batch runs to
+ * its end once submitted, so the worker could not stop it at the budget as it stops online calls.
+ * A 422 naming the budget and the estimate otherwise (a cost budget also needs a priced model).
+ *
+ * @example await requireBatchBudget(db, user, workspaceId, { ...input, mode: 'batch' }, priceTable())
+ */
+export async function requireBatchBudget(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  input: JobInput,
+  prices: PriceTable,
+): Promise<void> {
+  const { max_cost_usd: maxCost, max_tokens: maxTokens } = input.options;
+  if (maxCost === undefined && maxTokens === undefined) return;
+  const estimate = await estimateJob(db, user, workspaceId, { ...input, mode: 'batch' }, prices);
+  const tokens = estimate.estimated_input_tokens + estimate.estimated_output_tokens;
+  const refuse = (path: string, message: string) =>
+    new ValidationError([
+      {
+        location: 'body',
+        path,
+        message: `A batch cannot stop half-way, so its estimate must fit: ${message}`,
+      },
+    ]);
+  if (maxTokens !== undefined && tokens > maxTokens)
+    throw refuse('options.max_tokens', `about ${tokens} tokens, over max_tokens ${maxTokens}`);
+  const cost = estimate.estimated_cost_usd;
+  if (maxCost !== undefined && cost !== null && cost > maxCost)
+    throw refuse(
+      'options.max_cost_usd',
+      `about $${cost.toFixed(6)} at the batch price, over max_cost_usd ${maxCost}`,
+    );
 }

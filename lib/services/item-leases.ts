@@ -20,7 +20,9 @@ function pairs(items: readonly ItemKey[]) {
  * holder until `seconds` from now, and one more attempt. One `UPDATE`, so of deliveries racing
  * for an item exactly one wins it: the others wait for its row, then see the new lease and pass.
  * Also answers the pending items someone else holds, with the seconds left on their leases (the
- * caller sends those again for later); items no longer pending are neither.
+ * caller sends those again for later); items no longer pending are neither. Only items of
+ * `batchId` (the collector of a provider batch), or by default in no batch (the online worker):
+ * an item out in a batch is neither claimed nor held for the online worker.
  *
  * @example const { claimed, held } = await claimItems(db, job.id, message.items, newId(), LEASE_SECONDS)
  */
@@ -30,14 +32,16 @@ export async function claimItems(
   items: readonly ItemKey[],
   owner: string,
   seconds: number,
+  batchId?: string,
 ): Promise<{ claimed: ItemKey[]; held: (ItemKey & { seconds_left: number })[] }> {
+  const batch = sql`i.batch_id IS NOT DISTINCT FROM ${batchId ?? null}::uuid`;
   const { rows: claimed } = await sql<ItemKey>`
     UPDATE classification_items i
     SET attempts = i.attempts + 1, lease_owner = ${owner},
         lease_expires_at = clock_timestamp() + make_interval(secs => ${seconds})
     FROM ${pairs(items)} AS m(record_id, scheme_id)
     WHERE i.job_id = ${jobId} AND i.record_id = m.record_id AND i.scheme_id = m.scheme_id
-      AND i.status = 'pending'
+      AND i.status = 'pending' AND ${batch}
       AND (i.lease_expires_at IS NULL OR i.lease_expires_at <= clock_timestamp())
     RETURNING i.record_id, i.scheme_id`.execute(db);
   if (claimed.length === items.length) return { claimed, held: [] };
@@ -47,9 +51,8 @@ export async function claimItems(
            greatest(0, extract(epoch FROM i.lease_expires_at - clock_timestamp()))::float8 AS seconds_left
     FROM classification_items i JOIN ${pairs(items)} AS m(record_id, scheme_id)
       ON i.record_id = m.record_id AND i.scheme_id = m.scheme_id
-    WHERE i.job_id = ${jobId} AND i.status = 'pending' AND i.lease_owner IS DISTINCT FROM ${owner}`.execute(
-    db,
-  );
+    WHERE i.job_id = ${jobId} AND i.status = 'pending' AND ${batch}
+      AND i.lease_owner IS DISTINCT FROM ${owner}`.execute(db);
   return { claimed, held };
 }
 

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import type { PlanJob } from '#lib/classify/messages.ts';
+import type { AdvanceBatch, PlanJob } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import { keysetPage } from '#lib/db/paging.ts';
-import type { ClassificationJob, JobStatus, User } from '#lib/db/schema.ts';
+import type { ClassificationJob, JobMode, JobStatus, User } from '#lib/db/schema.ts';
 import { limitTransaction } from '#lib/db/statement-timeout.ts';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import { jobFinished } from '#lib/events/lifecycle.ts';
@@ -43,6 +43,7 @@ export type JobOut = {
   record_ids: string[];
   provider: string;
   model: string;
+  mode: JobMode;
   options: Record<string, unknown>;
   error_message: string | null;
   progress: Progress;
@@ -80,6 +81,7 @@ export function toJobOut(job: ClassificationJob, progress: Progress, usage: JobU
     record_ids: job.record_ids,
     provider: job.provider,
     model: job.model,
+    mode: job.mode,
     options: job.options,
     error_message: job.error_message,
     progress,
@@ -163,6 +165,8 @@ export type JobInput = {
   record_ids?: string[] | undefined;
   provider: string;
   model: string;
+  /** online by default; batch: the provider's batch API (lib/services/classify-batch.ts). */
+  mode?: JobMode | undefined;
   options: {
     temperature?: number | undefined;
     max_records?: number | undefined;
@@ -245,6 +249,7 @@ export async function insertJob(
         record_ids: input.record_ids ?? [],
         provider: input.provider,
         model: input.model,
+        mode: input.mode ?? 'online',
         options: JSON.stringify(input.options),
         plan_until: input.options.record_id_until ?? newId(),
       })
@@ -349,6 +354,17 @@ export async function cancelJob(
     await recordEvents(trx, [jobFinished(cancelled, await itemCounts(trx, jobId))]);
     return cancelled;
   });
+}
+
+/** The messages that move a job's open batches (after a cancel: they cancel them at the provider). */
+export async function openBatchMessages(db: Db, jobId: string): Promise<AdvanceBatch[]> {
+  const open = await db
+    .selectFrom('classification_batches')
+    .select('id')
+    .where('job_id', '=', jobId)
+    .where('status', 'in', ['preparing', 'submitted'])
+    .execute();
+  return open.map((b) => ({ kind: 'advance_batch', job_id: jobId, batch_id: b.id }));
 }
 
 /** What a client may change of a job besides cancelling it: its name and description. */

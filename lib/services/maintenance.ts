@@ -1,6 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { sql } from 'kysely';
-import { type ClassifyMessage, ITEMS_PER_MESSAGE, itemMessages, PLAN_DONE } from '#lib/classify/messages.ts';
+import {
+  type AdvanceBatch,
+  type ClassifyMessage,
+  ITEMS_PER_MESSAGE,
+  itemMessages,
+  PLAN_DONE,
+} from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import { nudgeDispatch } from '#lib/events/outbox.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
@@ -30,6 +36,8 @@ export type SweepReport = {
   uploads_expired: number;
   jobs_resent: number;
   items_resent: number;
+  /** Open provider batches sent an `advance_batch` (submitted, polled, or cancelled for a stopped job). */
+  batches_polled: number;
   task_runs_resent: number;
   /** Lifecycle events not yet published (their nudge lost, or none sent). */
   events_unsent: number;
@@ -52,6 +60,7 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
     datasources_resent: await resendStuckDatasources(deps),
     uploads_expired: await expireUploads(deps),
     ...(await resendStuckJobs(deps)),
+    batches_polled: await pollBatches(deps),
     task_runs_resent: await resendStuckTaskRuns(deps),
     events_unsent: await resendUnsentEvents(deps),
     ...(await pruneEvents(deps)),
@@ -179,6 +188,8 @@ async function resendStuckJobs(
     .where('j.status', '=', 'running')
     .where('j.plan_cursor', '=', PLAN_DONE)
     .where('i.status', '=', 'pending')
+    // Out in a provider batch: moved by pollBatches, never by the online worker.
+    .where('i.batch_id', 'is', null)
     .where('i.updated_at', '<', before)
     .where('j.updated_at', '<', before)
     .orderBy('i.job_id')
@@ -211,6 +222,28 @@ async function resendStuckJobs(
   }
   if (messages.length > 0) await deps.queue.send(deps.settings.classifyQueue, messages);
   return { jobs_resent: planning.length, items_resent: idle.length };
+}
+
+/**
+ * Every open provider batch (batch mode) gets an `advance_batch`: the sweep is what polls them,
+ * one look per sweep, and what resubmits one whose first message was lost or cancels one whose
+ * job stopped. Oldest first (a look marks the row), at most {@link SWEEP_LIMIT} a sweep.
+ */
+async function pollBatches(deps: MaintenanceDeps): Promise<number> {
+  const open = await deps.db
+    .selectFrom('classification_batches')
+    .select(['id', 'job_id'])
+    .where('status', 'in', ['preparing', 'submitted'])
+    .orderBy('updated_at')
+    .limit(SWEEP_LIMIT)
+    .execute();
+  const messages: AdvanceBatch[] = open.map((b) => ({
+    kind: 'advance_batch',
+    job_id: b.job_id,
+    batch_id: b.id,
+  }));
+  if (messages.length > 0) await deps.queue.send(deps.settings.classifyQueue, messages);
+  return messages.length;
 }
 
 /** Datasources still `awaiting_upload` an hour after their presigned form expired. */

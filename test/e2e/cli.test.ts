@@ -133,7 +133,8 @@ describe('docsift CLI', () => {
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(8);
-  });
+    // Each step starts a node process (about 1 s alone, several on a busy machine).
+  }, 120_000);
 
   it('fails with a non-zero exit code and the API’s problem detail on stderr', async () => {
     const wrong = await cli(['login', '--email', user.email, '--password-stdin'], {
@@ -165,5 +166,5 @@ describe('docsift CLI', () => {
     const usage = await cli(['classify']);
     expect(usage.code).not.toBe(0);
     expect(usage.stderr).toContain("required option '-s, --scheme <ids>' not specified");
-  });
+  }, 60_000);
 });

@@ -93,7 +93,8 @@ describe('fake LLM server', () => {
 
   it('lists models and counts concurrent requests', async () => {
     const fake = await fakePromise;
-    fake.latencyMs = 30;
+    // Long enough for the three to overlap even on a busy machine.
+    fake.latencyMs = 300;
     await Promise.all([chat('a'), chat('b'), chat('c')]);
     expect(fake.maxConcurrent).toBe(3);
     expect(fake.inFlight).toBe(0);

@@ -40,6 +40,22 @@ export type FakeRequest = {
   userText: string;
   /** The usage the fake reported for it (absent for error answers, which are not billed). */
   usage?: { input: number; cached: number; output: number };
+  /** The batch it came in (a line of the batch's input file); absent for online calls. */
+  batchId?: string;
+};
+
+/** A batch as the fake's Batch API keeps it (OpenAI's batch object, the fields docsift reads). */
+export type FakeBatch = {
+  id: string;
+  object: 'batch';
+  endpoint: string;
+  input_file_id: string;
+  completion_window: string;
+  status: 'validating' | 'in_progress' | 'completed' | 'cancelled' | 'expired' | 'failed';
+  output_file_id: string | null;
+  error_file_id: string | null;
+  metadata: Record<string, string>;
+  request_counts: { total: number; completed: number; failed: number };
 };
 
 /** A handle on a running fake; see {@link startFakeLlm}. */
@@ -59,7 +75,17 @@ export type FakeLlm = {
   script(...behaviours: FakeBehaviour[]): FakeLlm;
   /** Called for each classify request; a returned behaviour takes precedence over the script. */
   onRequest(fn: (request: FakeRequest) => FakeBehaviour | undefined): FakeLlm;
-  /** Forgets scripts, hooks, requests and counters. */
+  /** Batches created through `POST /v1/batches`, in order. */
+  readonly batches: FakeBatch[];
+  /** Calls of the files and batches endpoints (`POST /v1/batches`, `GET /v1/batches/{id}`…), in order. */
+  readonly batchCalls: string[];
+  /**
+   * Runs every batch still in progress, as the provider would within its window: each line of its
+   * input file is answered as an online request would be (scripts and hooks apply; a `status`
+   * behaviour makes an error line), then the batch is `completed` with its output file. Returns how many ran.
+   */
+  completeBatches(): number;
+  /** Forgets scripts, hooks, requests, batches and counters. */
   reset(): void;
   close(): Promise<void>;
 };
@@ -83,6 +109,10 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path.startsWith('/v1/files') || path.startsWith('/v1/batches')) {
+      batchCalls.push(`${req.method} ${path}`);
+      return batchApi(req.method ?? 'GET', path, req.headers, Buffer.concat(chunks), res);
+    }
     if (req.method === 'GET' && path === '/v1/models') {
       return send(res, 200, {
         object: 'list',
@@ -124,6 +154,143 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
     if (isOpenAi) return send(res, 200, openAiResponse(request, answer, seenSystems));
     return send(res, 200, bedrockResponse(request, answer, seenSystems));
   };
+  const files = new Map<string, { id: string; purpose: string; content: string }>();
+  const batches: FakeBatch[] = [];
+  const batchCalls: string[] = [];
+  let nextId = 0;
+  const fileObject = (f: { id: string; purpose: string; content: string }) => ({
+    id: f.id,
+    object: 'file',
+    bytes: Buffer.byteLength(f.content),
+    purpose: f.purpose,
+    filename: `${f.id}.jsonl`,
+  });
+  const storeFile = (purpose: string, content: string) => {
+    const file = { id: `file-fake-${++nextId}`, purpose, content };
+    files.set(file.id, file);
+    return file;
+  };
+
+  /** OpenAI's files and batches endpoints, enough for a batch's whole life. */
+  const batchApi = async (
+    method: string,
+    path: string,
+    headers: IncomingHttpHeaders,
+    raw: Buffer,
+    res: Reply,
+  ) => {
+    if (method === 'POST' && path === '/v1/files') {
+      const form = await new Request('http://fake/v1/files', {
+        method: 'POST',
+        headers: { 'content-type': String(headers['content-type'] ?? '') },
+        body: raw,
+      })
+        .formData()
+        .catch(() => undefined);
+      const file = form?.get('file');
+      if (!form || typeof file === 'string' || !file || form.get('purpose') !== 'batch')
+        return send(res, 400, { error: { message: 'Expected multipart with purpose=batch and a file' } });
+      return send(res, 200, fileObject(storeFile('batch', await file.text())));
+    }
+    const content = /^\/v1\/files\/([^/]+)\/content$/.exec(path);
+    if (method === 'GET' && content) {
+      const file = files.get(decodeURIComponent(content[1]!));
+      if (!file) return send(res, 404, { error: { message: 'No such file' } });
+      if (gone(res)) return;
+      if ('stream' in res) res.writeHead(200, { 'content-type': 'application/jsonl' }).end(file.content);
+      else res.writeHead(200, { 'content-type': 'application/jsonl' }).end(file.content);
+      return;
+    }
+    if (method === 'POST' && path === '/v1/batches') {
+      let body: {
+        input_file_id?: string;
+        endpoint?: string;
+        completion_window?: string;
+        metadata?: Record<string, string>;
+      };
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        return send(res, 400, { error: { message: 'Body is not JSON' } });
+      }
+      const input = files.get(body.input_file_id ?? '');
+      if (!input || body.endpoint !== '/v1/chat/completions' || body.completion_window !== '24h')
+        return send(res, 400, { error: { message: 'Unknown input file, endpoint or completion window' } });
+      const total = input.content.split('\n').filter((l) => l.trim()).length;
+      const batch: FakeBatch = {
+        id: `batch_fake_${++nextId}`,
+        object: 'batch',
+        endpoint: body.endpoint,
+        input_file_id: input.id,
+        completion_window: body.completion_window,
+        status: 'in_progress',
+        output_file_id: null,
+        error_file_id: null,
+        metadata: body.metadata ?? {},
+        request_counts: { total, completed: 0, failed: 0 },
+      };
+      batches.push(batch);
+      return send(res, 200, batch);
+    }
+    const one = /^\/v1\/batches\/([^/]+)(\/cancel)?$/.exec(path);
+    const batch = one && batches.find((b) => b.id === decodeURIComponent(one[1]!));
+    if (!batch) return send(res, 404, { error: { message: `No route or batch ${path}` } });
+    if (method === 'GET' && !one![2]) return send(res, 200, batch);
+    if (method === 'POST' && one![2]) {
+      if (batch.status !== 'in_progress' && batch.status !== 'validating')
+        return send(res, 400, { error: { message: `Cannot cancel a batch that is ${batch.status}` } });
+      batch.status = 'cancelled';
+      return send(res, 200, batch);
+    }
+    return send(res, 404, { error: { message: `No route ${method} ${path}` } });
+  };
+
+  /** Answers a batch's lines as online requests, into its output and error files. */
+  const runBatch = (batch: FakeBatch) => {
+    const output: string[] = [];
+    const errors: string[] = [];
+    for (const line of files.get(batch.input_file_id)!.content.split('\n')) {
+      if (!line.trim()) continue;
+      const { custom_id: customId, url, body } = JSON.parse(line);
+      const request = openAiRequest(url, {}, body);
+      request.batchId = batch.id;
+      requests.push(request);
+      let behaviour: FakeBehaviour = hook?.(request) ?? queue.shift() ?? { kind: 'default' };
+      if (behaviour.kind === 'slow') behaviour = { kind: 'default' };
+      const id = `batch_req_${++nextId}`;
+      if (behaviour.kind === 'status') {
+        const error = { message: behaviour.message ?? `Fake error ${behaviour.status}`, type: 'fake_error' };
+        errors.push(
+          JSON.stringify({
+            id,
+            custom_id: customId,
+            response: { status_code: behaviour.status, body: { error } },
+            error: null,
+          }),
+        );
+        continue;
+      }
+      const answer = answerFor(behaviour, request, fake.recordText);
+      const completion = openAiResponse(request, answer, seenSystems);
+      output.push(
+        JSON.stringify({
+          id,
+          custom_id: customId,
+          response: { status_code: 200, body: completion },
+          error: null,
+        }),
+      );
+    }
+    batch.status = 'completed';
+    batch.output_file_id = output.length > 0 ? storeFile('batch_output', `${output.join('\n')}\n`).id : null;
+    batch.error_file_id = errors.length > 0 ? storeFile('batch_output', `${errors.join('\n')}\n`).id : null;
+    batch.request_counts = {
+      total: output.length + errors.length,
+      completed: output.length,
+      failed: errors.length,
+    };
+  };
+
   // The Bedrock SDK speaks HTTP/2 (cleartext, prior knowledge, with an http:// endpoint); fetch speaks
   // HTTP/1.1. One port serves both: the first bytes of a connection tell which it is.
   const h1 = createServer((req, res) => void handle(req, res));
@@ -157,6 +324,13 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
     },
     latencyMs: options.latencyMs ?? 0,
     recordText: findRecordText,
+    batches,
+    batchCalls,
+    completeBatches() {
+      const running = batches.filter((b) => b.status === 'in_progress' || b.status === 'validating');
+      for (const batch of running) runBatch(batch);
+      return running.length;
+    },
     script(...behaviours) {
       queue.push(...behaviours);
       return fake;
@@ -170,6 +344,9 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
       hook = undefined;
       requests.length = 0;
       seenSystems.clear();
+      batches.length = 0;
+      batchCalls.length = 0;
+      files.clear();
       maxConcurrent = inFlight;
       fake.latencyMs = options.latencyMs ?? 0;
       fake.recordText = findRecordText;

@@ -66,6 +66,10 @@ const JobFields = {
   provider: z.string().min(1).max(64).optional(),
   model: z.string().min(1).max(200).optional(),
   options: JobOptions.default({}),
+  mode: z.enum(['online', 'batch']).optional().meta({
+    description:
+      'online (the default): each record is classified as its turn comes. batch: through the provider’s batch API, at half the price, with answers within 24 hours (OpenAI only; a budget must hold the estimate, since a batch cannot stop half-way)',
+  }),
   dry_run: z.boolean().optional().meta({
     description: 'Only estimate: answers 200 with the items, tokens and cost, and creates nothing',
   }),
@@ -188,6 +192,7 @@ export const JobPublic = z
     record_ids: z.array(Id),
     provider: z.string(),
     model: z.string(),
+    mode: z.enum(['online', 'batch']),
     options: z.record(z.string(), z.unknown()),
     error_message: z.string().nullable(),
     progress: Progress,

@@ -114,6 +114,7 @@ export const JOB_EXAMPLE = {
   record_ids: [],
   provider: 'openai',
   model: 'gpt-4o-mini',
+  mode: 'online',
   options: { temperature: 0 },
   error_message: null,
   progress: { total: 120, succeeded: 119, failed: 1, pending: 0, cancelled: 0 },

@@ -199,3 +199,41 @@ describe('OpenAiProvider usage', () => {
     expect(usages).toEqual([]);
   });
 });
+
+describe('OpenAI Batch API', () => {
+  it('sends the online request body as JSONL lines and reads answers, refusals and error lines by custom_id', async () => {
+    const api = openai.batches;
+    const requests = ['a', 'b', 'c'].map((customId) => ({ customId, request }));
+    const submitted = await api.submit(requests, { docsift_batch_id: 'x' });
+    const [batch] = fake.batches;
+    expect(batch).toMatchObject({
+      id: submitted.batchId,
+      input_file_id: submitted.inputFileId,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+      metadata: { docsift_batch_id: 'x' },
+    });
+    expect(fake.batchCalls.slice(0, 2)).toEqual(['POST /v1/files', 'POST /v1/batches']);
+    expect(await api.retrieve(submitted.batchId)).toMatchObject({ status: 'in_progress', done: false });
+
+    fake.script({ kind: 'default' }, { kind: 'refusal', body: 'No.' }, { kind: 'status', status: 500 });
+    fake.completeBatches();
+    // The line's body is the online call's, byte for byte.
+    const online = await openai.classify(request);
+    expect(fake.requests[0]!.body).toEqual(fake.requests.at(-1)!.body);
+    const state = await api.retrieve(submitted.batchId);
+    expect(state).toMatchObject({ status: 'completed', done: true });
+    const answers = new Map((await api.answers(state)).map((a) => [a.customId, a]));
+    const a = answers.get('a')!;
+    expect(a.ok && a.response.output).toEqual(online.output);
+    expect(a.ok && a.response.usage?.inputTokens).toBeGreaterThan(0);
+    const b = answers.get('b')!;
+    expect(!b.ok && b.error.reason).toBe('The model refused to answer');
+    expect(!b.ok && b.usage?.outputTokens).toBeGreaterThan(0);
+    const c = answers.get('c')!;
+    expect(!c.ok && c.error.reason).toBe('The provider failed (500)');
+
+    // A finished batch cannot be cancelled: the provider's 400 is a ProviderError.
+    await expect(api.cancel(submitted.batchId)).rejects.toBeInstanceOf(ProviderError);
+  });
+});

@@ -1,6 +1,8 @@
 import {
   abortError,
+  type BatchAnswer,
   isRetryableStatus,
+  type LlmBatchApi,
   type LlmProvider,
   type LlmRequest,
   type LlmResponse,
@@ -57,40 +59,81 @@ export class OpenAiProvider implements LlmProvider {
 
   async classify(request: LlmRequest): Promise<LlmResponse> {
     const key = await this.#key();
-    const body = {
-      model: request.model,
-      messages: [{ role: 'system', content: request.system }, ...request.messages],
-      response_format: {
-        type: 'json_schema',
-        json_schema: { name: safeSchemaName(request.schemaName), schema: request.jsonSchema, strict: true },
-      },
-      ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-    };
     const completion = (await this.#send(
       'POST',
       '/chat/completions',
       key,
       request.signal,
-      body,
+      chatCompletionBody(request),
     )) as ChatCompletion;
     // Billed whatever the answer turns out to be: reported before any check can throw.
     const usage = openAiUsage(completion.usage);
     if (usage) await request.onUsage?.(usage);
-    const choice = completion.choices?.[0];
-    if (!choice?.message) {
-      throw new ProviderError('The provider sent an answer without a message', { retryable: true });
-    }
-    const { refusal } = choice.message;
-    if (refusal) {
-      // A refusal is the model's final word on this record; asking again would burn tokens for the same answer.
-      throw new ProviderError('The model refused to answer', {
-        retryable: false,
-        detail: sanitizeDetail(refusal, key),
-      });
-    }
-    const raw = contentText(choice.message.content);
-    return { output: parseModelJson(raw), raw, ...(usage ? { usage } : {}) };
+    return readCompletion(completion, usage, key);
   }
+
+  /** The Batch API: the same chat completion requests as JSONL through the files API (see {@link LlmBatchApi}). */
+  readonly batches: LlmBatchApi = {
+    submit: async (requests, metadata) => {
+      const key = await this.#key();
+      const jsonl = requests
+        .map(({ customId, request }) =>
+          JSON.stringify({
+            custom_id: customId,
+            method: 'POST',
+            url: BATCH_ENDPOINT,
+            body: chatCompletionBody(request),
+          }),
+        )
+        .join('\n');
+      const form = new FormData();
+      form.set('purpose', 'batch');
+      form.set('file', new Blob([`${jsonl}\n`], { type: 'application/jsonl' }), 'docsift-batch.jsonl');
+      const file = (await this.#send('POST', '/files', key, undefined, form)) as { id?: unknown };
+      if (typeof file.id !== 'string')
+        throw new ProviderError('The provider sent no file id for the batch input', { retryable: true });
+      const batch = (await this.#send('POST', '/batches', key, undefined, {
+        input_file_id: file.id,
+        endpoint: BATCH_ENDPOINT,
+        completion_window: '24h',
+        metadata,
+      })) as { id?: unknown };
+      if (typeof batch.id !== 'string')
+        throw new ProviderError('The provider sent no batch id', { retryable: true });
+      return { batchId: batch.id, inputFileId: file.id };
+    },
+    retrieve: async (batchId) => {
+      const batch = (await this.#send(
+        'GET',
+        `/batches/${encodeURIComponent(batchId)}`,
+        await this.#key(),
+      )) as {
+        status?: unknown;
+        output_file_id?: unknown;
+        error_file_id?: unknown;
+      };
+      const status = typeof batch.status === 'string' ? batch.status : 'unknown';
+      return {
+        status,
+        done: BATCH_DONE.has(status),
+        outputFileId: typeof batch.output_file_id === 'string' ? batch.output_file_id : undefined,
+        errorFileId: typeof batch.error_file_id === 'string' ? batch.error_file_id : undefined,
+      };
+    },
+    answers: async (state) => {
+      const key = await this.#key();
+      const answers: BatchAnswer[] = [];
+      for (const fileId of [state.outputFileId, state.errorFileId]) {
+        if (!fileId) continue;
+        const text = await this.#text('GET', `/files/${encodeURIComponent(fileId)}/content`, key);
+        for (const line of text.split('\n')) if (line.trim()) answers.push(batchAnswer(line, key));
+      }
+      return answers;
+    },
+    cancel: async (batchId) => {
+      await this.#send('POST', `/batches/${encodeURIComponent(batchId)}/cancel`, await this.#key());
+    },
+  };
 
   /** The ids `GET /models` lists; [] when the server cannot list them (listing is a convenience). */
   async models(): Promise<string[]> {
@@ -111,9 +154,34 @@ export class OpenAiProvider implements LlmProvider {
     }
   }
 
-  async #send(method: string, path: string, key: string | undefined, signal?: AbortSignal, body?: object) {
+  async #send(
+    method: string,
+    path: string,
+    key: string | undefined,
+    signal?: AbortSignal,
+    body?: object,
+  ): Promise<unknown> {
+    const { response, text } = await this.#fetch(method, path, key, signal, body);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (cause) {
+      throw new ProviderError(`The provider sent a response that is not JSON (${response.status})`, {
+        retryable: true,
+        cause,
+      });
+    }
+  }
+
+  /** A response's body as text (a file's content is JSONL, not JSON). */
+  async #text(method: string, path: string, key: string | undefined): Promise<string> {
+    return (await this.#fetch(method, path, key)).text;
+  }
+
+  /** One request: a JSON body, or a form (multipart, for the files API). Throws ProviderError unless 2xx. */
+  async #fetch(method: string, path: string, key: string | undefined, signal?: AbortSignal, body?: object) {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const form = body instanceof FormData;
     let response: Response;
     let text: string;
     try {
@@ -121,10 +189,10 @@ export class OpenAiProvider implements LlmProvider {
         method,
         headers: {
           accept: 'application/json',
-          ...(body ? { 'content-type': 'application/json' } : {}),
+          ...(body && !form ? { 'content-type': 'application/json' } : {}),
           ...(key ? { authorization: `Bearer ${key}` } : {}),
         },
-        ...(body ? { body: JSON.stringify(body) } : {}),
+        ...(body ? { body: form ? body : JSON.stringify(body) } : {}),
         signal: combined,
       });
       text = await response.text();
@@ -135,19 +203,86 @@ export class OpenAiProvider implements LlmProvider {
       const detail = typeof code === 'string' ? ` (${code})` : '';
       throw new ProviderError(`Could not reach the provider${detail}`, { retryable: true, cause });
     }
-    if (!response.ok) throw statusError(response, text, key);
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (cause) {
-      throw new ProviderError(`The provider sent a response that is not JSON (${response.status})`, {
-        retryable: true,
-        cause,
-      });
-    }
+    if (!response.ok) throw statusError(response.status, response.headers, text, key);
+    return { response, text };
   }
 }
 
-function statusError(response: Response, text: string, key: string | undefined): ProviderError {
+/** The endpoint every batch request goes to. */
+const BATCH_ENDPOINT = '/v1/chat/completions';
+/** Batch statuses after which nothing changes. */
+const BATCH_DONE = new Set(['completed', 'failed', 'expired', 'cancelled']);
+
+/** The chat completion request of a classify call: online, or as a line of a batch. */
+function chatCompletionBody(request: LlmRequest) {
+  return {
+    model: request.model,
+    messages: [{ role: 'system', content: request.system }, ...request.messages],
+    response_format: {
+      type: 'json_schema',
+      json_schema: { name: safeSchemaName(request.schemaName), schema: request.jsonSchema, strict: true },
+    },
+    ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+  };
+}
+
+/** The answer in a chat completion, online or from a batch's output file. */
+function readCompletion(completion: ChatCompletion, usage: LlmUsage | undefined, key: string | undefined) {
+  const choice = completion.choices?.[0];
+  if (!choice?.message) {
+    throw new ProviderError('The provider sent an answer without a message', { retryable: true });
+  }
+  const { refusal } = choice.message;
+  if (refusal) {
+    // A refusal is the model's final word on this record; asking again would burn tokens for the same answer.
+    throw new ProviderError('The model refused to answer', {
+      retryable: false,
+      detail: sanitizeDetail(refusal, key),
+    });
+  }
+  const raw = contentText(choice.message.content);
+  return { output: parseModelJson(raw), raw, ...(usage ? { usage } : {}) };
+}
+
+/** One line of a batch's output or error file: `{custom_id, response: {status_code, body}, error}`. */
+function batchAnswer(line: string, key: string | undefined): BatchAnswer {
+  let parsed: {
+    custom_id?: unknown;
+    response?: { status_code?: number; body?: unknown } | null;
+    error?: { message?: unknown } | null;
+  };
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return {
+      customId: '',
+      ok: false,
+      error: new ProviderError('The batch output has a line that is not JSON', { retryable: true }),
+    };
+  }
+  const customId = typeof parsed.custom_id === 'string' ? parsed.custom_id : '';
+  const status = parsed.response?.status_code ?? 0;
+  const body = (parsed.response?.body ?? {}) as ChatCompletion;
+  const usage = openAiUsage(body.usage);
+  if (parsed.error || status < 200 || status >= 300) {
+    const reason = status ? reasonForStatus(status) : 'The provider could not run this request of the batch';
+    const message = parsed.error?.message ?? (body as { error?: { message?: unknown } }).error?.message;
+    const error = new ProviderError(reason, {
+      retryable: true,
+      status,
+      detail: sanitizeDetail(message, key),
+    });
+    return { customId, ok: false, error, ...(usage ? { usage } : {}) };
+  }
+  try {
+    return { customId, ok: true, response: readCompletion(body, usage, key) };
+  } catch (error) {
+    if (!(error instanceof ProviderError)) throw error;
+    return { customId, ok: false, error, ...(usage ? { usage } : {}) };
+  }
+}
+
+function statusError(status: number, headers: Headers, text: string, key: string | undefined): ProviderError {
   let message: unknown = text;
   try {
     const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
@@ -156,11 +291,7 @@ function statusError(response: Response, text: string, key: string | undefined):
     // Proxies answer in HTML; the status says enough.
     message = undefined;
   }
-  const { status } = response;
-  const retryAfterMs = parseRetryAfter(
-    response.headers.get('retry-after'),
-    response.headers.get('retry-after-ms'),
-  );
+  const retryAfterMs = parseRetryAfter(headers.get('retry-after'), headers.get('retry-after-ms'));
   return new ProviderError(reasonForStatus(status), {
     retryable: isRetryableStatus(status),
     status,

@@ -48,6 +48,43 @@ export interface LlmProvider {
   classify(request: LlmRequest): Promise<LlmResponse>;
   /** The models the provider says it serves, where the protocol can list them; [] when it cannot. */
   models?(): Promise<string[]>;
+  /** Its batch API (half price, answers within a day), where it has one. */
+  readonly batches?: LlmBatchApi;
+}
+
+/** One request of a batch: the same request an online call makes, named by `customId`. */
+export type BatchRequest = { customId: string; request: LlmRequest };
+
+/** One answer of a finished batch, by the `customId` of its request: the answer, or why there is none. */
+export type BatchAnswer = { customId: string } & (
+  | { ok: true; response: LlmResponse }
+  | { ok: false; error: ProviderError; usage?: LlmUsage }
+);
+
+/** A provider batch as the provider reports it. */
+export type BatchState = {
+  /** The provider's status: validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled. */
+  status: string;
+  /** True once it will change no more (completed, failed, expired, cancelled). */
+  done: boolean;
+  outputFileId?: string | undefined;
+  errorFileId?: string | undefined;
+};
+
+/**
+ * A provider's asynchronous batch API: upload the requests, create the batch, look at it, read
+ * its answers, cancel it. Throws {@link ProviderError} as `classify` does.
+ */
+export interface LlmBatchApi {
+  /** Uploads the requests and creates the batch; `metadata` goes with it (for an operator to find it). */
+  submit(
+    requests: BatchRequest[],
+    metadata: Record<string, string>,
+  ): Promise<{ batchId: string; inputFileId: string }>;
+  retrieve(batchId: string): Promise<BatchState>;
+  /** The answers of a finished batch: its output and error files, read and parsed. */
+  answers(state: BatchState): Promise<BatchAnswer[]>;
+  cancel(batchId: string): Promise<void>;
 }
 
 export type ProviderErrorOptions = {

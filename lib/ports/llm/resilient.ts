@@ -139,6 +139,8 @@ export function withResilience(provider: LlmProvider, options: ResilienceOptions
     name: provider.name,
     classify: (request) => limit(() => observed(request)),
     ...(provider.models ? { models: () => provider.models!() } : {}),
+    // Batch calls are few and each one's message is redelivered on failure: no retries of its own.
+    ...(provider.batches ? { batches: provider.batches } : {}),
   };
 }
 
