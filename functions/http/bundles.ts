@@ -1,6 +1,6 @@
 import { config } from '#lib/config.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { bundles } from '#lib/http/routes.ts';
+import { bundles } from '#lib/http/routes/bundles.ts';
 import { platform } from '#lib/platform.ts';
 import {
   requireExport,
