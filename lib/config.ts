@@ -132,7 +132,7 @@ export type Config = {
   maxUploadBytes: number;
   uploadUrlExpireSeconds: number;
   scraperAllowPrivateHosts: boolean;
-  /** Exports above this size are stored and answered with a download redirect (where the store can sign one). */
+  /** Exports above this size are written in the background (202), or for share links streamed to the store (303). */
   exportInlineMaxBytes: number;
   /** An imported bundle may inflate to this many bytes (counted while decompressing), no more. */
   bundleMaxUncompressedBytes: number;

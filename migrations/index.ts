@@ -15,6 +15,7 @@ import * as llmUsage from './2026-12-02T2100_llm_usage.ts';
 import * as eventRetention from './2026-12-02T2200_event_retention.ts';
 import * as itemLeases from './2026-12-02T2210_item_leases.ts';
 import * as referenceClientFields from './2026-12-02T2220_reference_client_fields.ts';
+import * as searchIndexAndFileExports from './2026-12-02T2230_search_index_and_file_exports.ts';
 import * as batchMode from './2026-12-02T2250_batch_mode.ts';
 
 /**
@@ -38,5 +39,6 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T2200_event_retention': eventRetention,
   '2026-12-02T2210_item_leases': itemLeases,
   '2026-12-02T2220_reference_client_fields': referenceClientFields,
+  '2026-12-02T2230_search_index_and_file_exports': searchIndexAndFileExports,
   '2026-12-02T2250_batch_mode': batchMode,
 };

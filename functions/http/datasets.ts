@@ -6,12 +6,12 @@ import { platform } from '#lib/platform.ts';
 import {
   addMembers,
   createDatasetWithMembers,
-  exportDataset,
   listMembers,
   removeMembers,
 } from '#lib/services/dataset-members.ts';
 import { deleteDataset, listDatasets, readDataset, updateDataset } from '#lib/services/datasets.ts';
-import { exportFile } from '#lib/services/job-reports.ts';
+import { answerMemberExport } from '#lib/services/exports.ts';
+import { datasetFile } from '#lib/services/file-exports.ts';
 
 export const create = httpHandler(datasets.create, async ({ db, user, params, body }) =>
   createDatasetWithMembers(db, user, params.workspace_id, body),
@@ -52,23 +52,20 @@ export const members = httpHandler(datasets.members, async ({ db, user, params, 
   listMembers(db, user, params.workspace_id, params.dataset_id, query),
 );
 
-// Over EXPORT_INLINE_MAX_BYTES the file is stored and answered with a download link.
+// Over EXPORT_INLINE_MAX_BYTES the export is written in the background: a 202 with it to poll.
 const exportHandler = httpHandler(datasets.export, async ({ db, user, params, query }) => {
-  const { chunks, filename } = await exportDataset(
-    db,
-    user,
-    params.workspace_id,
-    params.dataset_id,
-    query.format,
-    query.include_text,
-  );
+  const { objects, queue } = platform();
+  const options = { format: query.format, includeText: query.include_text };
+  const file = await datasetFile(db, user, params.workspace_id, params.dataset_id, options);
   return downloadResponse(
-    await exportFile(platform().objects, chunks, {
-      format: query.format,
-      filename,
-      workspaceId: params.workspace_id,
-      inlineMaxBytes: config().exportInlineMaxBytes,
-    }),
+    await answerMemberExport(
+      { db, objects, queue },
+      user,
+      params.workspace_id,
+      file,
+      { type: 'dataset', resource_id: params.dataset_id, include_text: query.include_text },
+      { ingestQueue: config().ingestQueue, inlineMaxBytes: config().exportInlineMaxBytes },
+    ),
   );
 });
 

@@ -11,8 +11,10 @@ import { jobs } from '#lib/http/routes/jobs.ts';
 import { JobEstimate } from '#lib/http/schemas/classification.ts';
 import { platform } from '#lib/platform.ts';
 import { estimateJob, requireBatchBudget } from '#lib/services/estimates.ts';
+import { answerMemberExport } from '#lib/services/exports.ts';
+import { jobResultsFile } from '#lib/services/file-exports.ts';
 import { announceJobFinished } from '#lib/services/job-events.ts';
-import { jobExport, jobSummary } from '#lib/services/job-reports.ts';
+import { jobSummary } from '#lib/services/job-reports.ts';
 import {
   cancelJob,
   createJob,
@@ -139,12 +141,17 @@ export const failures = httpHandler(jobs.failures, async ({ db, user, params }) 
 
 export const exportHandler = httpHandler(jobs.export, async ({ db, user, params, query }) => {
   const job = await requireJob(db, user, params.workspace_id, params.job_id);
+  const { objects, queue } = platform();
+  const file = await jobResultsFile(db, user, job, { format: query.format, includeText: query.include_text });
   return downloadResponse(
-    await jobExport(db, platform().objects, user, job, {
-      format: query.format,
-      includeText: query.include_text,
-      inlineMaxBytes: config().exportInlineMaxBytes,
-    }),
+    await answerMemberExport(
+      { db, objects, queue },
+      user,
+      params.workspace_id,
+      file,
+      { type: 'classification_job', resource_id: job.id, include_text: query.include_text },
+      { ingestQueue: config().ingestQueue, inlineMaxBytes: config().exportInlineMaxBytes },
+    ),
   );
 });
 export { exportHandler as export };

@@ -6,7 +6,9 @@ import { httpHandler, redactPath } from '#lib/http/handler.ts';
 import { downloadResponse } from '#lib/http/response.ts';
 import { shared } from '#lib/http/routes/shares.ts';
 import { platform } from '#lib/platform.ts';
-import { exportFile, jobExport, jobSummary } from '#lib/services/job-reports.ts';
+import { answerLinkExport } from '#lib/services/exports.ts';
+import { jobResultsFile } from '#lib/services/file-exports.ts';
+import { jobSummary } from '#lib/services/job-reports.ts';
 import { openShare } from '#lib/services/share-access.ts';
 import {
   describeShare,
@@ -76,12 +78,12 @@ export { jobSummaryHandler as jobSummary };
 export const jobExportHandler = httpHandler(shared.jobExport, async ({ db, user, params, query, event }) => {
   const share = await open(db, params.token, user, event);
   const row = await sharedJobRow(db, share, params.job_id);
+  const file = await jobResultsFile(db, share.reader, row, {
+    format: query.format,
+    includeText: query.include_text,
+  });
   return downloadResponse(
-    await jobExport(db, platform().objects, share.reader, row, {
-      format: query.format,
-      includeText: query.include_text,
-      inlineMaxBytes: config().exportInlineMaxBytes,
-    }),
+    await answerLinkExport(platform().objects, row.workspace_id, file, config().exportInlineMaxBytes),
   );
 });
 export { jobExportHandler as jobExport };
@@ -104,19 +106,8 @@ export const datasetMembers = httpHandler(shared.datasetMembers, async ({ db, us
 
 export const datasetExport = httpHandler(shared.datasetExport, async ({ db, user, params, query, event }) => {
   const share = await open(db, params.token, user, event);
-  const { chunks, filename } = await sharedDatasetExport(
-    db,
-    share,
-    params.dataset_id,
-    query.format,
-    query.include_text,
-  );
+  const file = await sharedDatasetExport(db, share, params.dataset_id, query.format, query.include_text);
   return downloadResponse(
-    await exportFile(platform().objects, chunks, {
-      format: query.format,
-      filename,
-      workspaceId: share.link.workspace_id,
-      inlineMaxBytes: config().exportInlineMaxBytes,
-    }),
+    await answerLinkExport(platform().objects, share.link.workspace_id, file, config().exportInlineMaxBytes),
   );
 });

@@ -109,10 +109,11 @@ export class Storage extends Construct {
    */
   grantApiAccess(grantee: iam.IGrantable & IConstruct): void {
     this.grantObjects(grantee, ['s3:PutObject', 's3:GetObject', 's3:DeleteObject']);
-    // Large exports: written, then downloaded through a presigned GET; the bucket expires them.
+    // Exports: downloaded through a presigned GET; a share link's large export is streamed
+    // there (multipart, aborted on failure) within the request. The bucket expires them.
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:GetObject'],
+        actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
         resources: [this.uploads.arnForObjects(`${EXPORTS_PREFIX}*`)],
       }),
     );
@@ -120,7 +121,7 @@ export class Storage extends Construct {
     Validations.of(grantee).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${EXPORTS_PREFIX}*]`,
       reason:
-        'Export keys are created per job at run time; the grant is put and get only, on the exports prefix of the one bucket, whose objects expire after a day.',
+        'Export keys are created per export at run time; put, get and abort only, on the exports prefix of the one bucket, whose objects expire after a day.',
     });
   }
 

@@ -8,6 +8,7 @@ import { newId } from '#lib/ids.ts';
 import { contentHash } from '#lib/ingest/content-hash.ts';
 import { datasourceFolder, storedFileKey, uploadKey } from '#lib/ingest/messages.ts';
 import type { ObjectStore } from '#lib/ports/objects/store.ts';
+import { indexRecords } from '#lib/services/record-search.ts';
 import { BundleError } from './errors.ts';
 import type { EntryKind } from './format.ts';
 import { DatasetRow, DatasourceRow, JobRow, MemberRow, RecordRow, ResultRow, SchemeRow } from './rows.ts';
@@ -273,6 +274,7 @@ export class ImportSession {
       };
     });
     await this.trx.insertInto('records').values(values).execute();
+    await indexRecords(this.trx, { datasourceId: source.id, ids: values.map((v) => v.id) });
     await this.trx
       .updateTable('datasources')
       .set((eb) => ({ record_count: eb('record_count', '+', values.length) }))

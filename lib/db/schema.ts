@@ -61,8 +61,21 @@ export interface DatasourcesTable {
   /** The workspace's owner when it was created (set by the database on insert). */
   user_id: Generated<string | null>;
   description: Generated<string | null>;
+  /** `indexing` while a large run's records wait for their search documents ({@link RecordSearchTable}). */
+  search_status: Generated<SearchStatus>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+}
+
+export type SearchStatus = 'indexing' | 'ready';
+
+/** A record's full-text search document, kept apart so that ingesting never builds it row by row. */
+export interface RecordSearchTable {
+  record_id: string;
+  workspace_id: string;
+  /** md5 of the title and content hash it was built from: a changed record is rebuilt. */
+  doc_hash: string;
+  search: string;
 }
 
 export interface RecordsTable {
@@ -79,7 +92,6 @@ export interface RecordsTable {
   appended: Generated<boolean>;
   /** The last run that produced this record's key (null: appended). */
   seen_run: string | null;
-  search: ColumnType<string, never, never>;
   created_at: CreatedAt;
 }
 
@@ -318,9 +330,14 @@ export type SkippedRows = { kind: string; count: number; reason: string };
 
 export type BundleType = 'datasource' | 'scheme' | 'classification_job' | 'dataset' | 'workspace';
 export type ExportStatus = 'pending' | 'processing' | 'complete' | 'failed';
+/** A ZIP bundle, or a results or dataset file in one of the export formats. */
+export type ExportFileFormat = 'bundle' | 'csv' | 'jsonl' | 'json';
 export type ImportStatus = 'awaiting_upload' | 'pending' | 'processing' | 'complete' | 'failed';
 
-/** A bundle being written by the ingest worker, then downloaded from `object_key`. */
+/**
+ * An export being written by the ingest worker, then downloaded from `object_key`: a bundle, or
+ * (`format` csv/jsonl/json) a job's results or a dataset's members as one file.
+ */
 export interface BundleExportsTable {
   id: string;
   workspace_id: string;
@@ -328,6 +345,9 @@ export interface BundleExportsTable {
   type: BundleType;
   resource_id: string | null;
   include_files: boolean;
+  format: Generated<ExportFileFormat>;
+  /** Files only: each record's text in the file. */
+  include_text: Generated<boolean>;
   status: ExportStatus;
   error_message: string | null;
   object_key: string | null;
@@ -420,6 +440,7 @@ export interface Database {
   dataset_schemes: DatasetSchemesTable;
   dataset_jobs: DatasetJobsTable;
   bundle_exports: BundleExportsTable;
+  record_search: RecordSearchTable;
   bundle_imports: BundleImportsTable;
   llm_usage: LlmUsageTable;
   event_outbox: EventOutboxTable;

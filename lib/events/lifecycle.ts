@@ -60,3 +60,29 @@ export function importFinished(i: {
     data: { import_id: i.id, status: i.status, reason: i.error_message, counts: i.counts },
   };
 }
+
+/** An export (a bundle, or a results or dataset file) that ended: its download is ready, or it failed. */
+export function exportFinished(e: {
+  id: string;
+  workspace_id: string;
+  type: string;
+  resource_id: string | null;
+  format: string;
+  status: string;
+  error_message: string | null;
+  counts: Record<string, number>;
+}): NewEvent {
+  return {
+    type: 'export.finished',
+    workspace_id: e.workspace_id,
+    data: {
+      export_id: e.id,
+      type: e.type,
+      resource_id: e.resource_id,
+      format: e.format,
+      status: e.status,
+      reason: e.error_message,
+      counts: e.counts,
+    },
+  };
+}

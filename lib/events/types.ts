@@ -35,6 +35,16 @@ const ImportData = z.object({
   counts,
 });
 
+const ExportData = z.object({
+  export_id: z.uuid(),
+  type: z.enum(['datasource', 'scheme', 'classification_job', 'dataset', 'workspace']),
+  resource_id: z.uuid().nullable(),
+  format: z.enum(['bundle', 'csv', 'jsonl', 'json']),
+  status: z.enum(['complete', 'failed']),
+  reason: z.string().nullable(),
+  counts,
+});
+
 const envelope = <T extends string, D extends z.ZodType>(type: T, data: D) =>
   z.object({
     id: z.uuid(),
@@ -53,6 +63,7 @@ export const EVENT_SCHEMAS = {
   'job.budget_exceeded': envelope('job.budget_exceeded', JobData),
   'task_run.finished': envelope('task_run.finished', TaskRunData),
   'import.finished': envelope('import.finished', ImportData),
+  'export.finished': envelope('export.finished', ExportData),
 } as const;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;
@@ -69,6 +80,7 @@ export const LifecycleEvent = z.discriminatedUnion('type', [
   EVENT_SCHEMAS['job.budget_exceeded'],
   EVENT_SCHEMAS['task_run.finished'],
   EVENT_SCHEMAS['import.finished'],
+  EVENT_SCHEMAS['export.finished'],
 ]);
 export type LifecycleEvent = z.output<typeof LifecycleEvent>;
 

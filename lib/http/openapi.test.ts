@@ -71,7 +71,12 @@ describe('the OpenAPI document', () => {
       'application/x-ndjson',
       'application/json',
     ]);
-    expect(exp.responses['303'].headers.Location).toBeDefined();
+    // Large: the export to poll (202, its Location); through a share link, a 303 to the file.
+    expect(exp.responses['202'].headers.Location).toBeDefined();
+    expect(exp.responses['202'].content['application/json'].schema.$ref).toMatch(/Export$/);
+    expect(exp.responses['303']).toBeUndefined();
+    const shared = document.paths['/api/v1/shared/{token}/jobs/{job_id}/export'].get;
+    expect(shared.responses['303'].headers.Location).toBeDefined();
     const append =
       document.paths['/api/v1/workspaces/{workspace_id}/datasources/{datasource_id}/records'].post;
     expect(append.responses['202'].content['application/json'].schema.$ref).toMatch(/RecordAppendPending/);

@@ -82,7 +82,7 @@ function mediaTypes(types: string | string[] | undefined): string[] {
 function alternative(alt: AlternativeResponse): ZodOpenApiResponseObject {
   return {
     description: alt.description,
-    ...(alt.redirect && { headers: LOCATION }),
+    ...((alt.redirect || alt.location) && { headers: LOCATION }),
     ...(alt.schema && { content: { 'application/json': { schema: alt.schema } } }),
   };
 }

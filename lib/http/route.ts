@@ -70,6 +70,8 @@ export interface AlternativeResponse {
   schema?: z.ZodType;
   /** A redirect: the answer's `Location` header is where to go. */
   redirect?: boolean;
+  /** Not a redirect, but a `Location` header says where to look next (a 202's resource to poll). */
+  location?: boolean;
 }
 
 /** Declares a route with its types inferred (a typed identity). */

@@ -37,7 +37,22 @@ export const AppendUrl = z.object({
   event_timestamp: z.string().optional(),
 });
 
-/** Write a bundle export (lib/services/bundles.ts): the worker streams it to the object store. */
+/**
+ * Build the search documents of a run's records (lib/services/record-search.ts): sent once a
+ * large run has committed, so that building them is not part of the ingest.
+ */
+export const IndexSearch = z.object({
+  kind: z.literal('index_search'),
+  datasource_id: z.uuid(),
+  run_id: z.uuid(),
+  /** Where the chain stands: records after this id are left (none: from the start). */
+  after: z.uuid().optional(),
+});
+
+/**
+ * Write an export (lib/services/bundles.ts): a bundle, or a results or dataset file; the
+ * worker streams it to the object store.
+ */
 export const ExportBundle = z.object({
   kind: z.literal('export_bundle'),
   export_id: z.uuid(),
@@ -70,6 +85,7 @@ export const IngestMessage = z.union([
   ScrapeUrls,
   PurgeObjects,
   AppendUrl,
+  IndexSearch,
   ExportBundle,
   ShareBundle,
   S3Notification,
@@ -79,6 +95,8 @@ export type ProcessDatasource = z.output<typeof ProcessDatasource>;
 export type ScrapeUrls = z.output<typeof ScrapeUrls>;
 export type PurgeObjects = z.output<typeof PurgeObjects>;
 export type AppendUrl = z.output<typeof AppendUrl>;
+export type IndexSearch = z.output<typeof IndexSearch>;
+export type ExportBundle = z.output<typeof ExportBundle>;
 
 /** The S3 event a bucket sends for a new object: the local object store sends the same. */
 export function objectCreatedEvent(bucket: string, key: string, size: number, eTag: string) {

@@ -9,19 +9,19 @@ import { importRows, importZip, verifyZip } from '#lib/bundles/read-bundle.ts';
 import { fromReference } from '#lib/bundles/reference.ts';
 import { looksLikeZip } from '#lib/bundles/zip-reader.ts';
 import { BundleWriter } from '#lib/bundles/zip-writer.ts';
+import type { ExportFormat } from '#lib/classify/export.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { BundleExport, BundleImport, ImportSourceRef, SkippedRows, User } from '#lib/db/schema.ts';
 import { NotFoundError, PayloadTooLargeError, UnavailableError, ValidationError } from '#lib/errors.ts';
-import { importFinished } from '#lib/events/lifecycle.ts';
+import { exportFinished, importFinished } from '#lib/events/lifecycle.ts';
 import { recordEvents } from '#lib/events/outbox.ts';
 import { newId } from '#lib/ids.ts';
 import { type ObjectStore, type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { requireWorkspace } from './access.ts';
+import { datasetFile, type FileSource, jobResultsFile, storeFile } from './file-exports.ts';
 import { resolveShareForImport } from './share-access.ts';
 
-/** Ask the ingest worker to write an export. */
-export type ExportBundleMessage = { kind: 'export_bundle'; export_id: string };
 /** Ask the ingest worker to export a share link's resource to an import's key. */
 export type ShareBundleMessage = { kind: 'share_bundle'; import_id: string };
 
@@ -35,127 +35,16 @@ export type BundleSettings = {
 
 /** A bundle posted with the request instead of uploaded: Lambda takes 6 MB, base64 and all. */
 export const INLINE_BUNDLE_MAX_BYTES = 5 * 1024 * 1024;
-const DOWNLOAD_SECONDS = 300;
 
 // ---------------------------------------------------------------- exports
-
-export type ExportOut = {
-  id: string;
-  workspace_id: string;
-  type: BundleType;
-  resource_id: string | null;
-  include_files: boolean;
-  status: BundleExport['status'];
-  error_message: string | null;
-  bytes: number | null;
-  counts: Record<string, number>;
-  download: { url: string; expires_at: string } | null;
-  created_at: string;
-  finished_at: string | null;
-};
-
-/** An export as the API shows it: a fresh short-lived download link once complete. */
-export async function toExportOut(objects: ObjectStore, e: BundleExport): Promise<ExportOut> {
-  const filename = e.object_key?.slice(e.object_key.lastIndexOf('/') + 1) ?? 'bundle.zip';
-  return {
-    id: e.id,
-    workspace_id: e.workspace_id,
-    type: e.type,
-    resource_id: e.resource_id,
-    include_files: e.include_files,
-    status: e.status,
-    error_message: e.error_message,
-    bytes: e.bytes === null ? null : Number(e.bytes),
-    counts: e.counts,
-    download:
-      e.status === 'complete' && e.object_key
-        ? {
-            url: await objects.downloadLink(e.object_key, filename, DOWNLOAD_SECONDS),
-            expires_at: new Date(Date.now() + DOWNLOAD_SECONDS * 1000).toISOString(),
-          }
-        : null,
-    created_at: e.created_at.toISOString(),
-    finished_at: e.finished_at?.toISOString() ?? null,
-  };
-}
-
-const RESOURCE_TABLES = {
-  datasource: 'datasources',
-  scheme: 'classification_schemes',
-  classification_job: 'classification_jobs',
-  dataset: 'datasets',
-} as const;
-
-/**
- * Starts an export of a resource of the caller's workspace (404 for anything not theirs): a
- * row to poll, and a message for the ingest worker, sent after the row commits.
- */
-export async function createExport(
-  db: Db,
-  queue: QueueSender,
-  user: Pick<User, 'id'>,
-  workspaceId: string,
-  input: { type: BundleType; resource_id?: string | undefined; include_files?: boolean | undefined },
-  settings: Pick<BundleSettings, 'ingestQueue'>,
-): Promise<BundleExport> {
-  await requireWorkspace(db, user, workspaceId);
-  if (input.type !== 'workspace') {
-    const found = input.resource_id
-      ? await db
-          .selectFrom(RESOURCE_TABLES[input.type])
-          .select('id')
-          .where('id', '=', input.resource_id)
-          .where('workspace_id', '=', workspaceId)
-          .executeTakeFirst()
-      : undefined;
-    if (!found)
-      throw new NotFoundError(
-        `No ${input.type.replace('_', ' ')} ${input.resource_id ?? ''} in this workspace`.trim(),
-      );
-  }
-  const row = await db
-    .insertInto('bundle_exports')
-    .values({
-      id: newId(),
-      workspace_id: workspaceId,
-      user_id: user.id,
-      type: input.type,
-      resource_id: input.type === 'workspace' ? workspaceId : input.resource_id!,
-      include_files: input.include_files ?? false,
-      status: 'pending',
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  try {
-    await queue.send(settings.ingestQueue, [
-      { kind: 'export_bundle', export_id: row.id } satisfies ExportBundleMessage,
-    ]);
-  } catch (cause) {
-    await db.deleteFrom('bundle_exports').where('id', '=', row.id).execute();
-    throw new UnavailableError('The ingest queue is unavailable; try again', { cause });
-  }
-  return row;
-}
-
-/** An export of the caller's workspace, or 404. */
-export async function requireExport(db: Db, user: Pick<User, 'id'>, workspaceId: string, id: string) {
-  await requireWorkspace(db, user, workspaceId);
-  const row = await db
-    .selectFrom('bundle_exports')
-    .selectAll()
-    .where('id', '=', id)
-    .where('workspace_id', '=', workspaceId)
-    .executeTakeFirst();
-  if (!row) throw new NotFoundError('Export not found');
-  return row;
-}
 
 export type BundleWorkerDeps = { db: Db; objects: ObjectStore; log: Logger; settings: BundleSettings };
 
 /**
- * Writes an export (the ingest worker, `export_bundle`). Idempotent: a finished export is left
- * alone; a redelivery of one caught mid-way writes it again to the same key. Rows are read in
- * one repeatable-read transaction (a consistent snapshot) and streamed to the store.
+ * Writes an export (the ingest worker, `export_bundle`): a bundle, or a job's results or a
+ * dataset as one file. Idempotent: a finished export is left alone; a redelivery of one caught
+ * mid-way writes it again to the same key. Bundles read their rows in one repeatable-read
+ * transaction (a consistent snapshot); files page through them. Both stream to the store.
  */
 export async function runExport(deps: BundleWorkerDeps, exportId: string): Promise<void> {
   const claimed = await deps.db
@@ -166,43 +55,96 @@ export async function runExport(deps: BundleWorkerDeps, exportId: string): Promi
     .returningAll()
     .executeTakeFirst();
   if (!claimed) return;
-  const type = claimed.type;
-  const filename = `${type}-${claimed.resource_id ?? claimed.workspace_id}.zip`;
-  const key = exportKey(claimed.workspace_id, claimed.id, filename);
   try {
-    const { counts, info } = await writeBundle(deps, {
-      workspaceId: claimed.workspace_id,
-      type,
-      resourceId: claimed.resource_id ?? undefined,
-      key,
-      includeFiles: claimed.include_files,
+    const { key, counts, info } =
+      claimed.format === 'bundle'
+        ? await writeBundleExport(deps, claimed)
+        : await writeFileExport(deps, claimed);
+    await deps.db.transaction().execute(async (trx) => {
+      const done = await trx
+        .updateTable('bundle_exports')
+        .set({
+          status: 'complete',
+          object_key: key,
+          bytes: info.size,
+          counts: JSON.stringify(counts),
+          finished_at: new Date(),
+        })
+        .where('id', '=', exportId)
+        .where('status', '=', 'processing')
+        .returningAll()
+        .executeTakeFirst();
+      if (done) await recordEvents(trx, [exportFinished(done)]);
     });
-    await deps.db
-      .updateTable('bundle_exports')
-      .set({
-        status: 'complete',
-        object_key: key,
-        bytes: info.size,
-        counts: JSON.stringify(counts),
-        finished_at: new Date(),
-      })
-      .where('id', '=', exportId)
-      .where('status', '=', 'processing')
-      .execute();
   } catch (error) {
     if (!(error instanceof BundleError)) throw error;
     await failExport(deps.db, exportId, error.reason);
   }
 }
 
+async function writeBundleExport(deps: BundleWorkerDeps, row: BundleExport) {
+  const filename = `${row.type}-${row.resource_id ?? row.workspace_id}.zip`;
+  const key = exportKey(row.workspace_id, row.id, filename);
+  const { counts, info } = await writeBundle(deps, {
+    workspaceId: row.workspace_id,
+    type: row.type,
+    resourceId: row.resource_id ?? undefined,
+    key,
+    includeFiles: row.include_files,
+  });
+  return { key, counts, info };
+}
+
+/**
+ * A results or dataset file, streamed to the store as its rows are paged through, read as the
+ * workspace's owner (the export's creator was checked when it was made). A resource deleted
+ * since fails the export.
+ */
+async function writeFileExport(deps: BundleWorkerDeps, row: BundleExport) {
+  const format = row.format as ExportFormat;
+  const options = { format, includeText: row.include_text };
+  const { owner_id: ownerId } = await deps.db
+    .selectFrom('workspaces')
+    .select('owner_id')
+    .where('id', '=', row.workspace_id)
+    .executeTakeFirstOrThrow(() => new BundleError('The workspace no longer exists'));
+  const reader = { id: ownerId };
+  const resourceId = row.resource_id!;
+  let file: FileSource;
+  try {
+    if (row.type === 'dataset')
+      file = await datasetFile(deps.db, reader, row.workspace_id, resourceId, options);
+    else {
+      const job = await deps.db
+        .selectFrom('classification_jobs')
+        .selectAll()
+        .where('id', '=', resourceId)
+        .where('workspace_id', '=', row.workspace_id)
+        .executeTakeFirstOrThrow(() => new NotFoundError('Job not found'));
+      file = await jobResultsFile(deps.db, reader, job, options);
+    }
+  } catch (error) {
+    if (error instanceof NotFoundError)
+      throw new BundleError(`The ${row.type.replace('_', ' ')} no longer exists`);
+    throw error;
+  }
+  const key = exportKey(row.workspace_id, row.id, file.filename);
+  const info = await storeFile(deps.objects, key, file);
+  return { key, counts: { [row.type === 'dataset' ? 'members' : 'results']: file.count() }, info };
+}
+
 /** Fails an export with a reason (unless it finished meanwhile). */
 export async function failExport(db: Db, exportId: string, reason: string): Promise<void> {
-  await db
-    .updateTable('bundle_exports')
-    .set({ status: 'failed', error_message: reason, finished_at: new Date() })
-    .where('id', '=', exportId)
-    .where('status', 'in', ['pending', 'processing'])
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    const failed = await trx
+      .updateTable('bundle_exports')
+      .set({ status: 'failed', error_message: reason, finished_at: new Date() })
+      .where('id', '=', exportId)
+      .where('status', 'in', ['pending', 'processing'])
+      .returningAll()
+      .executeTakeFirst();
+    if (failed) await recordEvents(trx, [exportFinished(failed)]);
+  });
 }
 
 // ---------------------------------------------------------------- imports

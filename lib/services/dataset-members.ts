@@ -335,7 +335,7 @@ export async function exportDataset(
   datasetId: string,
   format: ExportFormat,
   includeText: boolean,
-): Promise<{ chunks: AsyncGenerator<string>; filename: string }> {
+): Promise<{ chunks: AsyncGenerator<string>; filename: string; count: () => number }> {
   const dataset = await requireDataset(db, user, workspaceId, datasetId);
   const contents = await datasetContents(db, dataset.id);
   const schemes =
@@ -350,8 +350,10 @@ export async function exportDataset(
   const columns = new Map(
     schemes.map((s) => [s.id, { name: s.name, fields: (s.fields as SchemeField[]).map((f) => f.name) }]),
   );
+  let count = 0;
   async function* rows(): AsyncGenerator<MemberExport> {
     for await (const { record, added_at, results } of contents.members()) {
+      count++;
       yield {
         record_id: record.id,
         datasource_id: record.datasource_id,
@@ -368,5 +370,6 @@ export async function exportDataset(
   return {
     chunks: exportMembers(rows(), format, columns, includeText),
     filename: `dataset-${dataset.id}.${format}`,
+    count: () => count,
   };
 }

@@ -27,6 +27,7 @@ export type DatasourceOut = {
   error_message: string | null;
   metadata: Record<string, unknown>;
   record_count: number;
+  search_status: Datasource['search_status'];
   description: string | null;
   user_id: string | null;
   origin_details: Record<string, unknown>;
@@ -59,6 +60,7 @@ export function toDatasourceOut(d: Datasource, upload?: PresignedUpload): Dataso
     error_message: d.error_message,
     metadata: d.metadata,
     record_count: d.record_count,
+    search_status: d.search_status,
     description: d.description,
     user_id: d.user_id,
     origin_details: originDetails(d.options),
@@ -290,6 +292,7 @@ export async function listDatasources(db: Db, user: Pick<User, 'id'>, workspaceI
         'error_message',
         'metadata',
         'record_count',
+        'search_status',
         'run_id',
         'object_key',
         'user_id',

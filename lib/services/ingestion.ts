@@ -15,6 +15,7 @@ import {
   AppendUrl as AppendUrlMessage,
   datasourceOfKey,
   decodeEventKey,
+  type IndexSearch,
   IngestMessage,
   isStoredFileKey,
   ownerOfPrefix,
@@ -25,6 +26,7 @@ import {
 import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { failExport, failImport, runExport, runImport, runShareExport } from './bundles.ts';
+import { INLINE_INDEX_MAX_RECORDS, indexDatasource, indexRecords } from './record-search.ts';
 
 // pdf.js and the scraper (undici, cheerio) are most of the ingest worker's bundle, and most
 // messages need neither: each is loaded by the first message that does (a chunk of its own in
@@ -49,6 +51,8 @@ export type IngestDeps = {
     uploadUrlExpireSeconds?: number;
     /** URLs per scrape message: a long list fans out over several messages. */
     urlsPerMessage?: number;
+    /** Runs of up to this many records build their search documents inside the run (tests lower it). */
+    inlineIndexMaxRecords?: number;
   };
 };
 
@@ -104,6 +108,8 @@ export async function handleIngestMessage(deps: IngestDeps, body: string): Promi
       return purgeObjects(deps, parsed);
     case 'append_url':
       return appendUrl(deps, parsed);
+    case 'index_search':
+      return indexSearch(deps, parsed);
     case 'export_bundle':
       return runExport(bundleDeps(deps), parsed.export_id);
     case 'share_bundle':
@@ -243,6 +249,7 @@ async function appendUrl(deps: IngestDeps, message: AppendUrl): Promise<void> {
       .returning('id')
       .executeTakeFirst();
     if (!inserted) return;
+    await indexRecords(trx, { datasourceId: source.id, sourceKey: message.url });
     await trx
       .deleteFrom('datasource_failures')
       .where('datasource_id', '=', source.id)
@@ -300,26 +307,50 @@ async function processDatasource(deps: IngestDeps, id: string, runId?: string): 
     deps.log.info('Nothing to do for this message', { datasource_id: id });
     return;
   }
+  let outcome: 'index_later' | undefined;
   try {
     switch (source.type) {
       case 'text_block':
-        await syncRecords(deps.db, source, textRecords(source), {});
-        return;
+        outcome = await syncRecords(deps, source, textRecords(source), {});
+        break;
       case 'url':
       case 'url_list':
         await fanOutUrls(deps, source);
-        return;
+        break;
       case 'csv':
-        await ingestCsv(deps, source);
-        return;
+        outcome = await ingestCsv(deps, source);
+        break;
       case 'pdf':
-        await ingestPdf(deps, source);
-        return;
+        outcome = await ingestPdf(deps, source);
+        break;
     }
   } catch (error) {
     if (!(error instanceof IngestError)) throw error;
     await markFailed(deps.db, source, error.reason);
   }
+  if (outcome === 'index_later') await requestIndex(deps, source);
+}
+
+/** One link of a run's index step; the next one is sent while records are left. */
+async function indexSearch(deps: IngestDeps, message: IndexSearch): Promise<void> {
+  const { next } = await indexDatasource(deps.db, {
+    datasourceId: message.datasource_id,
+    runId: message.run_id,
+    after: message.after,
+  });
+  if (next)
+    await deps.queue.send(deps.settings.ingestQueue, [{ ...message, after: next } satisfies IndexSearch]);
+}
+
+/**
+ * Asks for a committed run's search documents. Lost (the queue refused, the process died), the
+ * maintenance sweep asks again for datasources left `indexing`.
+ */
+async function requestIndex(deps: IngestDeps, source: Datasource): Promise<void> {
+  const message: IndexSearch = { kind: 'index_search', datasource_id: source.id, run_id: source.run_id };
+  await deps.queue
+    .send(deps.settings.ingestQueue, [message])
+    .catch((error: Error) => deps.log.warn('Index step not queued; the sweep sends it', { error }));
 }
 
 /** Fails a run with a reason the user sees. */
@@ -380,6 +411,8 @@ export type RunChanges = {
 };
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** How JSON.stringify writes a lone surrogate (pairs it writes as they are). */
+const ESCAPED_SURROGATE = /\\ud[89a-f]/i;
 
 /**
  * A string with lone surrogates replaced by U+FFFD, as UTF-8 encoding of a query parameter
@@ -394,6 +427,48 @@ function wellFormedStrings(_key: string, value: unknown): unknown {
 }
 
 /**
+ * A batch of records as the one JSON parameter of an insert, with new ids and content hashes.
+ * Serialized plainly (fast) and again with every string repaired only when a lone surrogate
+ * shows; the hash is the same either way (UTF-8 encodes a lone surrogate as U+FFFD).
+ */
+function batchJson(batch: RecordInput[]): string {
+  const rows = batch.map((r) => ({
+    id: newId(),
+    source_key: r.source_key,
+    title: r.title ?? null,
+    text_content: r.text_content,
+    source_metadata: r.source_metadata,
+    event_timestamp: r.event_timestamp ?? null,
+    content_hash: contentHash(r.text_content),
+  }));
+  const json = JSON.stringify(rows);
+  return ESCAPED_SURROGATE.test(json) ? JSON.stringify(rows, wellFormedStrings) : json;
+}
+
+const INPUT_COLUMNS = sql`id uuid, source_key text, title text, text_content text, source_metadata jsonb,
+  event_timestamp timestamptz, content_hash text`;
+
+type BatchCounts = Pick<RunChanges, 'added' | 'updated' | 'updated_with_results'>;
+
+/**
+ * Inserts one batch of a run's records into a datasource that had none when the run began:
+ * nothing to compare with, so a plain insert, several times cheaper than {@link upsertBatch}.
+ */
+async function insertBatch(
+  db: Db,
+  source: Pick<Datasource, 'id' | 'workspace_id' | 'run_id'>,
+  batch: RecordInput[],
+): Promise<BatchCounts> {
+  await sql`
+    INSERT INTO records (id, workspace_id, datasource_id, source_key, title, text_content,
+      source_metadata, event_timestamp, content_hash, seen_run)
+    SELECT id, ${source.workspace_id}, ${source.id}, source_key, title, text_content,
+      source_metadata, event_timestamp, content_hash, ${source.run_id}::uuid
+    FROM jsonb_to_recordset(${batchJson(batch)}::jsonb) AS x(${INPUT_COLUMNS})`.execute(db);
+  return { added: batch.length, updated: 0, updated_with_results: 0 };
+}
+
+/**
  * Upserts one batch of a run's records by `(datasource_id, source_key)`: a key seen before keeps
  * its record id (so classification results over it stay) and gets the new content; every row is
  * stamped with the run (`seen_run`). One statement; counts come from comparing with the rows as
@@ -403,24 +478,10 @@ async function upsertBatch(
   db: Db,
   source: Pick<Datasource, 'id' | 'workspace_id' | 'run_id'>,
   batch: RecordInput[],
-): Promise<Pick<RunChanges, 'added' | 'updated' | 'updated_with_results'>> {
-  const rows = batch.map((r) => {
-    const text = wellFormed(r.text_content);
-    return {
-      id: newId(),
-      source_key: r.source_key,
-      title: r.title ?? null,
-      text_content: text,
-      source_metadata: r.source_metadata,
-      event_timestamp: r.event_timestamp ?? null,
-      content_hash: contentHash(text),
-    };
-  });
-  const { rows: out } = await sql<{ added: number; updated: number; updated_with_results: number }>`
+): Promise<BatchCounts> {
+  const { rows: out } = await sql<BatchCounts>`
     WITH input AS (
-      SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows, wellFormedStrings)}::jsonb) AS x(
-        id uuid, source_key text, title text, text_content text, source_metadata jsonb,
-        event_timestamp timestamptz, content_hash text)
+      SELECT * FROM jsonb_to_recordset(${batchJson(batch)}::jsonb) AS x(${INPUT_COLUMNS})
     ), old AS (
       SELECT r.id, r.source_key, r.title, r.content_hash, r.source_metadata, r.event_timestamp
       FROM records r
@@ -504,22 +565,34 @@ async function lockAndCount(trx: Db, id: string): Promise<number> {
  * run added, changed and removed goes to `metadata.changes`. An advisory lock on the datasource
  * serialises duplicate deliveries (the second one finds the run complete and stops) while
  * leaving its row free for progress updates from outside.
+ *
+ * Fast where it can be: a datasource without records takes plain inserts ({@link insertBatch}),
+ * and the next batch is read and built while the database writes the last one. Search documents
+ * are built in the transaction for small datasources; for larger ones the run ends with
+ * `search_status: indexing` and answers `'index_later'`, and the caller asks for the index step.
  */
 async function syncRecords(
-  db: Db,
+  { db, settings }: Pick<IngestDeps, 'db' | 'settings'>,
   source: Datasource,
   records: AsyncIterable<RecordInput>,
   metadata: Record<string, unknown> | (() => Record<string, unknown>),
   onProgress?: (count: number) => Promise<void>,
-): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+): Promise<'index_later' | undefined> {
+  return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(hashtextextended(${source.id}, 0))`.execute(trx);
     const current = await trx
       .selectFrom('datasources')
       .select(['status', 'run_id'])
       .where('id', '=', source.id)
       .executeTakeFirst();
-    if (!current || current.run_id !== source.run_id || current.status !== 'processing') return;
+    if (!current || current.run_id !== source.run_id || current.status !== 'processing') return undefined;
+    const fresh = !(await trx
+      .selectFrom('records')
+      .select('id')
+      .where('datasource_id', '=', source.id)
+      .limit(1)
+      .executeTakeFirst());
+    const write = fresh ? insertBatch : upsertBatch;
     const changes: RunChanges = {
       added: 0,
       updated: 0,
@@ -530,31 +603,43 @@ async function syncRecords(
     };
     let batch: RecordInput[] = [];
     let count = 0;
+    // One statement in flight on the transaction's connection while the next batch is built.
+    let inFlight: Promise<void> = Promise.resolve();
     const flush = async () => {
       if (batch.length === 0) return;
-      const done = await upsertBatch(trx, source, batch);
-      changes.added += done.added;
-      changes.updated += done.updated;
-      changes.updated_with_results += done.updated_with_results;
-      changes.unchanged += batch.length - done.added - done.updated;
-      count += batch.length;
+      const rows = batch;
       batch = [];
-      await onProgress?.(count);
+      await inFlight;
+      inFlight = write(trx, source, rows).then((done) => {
+        changes.added += done.added;
+        changes.updated += done.updated;
+        changes.updated_with_results += done.updated_with_results;
+        changes.unchanged += rows.length - done.added - done.updated;
+        count += rows.length;
+        return onProgress?.(count);
+      });
+      // Awaited at the next flush or the end; a failure meanwhile must not go unhandled.
+      inFlight.catch(() => undefined);
     };
     for await (const r of records) {
       batch.push(r);
       if (batch.length >= INSERT_BATCH) await flush();
     }
     await flush();
-    Object.assign(changes, await removeUnseen(trx, source));
+    await inFlight;
+    // Every record of a fresh datasource is this run's (appends are never unseen).
+    if (!fresh) Object.assign(changes, await removeUnseen(trx, source));
     const extra = typeof metadata === 'function' ? metadata() : metadata;
     const total = await lockAndCount(trx, source.id);
+    const indexNow = total <= (settings.inlineIndexMaxRecords ?? INLINE_INDEX_MAX_RECORDS);
+    if (indexNow) await indexRecords(trx, { datasourceId: source.id });
     await trx
       .updateTable('datasources')
       .set({
         status: 'complete',
         error_message: null,
         record_count: total,
+        search_status: indexNow ? 'ready' : 'indexing',
         metadata: JSON.stringify({
           ...extra,
           record_count: total,
@@ -567,6 +652,7 @@ async function syncRecords(
       .returning(['id', 'workspace_id', 'type', 'status', 'error_message', 'record_count'])
       .executeTakeFirstOrThrow()
       .then((done) => recordEvents(trx, [datasourceFinished(done)]));
+    return indexNow ? undefined : 'index_later';
   });
 }
 
@@ -632,7 +718,7 @@ export function csvReadOptions(options: Record<string, unknown>): CsvOptions {
   };
 }
 
-async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<void> {
+async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<'index_later' | undefined> {
   const options = source.options as {
     text_columns?: string[];
     title_column?: string;
@@ -670,8 +756,8 @@ async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<void> {
     if (rows === 0) throw new IngestError('The CSV has a header but no data rows');
   }
   try {
-    await syncRecords(
-      deps.db,
+    return await syncRecords(
+      deps,
       source,
       records(),
       () => ({
@@ -688,7 +774,7 @@ async function ingestCsv(deps: IngestDeps, source: Datasource): Promise<void> {
   }
 }
 
-async function ingestPdf(deps: IngestDeps, source: Datasource): Promise<void> {
+async function ingestPdf(deps: IngestDeps, source: Datasource): Promise<'index_later' | undefined> {
   const pdf = await extractPdf(await readAll(await readUpload(deps, source)));
   const split = (source.options.split as string | undefined) ?? 'page';
   const filename = source.object_key?.split('/').at(-1) ?? source.name;
@@ -726,8 +812,8 @@ async function ingestPdf(deps: IngestDeps, source: Datasource): Promise<void> {
     }
   }
   try {
-    await syncRecords(
-      deps.db,
+    return await syncRecords(
+      deps,
       source,
       records(),
       () => ({ filename, page_count: pdf.pageCount, empty_pages: emptyPages, split }),
@@ -847,6 +933,7 @@ async function scrapeOne(deps: IngestDeps, source: Datasource, url: string): Pro
           source_metadata: { url, final_url: page.finalUrl, content_type: page.contentType },
         },
       ]);
+      await indexRecords(trx, { datasourceId: source.id, sourceKey: url });
       const change = counts.added ? 'added' : counts.updated ? 'updated' : 'unchanged';
       await bumpChanges(trx, source.id, {
         [change]: 1,
@@ -976,6 +1063,7 @@ export function datasourceOfMessage(body: string): { id: string; runId?: string 
     if (
       parsed.kind === 'purge_objects' ||
       parsed.kind === 'append_url' ||
+      parsed.kind === 'index_search' ||
       parsed.kind === 'export_bundle' ||
       parsed.kind === 'share_bundle'
     )

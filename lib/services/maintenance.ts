@@ -9,7 +9,7 @@ import {
 } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import { nudgeDispatch } from '#lib/events/outbox.ts';
-import type { ProcessDatasource } from '#lib/ingest/messages.ts';
+import type { ExportBundle, IndexSearch, ProcessDatasource } from '#lib/ingest/messages.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { RunTask } from '#lib/schedule/messages.ts';
 
@@ -33,6 +33,10 @@ export type MaintenanceDeps = {
 /** What one sweep found and did, for the log and the tests. */
 export type SweepReport = {
   datasources_resent: number;
+  /** Datasources left `search_status: indexing`: their index step, again. */
+  search_indexes_resent: number;
+  /** Exports `pending` or `processing` that stopped moving: their message, again. */
+  exports_resent: number;
   uploads_expired: number;
   jobs_resent: number;
   items_resent: number;
@@ -58,6 +62,8 @@ const SWEEP_LIMIT = 500;
 export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
   const report = {
     datasources_resent: await resendStuckDatasources(deps),
+    search_indexes_resent: await resendStuckIndexing(deps),
+    exports_resent: await resendStuckExports(deps),
     uploads_expired: await expireUploads(deps),
     ...(await resendStuckJobs(deps)),
     batches_polled: await pollBatches(deps),
@@ -148,6 +154,51 @@ async function resendStuckDatasources(deps: MaintenanceDeps): Promise<number> {
     datasource_id: d.id,
     run_id: d.run_id,
   }));
+  if (messages.length > 0) await deps.queue.send(deps.settings.ingestQueue, messages);
+  return messages.length;
+}
+
+/** Complete datasources whose index step has not finished for too long: it is sent again. */
+async function resendStuckIndexing(deps: MaintenanceDeps): Promise<number> {
+  const stuck = await deps.db
+    .updateTable('datasources')
+    .set((eb) => ({ search_status: eb.ref('search_status') }))
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('datasources')
+        .select('id')
+        .where('status', '=', 'complete')
+        .where('search_status', '=', 'indexing')
+        .where('updated_at', '<', stuckBefore(deps))
+        .limit(SWEEP_LIMIT),
+    )
+    .returning(['id', 'run_id'])
+    .execute();
+  const messages: IndexSearch[] = stuck.map((d) => ({
+    kind: 'index_search',
+    datasource_id: d.id,
+    run_id: d.run_id,
+  }));
+  if (messages.length > 0) await deps.queue.send(deps.settings.ingestQueue, messages);
+  return messages.length;
+}
+
+/** Exports (bundles and files) `pending` or `processing` with no change for too long: sent again. */
+async function resendStuckExports(deps: MaintenanceDeps): Promise<number> {
+  const stuck = await deps.db
+    .updateTable('bundle_exports')
+    .set((eb) => ({ status: eb.ref('status') }))
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('bundle_exports')
+        .select('id')
+        .where('status', 'in', ['pending', 'processing'])
+        .where('updated_at', '<', stuckBefore(deps))
+        .limit(SWEEP_LIMIT),
+    )
+    .returning('id')
+    .execute();
+  const messages: ExportBundle[] = stuck.map((e) => ({ kind: 'export_bundle', export_id: e.id }));
   if (messages.length > 0) await deps.queue.send(deps.settings.ingestQueue, messages);
   return messages.length;
 }

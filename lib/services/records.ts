@@ -11,6 +11,7 @@ import type { AppendUrl } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/urls.ts';
 import type { Platform } from '#lib/platform.ts';
 import { requireDatasource, requireWorkspace } from './access.ts';
+import { countSearchMatches, indexRecords, matchesSearch } from './record-search.ts';
 
 export type RecordOut = {
   id: string;
@@ -94,9 +95,7 @@ export function filterRecords(db: Db, workspaceId: string, filters: Omit<RecordF
     .selectFrom('records')
     .where('workspace_id', '=', workspaceId)
     .$if(filters.datasource_id !== undefined, (q) => q.where('datasource_id', '=', filters.datasource_id!))
-    .$if(filters.q !== undefined, (q) =>
-      q.where(sql<boolean>`search @@ websearch_to_tsquery('simple', ${filters.q})`),
-    )
+    .$if(filters.q !== undefined, (q) => q.where(matchesSearch(workspaceId, filters.q!)))
     .$if(filters.event_time_from !== undefined, (q) =>
       q.where('event_timestamp', '>=', new Date(filters.event_time_from!)),
     )
@@ -104,6 +103,13 @@ export function filterRecords(db: Db, workspaceId: string, filters: Omit<RecordF
       q.where('event_timestamp', '<=', new Date(filters.event_time_to!)),
     );
 }
+
+/** Whether `q` is the only filter: its total is then counted on the search documents alone. */
+const onlySearch = (f: RecordFilters) =>
+  f.q !== undefined &&
+  f.datasource_id === undefined &&
+  f.event_time_from === undefined &&
+  f.event_time_to === undefined;
 
 /**
  * A page of a workspace's records, filtered, in creation order, with the filtered total. Items
@@ -129,7 +135,9 @@ export async function listRecords(
       .orderBy('id')
       .limit(filters.limit + 1)
       .execute(),
-    filtered.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+    onlySearch(filters)
+      ? countSearchMatches(db, workspaceId, filters.q!)
+      : filtered.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
   const page = toPage(rows as (DataRecord & { text_length: number })[], filters.limit);
   return { ...page, data: page.data.map(toRecordOut), count: Number(total.count) };
@@ -224,6 +232,7 @@ export async function appendRecord(
       })
       .returning(RECORD_COLUMNS)
       .executeTakeFirstOrThrow();
+    await indexRecords(trx, { datasourceId, sourceKey: record.source_key });
     await trx
       .updateTable('datasources')
       .set((eb) => ({ record_count: eb('record_count', '+', 1) }))

@@ -174,11 +174,13 @@ export async function* jobResults(
   let after: string | undefined;
   for (;;) {
     const rows = (await filterResults(db, workspaceId, { job_id: jobId })
-      .select([...RESULT_COLUMNS, 'records.title as record_title', 'records.text_content'])
+      .select([...RESULT_COLUMNS, 'records.title as record_title'])
+      // A million texts nobody asked for are not read.
+      .$if(includeText, (q) => q.select('records.text_content'))
       .$if(after !== undefined, (q) => q.where('classification_results.id', '>', after!))
       .orderBy('classification_results.id')
       .limit(500)
-      .execute()) as (ResultRow & { record_title: string | null; text_content: string })[];
+      .execute()) as (ResultRow & { record_title: string | null; text_content?: string })[];
     if (rows.length === 0) return;
     for (const { text_content, ...row } of rows) {
       yield { ...resultFields(row), record_title: row.record_title, ...(includeText && { text_content }) };

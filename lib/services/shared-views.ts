@@ -3,9 +3,10 @@ import type { ClassificationJob } from '#lib/db/schema.ts';
 import { NotFoundError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { requireDatasource } from './access.ts';
-import { exportDataset, listMembers } from './dataset-members.ts';
+import { listMembers } from './dataset-members.ts';
 import { readDataset } from './datasets.ts';
 import { listDatasources, toDatasourceOut } from './datasources.ts';
+import { datasetFile, type ExportFormat } from './file-exports.ts';
 import { jobOut, listJobs, requireJob } from './jobs.ts';
 import { getRecord, listRecords, type RecordFilters, toRecordOut } from './records.ts';
 import { getResult, listResults, type ResultFilters } from './results.ts';
@@ -157,9 +158,9 @@ export async function sharedDatasetExport(
   db: Db,
   share: OpenedShare,
   id: string,
-  format: Parameters<typeof exportDataset>[4],
+  format: ExportFormat,
   includeText: boolean,
 ) {
   if (!covers(share, 'dataset', id)) throw outside('Dataset');
-  return exportDataset(db, share.reader, share.link.workspace_id, id, format, includeText);
+  return datasetFile(db, share.reader, share.link.workspace_id, id, { format, includeText });
 }

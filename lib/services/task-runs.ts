@@ -17,6 +17,7 @@ import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { type RunTask, TaskMessage } from '#lib/schedule/messages.ts';
 import { insertJob } from './jobs.ts';
 import { type MaintenanceDeps, sweep } from './maintenance.ts';
+import { indexRecords } from './record-search.ts';
 import { scheduleOf } from './recurring-tasks.ts';
 
 // The scraper, the feed reader and webhook delivery (undici, cheerio) are most of the
@@ -301,28 +302,32 @@ async function runIngest(deps: TaskRunDeps, task: RecurringTask, run: TaskRun): 
       slice.map(async (url) => {
         try {
           const page = await scrapeUrl(url, guard);
-          const inserted = await db
-            .insertInto('records')
-            .values({
-              id: newId(),
-              workspace_id: target.workspace_id,
-              datasource_id: target.id,
-              source_key: url,
-              title: page.title,
-              text_content: page.text,
-              source_metadata: JSON.stringify({
-                url,
-                final_url: page.finalUrl,
-                content_type: page.contentType,
-                recurring_task_id: task.id,
-                task_run_id: run.id,
-              }),
-              event_timestamp: page.publishedAt,
-              content_hash: contentHash(page.text),
-            })
-            .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doNothing())
-            .returning('id')
-            .executeTakeFirst();
+          const inserted = await db.transaction().execute(async (trx) => {
+            const row = await trx
+              .insertInto('records')
+              .values({
+                id: newId(),
+                workspace_id: target.workspace_id,
+                datasource_id: target.id,
+                source_key: url,
+                title: page.title,
+                text_content: page.text,
+                source_metadata: JSON.stringify({
+                  url,
+                  final_url: page.finalUrl,
+                  content_type: page.contentType,
+                  recurring_task_id: task.id,
+                  task_run_id: run.id,
+                }),
+                event_timestamp: page.publishedAt,
+                content_hash: contentHash(page.text),
+              })
+              .onConflict((oc) => oc.columns(['datasource_id', 'source_key']).doNothing())
+              .returning('id')
+              .executeTakeFirst();
+            if (row) await indexRecords(trx, { datasourceId: target.id, ids: [row.id] });
+            return row;
+          });
           return inserted ? 1 : 0;
         } catch (error) {
           if (!(error instanceof IngestError)) throw error;

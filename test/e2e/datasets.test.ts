@@ -2,6 +2,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '#lib/ids.ts';
+import { indexRecords } from '#lib/services/record-search.ts';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
 import { type FakeLlm, startFakeLlm } from '#test/support/fake-llm.ts';
 import { waitForDatasource } from '#test/support/ingest.ts';
@@ -453,12 +454,18 @@ describe('datasets', () => {
     const dsId = ds.body.data[0].id;
     await waitForDatasource(app.api, token, bigWs, dsId);
     const db = await app.db();
-    // Ids from the database's clock are not UUIDv7, which no query here depends on.
-    await sql`INSERT INTO records (id, workspace_id, datasource_id, source_key, text_content, source_metadata,
-        event_timestamp, content_hash)
-      SELECT gen_random_uuid(), ${bigWs}, ${dsId}, 'bulk:' || i, 'bulk record ' || i, '{}',
-        timestamptz '2026-01-01' + i * interval '1 second', md5(i::text)
-      FROM generate_series(1, 100001) AS i`.execute(db);
+    // Setup past the API's statement timeout (a loaded machine takes longer than 10 s).
+    await db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL statement_timeout = 0`.execute(trx);
+      // Ids from the database's clock are not UUIDv7, which no query here depends on.
+      await sql`INSERT INTO records (id, workspace_id, datasource_id, source_key, text_content, source_metadata,
+          event_timestamp, content_hash)
+        SELECT gen_random_uuid(), ${bigWs}, ${dsId}, 'bulk:' || i, 'bulk record ' || i, '{}',
+          timestamptz '2026-01-01' + i * interval '1 second', md5(i::text)
+        FROM generate_series(1, 100001) AS i`.execute(trx);
+      // Written past the ingest worker: their search documents are built as its index step would.
+      await indexRecords(trx, { datasourceId: dsId });
+    });
     const d = (await app.api.post(`/api/v1/workspaces/${bigWs}/datasets`, { token, json: { name: 'Big' } }))
       .body;
     const path = `/api/v1/workspaces/${bigWs}/datasets/${d.id}/members`;

@@ -34,6 +34,9 @@ describe('large inputs', () => {
     const done = await waitForDatasource(app.api, token, ws, source.id, 110_000);
     expect(done).toMatchObject({ status: 'complete', record_count: 100_000 });
     expect(done.metadata.row_count).toBe(100_000);
+    // Too many records to index inside the run: its index step follows, and then `q` finds them.
+    const searchable = await waitForDatasource(app.api, token, ws, source.id, 60_000, { searchable: true });
+    expect(searchable.search_status).toBe('ready');
     const last = await app.api.get(
       `/api/v1/workspaces/${ws}/datarecords?datasource_id=${source.id}&q=${encodeURIComponent('"Statement 100000"')}`,
       {

@@ -187,6 +187,7 @@ describe('HTTP API', () => {
         ),
       );
     expect([...new Set(actions)].sort()).toEqual([
+      's3:AbortMultipartUpload',
       's3:DeleteObject',
       's3:GetObject',
       's3:ListBucket',
@@ -287,6 +288,10 @@ describe('HTTP API', () => {
           action,
         ).toEqual(expected);
       }
+      // A share link's large export is streamed there as a multipart upload, aborted on failure.
+      expect(grantsOf(fn, 's3:AbortMultipartUpload').flatMap((s) => [s.Resource].flat())).toEqual([
+        exportsArn,
+      ]);
       expect(grantsOf(fn, 's3:ListBucket').flatMap((s) => [s.Resource].flat())).toEqual([bucketArn]);
       // Datasources are processed through ingest; jobs are created and retried through classify;
       // the events a route records (a cancelled job) nudge the dispatcher on the task queue.

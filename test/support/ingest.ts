@@ -2,19 +2,24 @@ import { createServer, type Server } from 'node:http';
 import { expect } from 'vitest';
 import type { ApiClient } from './client.ts';
 
-/** Polls a datasource until its run finishes (complete or failed) and returns it. */
+/**
+ * Polls a datasource until its run finishes (complete or failed) and returns it; with
+ * `searchable`, until a complete one's records are findable by `q` too (`search_status: ready`).
+ */
 export async function waitForDatasource(
   api: ApiClient,
   token: string,
   workspaceId: string,
   id: string,
   timeoutMs = 30_000,
+  { searchable = false } = {},
 ) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await api.get(`/api/v1/workspaces/${workspaceId}/datasources/${id}`, { token });
     expect(res.status).toBe(200);
-    if (res.body.status === 'complete' || res.body.status === 'failed') return res.body;
+    const searchDone = !searchable || res.body.search_status === 'ready';
+    if (res.body.status === 'failed' || (res.body.status === 'complete' && searchDone)) return res.body;
     if (Date.now() > deadline)
       throw new Error(`datasource ${id} still ${res.body.status}: ${JSON.stringify(res.body)}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -144,11 +144,11 @@ export const datasets = {
     path: `${ONE}/export`,
     auth: 'user',
     summary:
-      'Every member with its results for the dataset’s schemes, as CSV, JSONL or JSON (over EXPORT_INLINE_MAX_BYTES: a 303 to a download link)',
+      'Every member with its results for the dataset’s schemes, as CSV, JSONL or JSON (over EXPORT_INLINE_MAX_BYTES: a 202 and the export, written in the background)',
     tags,
     params: DatasetParams,
     query: DatasetExportQuery,
-    response: exportResponse('The dataset file'),
+    response: exportResponse('The dataset file', 'deferred'),
     errors: [404],
     compat: {
       own: false,

@@ -138,11 +138,11 @@ export const jobs = {
     path: `${WS}/classification_jobs/{job_id}/export`,
     auth: 'user',
     summary:
-      'Every result of the job with its record, as CSV, JSONL or JSON (over EXPORT_INLINE_MAX_BYTES: a 303 to a download link)',
+      'Every result of the job with its record, as CSV, JSONL or JSON (over EXPORT_INLINE_MAX_BYTES: a 202 and the export, written in the background)',
     tags: ['classification'],
     params: JobParams,
     query: ExportQuery,
-    response: exportResponse('The results file'),
+    response: exportResponse('The results file', 'deferred'),
     errors: [404],
   }),
   summary: route({

@@ -286,7 +286,7 @@ export const shared = {
     tags,
     params: SharedJobParams,
     query: ExportQuery,
-    response: exportResponse('The results file'),
+    response: exportResponse('The results file', 'link'),
     errors: shareErrors,
   }),
   dataset: route({
@@ -322,7 +322,7 @@ export const shared = {
     tags,
     params: SharedDatasetParams,
     query: DatasetExportQuery,
-    response: exportResponse('The dataset file'),
+    response: exportResponse('The dataset file', 'link'),
     errors: shareErrors,
   }),
   results: route({

@@ -5,11 +5,24 @@ import { Upload } from './datasources.ts';
 
 const Counts = z.record(z.string(), z.number()).meta({ description: 'Rows by kind' });
 
+const ExportFormat = z.enum(['bundle', 'csv', 'jsonl', 'json']);
+
 export const ExportCreate = z
   .object({
     type: z.enum(BUNDLE_TYPES),
     resource_id: Id.optional().meta({ description: 'The datasource, scheme or job; none for a workspace' }),
-    include_files: z.boolean().default(false).meta({ description: 'Add datasources’ original files' }),
+    include_files: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Add datasources’ original files (bundles only)' }),
+    format: ExportFormat.default('bundle').meta({
+      description:
+        '`bundle`: a ZIP bundle to import elsewhere; `csv`, `jsonl`, `json`: a classification_job’s results or a dataset as one file, like its export route',
+    }),
+    include_text: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Files only: each record’s text in the file' }),
   })
   .strict()
   .refine((b) => b.type === 'workspace' || b.resource_id !== undefined, {
@@ -25,6 +38,8 @@ export const ExportPublic = z
     type: z.enum(BUNDLE_TYPES),
     resource_id: Id.nullable(),
     include_files: z.boolean(),
+    format: ExportFormat,
+    include_text: z.boolean(),
     status: z.enum(['pending', 'processing', 'complete', 'failed']),
     error_message: z.string().nullable(),
     bytes: z.number().nullable(),
@@ -32,7 +47,7 @@ export const ExportPublic = z
     download: z
       .object({ url: z.string(), expires_at: Timestamp })
       .nullable()
-      .meta({ description: 'A short-lived link to the bundle, fresh on every read once complete' }),
+      .meta({ description: 'A short-lived link to the bundle or file, fresh on every read once complete' }),
     created_at: Timestamp,
     finished_at: Timestamp.nullable(),
   })

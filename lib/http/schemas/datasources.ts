@@ -129,6 +129,10 @@ export const DatasourcePublic = z
     error_message: z.string().nullable(),
     metadata: z.record(z.string(), z.unknown()),
     record_count: z.number().int(),
+    search_status: z.enum(['indexing', 'ready']).meta({
+      description:
+        'Whether every record is findable by `q` yet: a large run completes first and builds its search index just after (`indexing`)',
+    }),
     description: z.string().nullable(),
     user_id: Id.nullable().meta({ description: 'Who created it: the workspace’s owner' }),
     origin_details: z.record(z.string(), z.unknown()).meta({
@@ -212,13 +216,10 @@ export const RecordsPublic = listOf(RecordPublic).meta({ id: 'RecordsPublic' });
 
 export const RecordsQuery = Paging.extend({
   datasource_id: Id.optional(),
-  q: z
-    .string()
-    .trim()
-    .min(1)
-    .max(500)
-    .optional()
-    .meta({ description: 'Full-text search (web search syntax)' }),
+  q: z.string().trim().min(1).max(500).optional().meta({
+    description:
+      'Full-text search (web search syntax); a large run’s records are found once its datasource’s search_status is ready',
+  }),
   event_time_from: z.iso.datetime({ offset: true }).optional(),
   event_time_to: z.iso.datetime({ offset: true }).optional(),
 });

@@ -60,6 +60,7 @@ export const DATASOURCE_EXAMPLE = {
   error_message: null,
   metadata: {},
   record_count: 0,
+  search_status: 'ready',
   description: null,
   user_id: OWNER,
   origin_details: DATASOURCE_CREATE_EXAMPLES.csv.options,

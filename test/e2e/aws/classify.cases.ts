@@ -146,17 +146,23 @@ export function classifyCases(emulator: Emulator): void {
       expect(after.body.count).toBe(3);
     });
 
-    it('answers an export too large to go inline with a download link to the stored file', async () => {
+    it('writes an export too large to go inline in the background, to S3, then hands out a presigned download', async () => {
       const job = await runJob('openai');
-      const res = await fetch(
-        `${app.url}/api/v1/workspaces/${ws}/classification_jobs/${job.id}/export?format=jsonl`,
-        {
-          headers: { authorization: `Bearer ${token}` },
-          redirect: 'manual',
-        },
+      const res = await app.api.get(
+        `/api/v1/workspaces/${ws}/classification_jobs/${job.id}/export?format=jsonl`,
+        { token },
       );
-      expect(res.status).toBe(303);
-      const location = res.headers.get('location')!;
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ type: 'classification_job', resource_id: job.id, format: 'jsonl' });
+      const exportPath = res.headers.get('location')!;
+      expect(exportPath).toBe(`/api/v1/workspaces/${ws}/exports/${res.body.id}`);
+      let done = res.body;
+      for (let i = 0; i < 100 && done.status !== 'complete' && done.status !== 'failed'; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        done = (await app.api.get(exportPath, { token })).body;
+      }
+      expect(done).toMatchObject({ status: 'complete', counts: { results: 3 } });
+      const location = done.download.url;
       expect(location).toContain('/exports/');
       const file = await (await fetch(location)).text();
       const lines = file
