@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Reads a boolean the way people write it in env files. */
 const envBool = z

@@ -1,9 +1,7 @@
 import { config } from '#lib/config.ts';
-import { S3ObjectStore } from '#lib/ports/objects/s3.ts';
+import { deferred } from '#lib/ports/deferred.ts';
 import type { ObjectStore } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
-import { SqsQueueSender } from '#lib/ports/queue/sqs.ts';
-import { EventBridgeTaskScheduler } from '#lib/ports/scheduler/eventbridge.ts';
 import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 
 /** The adapters a handler reaches the outside world through. Handlers never know which. */
@@ -12,8 +10,9 @@ export type Platform = { objects: ObjectStore; queue: QueueSender; scheduler: Ta
 let current: Platform | undefined;
 
 /**
- * The process's adapters. On `aws` (Lambda, or LocalStack/moto through AWS_ENDPOINT_URL) they
- * are built on first use; on `local` the local runtime builds them at start and sets them.
+ * The process's adapters. On `aws` (Lambda, or LocalStack/moto through AWS_ENDPOINT_URL) each
+ * is built, its SDK client imported, by its first call ({@link deferred}); on `local` the local
+ * runtime builds them at start and sets them.
  */
 export function platform(): Platform {
   if (!current) {
@@ -21,9 +20,37 @@ export function platform(): Platform {
     if (c.platform !== 'aws')
       throw new Error('The local platform is not started (the local runtime sets it)');
     current = {
-      objects: new S3ObjectStore(c.uploadsBucket),
-      queue: new SqsQueueSender(),
-      scheduler: new EventBridgeTaskScheduler(() => eventBridgeSettings(c)),
+      objects: {
+        signsDownloads: true,
+        ...deferred<ObjectStore>(
+          async () => new (await import('#lib/ports/objects/s3.ts')).S3ObjectStore(c.uploadsBucket),
+          {
+            presignUpload: true,
+            put: true,
+            putStream: true,
+            downloadLink: true,
+            read: true,
+            head: true,
+            presignDownload: true,
+            copy: true,
+            delete: true,
+            deletePrefix: true,
+          },
+        ),
+      },
+      queue: deferred<QueueSender>(
+        async () => new (await import('#lib/ports/queue/sqs.ts')).SqsQueueSender(),
+        {
+          send: true,
+        },
+      ),
+      scheduler: deferred<TaskScheduler>(
+        async () =>
+          new (await import('#lib/ports/scheduler/eventbridge.ts')).EventBridgeTaskScheduler(() =>
+            eventBridgeSettings(c),
+          ),
+        { put: true, disable: true, remove: true },
+      ),
     };
   }
   return current;

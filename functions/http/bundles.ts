@@ -1,6 +1,6 @@
 import { config } from '#lib/config.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { bundles } from '#lib/http/routes.ts';
+import { bundles } from '#lib/http/routes/bundles.ts';
 import { platform } from '#lib/platform.ts';
 import { requireImport, createImport as startImport, toImportOut } from '#lib/services/bundles.ts';
 import { requireExport, createExport as startExport, toExportOut } from '#lib/services/exports.ts';

@@ -1,7 +1,7 @@
 import { config } from '#lib/config.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { RawResponse } from '#lib/http/response.ts';
-import { datasources } from '#lib/http/routes.ts';
+import { datasources } from '#lib/http/routes/datasources.ts';
 import { RecordAppendPending } from '#lib/http/schemas/datasources.ts';
 import { platform } from '#lib/platform.ts';
 import { requireDatasource } from '#lib/services/access.ts';

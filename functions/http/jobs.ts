@@ -7,7 +7,7 @@ import { ConflictError, ValidationError } from '#lib/errors.ts';
 import { nudgeDispatch } from '#lib/events/outbox.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { downloadResponse, RawResponse } from '#lib/http/response.ts';
-import { jobs } from '#lib/http/routes.ts';
+import { jobs } from '#lib/http/routes/jobs.ts';
 import { JobEstimate } from '#lib/http/schemas/classification.ts';
 import { platform } from '#lib/platform.ts';
 import { estimateJob, requireBatchBudget } from '#lib/services/estimates.ts';

@@ -4,7 +4,7 @@ import { config } from '#lib/config.ts';
 import { BadRequestError } from '#lib/http/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { RawResponse } from '#lib/http/response.ts';
-import { login } from '#lib/http/routes.ts';
+import { login } from '#lib/http/routes/login.ts';
 import { mailOutbox } from '#lib/ports/mail/index.ts';
 import { logIn } from '#lib/services/login.ts';
 import * as recovery from '#lib/services/password-recovery.ts';

@@ -1,5 +1,5 @@
 import { httpHandler } from '#lib/http/handler.ts';
-import { records } from '#lib/http/routes.ts';
+import { records } from '#lib/http/routes/records.ts';
 import { deleteRecord, getRecord, listRecords, toRecordOut } from '#lib/services/records.ts';
 
 export const list = httpHandler(records.list, async ({ db, user, params, query }) =>

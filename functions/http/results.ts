@@ -1,6 +1,6 @@
 import { llm } from '#lib/classify/providers.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { results } from '#lib/http/routes.ts';
+import { results } from '#lib/http/routes/results.ts';
 import { getResult, listResults } from '#lib/services/results.ts';
 
 export const list = httpHandler(results.list, async ({ db, user, params, query }) =>

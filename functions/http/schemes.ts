@@ -1,5 +1,5 @@
 import { httpHandler } from '#lib/http/handler.ts';
-import { schemes } from '#lib/http/routes.ts';
+import { schemes } from '#lib/http/routes/schemes.ts';
 import {
   createScheme,
   deleteAllSchemes,

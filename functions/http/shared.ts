@@ -4,7 +4,7 @@ import type { Db } from '#lib/db/database.ts';
 import type { User } from '#lib/db/schema.ts';
 import { httpHandler, redactPath } from '#lib/http/handler.ts';
 import { downloadResponse } from '#lib/http/response.ts';
-import { shared } from '#lib/http/routes.ts';
+import { shared } from '#lib/http/routes/shares.ts';
 import { platform } from '#lib/platform.ts';
 import { answerLinkExport } from '#lib/services/exports.ts';
 import { jobResultsFile } from '#lib/services/file-exports.ts';

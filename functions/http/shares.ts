@@ -1,7 +1,7 @@
 import { secretKey } from '#lib/auth/secret-key.ts';
 import { config } from '#lib/config.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { shares } from '#lib/http/routes.ts';
+import { shares } from '#lib/http/routes/shares.ts';
 import {
   createShare,
   listShareAccesses,

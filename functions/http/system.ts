@@ -2,9 +2,8 @@ import { sql } from 'kysely';
 import { DOCS_ASSETS, DOCS_INIT_SCRIPT, docsPage, readDocsAsset } from '#lib/http/docs.ts';
 import { HttpError, NotFoundError } from '#lib/http/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { openApiDocument } from '#lib/http/openapi.ts';
 import { RawResponse } from '#lib/http/response.ts';
-import { system } from '#lib/http/routes.ts';
+import { system } from '#lib/http/routes/system.ts';
 import { logger } from '#lib/logger.ts';
 
 export const health = httpHandler(system.health, async ({ db }) => {
@@ -20,7 +19,9 @@ export const health = httpHandler(system.health, async ({ db }) => {
 let document: string | undefined;
 
 export const openapi = httpHandler(system.openapi, async () => {
-  document ??= JSON.stringify(openApiDocument());
+  // The whole route table and zod-openapi, loaded by the first request for the document rather
+  // than by every start of the health check, which shares this bundle.
+  document ??= JSON.stringify((await import('#lib/http/openapi.ts')).openApiDocument());
   return new RawResponse(200, document, { 'content-type': 'application/json' });
 });
 

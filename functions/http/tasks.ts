@@ -2,7 +2,7 @@ import { llm } from '#lib/classify/providers.ts';
 import { config } from '#lib/config.ts';
 import type { Db } from '#lib/db/database.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { tasks } from '#lib/http/routes.ts';
+import { tasks } from '#lib/http/routes/tasks.ts';
 import { platform } from '#lib/platform.ts';
 import {
   createTask,

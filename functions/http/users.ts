@@ -1,7 +1,7 @@
 import { config } from '#lib/config.ts';
 import { ForbiddenError } from '#lib/http/errors.ts';
 import { httpHandler } from '#lib/http/handler.ts';
-import { users } from '#lib/http/routes.ts';
+import { users } from '#lib/http/routes/users.ts';
 import {
   changePassword,
   createUser,

@@ -1,5 +1,5 @@
 import { httpHandler } from '#lib/http/handler.ts';
-import { workspaces } from '#lib/http/routes.ts';
+import { workspaces } from '#lib/http/routes/workspaces.ts';
 import { requireWorkspace } from '#lib/services/access.ts';
 import {
   createWorkspace,

@@ -1,25 +1,14 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Duration, Validations } from 'aws-cdk-lib';
+import { execFileSync } from 'node:child_process';
+import { AssetHashType, DockerImage, Duration, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { bundleFunction, PROJECT_ROOT } from '../bundling.ts';
 
-/** The repository root: entries, the lock file and node_modules are resolved from here. */
-export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-/**
- * Prepended to every bundle. Our bundles are ESM, but CommonJS dependencies (pg among them)
- * call `require` for Node built-ins, which ESM does not define.
- */
-export const REQUIRE_BANNER =
-  "import { createRequire as __docsiftCreateRequire } from 'node:module'; const require = __docsiftCreateRequire(import.meta.url);";
-
-/** Modules left out of every bundle: the runtime provides the AWS SDK; pg only probes for pg-native. */
-export const EXTERNAL_MODULES = ['@aws-sdk/*', 'pg-native'];
+export { PROJECT_ROOT };
 
 export interface AppFunctionProps {
   /** Entry file, relative to the repository root. */
@@ -72,7 +61,8 @@ export function executionRole(scope: Construct, id: string, description: string)
 
 /**
  * Creates one of docsift's Lambda functions with the settings they all share: Node 24 on
- * ARM64, an ESM bundle built by local esbuild, private subnets, a log group with retention.
+ * ARM64, an ESM bundle with lazily loaded chunks (infra/bundling.ts), private subnets, a log
+ * group with retention.
  * Every function of the app goes through here, so the NodejsFunction props exist once.
  *
  * @example appFunction(this, 'UsersReadMe', { entry: 'functions/http/users.ts', handler: 'readMe', vpc, securityGroup, environment })
@@ -88,10 +78,10 @@ export function appFunction(scope: Construct, id: string, props: AppFunctionProp
     props.logGroup ??
     new logs.LogGroup(scope, `${id}Logs`, { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
   const fn = new NodejsFunction(scope, id, {
-    entry: path.join(PROJECT_ROOT, props.entry),
-    handler: props.handler,
-    projectRoot: PROJECT_ROOT,
-    depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+    // Our own esbuild build (infra/bundling.ts: code splitting, the SDK bundled), which
+    // NodejsFunction's bundler cannot do; the class stays for its Node.js runtime checks.
+    code: bundledCode(props.entry, props.afterBundling),
+    handler: `index.${props.handler}`,
     description: props.description,
     runtime: lambda.Runtime.NODEJS_24_X,
     architecture: lambda.Architecture.ARM_64,
@@ -103,28 +93,40 @@ export function appFunction(scope: Construct, id: string, props: AppFunctionProp
     // A given role is used as is: NodejsFunction adds the managed policies only to a role it creates.
     role: props.role,
     logGroup,
-    environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
-    bundling: {
-      format: OutputFormat.ESM,
-      target: 'node24',
-      // Prefer the ESM build of dual packages, as Node's own resolution would under `import`.
-      mainFields: ['module', 'main'],
-      banner: REQUIRE_BANNER,
-      externalModules: EXTERNAL_MODULES,
-      minify: true,
-      sourceMap: true,
-      // Stack traces need the mappings, not the sources: keeps bundles (and cold starts) smaller.
-      sourcesContent: false,
-      commandHooks: {
-        beforeBundling: () => [],
-        beforeInstall: () => [],
-        afterBundling: props.afterBundling ?? (() => []),
-      },
-    },
+    // No --enable-source-maps: Node would read every bundle's map at each cold start (25 ms of
+    // about 100 for a route). The bundles map a stack when one is formatted (infra/bundle/stack-traces.ts).
+    environment: props.environment,
   });
   // A shared role carries its own acknowledgments (executionRole); the function's own role is its child.
   if (!props.role) acknowledgeExecutionPolicies(fn);
   return fn;
+}
+
+/**
+ * An entry's bundle as a Lambda asset: built by {@link bundleFunction} into the asset's
+ * directory, then `afterBundling`'s commands. Functions with the same entry and commands (the
+ * routes of an area) share one build and one asset.
+ */
+function bundledCode(entry: string, afterBundling?: AppFunctionProps['afterBundling']): lambda.Code {
+  return lambda.Code.fromAsset(PROJECT_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Part of the asset's cache key, which must tell entries apart: CDK serializes these
+      // options, not the local bundler below.
+      command: ['bundle', entry, ...(afterBundling?.('<input>', '<output>') ?? [])],
+      // Never pulled: local bundling always succeeds (esbuild is a dependency).
+      image: DockerImage.fromRegistry('docsift-bundles-locally'),
+      local: {
+        tryBundle(outputDir) {
+          bundleFunction(entry, outputDir);
+          for (const command of afterBundling?.(PROJECT_ROOT, outputDir) ?? []) {
+            execFileSync('bash', ['-c', command], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+          }
+          return true;
+        },
+      },
+    },
+  });
 }
 
 function acknowledgeExecutionPolicies(scope: Construct): void {

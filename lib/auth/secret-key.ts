@@ -27,10 +27,13 @@ async function resolveSecretKey(): Promise<string> {
 
 /** The JWT signing key: SECRET_KEY, Secrets Manager in AWS, or generated once under DATA_DIR locally. */
 export function secretKey(): Promise<string> {
-  cached ??= resolveSecretKey();
-  cached.catch(() => {
-    cached = undefined;
-  });
+  if (!cached) {
+    // Once per resolution, not per call: every authenticated request asks for the key.
+    cached = resolveSecretKey();
+    cached.catch(() => {
+      cached = undefined;
+    });
+  }
   return cached;
 }
 

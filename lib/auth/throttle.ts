@@ -51,6 +51,10 @@ export async function takeAttempt(
     .sort((a, b) => `${a.kind}:${a.hash}`.localeCompare(`${b.kind}:${b.hash}`));
   const window = sql<Date>`clock_timestamp() - make_interval(secs => ${windowSeconds})`;
   return db.transaction().execute(async (trx) => {
+    // A burst from one address (an office behind one NAT) queues on that key's lock: each
+    // holder is a few queries, but fifteen in a row on a busy database pass the API's 2 s
+    // lock timeout, and a login would answer 503 where it should be checked.
+    await sql`SET LOCAL lock_timeout = '8s'`.execute(trx);
     let retryAfterSeconds = 0;
     for (const k of counted) {
       await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`auth_attempts:${k.kind}:${k.hash}`}, 0))`.execute(

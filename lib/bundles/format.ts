@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BundleError } from './errors.ts';
 
 /** What `manifest.json` says the archive is. */

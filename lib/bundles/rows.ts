@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** An id as bundles carry it: the exporter's (a UUID here, an integer in reference exports). */
 const Id = z.union([z.string().min(1).max(64), z.number().int().transform(String)]);

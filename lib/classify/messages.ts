@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Plan the next chunk of a job: create the work items of the records after `after` (a record

@@ -5,7 +5,7 @@
  * #   Merged over the defaults below, per provider and model; `null` removes a default price.
  * #   A model without a price gets tokens and cost_usd null, never a guess.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { LlmUsage } from '#lib/ports/llm/provider.ts';
 
 /** USD per million tokens. `cached_input` defaults to `input` (no cache discount known). */

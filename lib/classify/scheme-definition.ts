@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The value types a field can have: the reference system's four, plus `float` and `bool`. */
 export const FIELD_TYPES = ['int', 'float', 'bool', 'str', 'List[str]', 'List[Dict[str, any]]'] as const;

@@ -6,22 +6,19 @@ export type TokenCounter = { method: 'o200k_base' | 'chars/4'; count: (text: str
 /** Models whose tokenizer is o200k_base (GPT-4o and later OpenAI models). */
 const O200K_MODELS = /^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o[1-9]|chatgpt-4o)/;
 
-// Specifiers esbuild cannot see: the encoding's ranks are 2.3 MB, which would otherwise be
-// bundled into every function that can make an estimate, to be loaded only for a dry run.
-const LITE = 'js-tiktoken/lite';
-const O200K = 'js-tiktoken/ranks/o200k_base';
-
 let o200k: Promise<Tiktoken | undefined> | undefined;
 
 async function loadO200k(): Promise<Tiktoken | undefined> {
   try {
+    // The encoding's ranks are 2.3 MB: a chunk of their own in the bundle (infra/bundling.ts),
+    // read from disk by the first dry run, never at a cold start.
     const [{ Tiktoken }, ranks] = await Promise.all([
-      import(LITE) as Promise<typeof import('js-tiktoken/lite')>,
-      import(O200K) as Promise<typeof import('js-tiktoken/ranks/o200k_base')>,
+      import('js-tiktoken/lite'),
+      import('js-tiktoken/ranks/o200k_base'),
     ]);
     return new Tiktoken(ranks.default);
   } catch {
-    // Not installed beside the bundle: the approximation is still an estimate, and says so.
+    // The chunk could not be loaded: the approximation is still an estimate, and says so.
     return undefined;
   }
 }

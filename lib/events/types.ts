@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The lifecycle events docsift publishes (EventBridge detail types, webhook `type`s). One

@@ -68,8 +68,30 @@ const securityHeaders = httpSecurityHeaders({
  * context, which is unique per invocation: the local runtime serves concurrent requests in one
  * process, so nothing per-request may live on a shared object.
  */
-type Invocation = { requestId: string; log: Logger; startedAt: number; user?: User };
+type Invocation = {
+  requestId: string;
+  functionName: string;
+  startedAt: number;
+  user?: User;
+  /** Made by the first use of the request's `log` ({@link logOf}). */
+  log?: Logger;
+};
 const invocations = new WeakMap<Context, Invocation>();
+
+/** What every line about an invocation carries, to trace it in the function's logs. */
+function requestKeys(invocation: Invocation): { request_id: string; function_name: string } {
+  return { request_id: invocation.requestId, function_name: invocation.functionName };
+}
+
+/**
+ * The request's own logger, every line with its request id: made on first use, since a
+ * Powertools child logger (a Logger and a Console of its own) cost more than the rest of a
+ * request's handling in `npm run bench`. The kit's own lines pass {@link requestKeys} instead.
+ */
+function logOf(invocation: Invocation): Logger {
+  invocation.log ??= logger.createChild({ persistentKeys: requestKeys(invocation) });
+  return invocation.log;
+}
 
 function invocationOf(context: Context): Invocation {
   const invocation = invocations.get(context);
@@ -99,10 +121,11 @@ export function httpHandler<R extends Route>(
     .use({
       before: (request) => {
         const requestId = request.event.requestContext?.requestId ?? request.context.awsRequestId;
-        const log = logger.createChild({
-          persistentKeys: { request_id: requestId, function_name: request.context.functionName },
+        invocations.set(request.context, {
+          requestId,
+          functionName: request.context.functionName,
+          startedAt: performance.now(),
         });
-        invocations.set(request.context, { requestId, log, startedAt: performance.now() });
       },
       after: (request) => {
         const invocation = invocationOf(request.context);
@@ -112,8 +135,11 @@ export function httpHandler<R extends Route>(
       onError: (request) => {
         const invocation = invocations.get(request.context);
         const problem = toProblem(request.error, invocation?.requestId);
-        const log = invocation?.log ?? logger;
-        if (problem.statusCode === 500) log.error('Unhandled error', { error: request.error as Error });
+        if (problem.statusCode === 500)
+          logger.error('Unhandled error', {
+            ...(invocation && requestKeys(invocation)),
+            error: request.error as Error,
+          });
         request.response = invocation ? withRequestId(problem, invocation.requestId) : problem;
         if (invocation) logRequest(keyOf(request.event), invocation, request.event, problem.statusCode);
       },
@@ -130,7 +156,8 @@ export function httpHandler<R extends Route>(
     })
     .use(bodyParser(route))
     .handler(async (event, context) => {
-      const { requestId, log, user } = invocationOf(context);
+      const invocation = invocationOf(context);
+      const { requestId, user } = invocation;
       // Which of the route's paths was called: its own, or the reference-client profile's.
       const variant = variants.get(event.routeKey) ?? own;
       let raw: RawInput = {
@@ -150,7 +177,9 @@ export function httpHandler<R extends Route>(
         // Docs routes never resolve the database, so they work (and start fast) without one.
         db: route.usesDatabase === false ? (undefined as unknown as Db) : await db(),
         files: filesOf(event),
-        log,
+        get log() {
+          return logOf(invocation);
+        },
         event,
         requestId,
       } as HttpRequest<R>;
@@ -212,7 +241,8 @@ function logRequest(
   status: number | undefined,
 ): void {
   const durationMs = Math.round(performance.now() - invocation.startedAt);
-  invocation.log.info('request', {
+  logger.info('request', {
+    ...requestKeys(invocation),
     method: event.requestContext?.http?.method,
     path: redactPath(event.rawPath ?? ''),
     status,

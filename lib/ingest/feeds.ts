@@ -1,6 +1,7 @@
 import { load } from 'cheerio';
 import { IngestError } from './errors.ts';
-import { decodeText, fetchDocument, normalizeUrl, type ScrapeOptions } from './scrape.ts';
+import { decodeText, fetchDocument, type ScrapeOptions } from './scrape.ts';
+import { normalizeUrl } from './urls.ts';
 
 const FEED_ACCEPT = 'application/rss+xml,application/atom+xml,application/xml;q=0.9,text/xml;q=0.9,*/*;q=0.1';
 

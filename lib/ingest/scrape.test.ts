@@ -4,7 +4,8 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IngestError } from '#lib/ingest/errors.ts';
-import { normalizeUrl, type ScrapeOptions, scrapeUrl } from '#lib/ingest/scrape.ts';
+import { type ScrapeOptions, scrapeUrl } from '#lib/ingest/scrape.ts';
+import { normalizeUrl } from '#lib/ingest/urls.ts';
 
 // Every server listens on 127.0.0.1, so tests allow private hosts except where they prove refusal.
 const local: ScrapeOptions = { allowPrivateHosts: true };

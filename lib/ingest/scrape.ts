@@ -2,7 +2,9 @@ import { type CheerioAPI, loadBuffer } from 'cheerio';
 import { type AnyNode, hasChildren, isTag, isText } from 'domhandler';
 import { type Agent, fetch, type Response } from 'undici';
 import { IngestError } from '#lib/ingest/errors.ts';
-import { checkUrl, createGuardedAgent, type GuardOptions } from '#lib/ingest/ssrf.ts';
+import { createGuardedAgent } from '#lib/ingest/guarded-agent.ts';
+import { checkUrl, type GuardOptions } from '#lib/ingest/ssrf.ts';
+import { normalizeUrl } from '#lib/ingest/urls.ts';
 
 export type ScrapeOptions = GuardOptions & {
   /** Total budget for redirects, headers and body. Default 15 s. */
@@ -35,27 +37,6 @@ const BLOCKS = new Set(
     ' ',
   ),
 );
-
-/**
- * Canonical form under which a URL is stored once per datasource: scheme and host lowercased
- * (by WHATWG parsing), default port and fragment dropped, query kept. Refuses what could never
- * be scraped: non-http(s) schemes, credentials, link-local/metadata IP literals.
- *
- * @example normalizeUrl('HTTPS://Example.COM:443/a?b=1#top') // 'https://example.com/a?b=1'
- */
-export function normalizeUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url.trim());
-  } catch (cause) {
-    throw new IngestError('Invalid URL', { cause });
-  }
-  // Private hosts are judged at fetch time, where the caller's allowPrivateHosts is known.
-  const result = checkUrl(parsed, { allowPrivateHosts: true });
-  if (!result.ok) throw new IngestError(result.reason);
-  parsed.hash = '';
-  return parsed.href;
-}
 
 /**
  * Fetches a web page behind the SSRF guard and extracts its main text, title and publication

@@ -4,7 +4,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { fetch } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IngestError } from '#lib/ingest/errors.ts';
-import { checkAddress, checkUrl, createGuardedAgent, guardedLookup } from '#lib/ingest/ssrf.ts';
+import { createGuardedAgent } from '#lib/ingest/guarded-agent.ts';
+import { checkAddress, checkUrl, guardedLookup } from '#lib/ingest/ssrf.ts';
 
 const METADATA = 'link-local/metadata address refused';
 const NON_UNICAST = 'unspecified, broadcast or multicast address refused';

@@ -1,7 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { Agent, buildConnector } from 'undici';
 import { IngestError } from '#lib/ingest/errors.ts';
 
 /** `allowPrivateHosts` lets local development fetch loopback and LAN servers; never on in production. */
@@ -88,23 +87,6 @@ export function guardedLookup(options: GuardOptions): LookupFunction {
   };
 }
 
-/**
- * An undici Agent whose every connection is guarded: IP literal hosts are checked before
- * connecting (Node skips `lookup` for them), names go through {@link guardedLookup}.
- * Connection errors carry the refusing {@link IngestError} as their cause.
- */
-export function createGuardedAgent(options: GuardOptions): Agent {
-  const connector = buildConnector({ lookup: guardedLookup(options) });
-  return new Agent({
-    connect: (connectOptions, callback) => {
-      const host = unbracket(connectOptions.hostname);
-      const result = isIP(host) ? checkAddress(host, options) : { ok: true as const };
-      if (!result.ok) return callback(new IngestError(result.reason), null);
-      connector(connectOptions, callback);
-    },
-  });
-}
-
 function alwaysRefused(ip: ipaddr.IPv4 | ipaddr.IPv6): string | null {
   if (ip.range() === 'linkLocal' || METADATA_ADDRESSES.has(ip.toNormalizedString())) return METADATA_REFUSED;
   if (NON_UNICAST.has(ip.range())) return NON_UNICAST_REFUSED;
@@ -124,6 +106,7 @@ function embeddedIPv4(ip: ipaddr.IPv6): ipaddr.IPv4 | null {
   return null;
 }
 
-function unbracket(host: string): string {
+/** A URL's hostname without the brackets of an IPv6 literal. */
+export function unbracket(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }

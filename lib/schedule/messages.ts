@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Run a recurring task for one firing. Scheduler sends it with `scheduled_for` set to

@@ -10,7 +10,7 @@ import { openCsv } from '#lib/ingest/csv.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import type { ProcessDatasource } from '#lib/ingest/messages.ts';
 import { datasourceFolder, uploadKey } from '#lib/ingest/messages.ts';
-import { normalizeUrl } from '#lib/ingest/scrape.ts';
+import { normalizeUrl } from '#lib/ingest/urls.ts';
 import type { Platform } from '#lib/platform.ts';
 import { type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
 import { requireDatasource, requireWorkspace } from './access.ts';

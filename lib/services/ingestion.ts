@@ -23,12 +23,19 @@ import {
   type ScrapeUrls,
   storedFileKey,
 } from '#lib/ingest/messages.ts';
-import { extractPdf } from '#lib/ingest/pdf.ts';
-import { scrapeUrl } from '#lib/ingest/scrape.ts';
 import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { failExport, failImport, runExport, runImport, runShareExport } from './bundles.ts';
 import { INLINE_INDEX_MAX_RECORDS, indexDatasource, indexRecords } from './record-search.ts';
+
+// pdf.js and the scraper (undici, cheerio) are most of the ingest worker's bundle, and most
+// messages need neither: each is loaded by the first message that does (a chunk of its own in
+// the bundle, infra/bundling.ts). pdf.ts also runs as the PDF worker thread's entry, which then
+// loads that chunk alone.
+const extractPdf: typeof import('#lib/ingest/pdf.ts').extractPdf = async (...args) =>
+  (await import('#lib/ingest/pdf.ts')).extractPdf(...args);
+const scrapeUrl: typeof import('#lib/ingest/scrape.ts').scrapeUrl = async (...args) =>
+  (await import('#lib/ingest/scrape.ts')).scrapeUrl(...args);
 
 export type IngestDeps = {
   db: Db;

@@ -8,7 +8,7 @@ import { newId } from '#lib/ids.ts';
 import { contentHash } from '#lib/ingest/content-hash.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
 import type { AppendUrl } from '#lib/ingest/messages.ts';
-import { normalizeUrl } from '#lib/ingest/scrape.ts';
+import { normalizeUrl } from '#lib/ingest/urls.ts';
 import type { Platform } from '#lib/platform.ts';
 import { requireDatasource, requireWorkspace } from './access.ts';
 import { countSearchMatches, indexRecords, matchesSearch } from './record-search.ts';

@@ -5,13 +5,11 @@ import type { Db } from '#lib/db/database.ts';
 import type { RecurringTask, TaskRun, TaskRunStatus } from '#lib/db/schema.ts';
 import { DomainError, ValidationError } from '#lib/errors.ts';
 import { dispatchOutbox, recordEvents } from '#lib/events/outbox.ts';
-import { deliverWebhook } from '#lib/events/webhook-delivery.ts';
 import { ClassifyConfiguration, IngestConfiguration } from '#lib/http/schemas/tasks.ts';
 import { newId } from '#lib/ids.ts';
 import { contentHash } from '#lib/ingest/content-hash.ts';
 import { IngestError } from '#lib/ingest/errors.ts';
-import { fetchFeedLinks } from '#lib/ingest/feeds.ts';
-import { normalizeUrl, scrapeUrl } from '#lib/ingest/scrape.ts';
+import { normalizeUrl } from '#lib/ingest/urls.ts';
 import type { EventPublisher } from '#lib/ports/events/publisher.ts';
 import type { LlmProviders } from '#lib/ports/llm/index.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
@@ -21,6 +19,16 @@ import { insertJob } from './jobs.ts';
 import { type MaintenanceDeps, sweep } from './maintenance.ts';
 import { indexRecords } from './record-search.ts';
 import { scheduleOf } from './recurring-tasks.ts';
+
+// The scraper, the feed reader and webhook delivery (undici, cheerio) are most of the
+// dispatcher's bundle, and most messages (sweeps, the outbox) fetch nothing: each is loaded by
+// the first message that needs it (a chunk of its own in the bundle, infra/bundling.ts).
+const deliverWebhook: typeof import('#lib/events/webhook-delivery.ts').deliverWebhook = async (...args) =>
+  (await import('#lib/events/webhook-delivery.ts')).deliverWebhook(...args);
+const fetchFeedLinks: typeof import('#lib/ingest/feeds.ts').fetchFeedLinks = async (...args) =>
+  (await import('#lib/ingest/feeds.ts')).fetchFeedLinks(...args);
+const scrapeUrl: typeof import('#lib/ingest/scrape.ts').scrapeUrl = async (...args) =>
+  (await import('#lib/ingest/scrape.ts')).scrapeUrl(...args);
 
 export type TaskRunDeps = {
   db: Db;

@@ -1,3 +1,4 @@
+import type { CompiledQuery } from 'kysely';
 import { passwordProblem } from '#lib/auth/password-policy.ts';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '#lib/auth/passwords.ts';
 import type { Db } from '#lib/db/database.ts';
@@ -77,8 +78,16 @@ async function insertUser(db: Db, input: NewUserInput): Promise<User> {
   }
 }
 
-export function findUserById(db: Db, id: string): Promise<User | undefined> {
-  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+/**
+ * The lookup of every authenticated request (lib/http/middleware/authenticate.ts), built and
+ * compiled by kysely once: each call only swaps its one parameter.
+ */
+let findById: CompiledQuery<User> | undefined;
+
+export async function findUserById(db: Db, id: string): Promise<User | undefined> {
+  findById ??= db.selectFrom('users').selectAll().where('id', '=', '').compile();
+  const { rows } = await db.executeQuery<User>({ ...findById, parameters: [id] });
+  return rows[0];
 }
 
 export function findUserByEmail(db: Db, email: string): Promise<User | undefined> {

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SUPERUSER, startTestApp, type TestApp } from '#test/support/app.ts';
+import { waitFor } from '#test/support/bundles.ts';
 import { waitForDatasource } from '#test/support/ingest.ts';
 
-// A dataset export over EXPORT_INLINE_MAX_BYTES on the aws platform (moto's S3): stored under
-// exports/ and answered with a 303 to a presigned download, as a job's export is.
+// A dataset export over EXPORT_INLINE_MAX_BYTES on the aws platform (moto's S3 and SQS): a 202
+// with an export to poll, written in the background under exports/, handed out by a presigned
+// download, as a job's export is.
 let app: TestApp;
 const suffix = randomBytes(4).toString('hex');
 
@@ -24,7 +26,7 @@ afterAll(async () => {
 });
 
 describe('dataset export on aws', () => {
-  it('answers an export too large to go inline with a download link to the stored file', async () => {
+  it('writes an export too large to go inline in the background, then hands out a presigned download', async () => {
     const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
     const token = (await app.api.newUser(admin)).token;
     const ws = (await app.api.post('/api/v1/workspaces', { token, json: { name: 'AWS datasets' } })).body.id;
@@ -47,8 +49,12 @@ describe('dataset export on aws', () => {
       `${app.url}/api/v1/workspaces/${ws}/datasets/${dataset.body.id}/export?format=jsonl&include_text=true`,
       { headers: { authorization: `Bearer ${token}` }, redirect: 'manual' },
     );
-    expect(res.status).toBe(303);
-    const location = res.headers.get('location')!;
+    expect(res.status).toBe(202);
+    const exportPath = res.headers.get('location')!;
+    expect(exportPath).toMatch(new RegExp(`^/api/v1/workspaces/${ws}/exports/`));
+    const done = await waitFor(app.api, token, exportPath);
+    expect(done.status).toBe('complete');
+    const location = done.download.url as string;
     expect(location).toContain(`/exports/${ws}/`);
     const [line] = (await (await fetch(location)).text()).trim().split('\n');
     expect(JSON.parse(line!)).toMatchObject({

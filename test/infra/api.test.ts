@@ -28,7 +28,7 @@ const idOf = (construct: { node: { defaultChild?: unknown } }) =>
 const roleId = idOf(stack.api.functionRole);
 const taskRoleId = idOf(stack.api.taskFunctionRole);
 const functionLogsId = idOf(stack.api.functionLogs);
-/** Our functions: bundled by NodejsFunction (an S3 asset, handler `index.<export>`). */
+/** Our functions: bundled by infra/bundling.ts (an S3 asset, handler `index.<export>`). */
 const ours = () =>
   ofType('AWS::Lambda::Function').filter(
     ([, f]) => f.Properties.Handler.startsWith('index.') && f.Properties.Code.S3Key,
@@ -127,15 +127,14 @@ describe('HTTP API', () => {
     expect(functionIds.size).toBe(routes.length);
   });
 
-  it('runs every function of ours on Node 24, ARM64, in the VPC, with source maps', () => {
+  it('runs every function of ours on Node 24, ARM64, in the VPC, without Node reading source maps at start', () => {
     for (const [, fn] of ours()) {
       expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.VpcConfig.SubnetIds).toHaveLength(2);
-      expect(fn.Properties.Environment.Variables).toMatchObject({
-        PLATFORM: 'aws',
-        NODE_OPTIONS: '--enable-source-maps',
-      });
+      expect(fn.Properties.Environment.Variables).toMatchObject({ PLATFORM: 'aws' });
+      // The bundles map a stack when one is formatted (infra/bundle/stack-traces.ts).
+      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBeUndefined();
       expect(fn.Properties.LoggingConfig.LogGroup.Ref).toMatch(/Logs/);
     }
   });

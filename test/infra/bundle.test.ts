@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -104,7 +104,8 @@ afterAll(() => {
 async function runNode(script: string, args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['--input-type=module', '--enable-source-maps', '-e', script, ...args],
+    // As Lambda runs them: no --enable-source-maps (the bundles map stacks themselves).
+    ['--input-type=module', '-e', script, ...args],
     {
       env: {
         PATH: process.env.PATH,
@@ -158,6 +159,7 @@ async function invoke(route: Route, rawPath: string, pathParameters: Record<stri
 describe('ESM bundles', () => {
   it('puts Swagger UI beside the docs-asset bundle only', () => {
     expect(readdirSync(bundleDirs.get(system.docsAsset.handler)!).sort()).toEqual([
+      'chunks',
       'index.mjs',
       'index.mjs.map',
       'swagger-ui',
@@ -191,8 +193,8 @@ describe('ESM bundles', () => {
     expect(new Set(workerDirs.values()).size).toBe(workers.length);
     for (const worker of workers) {
       const dir = workerDirs.get(worker)!;
-      // One self-contained file: nothing copied beside it that the stack would not ship.
-      expect(readdirSync(dir).sort(), worker).toEqual(['index.mjs', 'index.mjs.map']);
+      // The bundle and its lazily loaded chunks: nothing copied beside them that the stack would not ship.
+      expect(readdirSync(dir).sort(), worker).toEqual(['chunks', 'index.mjs', 'index.mjs.map']);
       const bundle = pathToFileURL(path.join(dir, 'index.mjs')).href;
       // Importing evaluates every module the bundle holds (pdf.js among them in the worker),
       // which is where a bundling mistake shows: a file expected beside the bundle, a require
@@ -205,10 +207,21 @@ describe('ESM bundles', () => {
     }
   });
 
-  it('extracts PDFs in a worker thread that runs the ingest bundle itself', { timeout: 60_000 }, async () => {
-    // extractPdf starts a Worker on its own module, which in Lambda is the bundle: the
-    // bundle must serve extraction when loaded that way. Spoken to here as extractPdf does.
-    const bundle = pathToFileURL(path.join(workerDirs.get('IngestWorker')!, 'index.mjs')).href;
+  it("extracts PDFs in a worker thread that runs the ingest bundle's PDF chunk", {
+    timeout: 60_000,
+  }, async () => {
+    // extractPdf starts a Worker on its own module, which in Lambda is the chunk holding it,
+    // loaded (with pdf.js) only when a PDF arrives: the chunk must serve extraction when loaded
+    // that way. Spoken to here as extractPdf does.
+    const dir = workerDirs.get('IngestWorker')!;
+    const holdsPdfWorker = (file: string) => readFileSync(file, 'utf8').includes('docsiftPdfWorker');
+    expect(holdsPdfWorker(path.join(dir, 'index.mjs'))).toBe(false);
+    const chunks = readdirSync(path.join(dir, 'chunks'))
+      .filter((file) => file.endsWith('.mjs'))
+      .map((file) => path.join(dir, 'chunks', file))
+      .filter(holdsPdfWorker);
+    expect(chunks).toHaveLength(1);
+    const bundle = pathToFileURL(chunks[0]!).href;
     const script = `
       import { readFileSync } from 'node:fs';
       import { Worker } from 'node:worker_threads';

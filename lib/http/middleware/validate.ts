@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type FieldError, ValidationError } from '../errors.ts';
 import type { Route } from '../route.ts';
 

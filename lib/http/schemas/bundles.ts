@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BUNDLE_TYPES } from '#lib/bundles/format.ts';
 import { Id, Timestamp } from './common.ts';
 import { Upload } from './datasources.ts';

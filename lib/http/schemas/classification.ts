@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SchemeDefinition, SchemeField, SchemeUpdate } from '#lib/classify/scheme-definition.ts';
 import { Id, listOf, Paging, Timestamp } from './common.ts';
 import {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A UUID in a path or body (the example keeps Swagger UI from inventing one per field). */
 export const Id = z.uuid().meta({ example: '01938a6e-1c2d-7a00-8a11-000000000001' });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ExportQuery, ResultPublic } from './classification.ts';
 import { Id, listOf, Paging, Timestamp } from './common.ts';
 import { RecordPublic } from './datasources.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FIELD_TYPES, SchemeDefinition } from '#lib/classify/scheme-definition.ts';
 import { openApiDocument } from '../openapi.ts';
 import {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Id, listOf, Paging, Timestamp } from './common.ts';
 
 export const ShareResourceType = z.enum([

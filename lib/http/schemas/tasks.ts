@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Id, listOf, Paging, Timestamp } from './common.ts';
 
 const Urls = z.array(z.url({ protocol: /^https?$/ }).max(2048)).max(500);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Id, Timestamp } from './common.ts';
 
 /** A day (`2026-12-01`, UTC midnight) or a timestamp. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, passwordShapeProblem } from '#lib/auth/password-policy.ts';
 import { Id, listOf, Timestamp } from './common.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { EventTypeSchema } from '#lib/events/types.ts';
 import { Id, listOf, Timestamp } from './common.ts';
 

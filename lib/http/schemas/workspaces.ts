@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Id, listOf, Timestamp } from './common.ts';
 
 const Name = z.string().trim().min(1).max(255);

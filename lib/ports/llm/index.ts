@@ -15,14 +15,13 @@
  *
  * The openai provider is enabled when OPENAI_API_KEY, OPENAI_API_KEY_SECRET_ARN or OPENAI_BASE_URL is set.
  */
-import { z } from 'zod';
+import * as z from 'zod';
+import { deferred } from '#lib/ports/deferred.ts';
 import { readSecret } from '#lib/ports/secrets/aws.ts';
-import { BedrockProvider } from './bedrock.ts';
 import { type ApiKeySource, OpenAiProvider } from './openai.ts';
 import { type LlmProvider, ProviderError } from './provider.ts';
 import { RESILIENCE_DEFAULTS, withResilience } from './resilient.ts';
 
-export { BedrockProvider } from './bedrock.ts';
 export { OpenAiProvider } from './openai.ts';
 export type { LlmMessage, LlmProvider, LlmRequest, LlmResponse, LlmUsage } from './provider.ts';
 export { ProviderError } from './provider.ts';
@@ -109,7 +108,15 @@ export function providersFromEnv(env: Record<string, string | undefined> = proce
     models.set(adapter.name, e.OPENAI_MODELS ?? ['gpt-4o-mini']);
   }
   if (e.BEDROCK_MODELS) {
-    const adapter = new BedrockProvider(e.AWS_REGION ? { region: e.AWS_REGION } : {});
+    const options = e.AWS_REGION ? { region: e.AWS_REGION } : {};
+    // The Bedrock client is imported by the first call: the routes and the task dispatcher
+    // build this registry to check providers and models, and never call one.
+    const adapter: LlmProvider = {
+      name: 'bedrock',
+      ...deferred<LlmProvider>(async () => new (await import('./bedrock.ts')).BedrockProvider(options), {
+        classify: true,
+      }),
+    };
     providers.set(adapter.name, withResilience(adapter, resilience));
     models.set(adapter.name, e.BEDROCK_MODELS);
   }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Config } from '#lib/config.ts';
-import { SesMailOutbox } from './aws.ts';
+import { deferred } from '#lib/ports/deferred.ts';
 import { LocalMailOutbox } from './local.ts';
 import type { MailOutbox } from './outbox.ts';
 
@@ -10,7 +10,11 @@ export type { Mail, MailOutbox } from './outbox.ts';
 export function mailOutbox(config: Config): MailOutbox {
   if (config.platform === 'aws') {
     if (!config.emailsFrom) throw new Error('EMAILS_FROM is required to send mail on the aws platform');
-    return new SesMailOutbox(config.emailsFrom);
+    const from = config.emailsFrom;
+    // SES's client is imported by the first mail, not by every start of the login function.
+    return deferred<MailOutbox>(async () => new (await import('./aws.ts')).SesMailOutbox(from), {
+      send: true,
+    });
   }
   return new LocalMailOutbox(path.resolve(config.dataDir, 'outbox'));
 }
