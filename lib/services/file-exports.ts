@@ -28,7 +28,7 @@ export type FileSource = {
 export const DOWNLOAD_LINK_SECONDS = 300;
 
 /** The columns of each scheme of a job or dataset, in the order the export lists them. */
-export async function schemeColumns(db: Db, schemeIds: string[]) {
+async function schemeColumns(db: Db, schemeIds: string[]) {
   if (schemeIds.length === 0) return new Map<string, { name: string; fields: string[] }>();
   const rows = await db
     .selectFrom('classification_schemes')

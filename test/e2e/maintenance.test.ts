@@ -253,6 +253,73 @@ describe('the maintenance sweep and jobs', () => {
   });
 });
 
+describe('the maintenance sweep, for search documents and exports', () => {
+  it('builds the search documents of a run whose index step was lost', async () => {
+    const db = await app.db();
+    const id = newId();
+    // A run that completed as `indexing` and died before sending its index step.
+    await db
+      .insertInto('datasources')
+      .values({
+        id,
+        workspace_id: ws,
+        name: 'Unindexed',
+        type: 'text_block',
+        options: JSON.stringify({ text: 'Kingfishers nest by the river.' }),
+        status: 'complete',
+        metadata: '{}',
+        run_id: newId(),
+        search_status: 'indexing',
+        record_count: 1,
+        updated_at: longAgo(),
+      } as never)
+      .execute();
+    await db
+      .insertInto('records')
+      .values({
+        id: newId(),
+        workspace_id: ws,
+        datasource_id: id,
+        source_key: 'text',
+        text_content: 'Kingfishers nest by the river.',
+        source_metadata: '{}',
+        content_hash: 'x',
+      })
+      .execute();
+    const find = () => app.api.get(`/api/v1/workspaces/${ws}/datarecords?q=kingfishers`, { token });
+    expect((await find()).body.count).toBe(0);
+    await sweep();
+    const done = await waitForDatasource(app.api, token, ws, id, 20_000, { searchable: true });
+    expect(done.search_status).toBe('ready');
+    expect((await find()).body.count).toBe(1);
+  });
+
+  it('writes an export whose message was lost', async () => {
+    const db = await app.db();
+    const id = newId();
+    await db
+      .insertInto('bundle_exports')
+      .values({
+        id,
+        workspace_id: ws,
+        type: 'workspace',
+        resource_id: ws,
+        include_files: false,
+        status: 'pending',
+        updated_at: longAgo(),
+      } as never)
+      .execute();
+    await sweep();
+    let done: any;
+    for (let i = 0; i < 100 && done?.status !== 'complete'; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      done = (await app.api.get(`/api/v1/workspaces/${ws}/exports/${id}`, { token })).body;
+    }
+    expect(done).toMatchObject({ status: 'complete', format: 'bundle' });
+    expect(done.download.url).toBeTypeOf('string');
+  });
+});
+
 describe('retention', () => {
   it('prunes published events and delivery attempts past their retention, never an unpublished event', async () => {
     const db = await app.db();
