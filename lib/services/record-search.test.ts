@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '#lib/db/database.ts';
 import { newId } from '#lib/ids.ts';
@@ -166,5 +167,38 @@ describe('search documents built after a large run', () => {
     expect(await statusOf(second.id)).toEqual({ status: 'complete', search_status: 'ready' });
     expect(await search('jade')).toHaveLength(3);
     expect(await search('amber')).toEqual([]);
+  });
+});
+
+describe('the total of a search', () => {
+  it('is counted exactly up to the cap, and past it is the planner’s estimate, marked inexact', async () => {
+    const notes = Array.from({ length: 40 }, (_, i) => `coral ${i % 4 === 0 ? 'reef' : 'sand'} ${i}`);
+    const { id } = await ingestCsv(notes);
+    await handleIngestMessage(deps(), JSON.stringify(sent[0]!.body));
+    await sql`ANALYZE record_search`.execute(db);
+
+    const few = await listRecords(db, user, workspaceId, { q: 'reef', limit: 5 }, 20);
+    expect(few).toMatchObject({ count: 10, count_exact: true });
+    const many = await listRecords(db, user, workspaceId, { q: 'coral', limit: 5 }, 20);
+    expect(many.count_exact).toBe(false);
+    // The estimate is never below what was counted; the statistics put it near the 40 there are.
+    expect(many.count).toBeGreaterThanOrEqual(21);
+    expect(many.count).toBeLessThanOrEqual(80);
+    expect(many.data).toHaveLength(5);
+    // With another filter the records are counted (and capped) the same way.
+    const inSource = await listRecords(
+      db,
+      user,
+      workspaceId,
+      { q: 'coral', datasource_id: id, limit: 5 },
+      20,
+    );
+    expect(inSource.count_exact).toBe(false);
+    expect(inSource.count).toBeGreaterThanOrEqual(21);
+    const under = await listRecords(db, user, workspaceId, { q: 'reef', datasource_id: id, limit: 5 }, 20);
+    expect(under).toMatchObject({ count: 10, count_exact: true });
+    // Without q nothing is capped.
+    const all = await listRecords(db, user, workspaceId, { datasource_id: id, limit: 5 }, 20);
+    expect(all).toMatchObject({ count: 40, count_exact: true });
   });
 });

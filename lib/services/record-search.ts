@@ -1,5 +1,6 @@
-import { sql } from 'kysely';
+import { CompiledQuery, type SelectQueryBuilder, sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
+import type { Database } from '#lib/db/schema.ts';
 
 /**
  * Records' full-text search documents (`record_search`), built apart from the records.
@@ -109,14 +110,52 @@ export function matchesSearch(workspaceId: string, q: string) {
 }
 
 /**
+ * Past this many matches, a total with `q` is Postgres's estimate, not a count: counting a word
+ * that half of ten million records hold takes longer than the API's statement timeout, while
+ * counting up to the cap stops there (measured in bench/README.md "Scale").
+ */
+export const EXACT_SEARCH_COUNT_MAX = 10_000;
+
+/** A total of matches: exact, or (past the cap) the planner's estimate, never below the cap. */
+export type SearchTotal = { count: number; exact: boolean };
+
+/**
+ * The total of a query's rows: counted exactly up to `max` (a LIMIT stops the scan there), else
+ * the planner's estimate of the whole (from the column statistics of the words searched), at
+ * least `max + 1`.
+ */
+export async function cappedTotal<T extends keyof Database>(
+  db: Db,
+  query: SelectQueryBuilder<Database, T, object>,
+  max: number,
+): Promise<SearchTotal> {
+  const rows = query.select(sql`1`.as('one'));
+  const { count } = await db
+    .selectFrom(rows.limit(max + 1).as('matches'))
+    .select((eb) => eb.fn.countAll<string>().as('count'))
+    .executeTakeFirstOrThrow();
+  if (Number(count) <= max) return { count: Number(count), exact: true };
+  const compiled = rows.compile();
+  const plan = await db.executeQuery<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
+    CompiledQuery.raw(`EXPLAIN (FORMAT JSON) ${compiled.sql}`, [...compiled.parameters]),
+  );
+  const estimate = Math.round(plan.rows[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0);
+  return { count: Math.max(estimate, max + 1), exact: false };
+}
+
+/**
  * How many records of the workspace match `q`: counted on the search documents alone (one per
  * record, removed with it), without joining the records, which took most of a count's time.
  */
-export async function countSearchMatches(db: Db, workspaceId: string, q: string): Promise<{ count: string }> {
-  return db
-    .selectFrom('record_search')
-    .select((eb) => eb.fn.countAll<string>().as('count'))
-    .where('workspace_id', '=', workspaceId)
-    .where(matches(q))
-    .executeTakeFirstOrThrow();
+export function countSearchMatches(
+  db: Db,
+  workspaceId: string,
+  q: string,
+  max: number,
+): Promise<SearchTotal> {
+  return cappedTotal(
+    db,
+    db.selectFrom('record_search').where('workspace_id', '=', workspaceId).where(matches(q)),
+    max,
+  );
 }

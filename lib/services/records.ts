@@ -11,7 +11,13 @@ import type { AppendUrl } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/urls.ts';
 import type { Platform } from '#lib/platform.ts';
 import { requireDatasource, requireWorkspace } from './access.ts';
-import { countSearchMatches, indexRecords, matchesSearch } from './record-search.ts';
+import {
+  cappedTotal,
+  countSearchMatches,
+  EXACT_SEARCH_COUNT_MAX,
+  indexRecords,
+  matchesSearch,
+} from './record-search.ts';
 
 export type RecordOut = {
   id: string;
@@ -114,12 +120,15 @@ const onlySearch = (f: RecordFilters) =>
 /**
  * A page of a workspace's records, filtered, in creation order, with the filtered total. Items
  * carry a preview of their text ({@link TEXT_PREVIEW_CHARS}); the record's own route has it all.
+ * With `q` the total is exact up to `exactCountMax` matches and an estimate past it
+ * (`count_exact: false`): a common word over millions of records cannot be counted in time.
  */
 export async function listRecords(
   db: Db,
   user: Pick<User, 'id'>,
   workspaceId: string,
   filters: RecordFilters,
+  exactCountMax = EXACT_SEARCH_COUNT_MAX,
 ) {
   await requireWorkspace(db, user, workspaceId);
   const filtered = filterRecords(db, workspaceId, filters);
@@ -135,12 +144,17 @@ export async function listRecords(
       .orderBy('id')
       .limit(filters.limit + 1)
       .execute(),
-    onlySearch(filters)
-      ? countSearchMatches(db, workspaceId, filters.q!)
-      : filtered.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+    filters.q === undefined
+      ? filtered
+          .select((eb) => eb.fn.countAll<string>().as('count'))
+          .executeTakeFirstOrThrow()
+          .then(({ count }) => ({ count: Number(count), exact: true }))
+      : onlySearch(filters)
+        ? countSearchMatches(db, workspaceId, filters.q, exactCountMax)
+        : cappedTotal(db, filtered, exactCountMax),
   ]);
   const page = toPage(rows as (DataRecord & { text_length: number })[], filters.limit);
-  return { ...page, data: page.data.map(toRecordOut), count: Number(total.count) };
+  return { ...page, data: page.data.map(toRecordOut), count: total.count, count_exact: total.exact };
 }
 
 /** A record of the caller's workspace, or 404 (also for records of other workspaces). */

@@ -262,10 +262,10 @@ describe('records', () => {
     ).body.data[0];
     await waitForDatasource(app.api, token, ws, source.id);
     const hit = await app.api.get(`/api/v1/workspaces/${ws}/datarecords?q=bundestag`, { token });
-    expect(hit.body.count).toBe(1);
+    expect(hit.body).toMatchObject({ count: 1, count_exact: true });
     expect(hit.body.data[0].datasource_id).toBe(source.id);
     const miss = await app.api.get(`/api/v1/workspaces/${ws}/datarecords?q=volcano`, { token });
-    expect(miss.body).toEqual({ data: [], count: 0, next_cursor: null });
+    expect(miss.body).toEqual({ data: [], count: 0, count_exact: true, next_cursor: null });
 
     const record = hit.body.data[0];
     const other = await app.api.newUser(await app.api.login(SUPERUSER.email, SUPERUSER.password));

@@ -212,7 +212,14 @@ export const RecordPublic = z
   })
   .meta({ id: 'RecordPublic' });
 
-export const RecordsPublic = listOf(RecordPublic).meta({ id: 'RecordsPublic' });
+export const RecordsPublic = listOf(RecordPublic)
+  .extend({
+    count_exact: z.boolean().meta({
+      description:
+        'False when `count` is an estimate: with `q`, past 10,000 matches the total is Postgres’s estimate, not a count',
+    }),
+  })
+  .meta({ id: 'RecordsPublic' });
 
 export const RecordsQuery = Paging.extend({
   datasource_id: Id.optional(),
