@@ -216,6 +216,40 @@ describe('batch mode', () => {
     );
   });
 
+  it('a submission the provider took but whose answer was lost is found by the next sweep, not paid twice', async () => {
+    fake.reset();
+    fake.loseNextBatchAnswer = true;
+    const created = await createBatchJob('Lost answer');
+    const [batch] = await until(
+      'the batch',
+      () => fake.batches,
+      (b) => b.length === 1,
+    );
+    const db = await app.db();
+    const row = () =>
+      db
+        .selectFrom('classification_batches')
+        .select(['status', 'provider_batch_id'])
+        .where('job_id', '=', created.body.id)
+        .executeTakeFirstOrThrow();
+    expect(await row()).toMatchObject({ status: 'preparing', provider_batch_id: null });
+    await Promise.all([sweep(), sweep()]);
+    await until('the batch adopted', row, (r) => r.status === 'submitted');
+    expect(await row()).toMatchObject({ provider_batch_id: batch!.id });
+    expect(fake.batches).toHaveLength(1);
+    expect(fake.batchCalls.filter((c) => c === 'POST /v1/batches')).toHaveLength(1);
+
+    fake.completeBatches();
+    await sweep();
+    const job = await until(
+      'the job',
+      async () => (await app.api.get(`${jobs()}/${created.body.id}`, { token })).body,
+      (j) => j.status !== 'running',
+    );
+    expect(job).toMatchObject({ status: 'completed', progress: { succeeded: RECORDS * 2 } });
+    expect(online()).toHaveLength(0);
+  });
+
   it('refuses a batch job whose estimate is over its budget, and providers without a batch API', async () => {
     const dryRun = async (mode: 'online' | 'batch') =>
       (

@@ -56,6 +56,8 @@ export type FakeBatch = {
   error_file_id: string | null;
   metadata: Record<string, string>;
   request_counts: { total: number; completed: number; failed: number };
+  /** Unix seconds. */
+  created_at: number;
 };
 
 /** A handle on a running fake; see {@link startFakeLlm}. */
@@ -85,6 +87,11 @@ export type FakeLlm = {
    * behaviour makes an error line), then the batch is `completed` with its output file. Returns how many ran.
    */
   completeBatches(): number;
+  /**
+   * The next `POST /v1/batches` creates its batch and then drops the connection unanswered: a
+   * submission the provider took whose answer never arrived.
+   */
+  loseNextBatchAnswer: boolean;
   /** Forgets scripts, hooks, requests, batches and counters. */
   reset(): void;
   close(): Promise<void>;
@@ -111,7 +118,8 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path.startsWith('/v1/files') || path.startsWith('/v1/batches')) {
       batchCalls.push(`${req.method} ${path}`);
-      return batchApi(req.method ?? 'GET', path, req.headers, Buffer.concat(chunks), res);
+      const query = new URL(req.url ?? '/', 'http://fake').searchParams;
+      return batchApi(req.method ?? 'GET', path, query, req.headers, Buffer.concat(chunks), res);
     }
     if (req.method === 'GET' && path === '/v1/models') {
       return send(res, 200, {
@@ -175,6 +183,7 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
   const batchApi = async (
     method: string,
     path: string,
+    query: URLSearchParams,
     headers: IncomingHttpHeaders,
     raw: Buffer,
     res: Reply,
@@ -228,9 +237,28 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
         error_file_id: null,
         metadata: body.metadata ?? {},
         request_counts: { total, completed: 0, failed: 0 },
+        created_at: Math.floor(Date.now() / 1000),
       };
       batches.push(batch);
+      if (fake.loseNextBatchAnswer) {
+        fake.loseNextBatchAnswer = false;
+        return 'stream' in res ? res.stream.destroy() : res.destroy();
+      }
       return send(res, 200, batch);
+    }
+    if (method === 'GET' && path === '/v1/batches') {
+      // Newest first, `limit` a page, `after` the last id of the page before.
+      const newest = batches.toReversed();
+      const after = query.get('after');
+      const start = after ? newest.findIndex((b) => b.id === after) + 1 : 0;
+      const page = newest.slice(start, start + Number(query.get('limit') ?? 20));
+      return send(res, 200, {
+        object: 'list',
+        data: page,
+        first_id: page[0]?.id ?? null,
+        last_id: page.at(-1)?.id ?? null,
+        has_more: start + page.length < newest.length,
+      });
     }
     const one = /^\/v1\/batches\/([^/]+)(\/cancel)?$/.exec(path);
     const batch = one && batches.find((b) => b.id === decodeURIComponent(one[1]!));
@@ -324,6 +352,7 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
     },
     latencyMs: options.latencyMs ?? 0,
     recordText: findRecordText,
+    loseNextBatchAnswer: false,
     batches,
     batchCalls,
     completeBatches() {
@@ -347,6 +376,7 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
       batches.length = 0;
       batchCalls.length = 0;
       files.clear();
+      fake.loseNextBatchAnswer = false;
       maxConcurrent = inFlight;
       fake.latencyMs = options.latencyMs ?? 0;
       fake.recordText = findRecordText;

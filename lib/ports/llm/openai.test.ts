@@ -213,7 +213,8 @@ describe('OpenAI Batch API', () => {
       completion_window: '24h',
       metadata: { docsift_batch_id: 'x' },
     });
-    expect(fake.batchCalls.slice(0, 2)).toEqual(['POST /v1/files', 'POST /v1/batches']);
+    // It first looks for an earlier submission of the same batch (none), then uploads and creates.
+    expect(fake.batchCalls.slice(0, 3)).toEqual(['GET /v1/batches', 'POST /v1/files', 'POST /v1/batches']);
     expect(await api.retrieve(submitted.batchId)).toMatchObject({ status: 'in_progress', done: false });
 
     fake.script({ kind: 'default' }, { kind: 'refusal', body: 'No.' }, { kind: 'status', status: 500 });
@@ -235,5 +236,27 @@ describe('OpenAI Batch API', () => {
 
     // A finished batch cannot be cancelled: the provider's 400 is a ProviderError.
     await expect(api.cancel(submitted.batchId)).rejects.toBeInstanceOf(ProviderError);
+  });
+
+  it('answers the batch an earlier submission created when that answer was lost: never two batches', async () => {
+    fake.reset();
+    const api = openai.batches;
+    const requests = [{ customId: 'a', request }];
+    fake.loseNextBatchAnswer = true;
+    await expect(api.submit(requests, { docsift_batch_id: 'lost' })).rejects.toBeInstanceOf(ProviderError);
+    expect(fake.batches).toHaveLength(1);
+    const [lost] = fake.batches;
+    // Newer batches push it to a later page of the provider's list.
+    for (let i = 0; i < 150; i++) fake.batches.push({ ...lost!, id: `batch_other_${i}`, metadata: {} });
+
+    const again = await api.submit(requests, { docsift_batch_id: 'lost' });
+    expect(again).toEqual({ batchId: lost!.id, inputFileId: lost!.input_file_id });
+    expect(fake.batches).toHaveLength(151);
+    expect(fake.batchCalls.filter((c) => c === 'GET /v1/batches')).toHaveLength(3);
+
+    // Another batch id is a new batch.
+    const other = await api.submit(requests, { docsift_batch_id: 'other' });
+    expect(other.batchId).not.toBe(lost!.id);
+    expect(fake.batches).toHaveLength(152);
   });
 });

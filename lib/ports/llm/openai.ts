@@ -76,6 +76,8 @@ export class OpenAiProvider implements LlmProvider {
   readonly batches: LlmBatchApi = {
     submit: async (requests, metadata) => {
       const key = await this.#key();
+      const earlier = await this.#findBatch(key, metadata.docsift_batch_id);
+      if (earlier) return earlier;
       const jsonl = requests
         .map(({ customId, request }) =>
           JSON.stringify({
@@ -134,6 +136,33 @@ export class OpenAiProvider implements LlmProvider {
       await this.#send('POST', `/batches/${encodeURIComponent(batchId)}/cancel`, await this.#key());
     },
   };
+
+  /**
+   * The batch that an earlier submission of `docsiftBatchId` created, if the provider has one:
+   * its list, newest first, read back over {@link BATCH_LOOKBACK_SECONDS} (a submission is
+   * retried by the next sweep, minutes later) and at most {@link BATCH_LOOKBACK_PAGES} pages.
+   */
+  async #findBatch(key: string | undefined, docsiftBatchId: string | undefined) {
+    if (!docsiftBatchId) return undefined;
+    const since = Date.now() / 1000 - BATCH_LOOKBACK_SECONDS;
+    let after: string | undefined;
+    for (let page = 0; page < BATCH_LOOKBACK_PAGES; page++) {
+      const list = (await this.#send(
+        'GET',
+        `/batches?limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+        key,
+      )) as { data?: ListedBatch[]; has_more?: boolean };
+      const data = Array.isArray(list.data) ? list.data : [];
+      const found = data.find((b) => b.metadata?.docsift_batch_id === docsiftBatchId);
+      if (found && typeof found.id === 'string' && typeof found.input_file_id === 'string')
+        return { batchId: found.id, inputFileId: found.input_file_id };
+      const last = data.at(-1);
+      if (!list.has_more || !last || typeof last.id !== 'string' || (last.created_at ?? 0) < since)
+        return undefined;
+      after = last.id;
+    }
+    return undefined;
+  }
 
   /** The ids `GET /models` lists; [] when the server cannot list them (listing is a convenience). */
   async models(): Promise<string[]> {
@@ -208,6 +237,16 @@ export class OpenAiProvider implements LlmProvider {
   }
 }
 
+/** A batch as `GET /batches` lists it: the fields an idempotent submission reads. */
+type ListedBatch = {
+  id?: unknown;
+  input_file_id?: unknown;
+  created_at?: number;
+  metadata?: Record<string, string> | null;
+};
+/** How far back a submission looks for its own earlier batch: a day, and at most 500 batches. */
+const BATCH_LOOKBACK_SECONDS = 24 * 3600;
+const BATCH_LOOKBACK_PAGES = 5;
 /** The endpoint every batch request goes to. */
 const BATCH_ENDPOINT = '/v1/chat/completions';
 /** Batch statuses after which nothing changes. */

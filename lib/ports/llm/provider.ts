@@ -76,7 +76,12 @@ export type BatchState = {
  * its answers, cancel it. Throws {@link ProviderError} as `classify` does.
  */
 export interface LlmBatchApi {
-  /** Uploads the requests and creates the batch; `metadata` goes with it (for an operator to find it). */
+  /**
+   * Uploads the requests and creates the batch; `metadata` goes with it. Idempotent by
+   * `metadata.docsift_batch_id`: when the provider already holds a batch of that id (an earlier
+   * submission whose answer was lost to a crash or a dropped connection), that batch is answered
+   * and nothing is created, so a retried submission is never paid twice.
+   */
   submit(
     requests: BatchRequest[],
     metadata: Record<string, string>,
