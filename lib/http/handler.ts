@@ -1,5 +1,5 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import middy from '@middy/core';
+import { type Logger, LogLevelThreshold } from '@aws-lambda-powertools/logger';
+import middy, { type MiddlewareObj } from '@middy/core';
 import httpSecurityHeaders from '@middy/http-security-headers';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
@@ -56,12 +56,43 @@ export type HttpLambda = (
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
-const securityHeaders = httpSecurityHeaders({
+const helmet = httpSecurityHeaders({
   // The only HTML page (/docs) sets its own policy; there is no reporting endpoint.
   contentSecurityPolicy: false,
   reportingEndpoints: false,
   reportTo: false,
 } as Parameters<typeof httpSecurityHeaders>[0]);
+
+/**
+ * The headers middy's security middleware puts on an answer of a content type, worked out once
+ * by running it on an empty answer: it builds them again, header by header, on every request,
+ * for the same two results (one for HTML, one for everything else). Its `after` does all its
+ * work before it returns, so the headers are there when the call returns.
+ */
+function helmetHeaders(contentType: string): Record<string, string | undefined> {
+  const request = { response: { statusCode: 200, headers: { 'content-type': contentType } } };
+  void helmet.after?.(request as never);
+  const { 'content-type': _, ...headers } = request.response.headers as Record<string, string | undefined>;
+  return headers;
+}
+const SECURITY_HEADERS = { html: helmetHeaders('text/html'), other: helmetHeaders('application/json') };
+
+/** Adds the security headers to an answer, as @middy/http-security-headers does. */
+function withSecurityHeaders(result: APIGatewayProxyStructuredResultV2): APIGatewayProxyStructuredResultV2 {
+  result.headers ??= {};
+  const type = String(result.headers['Content-Type'] ?? result.headers['content-type'] ?? '');
+  Object.assign(result.headers, type.includes('text/html') ? SECURITY_HEADERS.html : SECURITY_HEADERS.other);
+  return result;
+}
+
+const securityHeaders: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> = {
+  after: (request) => {
+    if (request.response) withSecurityHeaders(request.response);
+  },
+  onError: (request) => {
+    if (request.response) withSecurityHeaders(request.response);
+  },
+};
 
 /**
  * State of one invocation, from the first middleware to the handler. Keyed by the Lambda
@@ -211,13 +242,11 @@ function withRequestId(
  * The headers the handler stack puts on every answer (security headers, `cache-control`, the
  * request id), for answers made outside it: the local runtime's own 400/404/405/413/500.
  */
-export async function withStandardHeaders(
+export function withStandardHeaders(
   result: APIGatewayProxyStructuredResultV2,
   requestId: string,
-): Promise<APIGatewayProxyStructuredResultV2> {
-  const request = { response: withRequestId(result, requestId) };
-  await securityHeaders.after?.(request as never);
-  return request.response;
+): APIGatewayProxyStructuredResultV2 {
+  return withSecurityHeaders(withRequestId(result, requestId));
 }
 
 // The segment after these is a share token: docsift's `/shared/`, and the reference client's
@@ -241,13 +270,15 @@ function logRequest(
   status: number | undefined,
 ): void {
   const durationMs = Math.round(performance.now() - invocation.startedAt);
-  logger.info('request', {
-    ...requestKeys(invocation),
-    method: event.requestContext?.http?.method,
-    path: redactPath(event.rawPath ?? ''),
-    status,
-    duration_ms: durationMs,
-  });
+  // The line's fields cost more than the check, and production logs at INFO, the bench at ERROR.
+  if (logger.level <= LogLevelThreshold.INFO)
+    logger.info('request', {
+      ...requestKeys(invocation),
+      method: event.requestContext?.http?.method,
+      path: redactPath(event.rawPath ?? ''),
+      status,
+      duration_ms: durationMs,
+    });
   recordRequest(routeKey, status, durationMs);
 }
 

@@ -65,7 +65,10 @@ let batchTimer: NodeJS.Timeout | undefined;
  * ({@link batchFlushes}), then within the batch interval.
  */
 export function invocationEnded(): void {
-  if (batchEveryMs === undefined) return flushMetrics();
+  if (batchEveryMs === undefined) {
+    flushMetrics();
+    return;
+  }
   batchTimer ??= setTimeout(() => {
     batchTimer = undefined;
     flushMetrics();

@@ -68,9 +68,11 @@ export function queryKeys(schema: z.ZodType | undefined): string[] {
  */
 export function unknownQueryParameters(route: Route, query: unknown): FieldError[] {
   if (query === null || typeof query !== 'object') return [];
+  const keys = Object.keys(query);
+  if (keys.length === 0) return [];
   const known = queryKeys(route.query);
   const takes = known.length > 0 ? `this operation takes ${known.join(', ')}` : 'this operation takes none';
-  return Object.keys(query)
+  return keys
     .filter((key) => !known.includes(key))
     .map((key) => ({ location: 'query', path: key, message: `Unknown query parameter (${takes})` }));
 }
