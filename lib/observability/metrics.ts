@@ -123,7 +123,8 @@ export function flushMetrics(): void {
 function groupByDimensions(points: MetricPoint[]): Map<string, MetricPoint[]> {
   const groups = new Map<string, MetricPoint[]>();
   for (const p of points) {
-    const key = JSON.stringify(Object.entries(p.dimensions).sort(([a], [b]) => a.localeCompare(b)));
+    let key = '';
+    for (const name of Object.keys(p.dimensions).sort()) key += `${name}\u0000${p.dimensions[name]}\u0000`;
     const group = groups.get(key);
     if (group) group.push(p);
     else groups.set(key, [p]);
