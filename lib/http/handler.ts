@@ -107,7 +107,10 @@ type Invocation = {
   /** Made by the first use of the request's `log` ({@link logOf}). */
   log?: Logger;
 };
-const invocations = new WeakMap<Context, Invocation>();
+// On the context itself (one per invocation), not in a WeakMap: a WeakMap entry a request cost
+// more, in the garbage collector's ephemeron work, than the rest of the bookkeeping.
+const INVOCATION = Symbol('docsift.invocation');
+type WithInvocation = Context & { [INVOCATION]?: Invocation };
 
 /** What every line about an invocation carries, to trace it in the function's logs. */
 function requestKeys(invocation: Invocation): { request_id: string; function_name: string } {
@@ -125,7 +128,7 @@ function logOf(invocation: Invocation): Logger {
 }
 
 function invocationOf(context: Context): Invocation {
-  const invocation = invocations.get(context);
+  const invocation = (context as WithInvocation)[INVOCATION];
   if (!invocation) throw new Error('httpHandler: invocation state missing');
   return invocation;
 }
@@ -152,11 +155,11 @@ export function httpHandler<R extends Route>(
     .use({
       before: (request) => {
         const requestId = request.event.requestContext?.requestId ?? request.context.awsRequestId;
-        invocations.set(request.context, {
+        (request.context as WithInvocation)[INVOCATION] = {
           requestId,
           functionName: request.context.functionName,
           startedAt: performance.now(),
-        });
+        };
       },
       after: (request) => {
         const invocation = invocationOf(request.context);
@@ -164,7 +167,7 @@ export function httpHandler<R extends Route>(
         logRequest(keyOf(request.event), invocation, request.event, request.response.statusCode);
       },
       onError: (request) => {
-        const invocation = invocations.get(request.context);
+        const invocation = (request.context as WithInvocation)[INVOCATION];
         const problem = toProblem(request.error, invocation?.requestId);
         if (problem.statusCode === 500)
           logger.error('Unhandled error', {
