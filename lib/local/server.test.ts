@@ -13,15 +13,18 @@ const big = route({
   response: { status: 200 },
 });
 
+// The same, answered as a bare value (payload format 2.0 lets a function return one).
+const bare = route({ ...big, handler: 'test.bare', path: '/bare/{size}' });
+
 const server = createLocalServer({
-  routes: [big],
+  routes: [big, bare],
   corsOrigins: [],
   // A handler that answers `size` bytes of JSON string, as a list over the limit would.
-  handlerOf: async () => async (event) => ({
-    statusCode: 200,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify('x'.repeat(Number(event.pathParameters?.size))),
-  }),
+  handlerOf: async (r) => async (event) => {
+    const text = 'x'.repeat(Number(event.pathParameters?.size));
+    if (r === bare) return text as never;
+    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(text) };
+  },
 });
 let url: string;
 
@@ -38,6 +41,8 @@ describe('the local runtime as Lambda and API Gateway', () => {
     expect(over.headers.get('content-type')).toBe('application/problem+json');
     const problem = (await over.json()) as { request_id: string };
     expect(problem.request_id).toBe(over.headers.get('x-request-id'));
+
+    expect((await fetch(`${url}/bare/${MAX_RESPONSE_BYTES}`)).status).toBe(500);
 
     const under = await fetch(`${url}/big/${MAX_RESPONSE_BYTES - 1000}`);
     expect(under.status).toBe(200);

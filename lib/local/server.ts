@@ -77,9 +77,9 @@ async function ownProblem(
  * is far below the limit is not serialised to be counted.
  */
 function overResponseLimit(result: APIGatewayProxyResultV2): boolean {
-  const body =
-    typeof result === 'object' && result !== null && 'statusCode' in result ? result.body : undefined;
-  if ((body?.length ?? 0) * 6 < MAX_RESPONSE_BYTES / 2) return false;
+  // A bare value (payload format 2.0 allows one) is always counted.
+  const structured = typeof result === 'object' && result !== null && 'statusCode' in result;
+  if (structured && (result.body?.length ?? 0) * 6 < MAX_RESPONSE_BYTES / 2) return false;
   return Buffer.byteLength(JSON.stringify(result) ?? '') > MAX_RESPONSE_BYTES;
 }
 
