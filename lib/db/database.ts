@@ -61,9 +61,21 @@ export function createDb(connectionString: string, options: Partial<DbSettings> 
   // An idle connection can die (database restart, proxy timeout, Ctrl-C reaching Postgres
   // first); without a listener pg would crash the process. The pool replaces it on next use.
   pool.on('error', (error) => logger.warn('Idle database connection lost', { error: error.message }));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new PoolDb({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;
+}
+
+/**
+ * Kysely ends its pool on `destroy()` only when it ever used it itself: a database used
+ * through {@link withConnection} alone would keep its connections (and its process) alive.
+ */
+class PoolDb extends Kysely<Database> {
+  override async destroy(): Promise<void> {
+    await super.destroy();
+    const pool = pools.get(this);
+    if (pool && !pool.ending) await pool.end();
+  }
 }
 
 /** The pool under each database made by {@link createDb}, for {@link withConnection}. */
