@@ -17,7 +17,7 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createDb } from '#lib/db/database.ts';
+import { createDb, DB_ROLES } from '#lib/db/database.ts';
 import { startEmbeddedPostgres } from '#lib/db/embedded.ts';
 import { migrateToLatest } from '#lib/db/migrate.ts';
 import { logger } from '#lib/logger.ts';
@@ -148,7 +148,8 @@ try {
   );
 
   const database = await startEmbeddedPostgres(path.join(dir, 'db'));
-  const db = createDb(database.url);
+  // The ingest worker's limits: a run's COPY is one statement, as long as the file takes to read.
+  const db = createDb(database.url, DB_ROLES.ingest);
   try {
     await migrateToLatest(db);
     const objects = new LocalObjectStore(path.join(dir, 'objects'), 'http://127.0.0.1:0', 'bench');

@@ -58,6 +58,7 @@ export async function copyFrom(
   chunks: AsyncIterable<string>,
 ): Promise<number> {
   const target = client.query(copyFromStdin(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
-  await pipeline(Readable.from(chunks), target);
+  // Two chunks read ahead: enough to keep the connection busy, little to hold.
+  await pipeline(Readable.from(chunks, { highWaterMark: 2 }), target);
   return target.rowCount;
 }

@@ -485,8 +485,8 @@ const COPY_COLUMNS = [
   'content_hash',
   'seen_run',
 ] as const;
-/** Records per chunk handed to the connection (about 100 KB of CSV records). */
-const COPY_CHUNK_RECORDS = 250;
+/** Records per chunk handed to the connection (about 40 KB of COPY data for CSV rows). */
+const COPY_CHUNK_RECORDS = 100;
 
 /**
  * Writes a run's records into a datasource that had none when the run began: nothing to
