@@ -521,7 +521,8 @@ async function copyRecords(
       if (++size < COPY_CHUNK_RECORDS) continue;
       yield chunk;
       count += size;
-      [chunk, size] = ['', 0];
+      chunk = '';
+      size = 0;
       void onProgress?.(count);
     }
     if (size > 0) yield chunk;
@@ -670,8 +671,8 @@ async function upsertRecords(
  * leaving its row free for progress updates from outside.
  *
  * The run has a connection of its own ({@link withConnection}) so that a datasource without
- * records can take its records in one COPY ({@link copyRecords}), several times cheaper than
- * inserts; one that has records upserts them ({@link upsertRecords}). Search documents are
+ * records can take its records in one COPY ({@link copyRecords}), cheaper than inserts in both
+ * node and Postgres (bench/README.md); one that has records upserts them ({@link upsertRecords}). Search documents are
  * built in the transaction for small datasources; for larger ones the run ends with
  * `search_status: indexing` and answers `'index_later'`, and the caller asks for the index step.
  */
