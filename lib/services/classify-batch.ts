@@ -70,7 +70,14 @@ export async function advanceBatch(deps: ClassifyDeps, message: AdvanceBatch): P
   }
   if (!api) {
     // The provider lost its batch API (configuration changed): its items go online.
-    await letGo(deps, job, batch, 'failed', `The provider "${job.provider}" has no batch API here`);
+    await letGo(
+      deps,
+      deps.db,
+      job,
+      batch.id,
+      'failed',
+      `The provider "${job.provider}" has no batch API here`,
+    );
     return true;
   }
   if (batch.status === 'preparing') {
@@ -117,6 +124,17 @@ async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: 
     const units = await unitsFor(trx, job, items);
     if (units.length === 0) {
       await settle(trx, batchId, 'completed');
+      return;
+    }
+    if (api.minRequests && units.length < api.minRequests) {
+      // The provider would refuse it (Bedrock takes 100 at least): these few go online.
+      const reason = `${units.length} requests, fewer than the provider's minimum of ${api.minRequests} a batch: sent online`;
+      await letGo(deps, trx, job, batchId, 'cancelled', reason);
+      deps.log.info('Batch too small, sent online', {
+        job_id: job.id,
+        batch_id: batchId,
+        requests: units.length,
+      });
       return;
     }
     const requests = units.map((unit) => ({ customId: unitKey(unit), request: firstRequest(job, unit) }));
@@ -181,7 +199,7 @@ async function collectBatch(
     .limit(1)
     .executeTakeFirst();
   if (!left) {
-    const ok = state.status === 'completed';
+    const ok = state.completed;
     await settle(
       deps.db,
       batch.id,
@@ -217,23 +235,24 @@ async function cancelBatch(deps: ClassifyDeps, batch: ClassificationBatch, api: 
   deps.log.info('Batch cancelled', { job_id: batch.job_id, batch_id: batch.id });
 }
 
-/** Gives a batch's pending items to the online worker and settles the batch with a reason. */
+/** Gives a batch's pending items to the online worker and settles the batch with a reason (in `db`, a transaction or not). */
 async function letGo(
   deps: ClassifyDeps,
+  db: Db,
   job: ClassificationJob,
-  batch: ClassificationBatch,
+  batchId: string,
   status: BatchStatus,
   reason: string,
 ) {
-  const items = await deps.db
+  const items = await db
     .updateTable('classification_items')
     .set({ batch_id: null })
-    .where('batch_id', '=', batch.id)
+    .where('batch_id', '=', batchId)
     .where('status', '=', 'pending')
     .returning(['record_id', 'scheme_id'])
     .execute();
   items.sort((a, b) => a.record_id.localeCompare(b.record_id));
-  await settle(deps.db, batch.id, status, reason);
+  await settle(db, batchId, status, reason);
   const size = deps.settings.itemsPerMessage ?? ITEMS_PER_MESSAGE;
   if (items.length > 0) await deps.queue.send(deps.settings.classifyQueue, itemMessages(job.id, items, size));
 }
