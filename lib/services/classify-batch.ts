@@ -70,14 +70,7 @@ export async function advanceBatch(deps: ClassifyDeps, message: AdvanceBatch): P
   }
   if (!api) {
     // The provider lost its batch API (configuration changed): its items go online.
-    await letGo(
-      deps,
-      deps.db,
-      job,
-      batch.id,
-      'failed',
-      `The provider "${job.provider}" has no batch API here`,
-    );
+    await letGo(deps, job, batch.id, 'failed', `The provider "${job.provider}" has no batch API here`);
     return true;
   }
   if (batch.status === 'preparing') {
@@ -100,10 +93,11 @@ export async function advanceBatch(deps: ClassifyDeps, message: AdvanceBatch): P
  * The batch's row is locked from the check to the stored batch id, so a duplicate delivery waits
  * and then finds it submitted. A process that dies after the provider accepted the batch and
  * before the commit leaves it `preparing`: the next delivery submits again (the first batch's
- * metadata names the docsift batch, for an operator to cancel it).
+ * metadata names the docsift batch, for an operator to cancel it; Bedrock finds its first job by
+ * the idempotency token instead).
  */
 async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: string, api: LlmBatchApi) {
-  await deps.db.transaction().execute(async (trx) => {
+  const tooFew = await deps.db.transaction().execute(async (trx) => {
     await limitTransaction(trx, SUBMIT_STATEMENT_MS);
     const locked = await trx
       .selectFrom('classification_batches')
@@ -111,7 +105,7 @@ async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: 
       .where('id', '=', batchId)
       .forUpdate()
       .executeTakeFirst();
-    if (locked?.status !== 'preparing') return;
+    if (locked?.status !== 'preparing') return undefined;
     const items = await trx
       .selectFrom('classification_items')
       .select(['record_id', 'scheme_id'])
@@ -124,19 +118,11 @@ async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: 
     const units = await unitsFor(trx, job, items);
     if (units.length === 0) {
       await settle(trx, batchId, 'completed');
-      return;
+      return undefined;
     }
-    if (api.minRequests && units.length < api.minRequests) {
-      // The provider would refuse it (Bedrock takes 100 at least): these few go online.
-      const reason = `${units.length} requests, fewer than the provider's minimum of ${api.minRequests} a batch: sent online`;
-      await letGo(deps, trx, job, batchId, 'cancelled', reason);
-      deps.log.info('Batch too small, sent online', {
-        job_id: job.id,
-        batch_id: batchId,
-        requests: units.length,
-      });
-      return;
-    }
+    // The provider would refuse it (Bedrock takes 100 at least): these few go online, once the
+    // lock is let go (the online worker skips items that are still in a batch).
+    if (api.minRequests && units.length < api.minRequests) return units.length;
     const requests = units.map((unit) => ({ customId: unitKey(unit), request: firstRequest(job, unit) }));
     const submitted = await api.submit(requests, { docsift_job_id: job.id, docsift_batch_id: batchId });
     await trx
@@ -150,7 +136,12 @@ async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: 
       .where('id', '=', batchId)
       .execute();
     deps.log.info('Batch submitted', { job_id: job.id, batch_id: batchId, requests: requests.length });
+    return undefined;
   });
+  if (tooFew === undefined) return;
+  const reason = `${tooFew} requests, fewer than the provider's minimum of ${api.minRequests} a batch: sent online`;
+  await letGo(deps, job, batchId, 'cancelled', reason);
+  deps.log.info('Batch too small, sent online', { job_id: job.id, batch_id: batchId, requests: tooFew });
 }
 
 /**
@@ -235,16 +226,19 @@ async function cancelBatch(deps: ClassifyDeps, batch: ClassificationBatch, api: 
   deps.log.info('Batch cancelled', { job_id: batch.job_id, batch_id: batch.id });
 }
 
-/** Gives a batch's pending items to the online worker and settles the batch with a reason (in `db`, a transaction or not). */
+/**
+ * Gives a batch's pending items to the online worker and settles the batch with a reason. Not in
+ * a transaction: the items' messages go out once they have left the batch, which the online
+ * worker's claim checks.
+ */
 async function letGo(
   deps: ClassifyDeps,
-  db: Db,
   job: ClassificationJob,
   batchId: string,
   status: BatchStatus,
   reason: string,
 ) {
-  const items = await db
+  const items = await deps.db
     .updateTable('classification_items')
     .set({ batch_id: null })
     .where('batch_id', '=', batchId)
@@ -252,7 +246,7 @@ async function letGo(
     .returning(['record_id', 'scheme_id'])
     .execute();
   items.sort((a, b) => a.record_id.localeCompare(b.record_id));
-  await settle(db, batchId, status, reason);
+  await settle(deps.db, batchId, status, reason);
   const size = deps.settings.itemsPerMessage ?? ITEMS_PER_MESSAGE;
   if (items.length > 0) await deps.queue.send(deps.settings.classifyQueue, itemMessages(job.id, items, size));
 }
