@@ -97,7 +97,8 @@ export async function advanceBatch(deps: ClassifyDeps, message: AdvanceBatch): P
  * the idempotency token instead).
  */
 async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: string, api: LlmBatchApi) {
-  const tooFew = await deps.db.transaction().execute(async (trx) => {
+  // Why the batch goes online instead, decided under the lock and acted on after the commit.
+  const refused = await deps.db.transaction().execute(async (trx): Promise<string | undefined> => {
     await limitTransaction(trx, SUBMIT_STATEMENT_MS);
     const locked = await trx
       .selectFrom('classification_batches')
@@ -122,9 +123,23 @@ async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: 
     }
     // The provider would refuse it (Bedrock takes 100 at least): these few go online, once the
     // lock is let go (the online worker skips items that are still in a batch).
-    if (api.minRequests && units.length < api.minRequests) return units.length;
+    if (api.minRequests && units.length < api.minRequests)
+      return `${units.length} requests, fewer than the provider's minimum of ${api.minRequests} a batch: sent online`;
     const requests = units.map((unit) => ({ customId: unitKey(unit), request: firstRequest(job, unit) }));
-    const submitted = await api.submit(requests, { docsift_job_id: job.id, docsift_batch_id: batchId });
+    let submitted: { batchId: string; inputFileId: string };
+    try {
+      submitted = await api.submit(requests, { docsift_job_id: job.id, docsift_batch_id: batchId });
+    } catch (error) {
+      // A refusal that would stand on every try (a model without batch inference, a bad role)
+      // sends the items online; anything else is tried again with the message.
+      if (!(error instanceof ProviderError) || error.retryable) throw error;
+      deps.log.warn('The provider refused a batch', {
+        batch_id: batchId,
+        reason: error.reason,
+        detail: error.detail,
+      });
+      return `The provider refused the batch (${error.reason}): sent online`;
+    }
     await trx
       .updateTable('classification_batches')
       .set({
@@ -138,10 +153,9 @@ async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: 
     deps.log.info('Batch submitted', { job_id: job.id, batch_id: batchId, requests: requests.length });
     return undefined;
   });
-  if (tooFew === undefined) return;
-  const reason = `${tooFew} requests, fewer than the provider's minimum of ${api.minRequests} a batch: sent online`;
-  await letGo(deps, job, batchId, 'cancelled', reason);
-  deps.log.info('Batch too small, sent online', { job_id: job.id, batch_id: batchId, requests: tooFew });
+  if (refused === undefined) return;
+  await letGo(deps, job, batchId, 'cancelled', refused);
+  deps.log.info('Batch sent online', { job_id: job.id, batch_id: batchId, reason: refused });
 }
 
 /**

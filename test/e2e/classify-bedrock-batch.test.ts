@@ -221,6 +221,26 @@ describe('Bedrock batch inference', () => {
     ]);
   });
 
+  it('sends a batch the provider refuses for good online (a model without batch inference)', async () => {
+    fake.reset();
+    fake.refuseBedrockJobs = 'The model does not support batch inference';
+    const created = await createBatchJob('Refused');
+    await plannedThenSweep(created.body.id);
+    const done = await finished(created.body.id);
+    expect(done).toMatchObject({ status: 'completed', progress: { succeeded: RECORDS, failed: 0 } });
+    expect(fake.batchCalls).toContain('POST /model-invocation-job');
+    expect(fake.bedrockJobs).toHaveLength(0);
+    expect(online()).toHaveLength(RECORDS);
+    expect(await batchRows(created.body.id)).toEqual([
+      expect.objectContaining({
+        status: 'cancelled',
+        provider_batch_id: null,
+        error_message:
+          'The provider refused the batch (The provider rejected the request (400)): sent online',
+      }),
+    ]);
+  });
+
   it('cancelling the job stops its model invocation job', async () => {
     fake.reset();
     const created = await createBatchJob('Cancelled');

@@ -104,6 +104,8 @@ export type FakeLlm = {
   completeBatches(): number;
   /** Bedrock batch inference jobs created through `POST /model-invocation-job`, in order. */
   readonly bedrockJobs: FakeBedrockJob[];
+  /** When set, creating a Bedrock job is refused with this message (400 ValidationException), as for a model without batch inference. */
+  refuseBedrockJobs: string | undefined;
   /**
    * Runs every Bedrock job still submitted, as Bedrock would: reads its input JSONL from S3 (the
    * emulator), answers each line as the Converse API would online (scripts and hooks apply; a
@@ -343,6 +345,7 @@ export async function startFakeLlm(
       } catch {
         return awsError(res, 400, 'ValidationException', 'Body is not JSON');
       }
+      if (fake.refuseBedrockJobs) return awsError(res, 400, 'ValidationException', fake.refuseBedrockJobs);
       const input = body.inputDataConfig?.s3InputDataConfig?.s3Uri;
       const output = body.outputDataConfig?.s3OutputDataConfig?.s3Uri;
       if (
@@ -489,6 +492,7 @@ export async function startFakeLlm(
     batches,
     batchCalls,
     bedrockJobs,
+    refuseBedrockJobs: undefined,
     async completeBedrockJobs() {
       const waiting = bedrockJobs.filter((j) => j.status === 'Submitted' || j.status === 'InProgress');
       for (const job of waiting) await runBedrockJob(job);
@@ -514,6 +518,7 @@ export async function startFakeLlm(
       seenSystems.clear();
       batches.length = 0;
       bedrockJobs.length = 0;
+      fake.refuseBedrockJobs = undefined;
       batchCalls.length = 0;
       files.clear();
       maxConcurrent = inFlight;

@@ -155,6 +155,15 @@ describe('BedrockBatches', () => {
     await expect(batches.submit(mixed, {})).rejects.toThrow(/same one/);
     expect(fake.bedrockJobs).toHaveLength(0);
 
+    // A model without batch inference: Bedrock refuses the job, for good.
+    fake.refuseBedrockJobs = 'The model does not support batch inference';
+    expect(await failure(batches.submit(requests(100), {}))).toMatchObject({
+      reason: 'The provider rejected the request (400)',
+      retryable: false,
+      detail: 'The model does not support batch inference',
+    });
+    fake.refuseBedrockJobs = undefined;
+
     expect(batches.minRequests).toBe(100);
     const { batchId } = await batches.submit(requests(99), {});
     await fake.completeBedrockJobs();
