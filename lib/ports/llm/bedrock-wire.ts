@@ -29,7 +29,7 @@ import {
 
 /**
  * The fewest records Bedrock takes in a batch inference job (its quota "Minimum number of
- * records per batch inference job", 100 for every model that has batch inference).
+ * records per batch inference job": 100 when this was written).
  */
 export const BEDROCK_BATCH_MIN_RECORDS = 100;
 
