@@ -99,6 +99,11 @@ export class DocsiftStack extends Stack {
         deadLetterConsumerTimeout: DEAD_LETTER_WORKER_TIMEOUT,
       },
     });
+    this.storage = new Storage(this, 'Storage', {
+      corsOrigins: props.corsOrigins ?? [],
+      uploadsQueue: this.queues.ingest,
+      maxUploadBytes: props.maxUploadBytes,
+    });
     this.llm = new Llm(this, 'Llm', {
       openaiBaseUrl: props.openaiBaseUrl,
       openaiModels: props.openaiModels,
@@ -107,11 +112,7 @@ export class DocsiftStack extends Stack {
       classifierDefaultModel: props.classifierDefaultModel,
       llmConcurrency: props.llmConcurrency,
       llmPrices: props.llmPrices,
-    });
-    this.storage = new Storage(this, 'Storage', {
-      corsOrigins: props.corsOrigins ?? [],
-      uploadsQueue: this.queues.ingest,
-      maxUploadBytes: props.maxUploadBytes,
+      batchBucket: this.storage.uploads,
     });
     this.scheduler = new Scheduler(this, 'Scheduler', {
       vpc: network.vpc,

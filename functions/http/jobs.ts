@@ -49,7 +49,10 @@ export const create = httpHandler(jobs.create, async ({ db, user, params, body }
         {
           location: 'body',
           path: 'mode',
-          message: `Batch mode needs a provider with a batch API (openai); "${provider}" has none here (Bedrock batch inference is not implemented)`,
+          message:
+            provider === 'bedrock'
+              ? 'Batch mode on bedrock needs Bedrock batch inference, which this server does not have: it reads and writes S3 (BEDROCK_BATCH_ROLE_ARN and BEDROCK_BATCH_S3_URI, set by the CDK stack)'
+              : `Batch mode needs a provider with a batch API (openai, bedrock); "${provider}" has none here`,
         },
       ]);
     if (!dryRun)

@@ -248,6 +248,6 @@ export class Scheduler extends Construct implements TaskRouteAccess {
 }
 
 /** An ARN as cdk-nag spells it in a finding: pseudo parameters as `<AWS::Name>`. */
-function nagArn(arn: string): string {
+export function nagArn(arn: string): string {
   return arn.replace(/\$\{Token\[AWS\.(\w+)\.\d+\]\}/g, '<AWS::$1>');
 }

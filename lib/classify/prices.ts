@@ -106,8 +106,9 @@ export function costOf(price: Price | undefined, usage: LlmUsage): number | null
 }
 
 /**
- * What the OpenAI Batch API bills: half the price of every token kind (its documented discount
- * for answers within 24 hours). LLM_PRICES sets the online price; the batch price follows it.
+ * What the OpenAI Batch API and Bedrock batch inference bill: half the price of every token kind
+ * (their documented discount for answers within 24 hours). LLM_PRICES sets the online price; the
+ * batch price follows it.
  */
 export const BATCH_DISCOUNT = 0.5;
 

@@ -70,7 +70,7 @@ export async function advanceBatch(deps: ClassifyDeps, message: AdvanceBatch): P
   }
   if (!api) {
     // The provider lost its batch API (configuration changed): its items go online.
-    await letGo(deps, job, batch, 'failed', `The provider "${job.provider}" has no batch API here`);
+    await letGo(deps, job, batch.id, 'failed', `The provider "${job.provider}" has no batch API here`);
     return true;
   }
   if (batch.status === 'preparing') {
@@ -92,11 +92,12 @@ export async function advanceBatch(deps: ClassifyDeps, message: AdvanceBatch): P
  * Sends a batch's items to the provider as one batch of the same requests the online path makes.
  * The batch's row is locked from the check to the stored batch id, so a duplicate delivery waits
  * and then finds it submitted. A process that dies after the provider accepted the batch and
- * before the commit leaves it `preparing`: the next delivery submits again (the first batch's
- * metadata names the docsift batch, for an operator to cancel it).
+ * before the commit leaves it `preparing`: the next delivery submits again, and the adapter's
+ * submission, idempotent by the docsift batch id, answers the first batch instead of a second.
  */
 async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: string, api: LlmBatchApi) {
-  await deps.db.transaction().execute(async (trx) => {
+  // Why the batch goes online instead, decided under the lock and acted on after the commit.
+  const refused = await deps.db.transaction().execute(async (trx): Promise<string | undefined> => {
     await limitTransaction(trx, SUBMIT_STATEMENT_MS);
     const locked = await trx
       .selectFrom('classification_batches')
@@ -104,7 +105,7 @@ async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: 
       .where('id', '=', batchId)
       .forUpdate()
       .executeTakeFirst();
-    if (locked?.status !== 'preparing') return;
+    if (locked?.status !== 'preparing') return undefined;
     const items = await trx
       .selectFrom('classification_items')
       .select(['record_id', 'scheme_id'])
@@ -117,10 +118,27 @@ async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: 
     const units = await unitsFor(trx, job, items);
     if (units.length === 0) {
       await settle(trx, batchId, 'completed');
-      return;
+      return undefined;
     }
+    // The provider would refuse it (Bedrock takes 100 at least): these few go online, once the
+    // lock is let go (the online worker skips items that are still in a batch).
+    if (api.minRequests && units.length < api.minRequests)
+      return `${units.length} requests, fewer than the provider's minimum of ${api.minRequests} a batch: sent online`;
     const requests = units.map((unit) => ({ customId: unitKey(unit), request: firstRequest(job, unit) }));
-    const submitted = await api.submit(requests, { docsift_job_id: job.id, docsift_batch_id: batchId });
+    let submitted: { batchId: string; inputFileId: string };
+    try {
+      submitted = await api.submit(requests, { docsift_job_id: job.id, docsift_batch_id: batchId });
+    } catch (error) {
+      // A refusal that would stand on every try (a model without batch inference, a bad role)
+      // sends the items online; anything else is tried again with the message.
+      if (!(error instanceof ProviderError) || error.retryable) throw error;
+      deps.log.warn('The provider refused a batch', {
+        batch_id: batchId,
+        reason: error.reason,
+        detail: error.detail,
+      });
+      return `The provider refused the batch (${error.reason}): sent online`;
+    }
     await trx
       .updateTable('classification_batches')
       .set({
@@ -132,7 +150,11 @@ async function submitBatch(deps: ClassifyDeps, job: ClassificationJob, batchId: 
       .where('id', '=', batchId)
       .execute();
     deps.log.info('Batch submitted', { job_id: job.id, batch_id: batchId, requests: requests.length });
+    return undefined;
   });
+  if (refused === undefined) return;
+  await letGo(deps, job, batchId, 'cancelled', refused);
+  deps.log.info('Batch sent online', { job_id: job.id, batch_id: batchId, reason: refused });
 }
 
 /**
@@ -181,7 +203,7 @@ async function collectBatch(
     .limit(1)
     .executeTakeFirst();
   if (!left) {
-    const ok = state.status === 'completed';
+    const ok = state.completed;
     await settle(
       deps.db,
       batch.id,
@@ -217,23 +239,27 @@ async function cancelBatch(deps: ClassifyDeps, batch: ClassificationBatch, api: 
   deps.log.info('Batch cancelled', { job_id: batch.job_id, batch_id: batch.id });
 }
 
-/** Gives a batch's pending items to the online worker and settles the batch with a reason. */
+/**
+ * Gives a batch's pending items to the online worker and settles the batch with a reason. Not in
+ * a transaction: the items' messages go out once they have left the batch, which the online
+ * worker's claim checks.
+ */
 async function letGo(
   deps: ClassifyDeps,
   job: ClassificationJob,
-  batch: ClassificationBatch,
+  batchId: string,
   status: BatchStatus,
   reason: string,
 ) {
   const items = await deps.db
     .updateTable('classification_items')
     .set({ batch_id: null })
-    .where('batch_id', '=', batch.id)
+    .where('batch_id', '=', batchId)
     .where('status', '=', 'pending')
     .returning(['record_id', 'scheme_id'])
     .execute();
   items.sort((a, b) => a.record_id.localeCompare(b.record_id));
-  await settle(deps.db, batch.id, status, reason);
+  await settle(deps.db, batchId, status, reason);
   const size = deps.settings.itemsPerMessage ?? ITEMS_PER_MESSAGE;
   if (items.length > 0) await deps.queue.send(deps.settings.classifyQueue, itemMessages(job.id, items, size));
 }

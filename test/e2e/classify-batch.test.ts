@@ -22,7 +22,7 @@ beforeAll(async () => {
   process.env.OPENAI_BASE_URL = `${fake.url}/v1`;
   process.env.OPENAI_API_KEY = 'sk-test-batch-key';
   process.env.OPENAI_MODELS = MODEL;
-  // Bedrock configured (never called): batch mode refuses it.
+  // Bedrock configured without batch inference (no role, no S3 location; never called): batch mode refuses it.
   process.env.BEDROCK_MODELS = 'amazon.nova-micro-v1:0';
   app = await startTestApp();
   const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
@@ -286,6 +286,8 @@ describe('batch mode', () => {
     });
     expect(bedrock.status).toBe(422);
     expect(bedrock.body.errors[0]).toMatchObject({ path: 'mode' });
-    expect(bedrock.body.errors[0].message).toMatch(/Bedrock batch inference is not implemented/);
+    expect(bedrock.body.errors[0].message).toMatch(
+      /needs Bedrock batch inference, which this server does not have/,
+    );
   });
 });

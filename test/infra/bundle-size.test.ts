@@ -63,7 +63,9 @@ describe('bundle sizes', () => {
       [...initialFiles(metafile, outputOf(entry))].flatMap((file) =>
         Object.keys(metafile.outputs[file]!.inputs),
       );
-    const heavy = /node_modules\/(unpdf|cheerio|undici|js-tiktoken|@zxcvbn-ts)\//;
+    // The Bedrock clients (online and batch inference's control plane) come with the first call.
+    const heavy =
+      /node_modules\/(unpdf|cheerio|undici|js-tiktoken|@zxcvbn-ts|@aws-sdk\/client-bedrock(-runtime)?)\//;
     // zod's other locales come with `import { z } from 'zod'`, which keeps all of zod (350 KB
     // more in every bundle): import it as `import * as z from 'zod'`.
     const zodLocale = /node_modules\/zod\/v4\/locales\/(?!en\.js$|index\.js$)/;
@@ -75,6 +77,7 @@ describe('bundle sizes', () => {
     // route's dry run counts tokens.
     const everything = Object.values(metafile.outputs).flatMap((output) => Object.keys(output.inputs));
     expect(everything.some((input) => input.includes('node_modules/unpdf/'))).toBe(true);
+    expect(everything.some((input) => input.includes('node_modules/@aws-sdk/client-bedrock/'))).toBe(true);
     expect(everything.some((input) => input.includes('node_modules/js-tiktoken/dist/ranks/o200k_base'))).toBe(
       true,
     );

@@ -205,6 +205,85 @@ describe('LLM configuration', () => {
     ]);
   });
 
+  it('gives Bedrock batch inference a service role on the bucket’s batch prefix, which only the classify worker passes', () => {
+    const configured = buildStack({ bedrockModels: ['amazon.nova-lite-v1:0'] });
+    const { stack: s, template: t } = configured;
+    const c = inspect(t);
+    const id = (x: { node: { defaultChild?: unknown } }) => s.getLogicalId(x.node.defaultChild as never);
+    const role = s.llm.bedrockBatchRole!;
+    const roleId = id(role);
+    const bucketId = id(s.storage.uploads);
+    const objects = (folder: string) => ({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, `/bedrock-batch/${folder}/*`]],
+    });
+    // Bedrock assumes it for this account's jobs only.
+    const trust = c.resources[roleId]!.Properties.AssumeRolePolicyDocument.Statement;
+    expect(trust).toEqual([
+      expect.objectContaining({
+        Action: 'sts:AssumeRole',
+        Principal: { Service: 'bedrock.amazonaws.com' },
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: { 'aws:SourceArn': expect.anything() },
+        },
+      }),
+    ]);
+    // It reads inputs and writes outputs, nothing else of the bucket.
+    const roleStatements = c
+      .ofType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+    expect(roleStatements).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Action: 's3:GetObject', Resource: objects('input') }),
+        expect.objectContaining({ Action: 's3:PutObject', Resource: objects('output') }),
+        expect.objectContaining({
+          Action: 's3:ListBucket',
+          Condition: { StringLike: { 's3:prefix': ['bedrock-batch/*'] } },
+        }),
+      ]),
+    );
+    expect(roleStatements).toHaveLength(3);
+
+    // The classify worker creates, polls and stops jobs, passing the role to Bedrock only, and
+    // writes inputs and reads outputs.
+    const w = c.resources[id(s.classify.worker)]!;
+    const resourcesOfAction = (action: string) => c.grantsOf(w, action).flatMap((g) => [g.Resource].flat());
+    expect(resourcesOfAction('bedrock:CreateModelInvocationJob')).toHaveLength(2);
+    for (const action of ['bedrock:GetModelInvocationJob', 'bedrock:StopModelInvocationJob'])
+      expect(resourcesOfAction(action), action).toHaveLength(1);
+    expect(c.grantsOf(w, 'iam:PassRole')).toEqual([
+      expect.objectContaining({
+        Resource: { 'Fn::GetAtt': [roleId, 'Arn'] },
+        Condition: { StringEquals: { 'iam:PassedToService': 'bedrock.amazonaws.com' } },
+      }),
+    ]);
+    expect(resourcesOfAction('s3:PutObject')).toEqual([objects('input')]);
+    expect(resourcesOfAction('s3:GetObject')).toEqual([objects('output')]);
+    expect(w.Properties.Environment.Variables).toMatchObject({
+      BEDROCK_BATCH_ROLE_ARN: { 'Fn::GetAtt': [roleId, 'Arn'] },
+      BEDROCK_BATCH_S3_URI: { 'Fn::Join': ['', ['s3://', { Ref: bucketId }, '/bedrock-batch/']] },
+    });
+    // The batch files expire.
+    expect(c.resources[bucketId]!.Properties.LifecycleConfiguration.Rules).toContainEqual(
+      expect.objectContaining({ Prefix: 'bedrock-batch/', ExpirationInDays: 14, Status: 'Enabled' }),
+    );
+    // Only the classify worker may pass it; without Bedrock models there is no role at all.
+    const passers = c
+      .ofType('AWS::IAM::Policy')
+      .filter(([, p]) =>
+        p.Properties.PolicyDocument.Statement.some(
+          (st: { Action: string | string[] }) =>
+            [st.Action].flat().includes('iam:PassRole') && JSON.stringify(st).includes(roleId),
+        ),
+      );
+    expect(passers.map(([policyId]) => policyId)).toEqual([
+      expect.stringMatching(/^ClassifyWorkerServiceRoleDefaultPolicy/),
+    ]);
+    expect(stack.llm.bedrockBatchRole).toBeUndefined();
+    expect(worker.Properties.Environment.Variables.BEDROCK_BATCH_ROLE_ARN).toBeUndefined();
+  });
+
   it('refuses Bedrock as the default provider without Bedrock models', () => {
     expect(() => buildStack({ classifierDefaultProvider: 'bedrock' })).toThrow(/bedrockModels is empty/);
   });

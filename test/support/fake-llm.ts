@@ -5,6 +5,7 @@ import {
   type Http2ServerResponse,
 } from 'node:http2';
 import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
 /**
  * What the fake does with one classify request. Unscripted requests get `default`: a valid answer
@@ -60,6 +61,22 @@ export type FakeBatch = {
   created_at: number;
 };
 
+/** A Bedrock batch inference job as the fake's control plane keeps it (GetModelInvocationJob's fields). */
+export type FakeBedrockJob = {
+  jobArn: string;
+  jobName: string;
+  modelId: string;
+  roleArn: string;
+  clientRequestToken?: string;
+  modelInvocationType?: string;
+  status: 'Submitted' | 'InProgress' | 'Completed' | 'PartiallyCompleted' | 'Failed' | 'Stopped';
+  message?: string;
+  inputDataConfig: { s3InputDataConfig: { s3Uri: string; s3InputFormat?: string } };
+  outputDataConfig: { s3OutputDataConfig: { s3Uri: string } };
+  submitTime: string;
+  lastModifiedTime: string;
+};
+
 /** A handle on a running fake; see {@link startFakeLlm}. */
 export type FakeLlm = {
   /** `http://127.0.0.1:port`; the OpenAI base URL is `${url}/v1`, the Bedrock endpoint `url` itself. */
@@ -92,18 +109,38 @@ export type FakeLlm = {
    * submission the provider took whose answer never arrived.
    */
   loseNextBatchAnswer: boolean;
+  /** Bedrock batch inference jobs created through `POST /model-invocation-job`, in order. */
+  readonly bedrockJobs: FakeBedrockJob[];
+  /** When set, creating a Bedrock job is refused with this message (400 ValidationException), as for a model without batch inference. */
+  refuseBedrockJobs: string | undefined;
+  /**
+   * Runs every Bedrock job still submitted, as Bedrock would: reads its input JSONL from S3 (the
+   * emulator), answers each line as the Converse API would online (scripts and hooks apply; a
+   * `status` behaviour makes an `error` line), writes `<input>.out` and `manifest.json.out` under
+   * `<output>/<job id>/`, and ends it Completed (PartiallyCompleted with error lines). A job of
+   * fewer than {@link FAKE_BEDROCK_MIN_RECORDS} records fails, as Bedrock's validation does.
+   * Returns how many ran.
+   */
+  completeBedrockJobs(): Promise<number>;
   /** Forgets scripts, hooks, requests, batches and counters. */
   reset(): void;
   close(): Promise<void>;
 };
 
+/** Bedrock's minimum of records per batch inference job, which the fake's validation holds jobs to. */
+export const FAKE_BEDROCK_MIN_RECORDS = 100;
+
 /**
- * Starts a local server speaking OpenAI chat completions (`POST /v1/chat/completions`, `GET /v1/models`)
- * and Bedrock Converse (`POST /model/{modelId}/converse`), so adapters run their real wire code.
+ * Starts a local server speaking OpenAI chat completions (`POST /v1/chat/completions`, `GET /v1/models`),
+ * OpenAI's files and batches, Bedrock Converse (`POST /model/{modelId}/converse`) and Bedrock's batch
+ * inference jobs (`/model-invocation-job`, files in the S3 emulator at `s3Endpoint`, by default
+ * AWS_ENDPOINT_URL), so adapters run their real wire code.
  *
  * @example const fake = await startFakeLlm(); new OpenAiProvider({ baseUrl: `${fake.url}/v1`, timeoutMs: 1000 })
  */
-export async function startFakeLlm(options: { latencyMs?: number; port?: number } = {}): Promise<FakeLlm> {
+export async function startFakeLlm(
+  options: { latencyMs?: number; port?: number; s3Endpoint?: string } = {},
+): Promise<FakeLlm> {
   let queue: FakeBehaviour[] = [];
   let hook: ((request: FakeRequest) => FakeBehaviour | undefined) | undefined;
   const requests: FakeRequest[] = [];
@@ -120,6 +157,10 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
       batchCalls.push(`${req.method} ${path}`);
       const query = new URL(req.url ?? '/', 'http://fake').searchParams;
       return batchApi(req.method ?? 'GET', path, query, req.headers, Buffer.concat(chunks), res);
+    }
+    if (path.startsWith('/model-invocation-job')) {
+      batchCalls.push(`${req.method} ${decodeURIComponent(path)}`);
+      return bedrockJobApi(req.method ?? 'GET', path, Buffer.concat(chunks), res);
     }
     if (req.method === 'GET' && path === '/v1/models') {
       return send(res, 200, {
@@ -319,6 +360,130 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
     };
   };
 
+  const bedrockJobs: FakeBedrockJob[] = [];
+  const awsError = (res: Reply, status: number, type: string, message: string) =>
+    send(res, status, { message }, { 'x-amzn-errortype': `${type}:http://internal.amazon.com/` });
+
+  /** Bedrock's control plane for batch inference: create, get and stop a model invocation job. */
+  const bedrockJobApi = (method: string, path: string, raw: Buffer, res: Reply) => {
+    if (method === 'POST' && path === '/model-invocation-job') {
+      let body: Partial<FakeBedrockJob>;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        return awsError(res, 400, 'ValidationException', 'Body is not JSON');
+      }
+      if (fake.refuseBedrockJobs) return awsError(res, 400, 'ValidationException', fake.refuseBedrockJobs);
+      const input = body.inputDataConfig?.s3InputDataConfig?.s3Uri;
+      const output = body.outputDataConfig?.s3OutputDataConfig?.s3Uri;
+      if (
+        !body.jobName ||
+        !body.roleArn ||
+        !body.modelId ||
+        !input?.startsWith('s3://') ||
+        !output?.startsWith('s3://')
+      )
+        return awsError(
+          res,
+          400,
+          'ValidationException',
+          'jobName, roleArn, modelId and S3 input and output are required',
+        );
+      // The idempotency token: the same request again is the same job.
+      const again =
+        body.clientRequestToken && bedrockJobs.find((j) => j.clientRequestToken === body.clientRequestToken);
+      if (again) return send(res, 200, { jobArn: again.jobArn });
+      const now = new Date().toISOString();
+      const job: FakeBedrockJob = {
+        jobArn: `arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/fakejob${String(++nextId).padStart(5, '0')}`,
+        jobName: body.jobName,
+        modelId: body.modelId,
+        roleArn: body.roleArn,
+        ...(body.clientRequestToken ? { clientRequestToken: body.clientRequestToken } : {}),
+        ...(body.modelInvocationType ? { modelInvocationType: body.modelInvocationType } : {}),
+        status: 'Submitted',
+        inputDataConfig: { s3InputDataConfig: { s3Uri: input, s3InputFormat: 'JSONL' } },
+        outputDataConfig: { s3OutputDataConfig: { s3Uri: output } },
+        submitTime: now,
+        lastModifiedTime: now,
+      };
+      bedrockJobs.push(job);
+      return send(res, 200, { jobArn: job.jobArn });
+    }
+    const one = /^\/model-invocation-job\/([^/]+)(\/stop)?$/.exec(path);
+    const job = one && bedrockJobs.find((j) => j.jobArn === decodeURIComponent(one[1]!));
+    if (!job) return awsError(res, 404, 'ResourceNotFoundException', `No job at ${path}`);
+    if (method === 'GET' && !one![2]) return send(res, 200, job);
+    if (method === 'POST' && one![2]) {
+      if (job.status !== 'Submitted' && job.status !== 'InProgress')
+        return awsError(res, 400, 'ValidationException', `Cannot stop a job that is ${job.status}`);
+      job.status = 'Stopped';
+      job.lastModifiedTime = new Date().toISOString();
+      return send(res, 200, {});
+    }
+    return awsError(res, 404, 'UnknownOperationException', `No route ${method} ${path}`);
+  };
+
+  let s3: S3Client | undefined;
+  const s3Location = (uri: string) => {
+    const [bucket = '', ...key] = uri.slice('s3://'.length).split('/');
+    return { Bucket: bucket, Key: key.join('/') };
+  };
+  /** Answers a Bedrock job's input lines as Converse calls, into its output file in S3. */
+  const runBedrockJob = async (job: FakeBedrockJob) => {
+    const endpoint = options.s3Endpoint ?? process.env.AWS_ENDPOINT_URL;
+    if (!endpoint) throw new Error('The fake runs Bedrock jobs in an S3 emulator: pass s3Endpoint');
+    s3 ??= new S3Client({ endpoint, forcePathStyle: true });
+    const inputUri = job.inputDataConfig.s3InputDataConfig.s3Uri;
+    const got = await s3.send(new GetObjectCommand(s3Location(inputUri)));
+    const lines = (await got.Body!.transformToString()).split('\n').filter((l) => l.trim());
+    job.lastModifiedTime = new Date().toISOString();
+    if (lines.length < FAKE_BEDROCK_MIN_RECORDS) {
+      job.status = 'Failed';
+      job.message = `The job has ${lines.length} records, fewer than the minimum of ${FAKE_BEDROCK_MIN_RECORDS}`;
+      return;
+    }
+    const output: string[] = [];
+    let errors = 0;
+    for (const line of lines) {
+      const { recordId, modelInput } = JSON.parse(line);
+      const request = bedrockRequest('/model-invocation-job', {}, modelInput);
+      request.model = job.modelId;
+      request.batchId = job.jobArn;
+      requests.push(request);
+      let behaviour: FakeBehaviour = hook?.(request) ?? queue.shift() ?? { kind: 'default' };
+      if (behaviour.kind === 'slow') behaviour = { kind: 'default' };
+      if (behaviour.kind === 'status') {
+        errors++;
+        const errorMessage = behaviour.message ?? `Fake error ${behaviour.status}`;
+        output.push(
+          JSON.stringify({ recordId, modelInput, error: { errorCode: behaviour.status, errorMessage } }),
+        );
+        continue;
+      }
+      const modelOutput = bedrockResponse(
+        request,
+        answerFor(behaviour, request, fake.recordText),
+        seenSystems,
+      );
+      output.push(JSON.stringify({ recordId, modelInput, modelOutput }));
+    }
+    const folder = job.outputDataConfig.s3OutputDataConfig.s3Uri.replace(/\/?$/, '/');
+    const jobId = job.jobArn.split('/').at(-1);
+    const put = (name: string, body: string) =>
+      s3!.send(new PutObjectCommand({ ...s3Location(`${folder}${jobId}/${name}`), Body: body }));
+    await put(`${inputUri.split('/').at(-1)}.out`, `${output.join('\n')}\n`);
+    const manifest = {
+      totalRecordCount: lines.length,
+      processedRecordCount: lines.length,
+      successRecordCount: lines.length - errors,
+      errorRecordCount: errors,
+    };
+    await put('manifest.json.out', JSON.stringify(manifest));
+    job.status = errors > 0 ? 'PartiallyCompleted' : 'Completed';
+    job.lastModifiedTime = new Date().toISOString();
+  };
+
   // The Bedrock SDK speaks HTTP/2 (cleartext, prior knowledge, with an http:// endpoint); fetch speaks
   // HTTP/1.1. One port serves both: the first bytes of a connection tell which it is.
   const h1 = createServer((req, res) => void handle(req, res));
@@ -355,6 +520,13 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
     loseNextBatchAnswer: false,
     batches,
     batchCalls,
+    bedrockJobs,
+    refuseBedrockJobs: undefined,
+    async completeBedrockJobs() {
+      const waiting = bedrockJobs.filter((j) => j.status === 'Submitted' || j.status === 'InProgress');
+      for (const job of waiting) await runBedrockJob(job);
+      return waiting.length;
+    },
     completeBatches() {
       const running = batches.filter((b) => b.status === 'in_progress' || b.status === 'validating');
       for (const batch of running) runBatch(batch);
@@ -374,6 +546,8 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
       requests.length = 0;
       seenSystems.clear();
       batches.length = 0;
+      bedrockJobs.length = 0;
+      fake.refuseBedrockJobs = undefined;
       batchCalls.length = 0;
       files.clear();
       fake.loseNextBatchAnswer = false;
@@ -383,6 +557,7 @@ export async function startFakeLlm(options: { latencyMs?: number; port?: number 
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
+        s3?.destroy();
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive sockets of fetch and the SDK's HTTP/2 sessions would hold close() open.
         for (const socket of sockets) socket.destroy();

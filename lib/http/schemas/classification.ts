@@ -68,7 +68,7 @@ const JobFields = {
   options: JobOptions.default({}),
   mode: z.enum(['online', 'batch']).optional().meta({
     description:
-      'online (the default): each record is classified as its turn comes. batch: through the provider’s batch API, at half the price, with answers within 24 hours (OpenAI only; a budget must hold the estimate, since a batch cannot stop half-way)',
+      'online (the default): each record is classified as its turn comes. batch: through the provider’s batch API, at half the price, with answers within 24 hours (OpenAI, and Bedrock batch inference where the server has it, for batches of 100 requests or more: fewer go online; a budget must hold the estimate, since a batch cannot stop half-way)',
   }),
   dry_run: z.boolean().optional().meta({
     description: 'Only estimate: answers 200 with the items, tokens and cost, and creates nothing',

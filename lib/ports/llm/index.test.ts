@@ -42,6 +42,28 @@ describe('providersFromEnv', () => {
     expect(llm.get('bedrock').name).toBe('bedrock');
   });
 
+  it('gives bedrock a batch API only with a service role and an S3 location, both or neither', () => {
+    const bedrock = { BEDROCK_MODELS: 'amazon.nova-micro-v1:0' };
+    expect(providersFromEnv(bedrock).get('bedrock').batches).toBeUndefined();
+    const batch = providersFromEnv({
+      ...bedrock,
+      BEDROCK_BATCH_ROLE_ARN: 'arn:aws:iam::123456789012:role/batch',
+      BEDROCK_BATCH_S3_URI: 's3://docsift-uploads/bedrock-batch/',
+    });
+    // Built without loading the Bedrock or S3 client: those come with the first call.
+    expect(batch.get('bedrock').batches?.minRequests).toBe(100);
+    expect(() => providersFromEnv({ ...bedrock, BEDROCK_BATCH_ROLE_ARN: 'arn:aws:iam::1:role/b' })).toThrow(
+      /both BEDROCK_BATCH_ROLE_ARN and BEDROCK_BATCH_S3_URI/,
+    );
+    expect(() =>
+      providersFromEnv({
+        ...bedrock,
+        BEDROCK_BATCH_ROLE_ARN: 'arn:aws:iam::1:role/b',
+        BEDROCK_BATCH_S3_URI: 'docsift/x',
+      }),
+    ).toThrow(/BEDROCK_BATCH_S3_URI/);
+  });
+
   it('picks defaults: the explicit ones, else the first enabled provider and its first model', () => {
     const bedrockOnly = providersFromEnv({ BEDROCK_MODELS: 'amazon.nova-lite-v1:0,amazon.nova-pro-v1:0' });
     expect(bedrockOnly.defaultProvider).toBe('bedrock');

@@ -7,6 +7,9 @@
  * # OPENAI_MODELS=gpt-4o-mini    # Comma list of models offered for the openai provider
  * # BEDROCK_MODELS=              # Comma list of Bedrock model ids; setting it enables the bedrock provider
  * #                              #   (region from AWS_REGION, endpoint override AWS_ENDPOINT_URL_BEDROCK_RUNTIME)
+ * # BEDROCK_BATCH_ROLE_ARN=      # Service role Bedrock batch inference assumes; with BEDROCK_BATCH_S3_URI it
+ * #                              #   enables batch mode for bedrock (control-plane endpoint AWS_ENDPOINT_URL_BEDROCK)
+ * # BEDROCK_BATCH_S3_URI=        # s3://bucket/prefix/ the role reads inputs from and writes outputs to (CDK: the uploads bucket)
  * # CLASSIFIER_DEFAULT_PROVIDER=openai  # Provider for jobs that name none (falls back to the first enabled)
  * # CLASSIFIER_DEFAULT_MODEL=    # Model for jobs that name none; defaults to the provider's first model
  * # LLM_CONCURRENCY=4            # Concurrent calls per provider and process
@@ -18,8 +21,9 @@
 import * as z from 'zod';
 import { deferred } from '#lib/ports/deferred.ts';
 import { readSecret } from '#lib/ports/secrets/aws.ts';
+import { BEDROCK_BATCH_MIN_RECORDS } from './bedrock-wire.ts';
 import { type ApiKeySource, OpenAiProvider } from './openai.ts';
-import { type LlmProvider, ProviderError } from './provider.ts';
+import { type LlmBatchApi, type LlmProvider, ProviderError } from './provider.ts';
 import { RESILIENCE_DEFAULTS, withResilience } from './resilient.ts';
 
 export { OpenAiProvider } from './openai.ts';
@@ -49,6 +53,13 @@ const llmEnvSchema = z.object({
   OPENAI_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   OPENAI_MODELS: commaList,
   BEDROCK_MODELS: commaList,
+  BEDROCK_BATCH_ROLE_ARN: optionalString.pipe(z.string().startsWith('arn:').optional()),
+  BEDROCK_BATCH_S3_URI: optionalString.pipe(
+    z
+      .string()
+      .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 's3://bucket/prefix/')
+      .optional(),
+  ),
   AWS_REGION: optionalString,
   CLASSIFIER_DEFAULT_PROVIDER: optionalString,
   CLASSIFIER_DEFAULT_MODEL: optionalString,
@@ -107,15 +118,23 @@ export function providersFromEnv(env: Record<string, string | undefined> = proce
     providers.set(adapter.name, withResilience(adapter, resilience));
     models.set(adapter.name, e.OPENAI_MODELS ?? ['gpt-4o-mini']);
   }
+  if (Boolean(e.BEDROCK_BATCH_ROLE_ARN) !== Boolean(e.BEDROCK_BATCH_S3_URI)) {
+    throw new LlmConfigError(
+      'Bedrock batch inference needs both BEDROCK_BATCH_ROLE_ARN and BEDROCK_BATCH_S3_URI (or neither)',
+    );
+  }
   if (e.BEDROCK_MODELS) {
     const options = e.AWS_REGION ? { region: e.AWS_REGION } : {};
-    // The Bedrock client is imported by the first call: the routes and the task dispatcher
+    // The Bedrock clients are imported by the first call: the routes and the task dispatcher
     // build this registry to check providers and models, and never call one.
+    const { BEDROCK_BATCH_ROLE_ARN: roleArn, BEDROCK_BATCH_S3_URI: s3Uri } = e;
+    const batches = roleArn && s3Uri ? bedrockBatches(roleArn, s3Uri, options) : undefined;
     const adapter: LlmProvider = {
       name: 'bedrock',
       ...deferred<LlmProvider>(async () => new (await import('./bedrock.ts')).BedrockProvider(options), {
         classify: true,
       }),
+      ...(batches ? { batches } : {}),
     };
     providers.set(adapter.name, withResilience(adapter, resilience));
     models.set(adapter.name, e.BEDROCK_MODELS);
@@ -152,6 +171,29 @@ export function providersFromEnv(env: Record<string, string | undefined> = proce
       }
       return provider;
     },
+  };
+}
+
+/**
+ * Bedrock batch inference, its SDK clients (Bedrock's control plane, S3) imported by its first call.
+ * `s3Uri` is `s3://bucket/prefix/`: inputs go under `prefix/input/`, Bedrock writes under `prefix/output/`.
+ */
+function bedrockBatches(roleArn: string, s3Uri: string, options: { region?: string }): LlmBatchApi {
+  const [bucket = '', ...path] = s3Uri.slice('s3://'.length).split('/');
+  const prefix = path
+    .filter(Boolean)
+    .map((p) => `${p}/`)
+    .join('');
+  return {
+    minRequests: BEDROCK_BATCH_MIN_RECORDS,
+    ...deferred<LlmBatchApi>(
+      async () => {
+        const { S3ObjectStore } = await import('#lib/ports/objects/s3.ts');
+        const { BedrockBatches } = await import('./bedrock-batch.ts');
+        return new BedrockBatches({ ...options, roleArn, bucket, prefix, files: new S3ObjectStore(bucket) });
+      },
+      { submit: true, retrieve: true, answers: true, cancel: true },
+    ),
   };
 }
 

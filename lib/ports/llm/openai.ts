@@ -118,6 +118,7 @@ export class OpenAiProvider implements LlmProvider {
       return {
         status,
         done: BATCH_DONE.has(status),
+        completed: status === 'completed',
         outputFileId: typeof batch.output_file_id === 'string' ? batch.output_file_id : undefined,
         errorFileId: typeof batch.error_file_id === 'string' ? batch.error_file_id : undefined,
       };

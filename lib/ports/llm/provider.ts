@@ -63,10 +63,17 @@ export type BatchAnswer = { customId: string } & (
 
 /** A provider batch as the provider reports it. */
 export type BatchState = {
-  /** The provider's status: validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled. */
+  /**
+   * The provider's status, in snake case: OpenAI's validating, in_progress, finalizing, completed,
+   * failed, expired, cancelling, cancelled; Bedrock's submitted, validating, scheduled,
+   * in_progress, completed, partially_completed, failed, stopping, stopped, expired.
+   */
   status: string;
   /** True once it will change no more (completed, failed, expired, cancelled). */
   done: boolean;
+  /** Done and run to its end (its requests answered, some perhaps with error lines), not failed, expired or cancelled. */
+  completed: boolean;
+  /** Where its answers are: a file id (OpenAI) or an object key (Bedrock, in S3). */
   outputFileId?: string | undefined;
   errorFileId?: string | undefined;
 };
@@ -76,6 +83,11 @@ export type BatchState = {
  * its answers, cancel it. Throws {@link ProviderError} as `classify` does.
  */
 export interface LlmBatchApi {
+  /**
+   * The fewest requests the provider accepts in one batch (Bedrock: 100); a batch with fewer
+   * is never submitted, and its items go online.
+   */
+  readonly minRequests?: number;
   /**
    * Uploads the requests and creates the batch; `metadata` goes with it. Idempotent by
    * `metadata.docsift_batch_id`: when the provider already holds a batch of that id (an earlier
