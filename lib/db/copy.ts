@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { from as copyFromStdin } from 'pg-copy-streams';
 
 /** A string Postgres cannot store in `text` (nor `jsonb`): it holds a NUL character. */
 export class NulCharacterError extends Error {
@@ -57,6 +56,7 @@ export async function copyFrom(
   columns: readonly string[],
   chunks: AsyncIterable<string>,
 ): Promise<number> {
+  const { copyFromStdin } = await import('./copy-stream.ts');
   const target = client.query(copyFromStdin(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
   // Two chunks read ahead: enough to keep the connection busy, little to hold.
   await pipeline(Readable.from(chunks, { highWaterMark: 2 }), target);

@@ -50,12 +50,7 @@ export async function batchItems(trx: Db, jobId: string, items: readonly ItemKey
  * were settled (the job may be done).
  */
 export async function advanceBatch(deps: ClassifyDeps, message: AdvanceBatch): Promise<boolean> {
-  const batch = await deps.db
-    .selectFrom('classification_batches')
-    .selectAll()
-    .where('id', '=', message.batch_id)
-    .where('job_id', '=', message.job_id)
-    .executeTakeFirst();
+  const batch = await findBatch(deps.db, message);
   if (!batch || SETTLED.includes(batch.status)) return false;
   const job = await deps.db
     .selectFrom('classification_jobs')
@@ -86,6 +81,34 @@ export async function advanceBatch(deps: ClassifyDeps, message: AdvanceBatch): P
   if (!state.done) return false;
   await collectBatch(deps, job, batch, api, state);
   return true;
+}
+
+/**
+ * The message's batch. The planner sends a batch's first message before its transaction, which
+ * holds the job's row, commits: a batch not there yet may be in it, so its job's row is waited
+ * for (that lock) and the batch looked up again.
+ */
+async function findBatch(db: Db, message: AdvanceBatch) {
+  const lookUp = () =>
+    db
+      .selectFrom('classification_batches')
+      .selectAll()
+      .where('id', '=', message.batch_id)
+      .where('job_id', '=', message.job_id)
+      .executeTakeFirst();
+  const batch = await lookUp();
+  if (batch) return batch;
+  await db
+    .transaction()
+    .execute((trx) =>
+      trx
+        .selectFrom('classification_jobs')
+        .select('id')
+        .where('id', '=', message.job_id)
+        .forShare()
+        .execute(),
+    );
+  return lookUp();
 }
 
 /**
