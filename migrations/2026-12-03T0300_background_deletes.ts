@@ -8,7 +8,9 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE datasources DROP CONSTRAINT datasources_status_check`.execute(db);
   await sql`ALTER TABLE datasources ADD CONSTRAINT datasources_status_check
-    CHECK (status IN ('awaiting_upload', 'pending', 'processing', 'complete', 'failed', 'deleting'))`.execute(db);
+    CHECK (status IN ('awaiting_upload', 'pending', 'processing', 'complete', 'failed', 'deleting'))`.execute(
+    db,
+  );
   await db.schema.alterTable('workspaces').addColumn('deleted_at', 'timestamptz').execute();
   await db.schema.alterTable('users').addColumn('deleted_at', 'timestamptz').execute();
   // A deleted record's items go by cascade, one lookup per record: without an index leading with

@@ -5,7 +5,6 @@ import { datasources } from '#lib/http/routes/datasources.ts';
 import { DatasourcePublic, RecordAppendPending } from '#lib/http/schemas/datasources.ts';
 import { platform } from '#lib/platform.ts';
 import { requireDatasource } from '#lib/services/access.ts';
-import { defaultDeleteDeps } from '#lib/services/deletes.ts';
 import {
   createDatasources,
   datasourceContent,
@@ -17,6 +16,7 @@ import {
   toDatasourceOut,
   updateDatasource,
 } from '#lib/services/datasources.ts';
+import { defaultDeleteDeps } from '#lib/services/deletes.ts';
 import { appendRecord as appendToDatasource, queueUrlAppend, toRecordOut } from '#lib/services/records.ts';
 
 function settings(): IngestSettings {

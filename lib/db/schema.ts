@@ -48,7 +48,13 @@ export interface PasswordResetTokensTable {
 
 export type DatasourceType = 'text_block' | 'url' | 'url_list' | 'csv' | 'pdf';
 /** `deleting`: deleted by its owner, its records going in the background (never leaves that status). */
-export type DatasourceStatus = 'awaiting_upload' | 'pending' | 'processing' | 'complete' | 'failed' | 'deleting';
+export type DatasourceStatus =
+  | 'awaiting_upload'
+  | 'pending'
+  | 'processing'
+  | 'complete'
+  | 'failed'
+  | 'deleting';
 type Json = ColumnType<Record<string, unknown>, string, string>;
 
 export interface DatasourcesTable {

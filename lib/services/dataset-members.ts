@@ -7,6 +7,7 @@ import type { DataRecord, Dataset, User } from '#lib/db/schema.ts';
 import { ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { DatasetCreate, MembersAdd } from '#lib/http/schemas/datasets.ts';
+import { refuseDeletingDatasources } from './access.ts';
 import {
   addSources,
   createDataset,
@@ -17,7 +18,6 @@ import {
   requireDataset,
   whileReferencesExist,
 } from './datasets.ts';
-import { refuseDeletingDatasources } from './access.ts';
 import { filterRecords, RECORD_COLUMNS, type RecordOut, TEXT_PREVIEW_CHARS, toRecordOut } from './records.ts';
 import { filterResults, RESULT_COLUMNS, type ResultOut, type ResultRow, toResultOut } from './results.ts';
 

@@ -13,7 +13,12 @@ import { datasourceFolder, uploadKey } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/urls.ts';
 import type { Platform } from '#lib/platform.ts';
 import { type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
-import { DATASOURCE_DELETING, requireChangeableDatasource, requireDatasource, requireWorkspace } from './access.ts';
+import {
+  DATASOURCE_DELETING,
+  requireChangeableDatasource,
+  requireDatasource,
+  requireWorkspace,
+} from './access.ts';
 import { type DeleteDeps, fitsInline, sendDeletes } from './deletes.ts';
 import { csvReadOptions } from './ingestion.ts';
 import { purgeFolders } from './purge.ts';
@@ -413,7 +418,9 @@ export async function deleteDatasource(
     .returningAll()
     .executeTakeFirst();
   if (!marked) throw new NotFoundError('Datasource not found');
-  await sendDeletes(deps, [{ kind: 'delete_datasource', datasource_id: marked.id, workspace_id: workspaceId }]);
+  await sendDeletes(deps, [
+    { kind: 'delete_datasource', datasource_id: marked.id, workspace_id: workspaceId },
+  ]);
   return { deleting: marked };
 }
 

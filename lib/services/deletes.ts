@@ -67,7 +67,9 @@ export async function fitsInline(
         : sql<boolean>`false`.as('deleted'),
     ])
     .$if('workspaceIds' in scope, (q) =>
-      q.where(sql<boolean>`workspace_id = any(${(scope as { workspaceIds: string[] }).workspaceIds}::uuid[])`),
+      q.where(
+        sql<boolean>`workspace_id = any(${(scope as { workspaceIds: string[] }).workspaceIds}::uuid[])`,
+      ),
     )
     .$if('datasourceId' in scope, (q) => q.where('id', '=', (scope as { datasourceId: string }).datasourceId))
     .executeTakeFirstOrThrow();
@@ -138,7 +140,9 @@ async function deleteRecordChunk(
   size: number,
 ): Promise<number> {
   const where =
-    'datasourceId' in owner ? sql`datasource_id = ${owner.datasourceId}` : sql`workspace_id = ${owner.workspaceId}`;
+    'datasourceId' in owner
+      ? sql`datasource_id = ${owner.datasourceId}`
+      : sql`workspace_id = ${owner.workspaceId}`;
   const { rows } = await sql<{ n: number }>`
     WITH gone AS (
       DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ${where} ORDER BY id LIMIT ${size})
@@ -154,6 +158,8 @@ async function deleteRecordChunk(
 
 /**
  * Deletes records chunk by chunk until none are left (true) or the message's time is up (false).
+ * A short chunk is not proof of the end: a duplicate delivery may have taken the same rows at
+ * once (this one then deletes none of them), so the end is looked up.
  */
 async function deleteRecords(
   deps: DeleteWorkerDeps,
@@ -162,9 +168,39 @@ async function deleteRecords(
   const size = deps.settings.deleteChunkRecords ?? DELETE_CHUNK_RECORDS;
   const deadline = Date.now() + (deps.settings.deleteBudgetMs ?? DELETE_BUDGET_MS);
   for (;;) {
-    if ((await deleteRecordChunk(deps.db, owner, size)) === 0) return true;
+    const deleted = await deleteRecordChunk(deps.db, owner, size);
+    if (deleted < size && !(await hasRecords(deps.db, owner))) return true;
     if (Date.now() >= deadline) return false;
   }
+}
+
+async function hasRecords(
+  db: Db,
+  owner: { datasourceId: string } | { workspaceId: string },
+): Promise<boolean> {
+  const found = await db
+    .selectFrom('records')
+    .select('id')
+    .$if('datasourceId' in owner, (q) =>
+      q.where('datasource_id', '=', (owner as { datasourceId: string }).datasourceId),
+    )
+    .$if('workspaceId' in owner, (q) =>
+      q.where('workspace_id', '=', (owner as { workspaceId: string }).workspaceId),
+    )
+    .limit(1)
+    .executeTakeFirst();
+  return found !== undefined;
+}
+
+/**
+ * Waits, in the caller's transaction, until no run of these datasources is writing: a run holds
+ * its datasource's advisory lock for its whole transaction (syncRecords), and one of a datasource
+ * marked `deleting` stops at its next check and rolls back. Deleting the row while it wrote
+ * would wait on its records' row locks instead, and deadlock with the run's own final lock.
+ */
+async function waitForRuns(trx: Db, datasourceIds: string[]): Promise<void> {
+  for (const id of datasourceIds)
+    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${id}, 0))`.execute(trx);
 }
 
 /**
@@ -189,12 +225,15 @@ export async function deleteDatasourceStep(deps: DeleteWorkerDeps, message: Dele
     await deps.queue.send(deps.settings.ingestQueue, [message]);
     return;
   }
-  // What is left is small: failures, and records a run or an append wrote meanwhile.
-  await deps.db
-    .deleteFrom('datasources')
-    .where('id', '=', source.id)
-    .where('status', '=', 'deleting')
-    .execute();
+  // What is left is small: failures, and records an append wrote meanwhile.
+  await deps.db.transaction().execute(async (trx) => {
+    await waitForRuns(trx, [source.id]);
+    await trx
+      .deleteFrom('datasources')
+      .where('id', '=', source.id)
+      .where('status', '=', 'deleting')
+      .execute();
+  });
   await deps.objects.deletePrefix(folder);
 }
 
@@ -223,12 +262,28 @@ export async function deleteWorkspaceStep(deps: DeleteWorkerDeps, message: Delet
   await deps.db.transaction().execute(async (trx) => {
     // The owner first: two last workspaces finishing at once each see the other gone, in turn.
     await trx.selectFrom('users').select('id').where('id', '=', touched.owner_id).forUpdate().execute();
-    await trx.deleteFrom('workspaces').where('id', '=', touched.id).where('deleted_at', 'is not', null).execute();
+    const sources = await trx
+      .selectFrom('datasources')
+      .select('id')
+      .where('workspace_id', '=', touched.id)
+      .orderBy('id')
+      .execute();
+    await waitForRuns(
+      trx,
+      sources.map((s) => s.id),
+    );
+    await trx
+      .deleteFrom('workspaces')
+      .where('id', '=', touched.id)
+      .where('deleted_at', 'is not', null)
+      .execute();
     await trx
       .deleteFrom('users')
       .where('id', '=', touched.owner_id)
       .where('deleted_at', 'is not', null)
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('workspaces').select('id').where('owner_id', '=', touched.owner_id))))
+      .where((eb) =>
+        eb.not(eb.exists(eb.selectFrom('workspaces').select('id').where('owner_id', '=', touched.owner_id))),
+      )
       .execute();
   });
   await deps.objects.deletePrefix(workspaceFolder(touched.id));

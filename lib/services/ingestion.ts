@@ -615,7 +615,11 @@ async function syncRecordsOnce(
   onProgress?: (count: number) => Promise<void>,
 ): Promise<'index_later' | undefined> {
   const refuseIfDeleted = async (trx: Db) => {
-    const now = await trx.selectFrom('datasources').select('status').where('id', '=', source.id).executeTakeFirst();
+    const now = await trx
+      .selectFrom('datasources')
+      .select('status')
+      .where('id', '=', source.id)
+      .executeTakeFirst();
     if (!now || now.status === 'deleting') throw new RunOfDeletedDatasource();
   };
   return db.transaction().execute(async (trx) => {

@@ -9,7 +9,13 @@ import { ConflictError, ForbiddenError, NotFoundError, RefusedError, ValidationE
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import { workspaceFolder } from '#lib/ingest/messages.ts';
-import { type DeleteDeps, defaultDeleteDeps, fitsInline, markWorkspacesDeleted, sendDeletes } from './deletes.ts';
+import {
+  type DeleteDeps,
+  defaultDeleteDeps,
+  fitsInline,
+  markWorkspacesDeleted,
+  sendDeletes,
+} from './deletes.ts';
 import { purgeFolders } from './purge.ts';
 
 /** A user as the API shows it: never the password hash. */
@@ -86,7 +92,12 @@ async function insertUser(db: Db, input: NewUserInput): Promise<User> {
 let findById: CompiledQuery<User> | undefined;
 
 export async function findUserById(db: Db, id: string): Promise<User | undefined> {
-  findById ??= db.selectFrom('users').selectAll().where('id', '=', '').where('deleted_at', 'is', null).compile();
+  findById ??= db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', '')
+    .where('deleted_at', 'is', null)
+    .compile();
   const { rows } = await db.executeQuery<User>({ ...findById, parameters: [id] });
   return rows[0];
 }

@@ -7,7 +7,13 @@ import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import { workspaceFolder } from '#lib/ingest/messages.ts';
 import { requireWorkspace } from './access.ts';
-import { type DeleteDeps, defaultDeleteDeps, fitsInline, markWorkspacesDeleted, sendDeletes } from './deletes.ts';
+import {
+  type DeleteDeps,
+  defaultDeleteDeps,
+  fitsInline,
+  markWorkspacesDeleted,
+  sendDeletes,
+} from './deletes.ts';
 import { purgeFolders } from './purge.ts';
 import { insertScheme } from './schemes.ts';
 
