@@ -78,7 +78,9 @@ export async function fitsInline(
 
 /**
  * Marks workspaces deleted (gone for everyone from now on) and their datasources `deleting` (a
- * run in flight over one stops at its next check), in the caller's transaction. Answers the
+ * run in flight over one stops at its next check), in the caller's transaction; their jobs still
+ * going are cancelled, so no model is called for records about to go (the classify worker stops
+ * at a job no longer running; the sweep cancels its open provider batches). Answers the
  * workspaces it marked.
  */
 export async function markWorkspacesDeleted(trx: Db, workspaceIds: string[]): Promise<string[]> {
@@ -95,6 +97,12 @@ export async function markWorkspacesDeleted(trx: Db, workspaceIds: string[]): Pr
     .set({ status: 'deleting' })
     .where(sql<boolean>`workspace_id = any(${workspaceIds}::uuid[])`)
     .where('status', '!=', 'deleting')
+    .execute();
+  await trx
+    .updateTable('classification_jobs')
+    .set({ status: 'cancelled', finished_at: sql<Date>`clock_timestamp()` })
+    .where(sql<boolean>`workspace_id = any(${workspaceIds}::uuid[])`)
+    .where('status', 'in', ['pending', 'running'])
     .execute();
   return marked.map((w) => w.id);
 }

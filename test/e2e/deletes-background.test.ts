@@ -310,6 +310,28 @@ describe('deleting a large workspace', () => {
     });
     expect(link.status).toBe(201);
     expect((await app.api.get(`/api/v1/shared/${link.body.token}`)).status).toBe(200);
+    const db = await app.db();
+    // A job still running over it (its model calls must stop with the workspace).
+    const jobId = newId();
+    await db
+      .insertInto('classification_jobs')
+      .values({
+        id: jobId,
+        workspace_id: workspace,
+        name: 'Running',
+        description: null,
+        status: 'running',
+        scheme_ids: [],
+        provider: 'openai',
+        model: 'fake-model',
+        options: '{}',
+        error_message: null,
+        finished_at: null,
+        plan_cursor: null,
+        plan_until: null,
+        planned_at: null,
+      })
+      .execute();
     const release = await holdFirstRecord({ workspace_id: workspace });
     try {
       expect((await app.api.delete(`/api/v1/workspaces/${workspace}`, { token })).status).toBe(204);
@@ -320,10 +342,15 @@ describe('deleting a large workspace', () => {
       expect((await app.api.get(`/api/v1/shared/${link.body.token}`)).status).toBe(404);
       expect((await app.api.delete(`/api/v1/workspaces/${workspace}`, { token })).status).toBe(404);
       expect(await recordsOf({ workspace_id: workspace })).toBe(ROWS);
+      const job = await db
+        .selectFrom('classification_jobs')
+        .select('status')
+        .where('id', '=', jobId)
+        .executeTakeFirst();
+      expect(job?.status).toBe('cancelled');
     } finally {
       await release();
     }
-    const db = await app.db();
     await expect
       .poll(
         async () =>
