@@ -38,12 +38,16 @@ export const DeleteDatasource = z.object({
   datasource_id: z.uuid(),
   /** Its folder's owner, to purge the files again if the row is already gone. */
   workspace_id: z.uuid(),
+  /** Where the chain stands: records after this id are left (none: from the start). */
+  after: z.uuid().optional(),
 });
 
 /** Delete a workspace marked `deleted_at`: its records in chunks, then its row (and its owner's, if deleted) and files. */
 export const DeleteWorkspace = z.object({
   kind: z.literal('delete_workspace'),
   workspace_id: z.uuid(),
+  /** Where the chain stands, as for a datasource. */
+  after: z.uuid().optional(),
 });
 
 /** Scrape a URL appended to a url_list source into a record of its own, in the background. */

@@ -137,55 +137,67 @@ export type DeleteWorkerDeps = {
   };
 };
 
+type Owner = { datasourceId: string } | { workspaceId: string };
+
 /**
- * Deletes up to `size` records of a datasource or a workspace, with what cascades from them, in
- * one statement (one transaction); a datasource's `record_count` goes down with them (progress,
- * and the row's `updated_at` tells the sweep the delete moves). Answers how many went.
+ * Deletes up to `size` records of a datasource or a workspace after the id `after`, with what
+ * cascades from them, in one statement (one transaction); a datasource's `record_count` goes
+ * down with them (progress, and the row's `updated_at` tells the sweep the delete moves).
+ * Answers how many went and the last id. Keyset from `after`: each chunk starting at the front
+ * would step over the index entries of every chunk before it, dead until vacuumed.
  */
 async function deleteRecordChunk(
   db: Db,
-  owner: { datasourceId: string } | { workspaceId: string },
+  owner: Owner,
   size: number,
-): Promise<number> {
+  after: string | undefined,
+): Promise<{ deleted: number; last: string | null }> {
   const where =
     'datasourceId' in owner
       ? sql`datasource_id = ${owner.datasourceId}`
       : sql`workspace_id = ${owner.workspaceId}`;
-  const { rows } = await sql<{ n: number }>`
+  const from = after === undefined ? sql`` : sql`AND id > ${after}`;
+  const { rows } = await sql<{ deleted: number; last: string | null }>`
     WITH gone AS (
-      DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ${where} ORDER BY id LIMIT ${size})
-      RETURNING datasource_id
+      DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ${where} ${from} ORDER BY id LIMIT ${size})
+      RETURNING id, datasource_id
     ), counted AS (
       UPDATE datasources d SET record_count = greatest(d.record_count - g.n, 0)
       FROM (SELECT datasource_id, count(*)::int AS n FROM gone GROUP BY datasource_id) g
       WHERE d.id = g.datasource_id
     )
-    SELECT count(*)::int AS n FROM gone`.execute(db);
-  return rows[0]!.n;
+    SELECT (SELECT count(*)::int FROM gone) AS deleted, (SELECT id FROM gone ORDER BY id DESC LIMIT 1) AS last`.execute(
+    db,
+  );
+  return rows[0]!;
 }
 
 /**
- * Deletes records chunk by chunk until none are left (true) or the message's time is up (false).
- * A short chunk is not proof of the end: a duplicate delivery may have taken the same rows at
- * once (this one then deletes none of them), so the end is looked up.
+ * Deletes records chunk by chunk from `after` on, until none are left (`done`) or the message's
+ * time is up (the cursor to go on from). The end of the keyset is not proof of the end: a
+ * duplicate delivery may have taken rows from under this one, or a record below the cursor was
+ * written late, so it is looked up, and the keyset starts over if any is left.
  */
 async function deleteRecords(
   deps: DeleteWorkerDeps,
-  owner: { datasourceId: string } | { workspaceId: string },
-): Promise<boolean> {
+  owner: Owner,
+  after: string | undefined,
+): Promise<{ done: true } | { done: false; after: string | undefined }> {
   const size = deps.settings.deleteChunkRecords ?? DELETE_CHUNK_RECORDS;
   const deadline = Date.now() + (deps.settings.deleteBudgetMs ?? DELETE_BUDGET_MS);
+  let cursor = after;
   for (;;) {
-    const deleted = await deleteRecordChunk(deps.db, owner, size);
-    if (deleted < size && !(await hasRecords(deps.db, owner))) return true;
-    if (Date.now() >= deadline) return false;
+    const chunk = await deleteRecordChunk(deps.db, owner, size, cursor);
+    cursor = chunk.last ?? cursor;
+    if (chunk.deleted < size) {
+      if (!(await hasRecords(deps.db, owner))) return { done: true };
+      cursor = undefined;
+    }
+    if (Date.now() >= deadline) return { done: false, after: cursor };
   }
 }
 
-async function hasRecords(
-  db: Db,
-  owner: { datasourceId: string } | { workspaceId: string },
-): Promise<boolean> {
+async function hasRecords(db: Db, owner: Owner): Promise<boolean> {
   const found = await db
     .selectFrom('records')
     .select('id')
@@ -229,8 +241,15 @@ export async function deleteDatasourceStep(deps: DeleteWorkerDeps, message: Dele
     deps.log.warn('Delete of a datasource not marked deleting ignored', { datasource_id: source.id });
     return;
   }
-  if (!(await deleteRecords(deps, { datasourceId: source.id }))) {
-    await deps.queue.send(deps.settings.ingestQueue, [message]);
+  const outcome = await deleteRecords(deps, { datasourceId: source.id }, message.after);
+  if (!outcome.done) {
+    const next: DeleteDatasource = {
+      kind: message.kind,
+      datasource_id: message.datasource_id,
+      workspace_id: message.workspace_id,
+      ...(outcome.after && { after: outcome.after }),
+    };
+    await deps.queue.send(deps.settings.ingestQueue, [next]);
     return;
   }
   // What is left is small: failures, and records an append wrote meanwhile.
@@ -263,8 +282,14 @@ export async function deleteWorkspaceStep(deps: DeleteWorkerDeps, message: Delet
     deps.log.warn('Delete of a workspace not marked deleted ignored', { workspace_id: touched.id });
     return;
   }
-  if (!(await deleteRecords(deps, { workspaceId: touched.id }))) {
-    await deps.queue.send(deps.settings.ingestQueue, [message]);
+  const outcome = await deleteRecords(deps, { workspaceId: touched.id }, message.after);
+  if (!outcome.done) {
+    const next: DeleteWorkspace = {
+      kind: message.kind,
+      workspace_id: message.workspace_id,
+      ...(outcome.after && { after: outcome.after }),
+    };
+    await deps.queue.send(deps.settings.ingestQueue, [next]);
     return;
   }
   await deps.db.transaction().execute(async (trx) => {

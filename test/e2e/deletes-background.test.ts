@@ -192,14 +192,16 @@ describe('deleting a large datasource', () => {
     // Marked as the request marks it, its message held back: the test delivers it.
     await db.updateTable('datasources').set({ status: 'deleting' }).where('id', '=', id).execute();
     const message = { kind: 'delete_datasource', datasource_id: id, workspace_id: ws };
-    const sent: unknown[] = [];
+    const sent: { after?: string }[] = [];
     const deps = await worker(sent, { deleteBudgetMs: 0 });
-    // The same message twice at once, as a redelivery may land beside the first delivery.
+    // The same message twice at once, as a redelivery may land beside the first delivery: each
+    // deletes a chunk (or finds the other took it) and chains its next message.
     await Promise.all([
       handleIngestMessage(deps, JSON.stringify(message)),
       handleIngestMessage(deps, JSON.stringify(message)),
     ]);
-    expect(sent).toEqual([message, message]);
+    expect(sent).toHaveLength(2);
+    for (const next of sent) expect(next).toMatchObject(message);
     const left = await recordsOf({ datasource_id: id });
     expect(left).toBeGreaterThanOrEqual(ROWS - 80);
     expect(left).toBeLessThan(ROWS);
@@ -210,14 +212,23 @@ describe('deleting a large datasource', () => {
       .where('id', '=', id)
       .executeTakeFirstOrThrow();
     expect(row.record_count).toBe(left);
+    // One chain followed to its end: a chunk a message, each from where the last one stopped.
+    const [first, duplicate] = sent.splice(0);
+    let next = first!.after ? first : duplicate;
+    const cursors: string[] = [];
     let steps = 0;
-    while (sent.length > 0) {
-      sent.length = 0;
-      await handleIngestMessage(deps, JSON.stringify(message));
+    while (next) {
+      await handleIngestMessage(deps, JSON.stringify(next));
       steps++;
+      next = sent.shift();
+      if (next?.after) cursors.push(next.after);
     }
+    expect(cursors).toEqual([...cursors].sort());
     // A last full chunk cannot know it was the last: one more message finds none.
     expect(steps).toBe(Math.floor(left / 40) + 1);
+    // The duplicate's chain, delivered after the end: nothing left to do, nothing chained.
+    await handleIngestMessage(deps, JSON.stringify(first!.after ? duplicate : first));
+    expect(sent).toEqual([]);
     await waitGone(ws, id);
     expect(await recordsOf({ datasource_id: id })).toBe(0);
   });
