@@ -17,6 +17,7 @@ import * as itemLeases from './2026-12-02T2210_item_leases.ts';
 import * as referenceClientFields from './2026-12-02T2220_reference_client_fields.ts';
 import * as searchIndexAndFileExports from './2026-12-02T2230_search_index_and_file_exports.ts';
 import * as batchMode from './2026-12-02T2250_batch_mode.ts';
+import * as recordsDatasourceWorkspaceKey from './2026-12-03T0100_records_datasource_workspace_key.ts';
 import * as backgroundDeletes from './2026-12-03T0300_background_deletes.ts';
 
 /**
@@ -42,5 +43,6 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T2220_reference_client_fields': referenceClientFields,
   '2026-12-02T2230_search_index_and_file_exports': searchIndexAndFileExports,
   '2026-12-02T2250_batch_mode': batchMode,
+  '2026-12-03T0100_records_datasource_workspace_key': recordsDatasourceWorkspaceKey,
   '2026-12-03T0300_background_deletes': backgroundDeletes,
 };

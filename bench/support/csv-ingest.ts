@@ -4,8 +4,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -28,6 +28,46 @@ export const rate = (n: number, ms: number) => (n / (ms / 1000)).toFixed(0);
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 /** Peak resident memory of this process so far, in KiB (it only goes up). */
 export const peakRssKb = () => process.resourceUsage().maxRSS;
+
+/** CPU seconds (user + system) this process has used so far. */
+export const nodeCpuSeconds = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
+
+/** Fields 14-17 of /proc/<pid>/stat (utime, stime, and those of reaped children), in seconds. */
+function procCpu(pid: number): { own: number; reaped: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  const tick = 100; // USER_HZ on Linux
+  return { own: (fields[11]! + fields[12]!) / tick, reaped: (fields[13]! + fields[14]!) / tick };
+}
+
+/**
+ * CPU seconds used so far by the Postgres cluster under `clusterDir`: the postmaster, its
+ * running children (backends, checkpointer, WAL writer...) and the children it reaped. Load
+ * from other processes barely changes it, unlike wall time. Linux only (reads /proc).
+ */
+export async function postgresCpuSeconds(clusterDir: string): Promise<number> {
+  const pid = Number((await readFile(path.join(clusterDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  const main = procCpu(pid);
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(' ')
+    .filter(Boolean);
+  let total = main.own + main.reaped;
+  for (const child of children) {
+    try {
+      total += procCpu(Number(child)).own;
+    } catch {
+      // exited meanwhile: counted in `reaped` from the next reading on
+    }
+  }
+  return total;
+}
 
 // --- Deterministic fake data -------------------------------------------------------------------
 
@@ -169,18 +209,32 @@ export function ingestDeps(db: Db, objects: LocalObjectStore, log: IngestDeps['l
   };
 }
 
+/** CPU seconds spent in this process and in the Postgres cluster during a step. */
+export type CpuTime = { node: number; postgres: number };
+
+/** Measures the CPU time `step` takes in node and in the cluster under `clusterDir` (when given). */
+async function cpuOf(clusterDir: string | undefined, step: () => Promise<void>): Promise<CpuTime> {
+  const pg0 = clusterDir ? await postgresCpuSeconds(clusterDir) : 0;
+  const node0 = nodeCpuSeconds();
+  await step();
+  const node = nodeCpuSeconds() - node0;
+  return { node, postgres: clusterDir ? (await postgresCpuSeconds(clusterDir)) - pg0 : 0 };
+}
+
 /**
  * Runs the worker on the message and checks that the run completed with `expected` records;
  * then runs its search index step (when the run left one) and checks that it finished.
- * `ingestMs` is until the datasource is complete, `indexMs` the step after it.
+ * `ingestMs` is until the datasource is complete, `indexMs` the step after it; with the
+ * cluster's folder, the CPU time of each in node and in Postgres too.
  */
 export async function ingest(
   deps: BenchIngestDeps,
   message: ProcessDatasource,
   expected: number,
-): Promise<{ ingestMs: number; indexMs: number }> {
+  clusterDir?: string,
+): Promise<{ ingestMs: number; indexMs: number; ingestCpu: CpuTime; indexCpu: CpuTime }> {
   const start = now();
-  await handleIngestMessage(deps, JSON.stringify(message));
+  const ingestCpu = await cpuOf(clusterDir, () => handleIngestMessage(deps, JSON.stringify(message)));
   const ingestMs = now() - start;
   const ds = await deps.db
     .selectFrom('datasources')
@@ -193,10 +247,12 @@ export async function ingest(
     );
   }
   const indexStart = now();
-  // The run's index step, and each link of the chain it sends.
-  for (let step = deps.sent.shift(); step; step = deps.sent.shift()) {
-    await handleIngestMessage(deps, JSON.stringify(step));
-  }
+  const indexCpu = await cpuOf(clusterDir, async () => {
+    // The run's index step, and each link of the chain it sends.
+    for (let step = deps.sent.shift(); step; step = deps.sent.shift()) {
+      await handleIngestMessage(deps, JSON.stringify(step));
+    }
+  });
   const indexMs = now() - indexStart;
   const after = await deps.db
     .selectFrom('datasources')
@@ -204,7 +260,7 @@ export async function ingest(
     .where('id', '=', message.datasource_id)
     .executeTakeFirstOrThrow();
   if (after.search_status !== 'ready') throw new Error(`search still ${after.search_status}`);
-  return { ingestMs, indexMs };
+  return { ingestMs, indexMs, ingestCpu, indexCpu };
 }
 
 /** Runs `body` on a client of its own, then closes it. */
@@ -218,22 +274,39 @@ export async function withClient<T>(url: string, body: (client: pg.Client) => Pr
   }
 }
 
+/** An anchor's time, and the CPU time Postgres spent on it (0 without the cluster's folder). */
+export type AnchorRun = { ms: number; postgresCpu: number };
+
+/** Times a COPY (`step`), in wall time and in the cluster's CPU time. */
+async function timeCopy(clusterDir: string | undefined, step: () => Promise<void>): Promise<AnchorRun> {
+  const cpu0 = clusterDir ? await postgresCpuSeconds(clusterDir) : 0;
+  const start = now();
+  await step();
+  const ms = now() - start;
+  return { ms, postgresCpu: clusterDir ? (await postgresCpuSeconds(clusterDir)) - cpu0 : 0 };
+}
+
 /** Anchor: COPY of the CSV file into a plain table with the CSV's columns, all text. */
-export async function copyCsvFile(url: string, file: string, expected: number): Promise<number> {
+export async function copyCsvFile(
+  url: string,
+  file: string,
+  expected: number,
+  clusterDir?: string,
+): Promise<AnchorRun> {
   return withClient(url, async (client) => {
     const columns = CSV_COLUMNS.map((c) => `${c} text`).join(', ');
     await client.query(`CREATE TEMP TABLE bench_copy (${columns})`);
-    const start = now();
-    await pipeline(
-      createReadStream(file),
-      client.query(
-        copyFrom(`COPY bench_copy (${CSV_COLUMNS.join(', ')}) FROM STDIN WITH (FORMAT csv, HEADER true)`),
+    const run = await timeCopy(clusterDir, () =>
+      pipeline(
+        createReadStream(file),
+        client.query(
+          copyFrom(`COPY bench_copy (${CSV_COLUMNS.join(', ')}) FROM STDIN WITH (FORMAT csv, HEADER true)`),
+        ),
       ),
     );
-    const ms = now() - start;
     const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM bench_copy');
     if (rows[0]?.n !== expected) throw new Error(`COPY loaded ${rows[0]?.n} rows, expected ${expected}`);
-    return ms;
+    return run;
   });
 }
 
@@ -247,7 +320,12 @@ const RECORD_NAMES = RECORD_COLUMNS.split(',').map((c) => c.trim().split(' ')[0]
  * writing these bytes costs Postgres at the least. A record carries its row twice (the text,
  * and `source_metadata.row_data`), so they are about four times the CSV's bytes.
  */
-export async function copyStoredRecords(url: string, datasourceId: string, dir: string): Promise<number> {
+export async function copyStoredRecords(
+  url: string,
+  datasourceId: string,
+  dir: string,
+  clusterDir?: string,
+): Promise<AnchorRun> {
   const file = path.join(dir, `records-${datasourceId}.csv`);
   return withClient(url, async (client) => {
     await pipeline(
@@ -260,13 +338,13 @@ export async function copyStoredRecords(url: string, datasourceId: string, dir: 
       createWriteStream(file),
     );
     await client.query(`CREATE TEMP TABLE bench_records (${RECORD_COLUMNS})`);
-    const start = now();
-    await pipeline(
-      createReadStream(file),
-      client.query(copyFrom(`COPY bench_records FROM STDIN WITH (FORMAT csv)`)),
+    const run = await timeCopy(clusterDir, () =>
+      pipeline(
+        createReadStream(file),
+        client.query(copyFrom(`COPY bench_records FROM STDIN WITH (FORMAT csv)`)),
+      ),
     );
-    const ms = now() - start;
     await rm(file, { force: true });
-    return ms;
+    return run;
   });
 }

@@ -61,7 +61,64 @@ export function createDb(connectionString: string, options: Partial<DbSettings> 
   // An idle connection can die (database restart, proxy timeout, Ctrl-C reaching Postgres
   // first); without a listener pg would crash the process. The pool replaces it on next use.
   pool.on('error', (error) => logger.warn('Idle database connection lost', { error: error.message }));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new PoolDb({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+/**
+ * Kysely ends its pool on `destroy()` only when it ever used it itself: a database used
+ * through {@link withConnection} alone would keep its connections (and its process) alive.
+ */
+class PoolDb extends Kysely<Database> {
+  override async destroy(): Promise<void> {
+    await super.destroy();
+    const pool = pools.get(this);
+    if (pool && !pool.ending) await pool.end();
+  }
+}
+
+/** The pool under each database made by {@link createDb}, for {@link withConnection}. */
+const pools = new WeakMap<Db, pg.Pool>();
+
+/**
+ * Runs `body` on one connection of `db`'s pool, handed over twice: as a Kysely instance bound
+ * to that connection alone (queries, `transaction()`), and as its raw pg client, for what Kysely
+ * does not speak (COPY, see `copy.ts`). Both are one session: a COPY on the client inside
+ * `conn.transaction()` belongs to that transaction. The connection goes back to the pool
+ * afterwards, or is closed when Kysely found it broken.
+ *
+ * @example await withConnection(db, (conn, client) => conn.transaction().execute(async (trx) => copyFrom(client, ...)));
+ */
+export async function withConnection<T>(
+  db: Db,
+  body: (conn: Db, client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('withConnection takes a database made by createDb');
+  const client = await pool.connect();
+  let broken = false;
+  // A pool of this one connection: Kysely's release keeps it, its destroy ends nothing.
+  const conn = new Kysely<Database>({
+    dialect: new PostgresDialect({
+      pool: {
+        options: {},
+        connect: async () => ({
+          query: client.query.bind(client) as pg.PoolClient['query'],
+          processID: (client as pg.PoolClient & { processID?: number }).processID,
+          release: (destroy?: boolean) => {
+            broken ||= Boolean(destroy);
+          },
+        }),
+        end: async () => {},
+      },
+    }),
+  });
+  try {
+    return await body(conn, client);
+  } finally {
+    client.release(broken);
+  }
 }
 
 /** The connection string: DATABASE_URL, or built from the RDS credentials secret in AWS. */

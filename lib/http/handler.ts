@@ -1,5 +1,5 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import middy from '@middy/core';
+import { type Logger, LogLevelThreshold } from '@aws-lambda-powertools/logger';
+import middy, { type MiddlewareObj } from '@middy/core';
 import httpSecurityHeaders from '@middy/http-security-headers';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
@@ -56,7 +56,7 @@ export type HttpLambda = (
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
-const securityHeaders = httpSecurityHeaders({
+const helmet = httpSecurityHeaders({
   // The only HTML page (/docs) sets its own policy; there is no reporting endpoint.
   contentSecurityPolicy: false,
   reportingEndpoints: false,
@@ -64,7 +64,38 @@ const securityHeaders = httpSecurityHeaders({
 } as Parameters<typeof httpSecurityHeaders>[0]);
 
 /**
- * State of one invocation, from the first middleware to the handler. Keyed by the Lambda
+ * The headers middy's security middleware puts on an answer of a content type, worked out once
+ * by running it on an empty answer: it builds them again, header by header, on every request,
+ * for the same two results (one for HTML, one for everything else). Its `after` does all its
+ * work before it returns, so the headers are there when the call returns.
+ */
+function helmetHeaders(contentType: string): Record<string, string | undefined> {
+  const request = { response: { statusCode: 200, headers: { 'content-type': contentType } } };
+  void helmet.after?.(request as never);
+  const { 'content-type': _, ...headers } = request.response.headers as Record<string, string | undefined>;
+  return headers;
+}
+const SECURITY_HEADERS = { html: helmetHeaders('text/html'), other: helmetHeaders('application/json') };
+
+/** Adds the security headers to an answer, as @middy/http-security-headers does. */
+function withSecurityHeaders(result: APIGatewayProxyStructuredResultV2): APIGatewayProxyStructuredResultV2 {
+  result.headers ??= {};
+  const type = String(result.headers['Content-Type'] ?? result.headers['content-type'] ?? '');
+  Object.assign(result.headers, type.includes('text/html') ? SECURITY_HEADERS.html : SECURITY_HEADERS.other);
+  return result;
+}
+
+const securityHeaders: MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> = {
+  after: (request) => {
+    if (request.response) withSecurityHeaders(request.response);
+  },
+  onError: (request) => {
+    if (request.response) withSecurityHeaders(request.response);
+  },
+};
+
+/**
+ * State of one invocation, from the first middleware to the handler. Kept on the Lambda
  * context, which is unique per invocation: the local runtime serves concurrent requests in one
  * process, so nothing per-request may live on a shared object.
  */
@@ -76,7 +107,10 @@ type Invocation = {
   /** Made by the first use of the request's `log` ({@link logOf}). */
   log?: Logger;
 };
-const invocations = new WeakMap<Context, Invocation>();
+// On the context under a symbol, not in a WeakMap keyed by it: a WeakMap entry a request cost
+// about 20 µs of CPU in `npm run bench`'s setting, in the garbage collector's ephemeron work.
+const INVOCATION = Symbol('docsift.invocation');
+type WithInvocation = Context & { [INVOCATION]?: Invocation };
 
 /** What every line about an invocation carries, to trace it in the function's logs. */
 function requestKeys(invocation: Invocation): { request_id: string; function_name: string } {
@@ -94,7 +128,7 @@ function logOf(invocation: Invocation): Logger {
 }
 
 function invocationOf(context: Context): Invocation {
-  const invocation = invocations.get(context);
+  const invocation = (context as WithInvocation)[INVOCATION];
   if (!invocation) throw new Error('httpHandler: invocation state missing');
   return invocation;
 }
@@ -121,11 +155,11 @@ export function httpHandler<R extends Route>(
     .use({
       before: (request) => {
         const requestId = request.event.requestContext?.requestId ?? request.context.awsRequestId;
-        invocations.set(request.context, {
+        (request.context as WithInvocation)[INVOCATION] = {
           requestId,
           functionName: request.context.functionName,
           startedAt: performance.now(),
-        });
+        };
       },
       after: (request) => {
         const invocation = invocationOf(request.context);
@@ -133,7 +167,7 @@ export function httpHandler<R extends Route>(
         logRequest(keyOf(request.event), invocation, request.event, request.response.statusCode);
       },
       onError: (request) => {
-        const invocation = invocations.get(request.context);
+        const invocation = (request.context as WithInvocation)[INVOCATION];
         const problem = toProblem(request.error, invocation?.requestId);
         if (problem.statusCode === 500)
           logger.error('Unhandled error', {
@@ -211,13 +245,11 @@ function withRequestId(
  * The headers the handler stack puts on every answer (security headers, `cache-control`, the
  * request id), for answers made outside it: the local runtime's own 400/404/405/413/500.
  */
-export async function withStandardHeaders(
+export function withStandardHeaders(
   result: APIGatewayProxyStructuredResultV2,
   requestId: string,
-): Promise<APIGatewayProxyStructuredResultV2> {
-  const request = { response: withRequestId(result, requestId) };
-  await securityHeaders.after?.(request as never);
-  return request.response;
+): APIGatewayProxyStructuredResultV2 {
+  return withSecurityHeaders(withRequestId(result, requestId));
 }
 
 // The segment after these is a share token: docsift's `/shared/`, and the reference client's
@@ -241,13 +273,15 @@ function logRequest(
   status: number | undefined,
 ): void {
   const durationMs = Math.round(performance.now() - invocation.startedAt);
-  logger.info('request', {
-    ...requestKeys(invocation),
-    method: event.requestContext?.http?.method,
-    path: redactPath(event.rawPath ?? ''),
-    status,
-    duration_ms: durationMs,
-  });
+  // The line's fields cost more than the check, and production logs at INFO, the bench at ERROR.
+  if (logger.level <= LogLevelThreshold.INFO)
+    logger.info('request', {
+      ...requestKeys(invocation),
+      method: event.requestContext?.http?.method,
+      path: redactPath(event.rawPath ?? ''),
+      status,
+      duration_ms: durationMs,
+    });
   recordRequest(routeKey, status, durationMs);
 }
 

@@ -17,8 +17,24 @@ export type CompiledRoute = {
   staticSegments: number;
 };
 
-export function compileRoutes(routes: Route[]): CompiledRoute[] {
-  return routes
+/**
+ * The routes by their number of path segments: a parameter matches exactly one segment, so a
+ * path is only tried against routes of its own length (a scan of all of them, a regular
+ * expression each, cost more than the rest of the matching in `npm run bench`).
+ */
+export type CompiledRoutes = Map<number, CompiledRoute[]>;
+
+/** The number of segments of a path, a trailing slash ignored: `/api/v1/users/me/` has 4. */
+function segmentCount(path: string): number {
+  let count = 0;
+  for (let i = 0; i < path.length; i++) {
+    if (path.charCodeAt(i) === 47 /* / */ && i + 1 < path.length && path.charCodeAt(i + 1) !== 47) count++;
+  }
+  return count;
+}
+
+export function compileRoutes(routes: Route[]): CompiledRoutes {
+  const compiled = routes
     .flatMap((route) => variantsOf(route).map((variant) => ({ route, key: variant })))
     .map(({ route, key }) => {
       const params: string[] = [];
@@ -40,6 +56,12 @@ export function compileRoutes(routes: Route[]): CompiledRoute[] {
       };
     })
     .sort((a, b) => b.staticSegments - a.staticSegments);
+  const bySegments: CompiledRoutes = new Map();
+  for (const candidate of compiled) {
+    const count = segmentCount(candidate.key.path);
+    bySegments.set(count, [...(bySegments.get(count) ?? []), candidate]);
+  }
+  return bySegments;
 }
 
 export type Match =
@@ -53,11 +75,11 @@ export type Match =
  * parameter whose percent-encoding cannot be decoded (`%zz`, a truncated or invalid UTF-8
  * sequence), or nothing.
  */
-export function matchRoute(compiled: CompiledRoute[], method: string, path: string): Match {
+export function matchRoute(compiled: CompiledRoutes, method: string, path: string): Match {
   const allowed: string[] = [];
   // HEAD runs the GET route (the server then drops the body), as API Gateway does.
   const wanted = method === 'HEAD' ? 'GET' : method;
-  for (const candidate of compiled) {
+  for (const candidate of compiled.get(segmentCount(path)) ?? []) {
     const found = candidate.pattern.exec(path);
     if (!found) continue;
     if (candidate.key.method !== wanted) {
@@ -92,12 +114,16 @@ export function toApiGatewayEvent(
   body: Buffer,
 ): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
+  for (const name in req.headers) {
+    const value = req.headers[name];
     if (value === undefined || name === 'cookie') continue;
     headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
   const query: Record<string, string> = {};
-  for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
+  // Reading searchParams builds them: only where there is a query.
+  if (url.search) {
+    for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
+  }
   const contentType = headers['content-type'] ?? '';
   const isText = body.length === 0 || TEXT_TYPES.test(contentType);
   const now = new Date();
@@ -135,6 +161,8 @@ export function toApiGatewayEvent(
   };
 }
 
+const nothing = () => undefined;
+
 /** A Lambda context for one local invocation. */
 export function lambdaContext(functionName: string, timeoutMs = 29_000): Context {
   const deadline = Date.now() + timeoutMs;
@@ -148,8 +176,9 @@ export function lambdaContext(functionName: string, timeoutMs = 29_000): Context
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
+    // Shared: the deprecated callbacks do nothing here, and a closure each costs every request.
+    done: nothing,
+    fail: nothing,
+    succeed: nothing,
   };
 }

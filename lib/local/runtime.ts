@@ -5,6 +5,7 @@ import { prepareDatabase } from '#lib/db/bootstrap.ts';
 import { closeDb, db } from '#lib/db/database.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '#lib/db/embedded.ts';
 import { routes } from '#lib/http/routes.ts';
+import { batchFlushes } from '#lib/observability/metrics.ts';
 import { PrometheusMetrics } from '#lib/observability/prometheus.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { localMetricsHandler, localMetricsRoute } from './metrics.ts';
@@ -65,6 +66,8 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
     markReady = resolve;
   });
   const metrics = new PrometheusMetrics();
+  // One process serves every invocation and is never frozen: EMF lines once a second, not per request.
+  const stopBatching = batchFlushes(1000);
   const server = createLocalServer({
     routes,
     corsOrigins: config.corsOrigins,
@@ -86,6 +89,7 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
   } catch (error) {
     server.close();
     metrics.stop();
+    stopBatching();
     await closeDb();
     await embedded?.stop();
     releaseDataDir();
@@ -106,6 +110,7 @@ export async function startLocalRuntime(base: Config): Promise<LocalRuntime> {
       });
       await workers?.stop();
       metrics.stop();
+      stopBatching();
       await closeDb();
       await embedded?.stop();
       releaseDataDir();

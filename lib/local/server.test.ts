@@ -13,15 +13,18 @@ const big = route({
   response: { status: 200 },
 });
 
+// The same, answered as a bare value (payload format 2.0 lets a function return one).
+const bare = route({ ...big, handler: 'test.bare', path: '/bare/{size}' });
+
 const server = createLocalServer({
-  routes: [big],
+  routes: [big, bare],
   corsOrigins: [],
   // A handler that answers `size` bytes of JSON string, as a list over the limit would.
-  handlerOf: async () => async (event) => ({
-    statusCode: 200,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify('x'.repeat(Number(event.pathParameters?.size))),
-  }),
+  handlerOf: async (r) => async (event) => {
+    const text = 'x'.repeat(Number(event.pathParameters?.size));
+    if (r === bare) return text as never;
+    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(text) };
+  },
 });
 let url: string;
 
@@ -39,6 +42,8 @@ describe('the local runtime as Lambda and API Gateway', () => {
     const problem = (await over.json()) as { request_id: string };
     expect(problem.request_id).toBe(over.headers.get('x-request-id'));
 
+    expect((await fetch(`${url}/bare/${MAX_RESPONSE_BYTES}`)).status).toBe(500);
+
     const under = await fetch(`${url}/big/${MAX_RESPONSE_BYTES - 1000}`);
     expect(under.status).toBe(200);
     expect((await under.text()).length).toBe(MAX_RESPONSE_BYTES - 1000 + 2);
@@ -49,6 +54,8 @@ describe('the local runtime as Lambda and API Gateway', () => {
     const head = await fetch(`${url}/big/10`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
+    // With its length, not chunked, as API Gateway answers.
+    expect(get.headers.get('content-length')).toBe('12');
     expect(head.headers.get('content-length')).toBe(String((await get.text()).length));
     expect(await head.text()).toBe('');
 

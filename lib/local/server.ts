@@ -38,7 +38,13 @@ function loadHandler(route: Route): Promise<HttpLambda> {
   return handler;
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
+const NO_BODY = Buffer.alloc(0);
+
+function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> | Buffer {
+  // Neither header: HTTP/1.1 says the request has no body (RFC 9112, 6.3), nothing to wait for.
+  if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+    return NO_BODY;
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -65,9 +71,16 @@ async function ownProblem(
   return withStandardHeaders(problemResponse(status, { ...options, requestId }), requestId);
 }
 
-/** The size Lambda counts for a function's result: its JSON serialisation. */
-function resultBytes(result: APIGatewayProxyResultV2): number {
-  return Buffer.byteLength(JSON.stringify(result) ?? '');
+/**
+ * Whether a function's result is over Lambda's limit, counted as Lambda does: its JSON
+ * serialisation. JSON writes a character as at most 6 bytes (`\u001f`), so a result whose body
+ * is far below the limit is not serialised to be counted.
+ */
+function overResponseLimit(result: APIGatewayProxyResultV2): boolean {
+  // A bare value (payload format 2.0 allows one) is always counted.
+  const structured = typeof result === 'object' && result !== null && 'statusCode' in result;
+  if (structured && (result.body?.length ?? 0) * 6 < MAX_RESPONSE_BYTES / 2) return false;
+  return Buffer.byteLength(JSON.stringify(result) ?? '') > MAX_RESPONSE_BYTES;
 }
 
 function send(res: ServerResponse, result: APIGatewayProxyResultV2): void {
@@ -85,14 +98,12 @@ function send(res: ServerResponse, result: APIGatewayProxyResultV2): void {
     if (v !== undefined && v !== null) headers[k.toLowerCase()] = String(v);
   }
   if (result.cookies?.length) headers['set-cookie'] = result.cookies;
-  const body = result.body ? Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8') : undefined;
-  // A HEAD answer is the GET's headers, its length included, without the body.
-  if (res.req.method === 'HEAD') {
-    headers['content-length'] = String(body?.length ?? 0);
-    res.writeHead(result.statusCode ?? 200, headers).end();
-    return;
-  }
-  res.writeHead(result.statusCode ?? 200, headers).end(body);
+  // Text as it is (node writes the headers and a string body in one piece), base64 decoded.
+  const body = result.isBase64Encoded && result.body ? Buffer.from(result.body, 'base64') : result.body;
+  // With its length, as API Gateway answers (not chunked); a HEAD answer is the GET's headers without the body.
+  if (body || res.req.method === 'HEAD')
+    headers['content-length'] = String(body ? Buffer.byteLength(body) : 0);
+  res.writeHead(result.statusCode ?? 200, headers).end(res.req.method === 'HEAD' ? undefined : body);
 }
 
 /**
@@ -113,14 +124,25 @@ export function createLocalServer(options: {
 }): Server {
   const own = new Map((options.ownRoutes ?? []).map((r) => [r.route, r.handler]));
   const fromTable = options.handlerOf ?? loadHandler;
-  const handlerOf = (route: Route) => {
-    const handler = own.get(route);
-    return handler ? Promise.resolve(handler) : fromTable(route);
-  };
+  // Handlers once loaded, so a warm request does not wait on a promise for them.
+  const loaded = new Map(own);
+  const handlerOf = (route: Route): HttpLambda | Promise<HttpLambda> =>
+    loaded.get(route) ??
+    fromTable(route).then((handler) => {
+      loaded.set(route, handler);
+      return handler;
+    });
   const compiled = compileRoutes([...options.routes, ...own.keys()]);
+  let ready = !options.ready;
+  options.ready?.then(
+    () => {
+      ready = true;
+    },
+    () => undefined,
+  );
   return createServer(async (req, res) => {
     try {
-      await options.ready;
+      if (!ready) await options.ready;
       if (applyCors(req, res, options.corsOrigins)) return;
       const url = new URL(req.url ?? '/', 'http://localhost');
       const uploads = options.uploads?.();
@@ -145,7 +167,8 @@ export function createLocalServer(options: {
           }),
         );
       }
-      const body = await readBody(req);
+      const read = readBody(req);
+      const body = read instanceof Buffer ? read : await read;
       if (body === 'too_large') {
         return send(
           res,
@@ -153,14 +176,14 @@ export function createLocalServer(options: {
         );
       }
       const event = toApiGatewayEvent(req, url, match, body);
-      const handler = await handlerOf(match.route);
+      const loading = handlerOf(match.route);
+      const handler = typeof loading === 'function' ? loading : await loading;
       const result = await handler(event, lambdaContext(match.route.handler));
-      const size = resultBytes(result);
-      if (size > MAX_RESPONSE_BYTES) {
+      if (overResponseLimit(result)) {
         // What Lambda and API Gateway do; loud, so a test or a developer sees which route did it.
         logger.error('Local runtime: Response payload size exceeded maximum allowed payload size', {
           route: match.route.handler,
-          bytes: size,
+          bytes: Buffer.byteLength(JSON.stringify(result)),
           limit: MAX_RESPONSE_BYTES,
         });
         return send(

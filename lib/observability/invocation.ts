@@ -1,11 +1,11 @@
 import { withCorrelation } from './correlation.ts';
-import { flushMetrics, recordMetric } from './metrics.ts';
+import { invocationEnded, recordMetric } from './metrics.ts';
 import { traced } from './tracing.ts';
 
 /**
  * One invocation of a handler, observed: `fn` runs with `correlation` as its correlation id, in
  * a trace subsegment `name` where tracing is on, and the metrics it recorded are flushed when it
- * ends (Lambda may freeze the process right after).
+ * ends (Lambda may freeze the process right after; see {@link invocationEnded}).
  *
  * @example return observeInvocation('## GET /api/v1/users/me', requestId, () => lambda(event, context))
  */
@@ -18,7 +18,7 @@ export async function observeInvocation<R>(
   try {
     return await withCorrelation(correlation, () => traced(name, correlation, fn, upstreamTrace));
   } finally {
-    flushMetrics();
+    invocationEnded();
   }
 }
 

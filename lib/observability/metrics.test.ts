@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { logger } from '#lib/logger.ts';
 import { METRICS } from './catalog.ts';
 import { withCorrelation } from './correlation.ts';
-import { flushMetrics, recordMetric } from './metrics.ts';
+import { batchFlushes, flushMetrics, invocationEnded, recordMetric } from './metrics.ts';
 import { PrometheusMetrics, prometheusName } from './prometheus.ts';
 
 /** The JSON lines written to stdout while `fn` runs, with logging on (the suite runs SILENT). */
@@ -69,6 +69,35 @@ describe('the metrics port', () => {
     });
     expect(lines.map((l) => l.QueueAge.length)).toEqual([100, 50]);
     expect(lines.every((l) => l.queue === 'q')).toBe(true);
+  });
+
+  it('flushes at the end of each invocation, unless batched: then one line an interval, counts summed', () => {
+    const each = stdoutLines(() => {
+      recordMetric('ApiRequests', { route: 'GET /x' });
+      invocationEnded();
+    });
+    expect(each).toHaveLength(1);
+    vi.useFakeTimers();
+    const stopBatching = batchFlushes(1000);
+    try {
+      const during = stdoutLines(() => {
+        for (let i = 0; i < 3; i++) {
+          recordMetric('ApiRequests', { route: 'GET /x' });
+          invocationEnded();
+        }
+      });
+      expect(during).toEqual([]);
+      const after = stdoutLines(() => vi.advanceTimersByTime(1000));
+      expect(after).toHaveLength(1);
+      expect(after[0]).toMatchObject({ route: 'GET /x', ApiRequests: 3 });
+      recordMetric('ApiRequests', { route: 'GET /x' });
+      invocationEnded();
+      // Stopping writes what is left.
+      expect(stdoutLines(() => stopBatching())).toMatchObject([{ ApiRequests: 1 }]);
+    } finally {
+      stopBatching();
+      vi.useRealTimers();
+    }
   });
 
   it('writes nothing when logging is off, and nothing twice', () => {

@@ -57,6 +57,42 @@ export function recordMetric<N extends MetricName>(name: N, dimensions: Dimensio
   if (buffer.length >= MAX_BUFFERED) flushMetrics();
 }
 
+let batchEveryMs: number | undefined;
+let batchTimer: NodeJS.Timeout | undefined;
+
+/**
+ * The end of an invocation: flushes its points now, unless flushes are batched
+ * ({@link batchFlushes}), then within the batch interval.
+ */
+export function invocationEnded(): void {
+  if (batchEveryMs === undefined) {
+    flushMetrics();
+    return;
+  }
+  batchTimer ??= setTimeout(() => {
+    batchTimer = undefined;
+    flushMetrics();
+  }, batchEveryMs).unref();
+}
+
+/**
+ * Batches the flushes at the ends of invocations into one every `ms`, for a process that
+ * serves many invocations and is never frozen between them (the local runtime): a stdout
+ * write per request cost about a tenth of a request's CPU in `npm run bench`. Counts are summed
+ * across the batch as across one invocation. Returns the stop, which flushes what is left.
+ *
+ * @example const stopBatching = batchFlushes(1000);
+ */
+export function batchFlushes(ms: number): () => void {
+  batchEveryMs = ms;
+  return () => {
+    batchEveryMs = undefined;
+    clearTimeout(batchTimer);
+    batchTimer = undefined;
+    flushMetrics();
+  };
+}
+
 /** Calls `listener` with every point recorded from now on; returns the unsubscribe. */
 export function onMetric(listener: (point: MetricPoint) => void): () => void {
   listeners.add(listener);
@@ -87,8 +123,11 @@ export function flushMetrics(): void {
 function groupByDimensions(points: MetricPoint[]): Map<string, MetricPoint[]> {
   const groups = new Map<string, MetricPoint[]>();
   for (const p of points) {
-    const key = JSON.stringify(Object.entries(p.dimensions).sort(([a], [b]) => a.localeCompare(b)));
-    groups.set(key, [...(groups.get(key) ?? []), p]);
+    let key = '';
+    for (const name of Object.keys(p.dimensions).sort()) key += `${name}\u0000${p.dimensions[name]}\u0000`;
+    const group = groups.get(key);
+    if (group) group.push(p);
+    else groups.set(key, [p]);
   }
   return groups;
 }

@@ -15,6 +15,8 @@ import { CORRELATION_ATTRIBUTE } from './correlation.ts';
  */
 let loading: Promise<Tracer | undefined> | undefined;
 let loaded: Tracer | undefined;
+/** Known to be off (after the first {@link tracer} call): {@link traced} then waits on nothing. */
+let off = false;
 
 /** True where tracing was turned on (and only Lambda sets AWS_EXECUTION_ENV). */
 export function tracingEnabled(): boolean {
@@ -23,12 +25,14 @@ export function tracingEnabled(): boolean {
 
 /** The tracer, loaded on first use where tracing is on; undefined elsewhere. */
 export function tracer(): Promise<Tracer | undefined> {
-  loading ??= tracingEnabled()
-    ? import('@aws-lambda-powertools/tracer').then(({ Tracer }) => {
+  if (loading) return loading;
+  off = !tracingEnabled();
+  loading = off
+    ? Promise.resolve(undefined)
+    : import('@aws-lambda-powertools/tracer').then(({ Tracer }) => {
         loaded = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'docsift' });
         return loaded;
-      })
-    : Promise.resolve(undefined);
+      });
   return loading;
 }
 
@@ -48,7 +52,16 @@ export function captureClient<C extends object>(client: C): C {
  *
  * @example await traced('## ingest message', correlationId, () => handle(record), record.attributes.AWSTraceHeader)
  */
-export async function traced<R>(
+export function traced<R>(
+  name: string,
+  correlation: string | undefined,
+  fn: () => Promise<R>,
+  upstream?: string,
+): Promise<R> {
+  return off ? fn() : tracedIfOn(name, correlation, fn, upstream);
+}
+
+async function tracedIfOn<R>(
   name: string,
   correlation: string | undefined,
   fn: () => Promise<R>,

@@ -1,8 +1,10 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { sql } from 'kysely';
+import type pg from 'pg';
 import { importOfKey } from '#lib/bundles/keys.ts';
-import type { Db } from '#lib/db/database.ts';
+import { copyFrom, copyRow, NulCharacterError } from '#lib/db/copy.ts';
+import { type Db, withConnection } from '#lib/db/database.ts';
 import type { Datasource, NewDataRecord } from '#lib/db/schema.ts';
 import { datasourceFinished } from '#lib/events/lifecycle.ts';
 import { recordEvents } from '#lib/events/outbox.ts';
@@ -60,9 +62,9 @@ export type IngestDeps = {
   };
 };
 
-/** Records are written this many at a time: bounded memory, few round trips. */
-const INSERT_BATCH = 1000;
-/** A run looks whether its datasource was deleted meanwhile every this many batches (and at its end). */
+/** Records are upserted this many at a time: bounded memory, few round trips. */
+const UPSERT_BATCH = 1000;
+/** An upserting run looks whether its datasource was deleted meanwhile every this many batches (every run at its end). */
 const DELETED_CHECK_BATCHES = 10;
 
 /** Its datasource was marked `deleting` while a run wrote: the run's transaction rolls back. */
@@ -427,25 +429,47 @@ export type RunChanges = {
 };
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-/** How JSON.stringify writes a lone surrogate (pairs it writes as they are). */
-const ESCAPED_SURROGATE = /\\ud[89a-f]/i;
+/** How JSON.stringify writes a NUL or a lone surrogate (it writes pairs as they are). */
+const SUSPECT_ESCAPE = /\\u(?:0000|d[89a-f])/i;
 
 /**
  * A string with lone surrogates replaced by U+FFFD, as UTF-8 encoding of a query parameter
- * does; inside a JSON parameter they would be escapes that jsonb refuses.
+ * (or of COPY data) does; inside JSON they would be escapes that jsonb refuses. A NUL is
+ * refused: neither text nor jsonb can hold one.
  */
-function wellFormed(text: string): string {
+function storableString(text: string): string {
+  if (text.includes('\0')) throw new NulCharacterError('Text with a NUL character cannot be stored');
   return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
-function wellFormedStrings(_key: string, value: unknown): unknown {
-  return typeof value === 'string' ? wellFormed(value) : value;
+function storableStrings(_key: string, value: unknown): unknown {
+  return typeof value === 'string' ? storableString(value) : value;
 }
 
 /**
- * A batch of records as the one JSON parameter of an insert, with new ids and content hashes.
- * Serialized plainly (fast) and again with every string repaired only when a lone surrogate
- * shows; the hash is the same either way (UTF-8 encodes a lone surrogate as U+FFFD).
+ * A value as JSON that jsonb takes: serialized plainly (fast), and again with every string
+ * checked and repaired only when an escape of a NUL or a lone surrogate shows.
+ */
+function storableJson(value: unknown): string {
+  const json = JSON.stringify(value);
+  return SUSPECT_ESCAPE.test(json) ? JSON.stringify(value, storableStrings) : json;
+}
+
+/** Runs `encode`; text that cannot be stored (a NUL character) fails the run with a reason. */
+function storable<T>(encode: () => T): T {
+  try {
+    return encode();
+  } catch (error) {
+    if (!(error instanceof NulCharacterError)) throw error;
+    throw new IngestError('The source has text with a NUL character, which cannot be stored', {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * A batch of records as the one JSON parameter of an upsert, with new ids and content hashes.
+ * The hash is the same whether a lone surrogate was repaired or not (UTF-8 encodes one as U+FFFD).
  */
 function batchJson(batch: RecordInput[]): string {
   const rows = batch.map((r) => ({
@@ -457,8 +481,7 @@ function batchJson(batch: RecordInput[]): string {
     event_timestamp: r.event_timestamp ?? null,
     content_hash: contentHash(r.text_content),
   }));
-  const json = JSON.stringify(rows);
-  return ESCAPED_SURROGATE.test(json) ? JSON.stringify(rows, wellFormedStrings) : json;
+  return storable(() => storableJson(rows));
 }
 
 const INPUT_COLUMNS = sql`id uuid, source_key text, title text, text_content text, source_metadata jsonb,
@@ -466,22 +489,63 @@ const INPUT_COLUMNS = sql`id uuid, source_key text, title text, text_content tex
 
 type BatchCounts = Pick<RunChanges, 'added' | 'updated' | 'updated_with_results'>;
 
+const COPY_COLUMNS = [
+  'id',
+  'workspace_id',
+  'datasource_id',
+  'source_key',
+  'title',
+  'text_content',
+  'source_metadata',
+  'event_timestamp',
+  'content_hash',
+  'seen_run',
+] as const;
+/** Records per chunk handed to the connection (about 40 KB of COPY data for CSV rows). */
+const COPY_CHUNK_RECORDS = 100;
+
 /**
- * Inserts one batch of a run's records into a datasource that had none when the run began:
- * nothing to compare with, so a plain insert, several times cheaper than {@link upsertBatch}.
+ * Writes a run's records into a datasource that had none when the run began: nothing to
+ * compare with, so one `COPY records FROM STDIN` on the run's connection, fed as the records
+ * are read (the next chunk is built while the database takes the last one). Answers how many.
  */
-async function insertBatch(
-  db: Db,
+async function copyRecords(
+  client: pg.ClientBase,
   source: Pick<Datasource, 'id' | 'workspace_id' | 'run_id'>,
-  batch: RecordInput[],
-): Promise<BatchCounts> {
-  await sql`
-    INSERT INTO records (id, workspace_id, datasource_id, source_key, title, text_content,
-      source_metadata, event_timestamp, content_hash, seen_run)
-    SELECT id, ${source.workspace_id}, ${source.id}, source_key, title, text_content,
-      source_metadata, event_timestamp, content_hash, ${source.run_id}::uuid
-    FROM jsonb_to_recordset(${batchJson(batch)}::jsonb) AS x(${INPUT_COLUMNS})`.execute(db);
-  return { added: batch.length, updated: 0, updated_with_results: 0 };
+  records: AsyncIterable<RecordInput>,
+  onProgress?: (count: number) => Promise<void>,
+): Promise<number> {
+  let count = 0;
+  const row = (r: RecordInput) =>
+    copyRow([
+      newId(),
+      source.workspace_id,
+      source.id,
+      r.source_key,
+      r.title ?? null,
+      r.text_content,
+      storableJson(r.source_metadata),
+      r.event_timestamp?.toISOString() ?? null,
+      contentHash(r.text_content),
+      source.run_id,
+    ]);
+  async function* chunks(): AsyncGenerator<string> {
+    let chunk = '';
+    let size = 0;
+    for await (const r of records) {
+      chunk += storable(() => row(r));
+      if (++size < COPY_CHUNK_RECORDS) continue;
+      yield chunk;
+      count += size;
+      chunk = '';
+      size = 0;
+      void onProgress?.(count);
+    }
+    if (size > 0) yield chunk;
+    count += size;
+  }
+  await copyFrom(client, 'records', COPY_COLUMNS, chunks());
+  return count;
 }
 
 /**
@@ -575,6 +639,50 @@ async function lockAndCount(trx: Db, id: string): Promise<number> {
 }
 
 /**
+ * Upserts a run's records in batches ({@link upsertBatch}), adding what each did to `changes`;
+ * the next batch is read and built while the database writes the last one. Answers how many.
+ */
+async function upsertRecords(
+  trx: Db,
+  source: Pick<Datasource, 'id' | 'workspace_id' | 'run_id'>,
+  records: AsyncIterable<RecordInput>,
+  changes: RunChanges,
+  onProgress?: (count: number) => Promise<void>,
+  /** Throws to stop the run; called every {@link DELETED_CHECK_BATCHES} batches. */
+  check?: () => Promise<void>,
+): Promise<number> {
+  let batch: RecordInput[] = [];
+  let count = 0;
+  let flushes = 0;
+  // One statement in flight on the transaction's connection while the next batch is built.
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const rows = batch;
+    batch = [];
+    await inFlight;
+    if (++flushes % DELETED_CHECK_BATCHES === 0) await check?.();
+    inFlight = upsertBatch(trx, source, rows).then((done) => {
+      changes.added += done.added;
+      changes.updated += done.updated;
+      changes.updated_with_results += done.updated_with_results;
+      changes.unchanged += rows.length - done.added - done.updated;
+      count += rows.length;
+      return onProgress?.(count);
+    });
+    // Awaited at the next flush or the end; a failure meanwhile must not go unhandled.
+    inFlight.catch(() => undefined);
+  };
+  for await (const r of records) {
+    batch.push(r);
+    if (batch.length >= UPSERT_BATCH) await flush();
+  }
+  await flush();
+  await inFlight;
+  return count;
+}
+
+/**
  * Brings a datasource's records in line with `records` and completes the run, all in one
  * transaction: a crash half-way leaves the previous state, and the retry starts over. Records
  * keep their ids across runs (upsert by source key); appended records are left alone; what the
@@ -582,14 +690,16 @@ async function lockAndCount(trx: Db, id: string): Promise<number> {
  * serialises duplicate deliveries (the second one finds the run complete and stops) while
  * leaving its row free for progress updates from outside.
  *
- * Fast where it can be: a datasource without records takes plain inserts ({@link insertBatch}),
- * and the next batch is read and built while the database writes the last one. Search documents
- * are built in the transaction for small datasources; for larger ones the run ends with
+ * The run has a connection of its own ({@link withConnection}) so that a datasource without
+ * records can take its records in one COPY ({@link copyRecords}), cheaper than inserts in both
+ * node and Postgres (bench/README.md); one that has records upserts them ({@link upsertRecords}). Search documents are
+ * built in the transaction for small datasources; for larger ones the run ends with
  * `search_status: indexing` and answers `'index_later'`, and the caller asks for the index step.
  *
  * A datasource deleted meanwhile (`deleting`, lib/services/deletes.ts) stops the run at its next
- * check (every {@link DELETED_CHECK_BATCHES} batches, and under the row lock at the end): its
- * transaction rolls back, leaving nothing for the delete to wait on.
+ * check (an upsert every {@link DELETED_CHECK_BATCHES} batches; a COPY, one statement, at its
+ * end; every run under the row lock at the end): its transaction rolls back, leaving nothing
+ * for the delete to wait on.
  */
 async function syncRecords(
   deps: Pick<IngestDeps, 'db' | 'settings' | 'log'>,
@@ -622,85 +732,64 @@ async function syncRecordsOnce(
       .executeTakeFirst();
     if (!now || now.status === 'deleting') throw new RunOfDeletedDatasource();
   };
-  return db.transaction().execute(async (trx) => {
-    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${source.id}, 0))`.execute(trx);
-    const current = await trx
-      .selectFrom('datasources')
-      .select(['status', 'run_id'])
-      .where('id', '=', source.id)
-      .executeTakeFirst();
-    if (!current || current.run_id !== source.run_id || current.status !== 'processing') return undefined;
-    const fresh = !(await trx
-      .selectFrom('records')
-      .select('id')
-      .where('datasource_id', '=', source.id)
-      .limit(1)
-      .executeTakeFirst());
-    const write = fresh ? insertBatch : upsertBatch;
-    const changes: RunChanges = {
-      added: 0,
-      updated: 0,
-      updated_with_results: 0,
-      unchanged: 0,
-      removed: 0,
-      kept_with_results: 0,
-    };
-    let batch: RecordInput[] = [];
-    let count = 0;
-    let flushes = 0;
-    // One statement in flight on the transaction's connection while the next batch is built.
-    let inFlight: Promise<void> = Promise.resolve();
-    const flush = async () => {
-      if (batch.length === 0) return;
-      const rows = batch;
-      batch = [];
-      await inFlight;
-      if (++flushes % DELETED_CHECK_BATCHES === 0) await refuseIfDeleted(trx);
-      inFlight = write(trx, source, rows).then((done) => {
-        changes.added += done.added;
-        changes.updated += done.updated;
-        changes.updated_with_results += done.updated_with_results;
-        changes.unchanged += rows.length - done.added - done.updated;
-        count += rows.length;
-        return onProgress?.(count);
-      });
-      // Awaited at the next flush or the end; a failure meanwhile must not go unhandled.
-      inFlight.catch(() => undefined);
-    };
-    for await (const r of records) {
-      batch.push(r);
-      if (batch.length >= INSERT_BATCH) await flush();
-    }
-    await flush();
-    await inFlight;
-    // Every record of a fresh datasource is this run's (appends are never unseen).
-    if (!fresh) Object.assign(changes, await removeUnseen(trx, source));
-    const extra = typeof metadata === 'function' ? metadata() : metadata;
-    const total = await lockAndCount(trx, source.id);
-    await refuseIfDeleted(trx);
-    const indexNow = total <= (settings.inlineIndexMaxRecords ?? INLINE_INDEX_MAX_RECORDS);
-    if (indexNow) await indexRecords(trx, { datasourceId: source.id });
-    await trx
-      .updateTable('datasources')
-      .set({
-        status: 'complete',
-        error_message: null,
-        record_count: total,
-        search_status: indexNow ? 'ready' : 'indexing',
-        metadata: JSON.stringify({
-          ...extra,
+  return withConnection(db, (conn, client) =>
+    conn.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${source.id}, 0))`.execute(trx);
+      const current = await trx
+        .selectFrom('datasources')
+        .select(['status', 'run_id'])
+        .where('id', '=', source.id)
+        .executeTakeFirst();
+      if (!current || current.run_id !== source.run_id || current.status !== 'processing') return undefined;
+      const fresh = !(await trx
+        .selectFrom('records')
+        .select('id')
+        .where('datasource_id', '=', source.id)
+        .limit(1)
+        .executeTakeFirst());
+      const changes: RunChanges = {
+        added: 0,
+        updated: 0,
+        updated_with_results: 0,
+        unchanged: 0,
+        removed: 0,
+        kept_with_results: 0,
+      };
+      let count: number;
+      if (fresh) {
+        count = await copyRecords(client, source, records, onProgress);
+        changes.added = count;
+      } else
+        count = await upsertRecords(trx, source, records, changes, onProgress, () => refuseIfDeleted(trx));
+      // Every record of a fresh datasource is this run's (appends are never unseen).
+      if (!fresh) Object.assign(changes, await removeUnseen(trx, source));
+      const extra = typeof metadata === 'function' ? metadata() : metadata;
+      const total = await lockAndCount(trx, source.id);
+      await refuseIfDeleted(trx);
+      const indexNow = total <= (settings.inlineIndexMaxRecords ?? INLINE_INDEX_MAX_RECORDS);
+      if (indexNow) await indexRecords(trx, { datasourceId: source.id });
+      await trx
+        .updateTable('datasources')
+        .set({
+          status: 'complete',
+          error_message: null,
           record_count: total,
-          source_records: count,
-          changes,
-          completed_at: new Date().toISOString(),
-        }),
-      })
-      .where('id', '=', source.id)
-      .returning(['id', 'workspace_id', 'type', 'status', 'error_message', 'record_count'])
-      .executeTakeFirstOrThrow()
-      .then((done) => recordEvents(trx, [datasourceFinished(done)]));
-    return indexNow ? undefined : 'index_later';
-  });
+          search_status: indexNow ? 'ready' : 'indexing',
+          metadata: JSON.stringify({
+            ...extra,
+            record_count: total,
+            source_records: count,
+            changes,
+            completed_at: new Date().toISOString(),
+          }),
+        })
+        .where('id', '=', source.id)
+        .returning(['id', 'workspace_id', 'type', 'status', 'error_message', 'record_count'])
+        .executeTakeFirstOrThrow()
+        .then((done) => recordEvents(trx, [datasourceFinished(done)]));
+      return indexNow ? undefined : 'index_later';
+    }),
+  );
 }
 
 /**

@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { CORRELATION_ATTRIBUTE, withCorrelation } from '#lib/observability/correlation.ts';
-import { flushMetrics, recordMetric } from '#lib/observability/metrics.ts';
+import { invocationEnded, recordMetric } from '#lib/observability/metrics.ts';
 import { traced } from '#lib/observability/tracing.ts';
 
 /** A worker as Lambda's SQS event source mapping calls it. */
@@ -29,7 +29,7 @@ export function sqsBatchWorker(handle: (record: SQSRecord) => Promise<void>): Sq
         { context, throwOnFullBatchFailure: false },
       );
     } finally {
-      flushMetrics();
+      invocationEnded();
     }
   };
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { bundleFunction, bundleSize } from '#infra/bundling.ts';
 
 // Entries bundled as the app bundles its functions, then run in a fresh Node as Lambda runs
@@ -12,7 +12,7 @@ const outdir = mkdtempSync(path.join(tmpdir(), 'docsift-bundled-'));
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 /** Bundles `entry`, calls its handler in a fresh Node and returns what it printed: the result, or the error's stack. */
-function runBundled(entry: string): { output: string; lazyBytes: number } {
+function runBundled(entry: string, env: Record<string, string> = {}): { output: string; lazyBytes: number } {
   const dir = path.join(outdir, path.basename(entry, '.ts'));
   const { lazyBytes } = bundleSize(bundleFunction(entry, dir));
   const script = `
@@ -23,7 +23,7 @@ function runBundled(entry: string): { output: string; lazyBytes: number } {
     );`;
   const bundle = pathToFileURL(path.join(dir, 'index.mjs')).href;
   const output = execFileSync(process.execPath, ['--input-type=module', '-e', script, bundle], {
-    env: { PATH: process.env.PATH },
+    env: { PATH: process.env.PATH, ...env },
   }).toString();
   return { output, lazyBytes };
 }
@@ -42,5 +42,12 @@ describe('bundled functions', () => {
     expect(JSON.parse(output)).toEqual({ method: 'o200k_base', count: 2 });
     // The 2.3 MB of ranks are beside the bundle, not in what it loads at start.
     expect(lazyBytes).toBeGreaterThan(2_000_000);
+  });
+
+  it('stream rows into Postgres with COPY (pg-copy-streams, CommonJS, bundled)', () => {
+    const { output } = runBundled('test/support/copy-handler.ts', {
+      DATABASE_URL: inject('adminDatabaseUrl'),
+    });
+    expect(JSON.parse(output)).toEqual({ copied: 2, stored: ['a\tb', 'c\\d'] });
   });
 });

@@ -97,16 +97,21 @@ function parseMultipart(
  */
 export function bodyParser(route: Route): MiddlewareObj<APIGatewayProxyEventV2> {
   const accepted = route.bodyTypes ?? ['json'];
+  const schema = route.body;
+  // Synchronous where there is nothing to parse (most GETs): no promise for middy to wait on.
+  if (!schema) {
+    return {
+      before: (request) => {
+        request.event.body = undefined;
+      },
+    };
+  }
   return {
     before: async (request) => {
       const event = request.event;
-      if (!route.body) {
-        event.body = undefined;
-        return;
-      }
       const contentType = event.headers?.['content-type'] ?? '';
       // No body at all, where the route's body is optional (an import without one): nothing to parse.
-      if (!contentType && !event.body && route.body.safeParse(undefined).success) {
+      if (!contentType && !event.body && schema.safeParse(undefined).success) {
         event.body = undefined;
         return;
       }

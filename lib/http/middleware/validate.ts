@@ -68,9 +68,11 @@ export function queryKeys(schema: z.ZodType | undefined): string[] {
  */
 export function unknownQueryParameters(route: Route, query: unknown): FieldError[] {
   if (query === null || typeof query !== 'object') return [];
+  const keys = Object.keys(query);
+  if (keys.length === 0) return [];
   const known = queryKeys(route.query);
   const takes = known.length > 0 ? `this operation takes ${known.join(', ')}` : 'this operation takes none';
-  return Object.keys(query)
+  return keys
     .filter((key) => !known.includes(key))
     .map((key) => ({ location: 'query', path: key, message: `Unknown query parameter (${takes})` }));
 }
@@ -86,23 +88,30 @@ export function validateInput(
   raw: { params: unknown; query: unknown; body: unknown },
 ): ValidInput {
   const errors: FieldError[] = unknownQueryParameters(route, raw.query);
-  const check = (location: FieldError['location'], schema: z.ZodType | undefined, value: unknown) => {
-    if (!schema) return location === 'body' ? undefined : {};
-    const unstorable = unstorableText(location, value);
-    if (unstorable.length > 0) {
-      errors.push(...unstorable);
-      return undefined;
-    }
-    const result = schema.safeParse(value);
-    if (result.success) return result.data;
-    errors.push(...issuesOf(location, result.error));
-    return undefined;
-  };
   const input = {
-    params: check('path', route.params, raw.params ?? {}),
-    query: check('query', route.query, raw.query ?? {}),
-    body: check('body', route.body, raw.body),
+    params: checkPart(errors, 'path', route.params, raw.params ?? {}),
+    query: checkPart(errors, 'query', route.query, raw.query ?? {}),
+    body: checkPart(errors, 'body', route.body, raw.body),
   };
   if (errors.length > 0) throw new ValidationError(errors);
   return input;
+}
+
+/** One part of the input checked against its schema, its problems added to `errors`. */
+function checkPart(
+  errors: FieldError[],
+  location: FieldError['location'],
+  schema: z.ZodType | undefined,
+  value: unknown,
+): unknown {
+  if (!schema) return location === 'body' ? undefined : {};
+  const unstorable = unstorableText(location, value);
+  if (unstorable.length > 0) {
+    errors.push(...unstorable);
+    return undefined;
+  }
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  errors.push(...issuesOf(location, result.error));
+  return undefined;
 }
