@@ -181,6 +181,19 @@ describe('deleting a large datasource', () => {
     expect(sent).toEqual([]);
   });
 
+  it('refuses an upload to a datasource being deleted (409), and stores nothing', async () => {
+    const source = (
+      await app.api.post(sourcePath(ws), { token, json: { name: 'Form', type: 'csv', options: {} } })
+    ).body.data[0];
+    // Marked as a workspace's delete marks its datasources.
+    const db = await app.db();
+    await db.updateTable('datasources').set({ status: 'deleting' }).where('id', '=', source.id).execute();
+    const res = await sendUpload(source.upload, 'a,b\n1,2\n', 'late.csv');
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { detail: string }).detail).toBe('The datasource is being deleted');
+    expect((await filesOf(ws)).filter((f) => f.includes(source.id))).toEqual([]);
+  });
+
   it('deletes a small datasource in the request, as before (204)', async () => {
     const id = await csvSource(token, ws, 50);
     expect((await app.api.delete(sourcePath(ws, id), { token })).status).toBe(204);
