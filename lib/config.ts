@@ -45,6 +45,8 @@ const configSchema = z.object({
   INGEST_QUEUE: z.string().min(1).default('docsift-ingest'),
   CLASSIFY_QUEUE: z.string().min(1).default('docsift-classify'),
   CLASSIFY_PLAN_CHUNK_RECORDS: z.coerce.number().int().min(1).max(10_000).default(2000),
+  DELETE_INLINE_MAX_RECORDS: z.coerce.number().int().min(0).default(20_000),
+  DELETE_CHUNK_RECORDS: z.coerce.number().int().min(1).max(50_000).default(5000),
   QUEUE_MAX_RECEIVE_COUNT: z.coerce.number().int().min(1).max(20).default(3),
   QUEUE_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(43_200).default(60),
   MAX_UPLOAD_BYTES: z.coerce
@@ -125,6 +127,10 @@ export type Config = {
   classifyQueue: string;
   /** Records a job's planner takes per message (their items are created and sent out together). */
   classifyPlanChunkRecords: number;
+  /** Datasources (and workspaces) of at most this many records are deleted in the request; larger ones in the background. */
+  deleteInlineMaxRecords: number;
+  /** Records a background delete takes per transaction. */
+  deleteChunkRecords: number;
   /** Deliveries of one message before it goes to the dead-letter queue (SQS maxReceiveCount). */
   queueMaxReceiveCount: number;
   /** Local emulation only (in AWS, CDK sets the queue's): how long a failed message waits before it returns. */
@@ -216,6 +222,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestQueue: e.INGEST_QUEUE,
     classifyQueue: e.CLASSIFY_QUEUE,
     classifyPlanChunkRecords: e.CLASSIFY_PLAN_CHUNK_RECORDS,
+    deleteInlineMaxRecords: e.DELETE_INLINE_MAX_RECORDS,
+    deleteChunkRecords: e.DELETE_CHUNK_RECORDS,
     queueMaxReceiveCount: e.QUEUE_MAX_RECEIVE_COUNT,
     queueVisibilityTimeoutSeconds: e.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,

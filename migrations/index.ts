@@ -18,6 +18,7 @@ import * as referenceClientFields from './2026-12-02T2220_reference_client_field
 import * as searchIndexAndFileExports from './2026-12-02T2230_search_index_and_file_exports.ts';
 import * as batchMode from './2026-12-02T2250_batch_mode.ts';
 import * as recordsDatasourceWorkspaceKey from './2026-12-03T0100_records_datasource_workspace_key.ts';
+import * as backgroundDeletes from './2026-12-03T0300_background_deletes.ts';
 
 /**
  * Every migration, by name. Static imports instead of a folder scan: a Lambda bundle has no
@@ -43,4 +44,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-02T2230_search_index_and_file_exports': searchIndexAndFileExports,
   '2026-12-02T2250_batch_mode': batchMode,
   '2026-12-03T0100_records_datasource_workspace_key': recordsDatasourceWorkspaceKey,
+  '2026-12-03T0300_background_deletes': backgroundDeletes,
 };

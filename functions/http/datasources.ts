@@ -2,7 +2,7 @@ import { config } from '#lib/config.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { RawResponse } from '#lib/http/response.ts';
 import { datasources } from '#lib/http/routes/datasources.ts';
-import { RecordAppendPending } from '#lib/http/schemas/datasources.ts';
+import { DatasourcePublic, RecordAppendPending } from '#lib/http/schemas/datasources.ts';
 import { platform } from '#lib/platform.ts';
 import { requireDatasource } from '#lib/services/access.ts';
 import {
@@ -16,6 +16,7 @@ import {
   toDatasourceOut,
   updateDatasource,
 } from '#lib/services/datasources.ts';
+import { defaultDeleteDeps } from '#lib/services/deletes.ts';
 import { appendRecord as appendToDatasource, queueUrlAppend, toRecordOut } from '#lib/services/records.ts';
 
 function settings(): IngestSettings {
@@ -46,8 +47,19 @@ export const update = httpHandler(datasources.update, async ({ db, user, params,
 );
 
 const deleteHandler = httpHandler(datasources.delete, async ({ db, user, params }) => {
-  await deleteDatasource(db, platform(), user, params.workspace_id, params.datasource_id, settings());
-  return undefined;
+  const outcome = await deleteDatasource(
+    db,
+    user,
+    params.workspace_id,
+    params.datasource_id,
+    defaultDeleteDeps(),
+  );
+  if ('deleted' in outcome) return undefined;
+  // Deleted in the background: the datasource to poll (404 once it is gone).
+  return new RawResponse(202, JSON.stringify(DatasourcePublic.parse(toDatasourceOut(outcome.deleting))), {
+    'content-type': 'application/json',
+    location: `/api/v1/workspaces/${params.workspace_id}/datasources/${params.datasource_id}`,
+  });
 });
 
 export { deleteHandler as delete };

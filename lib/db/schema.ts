@@ -12,6 +12,8 @@ export interface UsersTable {
   is_superuser: Generated<boolean>;
   /** Bumped whenever the password changes; tokens carrying an older version are refused. */
   token_version: Generated<number>;
+  /** Set when the user was deleted while their large workspaces are still being deleted (the row goes last). */
+  deleted_at: Generated<Date | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -22,6 +24,8 @@ export interface WorkspacesTable {
   description: string | null;
   icon: string | null;
   owner_id: string;
+  /** Set when deleted: the workspace is gone for everyone while the ingest worker deletes its records. */
+  deleted_at: Generated<Date | null>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -43,7 +47,14 @@ export interface PasswordResetTokensTable {
 }
 
 export type DatasourceType = 'text_block' | 'url' | 'url_list' | 'csv' | 'pdf';
-export type DatasourceStatus = 'awaiting_upload' | 'pending' | 'processing' | 'complete' | 'failed';
+/** `deleting`: deleted by its owner, its records going in the background (never leaves that status). */
+export type DatasourceStatus =
+  | 'awaiting_upload'
+  | 'pending'
+  | 'processing'
+  | 'complete'
+  | 'failed'
+  | 'deleting';
 type Json = ColumnType<Record<string, unknown>, string, string>;
 
 export interface DatasourcesTable {

@@ -29,6 +29,27 @@ export const PurgeObjects = z.object({
   prefix: z.string().regex(PURGE_PREFIX),
 });
 
+/**
+ * Delete a datasource marked `deleting` (lib/services/deletes.ts): its records a chunk per
+ * transaction, then its row and its files. A long one chains messages; redelivery is harmless.
+ */
+export const DeleteDatasource = z.object({
+  kind: z.literal('delete_datasource'),
+  datasource_id: z.uuid(),
+  /** Its folder's owner, to purge the files again if the row is already gone. */
+  workspace_id: z.uuid(),
+  /** Where the chain stands: records after this id are left (none: from the start). */
+  after: z.uuid().optional(),
+});
+
+/** Delete a workspace marked `deleted_at`: its records in chunks, then its row (and its owner's, if deleted) and files. */
+export const DeleteWorkspace = z.object({
+  kind: z.literal('delete_workspace'),
+  workspace_id: z.uuid(),
+  /** Where the chain stands, as for a datasource. */
+  after: z.uuid().optional(),
+});
+
 /** Scrape a URL appended to a url_list source into a record of its own, in the background. */
 export const AppendUrl = z.object({
   kind: z.literal('append_url'),
@@ -88,6 +109,8 @@ export const IngestMessage = z.union([
   IndexSearch,
   ExportBundle,
   ShareBundle,
+  DeleteDatasource,
+  DeleteWorkspace,
   S3Notification,
 ]);
 export type IngestMessage = z.output<typeof IngestMessage>;
@@ -97,6 +120,8 @@ export type PurgeObjects = z.output<typeof PurgeObjects>;
 export type AppendUrl = z.output<typeof AppendUrl>;
 export type IndexSearch = z.output<typeof IndexSearch>;
 export type ExportBundle = z.output<typeof ExportBundle>;
+export type DeleteDatasource = z.output<typeof DeleteDatasource>;
+export type DeleteWorkspace = z.output<typeof DeleteWorkspace>;
 
 /** The S3 event a bucket sends for a new object: the local object store sends the same. */
 export function objectCreatedEvent(bucket: string, key: string, size: number, eTag: string) {

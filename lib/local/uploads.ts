@@ -46,6 +46,7 @@ export async function uploadRefusal(key: string): Promise<{ status: number; deta
     .where('workspace_id', '=', owner.workspaceId)
     .executeTakeFirst();
   if (!source) return { status: 404, detail: 'The datasource of this upload no longer exists' };
+  if (source.status === 'deleting') return { status: 409, detail: 'The datasource is being deleted' };
   if (source.status !== 'awaiting_upload' || source.object_key !== key)
     return {
       status: 409,

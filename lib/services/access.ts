@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '#lib/db/database.ts';
 import type { Datasource, User, Workspace } from '#lib/db/schema.ts';
-import { type FieldError, NotFoundError } from '#lib/errors.ts';
+import { ConflictError, type FieldError, NotFoundError } from '#lib/errors.ts';
 
 // The access checks every workspace-scoped service starts with, in a module of their own that
 // imports no other service: services that need them (schemes, records, datasources, …) no longer
@@ -9,7 +9,8 @@ import { type FieldError, NotFoundError } from '#lib/errors.ts';
 
 /**
  * The workspace `id` if `user` owns it, else a 404 (never a 403: another tenant's workspace
- * does not exist for the caller). Every workspace-scoped operation starts here.
+ * does not exist for the caller; a deleted one, whose records the worker is still deleting,
+ * exists for no one). Every workspace-scoped operation starts here.
  */
 export async function requireWorkspace(db: Db, user: Pick<User, 'id'>, id: string): Promise<Workspace> {
   const workspace = await db
@@ -17,6 +18,7 @@ export async function requireWorkspace(db: Db, user: Pick<User, 'id'>, id: strin
     .selectAll()
     .where('id', '=', id)
     .where('owner_id', '=', user.id)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   if (!workspace) throw new NotFoundError('Workspace not found');
   return workspace;
@@ -38,6 +40,41 @@ export async function requireDatasource(
     .executeTakeFirst();
   if (!datasource) throw new NotFoundError('Datasource not found');
   return datasource;
+}
+
+export const DATASOURCE_DELETING = 'The datasource is being deleted';
+
+/**
+ * A datasource of the caller's workspace that new work may name: a 409 while it is being
+ * deleted (it still reads, `status: deleting`, its records going). Every mutation that loads a
+ * datasource (reprocess, append, PATCH) starts here.
+ */
+export async function requireChangeableDatasource(
+  db: Db,
+  user: Pick<User, 'id'>,
+  workspaceId: string,
+  datasourceId: string,
+): Promise<Datasource> {
+  const datasource = await requireDatasource(db, user, workspaceId, datasourceId);
+  if (datasource.status === 'deleting') throw new ConflictError(DATASOURCE_DELETING);
+  return datasource;
+}
+
+/**
+ * A 409 when any of `ids` names a datasource being deleted: a job, a task, a dataset filter, an
+ * export or a share link must not start new work over it. Unknown ids are left to the caller's
+ * own check (a 422 or 404 naming them).
+ */
+export async function refuseDeletingDatasources(db: Db, ids: string[] | string | undefined): Promise<void> {
+  const list = ids === undefined ? [] : typeof ids === 'string' ? [ids] : ids;
+  if (list.length === 0) return;
+  const deleting = await db
+    .selectFrom('datasources')
+    .select('id')
+    .where(sql<boolean>`id = any(${list}::uuid[])`)
+    .where('status', '=', 'deleting')
+    .executeTakeFirst();
+  if (deleting) throw new ConflictError(`${DATASOURCE_DELETING}: ${deleting.id}`);
 }
 
 /**

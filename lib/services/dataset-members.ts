@@ -7,6 +7,7 @@ import type { DataRecord, Dataset, User } from '#lib/db/schema.ts';
 import { ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import type { DatasetCreate, MembersAdd } from '#lib/http/schemas/datasets.ts';
+import { refuseDeletingDatasources } from './access.ts';
 import {
   addSources,
   createDataset,
@@ -97,6 +98,7 @@ export async function addMembers(
       ...(await foreignIds(db, workspaceId, 'scheme', f.scheme_id, 'results_filter.scheme_id')),
       ...(await foreignIds(db, workspaceId, 'datasource', f.datasource_id, 'results_filter.datasource_id')),
     ]);
+    await refuseDeletingDatasources(db, f.datasource_id);
     source = filterResults(db, workspaceId, f).select('classification_results.record_id').distinct();
     sources = { scheme_ids: f.scheme_id ? [f.scheme_id] : [], job_ids: f.job_id ? [f.job_id] : [] };
     if (f.job_id && !f.scheme_id) {
@@ -115,6 +117,7 @@ export async function addMembers(
     const f = body.records_filter!;
     path = 'records_filter';
     refuse(await foreignIds(db, workspaceId, 'datasource', f.datasource_id, 'records_filter.datasource_id'));
+    await refuseDeletingDatasources(db, f.datasource_id);
     source = filterRecords(db, workspaceId, f).select('id as record_id');
   }
   const { matched, added } = await whileReferencesExist(() =>

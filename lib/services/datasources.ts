@@ -13,7 +13,13 @@ import { datasourceFolder, uploadKey } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/urls.ts';
 import type { Platform } from '#lib/platform.ts';
 import { type PresignedUpload, readAll } from '#lib/ports/objects/store.ts';
-import { requireDatasource, requireWorkspace } from './access.ts';
+import {
+  DATASOURCE_DELETING,
+  requireChangeableDatasource,
+  requireDatasource,
+  requireWorkspace,
+} from './access.ts';
+import { type DeleteDeps, fitsInline, sendDeletes } from './deletes.ts';
 import { csvReadOptions } from './ingestion.ts';
 import { purgeFolders } from './purge.ts';
 
@@ -346,7 +352,7 @@ export async function updateDatasource(
   datasourceId: string,
   changes: DatasourceChanges,
 ): Promise<Datasource> {
-  const current = await requireDatasource(db, user, workspaceId, datasourceId);
+  const current = await requireChangeableDatasource(db, user, workspaceId, datasourceId);
   const owned: [keyof DatasourceChanges, unknown][] = [
     ['status', current.status],
     ['error_message', current.error_message],
@@ -374,27 +380,48 @@ export async function updateDatasource(
 }
 
 /**
- * Deletes a datasource, its records (cascade) and, after the commit, its stored files (a purge
- * message for the ingest worker). The delete itself decides
- * who wins: of concurrent deletes, one removes the row (204), the others find none (404).
+ * Deletes a datasource with its records and, after the commit, its stored files (a purge
+ * message for the ingest worker). A small one goes in the request (`deleted`): the delete
+ * itself decides who wins, of concurrent deletes one removes the row, the others find none
+ * (404). A large one, or one a run is writing, is marked `deleting` (one short update) and
+ * deleted by the ingest worker in chunks (lib/services/deletes.ts): the answer is the datasource
+ * as it now reads (`deleting`), its records disappearing as the chunks go.
  */
 export async function deleteDatasource(
   db: Db,
-  platform: Platform,
   user: Pick<User, 'id'>,
   workspaceId: string,
   datasourceId: string,
-  settings: Pick<IngestSettings, 'ingestQueue'>,
-): Promise<void> {
+  deps: DeleteDeps,
+): Promise<{ deleted: true } | { deleting: Datasource }> {
   await requireWorkspace(db, user, workspaceId);
-  const deleted = await db
-    .deleteFrom('datasources')
+  if (await fitsInline(db, { datasourceId }, deps.inlineMaxRecords)) {
+    const deleted = await db
+      .deleteFrom('datasources')
+      .where('id', '=', datasourceId)
+      .where('workspace_id', '=', workspaceId)
+      // Marked by a concurrent delete meanwhile: that one goes on in the background.
+      .where('status', '!=', 'deleting')
+      .returning('id')
+      .executeTakeFirst();
+    if (deleted) {
+      await purgeFolders(deps.adapters, deps.ingestQueue)([datasourceFolder(workspaceId, datasourceId)]);
+      return { deleted: true };
+    }
+  }
+  // Marked again when already deleting: the message is sent again too (harmless), in case it was lost.
+  const marked = await db
+    .updateTable('datasources')
+    .set({ status: 'deleting' })
     .where('id', '=', datasourceId)
     .where('workspace_id', '=', workspaceId)
-    .returning('id')
+    .returningAll()
     .executeTakeFirst();
-  if (!deleted) throw new NotFoundError('Datasource not found');
-  await purgeFolders(platform, settings.ingestQueue)([datasourceFolder(workspaceId, datasourceId)]);
+  if (!marked) throw new NotFoundError('Datasource not found');
+  await sendDeletes(deps, [
+    { kind: 'delete_datasource', datasource_id: marked.id, workspace_id: workspaceId },
+  ]);
+  return { deleting: marked };
 }
 
 /**
@@ -409,7 +436,7 @@ export async function reprocessDatasource(
   datasourceId: string,
   settings: IngestSettings,
 ): Promise<Datasource> {
-  const current = await requireDatasource(db, user, workspaceId, datasourceId);
+  const current = await requireChangeableDatasource(db, user, workspaceId, datasourceId);
   if (current.object_key && !(await platform.objects.head(current.object_key))) {
     throw new ValidationError([
       { location: 'path', path: 'datasource_id', message: 'The file has not been uploaded yet' },
@@ -419,8 +446,10 @@ export async function reprocessDatasource(
     .updateTable('datasources')
     .set({ status: 'pending', error_message: null, run_id: newId() })
     .where('id', '=', datasourceId)
+    // A delete that came in meanwhile wins.
+    .where('status', '!=', 'deleting')
     .returningAll()
-    .executeTakeFirstOrThrow();
+    .executeTakeFirstOrThrow(() => new ConflictError(DATASOURCE_DELETING));
   const message: ProcessDatasource = {
     kind: 'process_datasource',
     datasource_id: row.id,

@@ -6,7 +6,7 @@ import { newId } from '#lib/ids.ts';
 import type { ExportBundle } from '#lib/ingest/messages.ts';
 import type { ObjectStore } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
-import { requireWorkspace } from './access.ts';
+import { refuseDeletingDatasources, requireWorkspace } from './access.ts';
 import { answerExport, DOWNLOAD_LINK_SECONDS, type ExportAnswer, type FileSource } from './file-exports.ts';
 
 /**
@@ -113,6 +113,7 @@ export async function createExport(
       throw new NotFoundError(
         `No ${input.type.replace('_', ' ')} ${input.resource_id ?? ''} in this workspace`.trim(),
       );
+    if (input.type === 'datasource') await refuseDeletingDatasources(db, input.resource_id);
   }
   const row = await db
     .insertInto('bundle_exports')

@@ -28,6 +28,7 @@ import {
 import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { failExport, failImport, runExport, runImport, runShareExport } from './bundles.ts';
+import { deleteDatasourceStep, deleteWorkspaceStep } from './deletes.ts';
 import { INLINE_INDEX_MAX_RECORDS, indexDatasource, indexRecords } from './record-search.ts';
 
 // pdf.js and the scraper (undici, cheerio) are most of the ingest worker's bundle, and most
@@ -55,11 +56,21 @@ export type IngestDeps = {
     urlsPerMessage?: number;
     /** Runs of up to this many records build their search documents inside the run (tests lower it). */
     inlineIndexMaxRecords?: number;
+    /** Background deletes (lib/services/deletes.ts): records per transaction, and a message's time. */
+    deleteChunkRecords?: number;
+    deleteBudgetMs?: number;
   };
 };
 
 /** Records are upserted this many at a time: bounded memory, few round trips. */
 const UPSERT_BATCH = 1000;
+/** An upserting run looks whether its datasource was deleted meanwhile every this many batches (every run at its end). */
+const DELETED_CHECK_BATCHES = 10;
+
+/** Its datasource was marked `deleting` while a run wrote: the run's transaction rolls back. */
+class RunOfDeletedDatasource extends Error {
+  override name = 'RunOfDeletedDatasource';
+}
 const URLS_PER_MESSAGE = 20;
 const SCRAPE_CONCURRENCY = 4;
 
@@ -116,6 +127,10 @@ export async function handleIngestMessage(deps: IngestDeps, body: string): Promi
       return runExport(bundleDeps(deps), parsed.export_id);
     case 'share_bundle':
       return runShareExport(bundleDeps(deps), parsed.import_id);
+    case 'delete_datasource':
+      return deleteDatasourceStep(deps, parsed);
+    case 'delete_workspace':
+      return deleteWorkspaceStep(deps, parsed);
   }
 }
 
@@ -211,6 +226,7 @@ async function appendUrl(deps: IngestDeps, message: AppendUrl): Promise<void> {
     .selectAll()
     .where('id', '=', message.datasource_id)
     .where('type', '=', 'url_list')
+    .where('status', '!=', 'deleting')
     .executeTakeFirst();
   if (!source) return;
   const exists = await deps.db
@@ -374,7 +390,7 @@ export async function markFailed(
       .set({ status: 'failed', error_message: reason })
       .where('id', '=', source.id)
       .where('run_id', '=', source.run_id)
-      .where('status', '!=', 'complete')
+      .where('status', 'not in', ['complete', 'deleting'])
       .returning(['id', 'workspace_id', 'type', 'status', 'error_message', 'record_count'])
       .executeTakeFirst();
     if (failed && before?.status !== 'failed') await recordEvents(trx, [datasourceFinished(failed)]);
@@ -632,9 +648,12 @@ async function upsertRecords(
   records: AsyncIterable<RecordInput>,
   changes: RunChanges,
   onProgress?: (count: number) => Promise<void>,
+  /** Throws to stop the run; called every {@link DELETED_CHECK_BATCHES} batches. */
+  check?: () => Promise<void>,
 ): Promise<number> {
   let batch: RecordInput[] = [];
   let count = 0;
+  let flushes = 0;
   // One statement in flight on the transaction's connection while the next batch is built.
   let inFlight: Promise<void> = Promise.resolve();
   const flush = async () => {
@@ -642,6 +661,7 @@ async function upsertRecords(
     const rows = batch;
     batch = [];
     await inFlight;
+    if (++flushes % DELETED_CHECK_BATCHES === 0) await check?.();
     inFlight = upsertBatch(trx, source, rows).then((done) => {
       changes.added += done.added;
       changes.updated += done.updated;
@@ -675,14 +695,43 @@ async function upsertRecords(
  * node and Postgres (bench/README.md); one that has records upserts them ({@link upsertRecords}). Search documents are
  * built in the transaction for small datasources; for larger ones the run ends with
  * `search_status: indexing` and answers `'index_later'`, and the caller asks for the index step.
+ *
+ * A datasource deleted meanwhile (`deleting`, lib/services/deletes.ts) stops the run at its next
+ * check (an upsert every {@link DELETED_CHECK_BATCHES} batches; a COPY, one statement, at its
+ * end; every run under the row lock at the end): its transaction rolls back, leaving nothing
+ * for the delete to wait on.
  */
 async function syncRecords(
+  deps: Pick<IngestDeps, 'db' | 'settings' | 'log'>,
+  source: Datasource,
+  records: AsyncIterable<RecordInput>,
+  metadata: Record<string, unknown> | (() => Record<string, unknown>),
+  onProgress?: (count: number) => Promise<void>,
+): Promise<'index_later' | undefined> {
+  try {
+    return await syncRecordsOnce(deps, source, records, metadata, onProgress);
+  } catch (error) {
+    if (!(error instanceof RunOfDeletedDatasource)) throw error;
+    deps.log.info('Run stopped: its datasource is being deleted', { datasource_id: source.id });
+    return undefined;
+  }
+}
+
+async function syncRecordsOnce(
   { db, settings }: Pick<IngestDeps, 'db' | 'settings'>,
   source: Datasource,
   records: AsyncIterable<RecordInput>,
   metadata: Record<string, unknown> | (() => Record<string, unknown>),
   onProgress?: (count: number) => Promise<void>,
 ): Promise<'index_later' | undefined> {
+  const refuseIfDeleted = async (trx: Db) => {
+    const now = await trx
+      .selectFrom('datasources')
+      .select('status')
+      .where('id', '=', source.id)
+      .executeTakeFirst();
+    if (!now || now.status === 'deleting') throw new RunOfDeletedDatasource();
+  };
   return withConnection(db, (conn, client) =>
     conn.transaction().execute(async (trx) => {
       await sql`SELECT pg_advisory_xact_lock(hashtextextended(${source.id}, 0))`.execute(trx);
@@ -710,11 +759,13 @@ async function syncRecords(
       if (fresh) {
         count = await copyRecords(client, source, records, onProgress);
         changes.added = count;
-      } else count = await upsertRecords(trx, source, records, changes, onProgress);
+      } else
+        count = await upsertRecords(trx, source, records, changes, onProgress, () => refuseIfDeleted(trx));
       // Every record of a fresh datasource is this run's (appends are never unseen).
       if (!fresh) Object.assign(changes, await removeUnseen(trx, source));
       const extra = typeof metadata === 'function' ? metadata() : metadata;
       const total = await lockAndCount(trx, source.id);
+      await refuseIfDeleted(trx);
       const indexNow = total <= (settings.inlineIndexMaxRecords ?? INLINE_INDEX_MAX_RECORDS);
       if (indexNow) await indexRecords(trx, { datasourceId: source.id });
       await trx
@@ -1150,7 +1201,10 @@ export function datasourceOfMessage(body: string): { id: string; runId?: string 
       parsed.kind === 'append_url' ||
       parsed.kind === 'index_search' ||
       parsed.kind === 'export_bundle' ||
-      parsed.kind === 'share_bundle'
+      parsed.kind === 'share_bundle' ||
+      // A delete is never failed: the datasource stays `deleting`, and the sweep sends it again.
+      parsed.kind === 'delete_datasource' ||
+      parsed.kind === 'delete_workspace'
     )
       return undefined;
     return { id: parsed.datasource_id, runId: parsed.run_id };
@@ -1205,7 +1259,7 @@ export async function failDeadLetter(db: Db, body: string): Promise<void> {
       }))
       .where('id', '=', owner.id)
       .$if(owner.runId !== undefined, (q) => q.where('run_id', '=', owner.runId!))
-      .where('status', 'not in', ['complete', 'failed'])
+      .where('status', 'not in', ['complete', 'failed', 'deleting'])
       .returning(['id', 'workspace_id', 'type', 'status', 'error_message', 'record_count'])
       .executeTakeFirst();
     if (failed) await recordEvents(trx, [datasourceFinished(failed)]);

@@ -10,7 +10,7 @@ import { recordEvents } from '#lib/events/outbox.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
-import { idsNotInWorkspace, requireWorkspace } from './access.ts';
+import { idsNotInWorkspace, refuseDeletingDatasources, requireWorkspace } from './access.ts';
 import { itemCounts } from './job-events.ts';
 import { USAGE_SUMS } from './usage.ts';
 
@@ -215,6 +215,7 @@ export async function createJob(
   await requireWorkspace(db, user, workspaceId);
   await checkIds(db, workspaceId, 'classification_schemes', input.scheme_ids, 'scheme_ids');
   await checkIds(db, workspaceId, 'datasources', input.datasource_ids ?? [], 'datasource_ids');
+  await refuseDeletingDatasources(db, input.datasource_ids);
   await checkIds(db, workspaceId, 'records', input.record_ids ?? [], 'record_ids');
   return insertJob(db, queue, workspaceId, input, settings);
 }

@@ -9,7 +9,13 @@ import {
 } from '#lib/classify/messages.ts';
 import type { Db } from '#lib/db/database.ts';
 import { nudgeDispatch } from '#lib/events/outbox.ts';
-import type { ExportBundle, IndexSearch, ProcessDatasource } from '#lib/ingest/messages.ts';
+import type {
+  DeleteDatasource,
+  DeleteWorkspace,
+  ExportBundle,
+  IndexSearch,
+  ProcessDatasource,
+} from '#lib/ingest/messages.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { RunTask } from '#lib/schedule/messages.ts';
 
@@ -37,6 +43,8 @@ export type SweepReport = {
   search_indexes_resent: number;
   /** Exports `pending` or `processing` that stopped moving: their message, again. */
   exports_resent: number;
+  /** Background deletes (datasources `deleting`, workspaces `deleted_at`) that stopped moving: their message, again. */
+  deletes_resent: number;
   uploads_expired: number;
   jobs_resent: number;
   items_resent: number;
@@ -64,6 +72,7 @@ export async function sweep(deps: MaintenanceDeps): Promise<SweepReport> {
     datasources_resent: await resendStuckDatasources(deps),
     search_indexes_resent: await resendStuckIndexing(deps),
     exports_resent: await resendStuckExports(deps),
+    deletes_resent: await resendStuckDeletes(deps),
     uploads_expired: await expireUploads(deps),
     ...(await resendStuckJobs(deps)),
     batches_polled: await pollBatches(deps),
@@ -199,6 +208,50 @@ async function resendStuckExports(deps: MaintenanceDeps): Promise<number> {
     .returning('id')
     .execute();
   const messages: ExportBundle[] = stuck.map((e) => ({ kind: 'export_bundle', export_id: e.id }));
+  if (messages.length > 0) await deps.queue.send(deps.settings.ingestQueue, messages);
+  return messages.length;
+}
+
+/**
+ * Background deletes that stopped moving (a message lost, or dead-lettered): datasources left
+ * `deleting` and workspaces left `deleted_at` get their delete message again. Each step of a
+ * delete touches its row, so one that moves is never sent twice.
+ */
+async function resendStuckDeletes(deps: MaintenanceDeps): Promise<number> {
+  const datasources = await deps.db
+    .updateTable('datasources')
+    .set((eb) => ({ status: eb.ref('status') }))
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('datasources')
+        .select('id')
+        .where('status', '=', 'deleting')
+        .where('updated_at', '<', stuckBefore(deps))
+        .limit(SWEEP_LIMIT),
+    )
+    .returning(['id', 'workspace_id'])
+    .execute();
+  const workspaces = await deps.db
+    .updateTable('workspaces')
+    .set((eb) => ({ deleted_at: eb.ref('deleted_at') }))
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('workspaces')
+        .select('id')
+        .where('deleted_at', 'is not', null)
+        .where('updated_at', '<', stuckBefore(deps))
+        .limit(SWEEP_LIMIT),
+    )
+    .returning('id')
+    .execute();
+  const messages: (DeleteDatasource | DeleteWorkspace)[] = [
+    ...datasources.map((d) => ({
+      kind: 'delete_datasource' as const,
+      datasource_id: d.id,
+      workspace_id: d.workspace_id,
+    })),
+    ...workspaces.map((w) => ({ kind: 'delete_workspace' as const, workspace_id: w.id })),
+  ];
   if (messages.length > 0) await deps.queue.send(deps.settings.ingestQueue, messages);
   return messages.length;
 }

@@ -1,7 +1,6 @@
-import { config } from '#lib/config.ts';
 import type { PurgeObjects } from '#lib/ingest/messages.ts';
 import { logger } from '#lib/logger.ts';
-import { type Platform, platform } from '#lib/platform.ts';
+import type { Platform } from '#lib/platform.ts';
 
 /** Removes the stored objects of owners whose rows were just deleted. */
 export type Purge = (prefixes: string[]) => Promise<void>;
@@ -13,7 +12,7 @@ export type Purge = (prefixes: string[]) => Promise<void>;
  * if that fails too, the answer stays a success (the rows are gone) and the log names what is
  * left, and any upload that still arrives there is deleted as a stray by the worker.
  */
-export function purgeFolders(adapters: Platform, ingestQueue: string): Purge {
+export function purgeFolders(adapters: Pick<Platform, 'queue' | 'objects'>, ingestQueue: string): Purge {
   return async (prefixes) => {
     if (prefixes.length === 0) return;
     const messages: PurgeObjects[] = prefixes.map((prefix) => ({ kind: 'purge_objects', prefix }));
@@ -32,6 +31,3 @@ export function purgeFolders(adapters: Platform, ingestQueue: string): Purge {
     }
   };
 }
-
-/** {@link purgeFolders} with the process's adapters and ingest queue. */
-export const defaultPurge: Purge = (prefixes) => purgeFolders(platform(), config().ingestQueue)(prefixes);

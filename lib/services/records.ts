@@ -10,7 +10,7 @@ import { IngestError } from '#lib/ingest/errors.ts';
 import type { AppendUrl } from '#lib/ingest/messages.ts';
 import { normalizeUrl } from '#lib/ingest/urls.ts';
 import type { Platform } from '#lib/platform.ts';
-import { requireDatasource, requireWorkspace } from './access.ts';
+import { requireChangeableDatasource, requireWorkspace } from './access.ts';
 import {
   cappedTotal,
   countSearchMatches,
@@ -226,7 +226,7 @@ export async function appendRecord(
   input: AppendInput,
 ): Promise<DataRecord> {
   if (input.content_type !== 'text') throw new Error('URLs are appended through queueUrlAppend');
-  const datasource = await requireDatasource(db, user, workspaceId, datasourceId);
+  const datasource = await requireChangeableDatasource(db, user, workspaceId, datasourceId);
   checkAppendKind(datasource, input);
   return db.transaction().execute(async (trx) => {
     const record = await trx
@@ -273,7 +273,7 @@ export async function queueUrlAppend(
   datasourceId: string,
   input: AppendInput,
 ): Promise<PendingAppend> {
-  const datasource = await requireDatasource(db, user, workspaceId, datasourceId);
+  const datasource = await requireChangeableDatasource(db, user, workspaceId, datasourceId);
   checkAppendKind(datasource, input);
   let url: string;
   try {

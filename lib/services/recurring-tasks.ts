@@ -18,7 +18,7 @@ import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import type { TaskScheduler } from '#lib/ports/scheduler/scheduler.ts';
 import { nextFireTime, parseSchedule, type Schedule } from '#lib/schedule/expression.ts';
 import type { RunTask } from '#lib/schedule/messages.ts';
-import { idsNotInWorkspace, requireWorkspace } from './access.ts';
+import { idsNotInWorkspace, refuseDeletingDatasources, requireWorkspace } from './access.ts';
 
 export type TaskDeps = {
   db: Db;
@@ -142,6 +142,7 @@ async function checkConfiguration(
         { location: 'body', path: 'configuration.target_datasource_id', message: problem },
       ]);
     }
+    await refuseDeletingDatasources(db, parsed.data.target_datasource_id);
     return parsed.data;
   }
   const parsed = ClassifyConfiguration.safeParse(configuration);
@@ -163,6 +164,7 @@ async function checkConfiguration(
     )),
   ];
   if (errors.length > 0) throw new ValidationError(errors);
+  await refuseDeletingDatasources(db, parsed.data.datasource_ids);
   chooseModel(providers, parsed.data.provider, parsed.data.model, 'configuration.');
   return parsed.data;
 }

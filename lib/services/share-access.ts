@@ -100,6 +100,7 @@ async function readerOf(db: Db, link: ShareLink): Promise<Pick<User, 'id'>> {
     .selectFrom('workspaces')
     .select('owner_id')
     .where('id', '=', link.workspace_id)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
   if (!workspace) throw new NotFoundError(NOT_FOUND);
   return { id: workspace.owner_id };

@@ -67,6 +67,7 @@ const workspace: ShareableResolver = {
       .selectFrom('workspaces')
       .select(['id', 'name'])
       .where('id', '=', id)
+      .where('deleted_at', 'is', null)
       .executeTakeFirst();
     return row && { workspace_id: row.id, name: row.name };
   },

@@ -12,6 +12,7 @@ import type {
 import { NotFoundError, ValidationError } from '#lib/errors.ts';
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
+import { refuseDeletingDatasources } from './access.ts';
 import { SHAREABLE_NAMES, SHAREABLE_RESOLVERS } from './share-resources.ts';
 
 /** What the owner's routes need from the configuration: links' base URL and the sealing key. */
@@ -102,8 +103,10 @@ export async function createShare(
       .select('id')
       .where('id', '=', found.workspace_id)
       .where('owner_id', '=', user.id)
+      .where('deleted_at', 'is', null)
       .executeTakeFirst());
   if (!found || !owned) throw new NotFoundError(`${SHAREABLE_NAMES[input.resource_type]} not found`);
+  if (input.resource_type === 'datasource') await refuseDeletingDatasources(db, input.resource_id);
   const token = newShareToken();
   const link = await db
     .insertInto('share_links')

@@ -102,6 +102,18 @@ async function runTask(deps: TaskRunDeps, message: RunTask): Promise<void> {
     .selectFrom('recurring_tasks')
     .selectAll()
     .where('id', '=', message.task_id)
+    // A workspace marked deleted is deleted already for its tasks (lib/services/deletes.ts).
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('workspaces')
+            .select('id')
+            .whereRef('workspaces.id', '=', 'recurring_tasks.workspace_id')
+            .where('deleted_at', 'is not', null),
+        ),
+      ),
+    )
     .executeTakeFirst();
   if (!task) {
     // Deleted with its workspace or owner (a cascade the scheduler never heard of): its schedule
@@ -257,6 +269,7 @@ async function runIngest(deps: TaskRunDeps, task: RecurringTask, run: TaskRun): 
     .select(['id', 'workspace_id'])
     .where('id', '=', config.target_datasource_id)
     .where('workspace_id', '=', task.workspace_id)
+    .where('status', '!=', 'deleting')
     .executeTakeFirst();
   if (!target) {
     await settleRun(deps, task, run, { status: 'failed', message: 'The target datasource no longer exists' });

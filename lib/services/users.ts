@@ -1,4 +1,4 @@
-import type { CompiledQuery } from 'kysely';
+import { type CompiledQuery, sql } from 'kysely';
 import { passwordProblem } from '#lib/auth/password-policy.ts';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '#lib/auth/passwords.ts';
 import type { Db } from '#lib/db/database.ts';
@@ -9,7 +9,14 @@ import { ConflictError, ForbiddenError, NotFoundError, RefusedError, ValidationE
 import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import { workspaceFolder } from '#lib/ingest/messages.ts';
-import { defaultPurge, type Purge } from './purge.ts';
+import {
+  type DeleteDeps,
+  defaultDeleteDeps,
+  fitsInline,
+  markWorkspacesDeleted,
+  sendDeletes,
+} from './deletes.ts';
+import { purgeFolders } from './purge.ts';
 
 /** A user as the API shows it: never the password hash. */
 export type UserOut = {
@@ -85,13 +92,23 @@ async function insertUser(db: Db, input: NewUserInput): Promise<User> {
 let findById: CompiledQuery<User> | undefined;
 
 export async function findUserById(db: Db, id: string): Promise<User | undefined> {
-  findById ??= db.selectFrom('users').selectAll().where('id', '=', '').compile();
+  findById ??= db
+    .selectFrom('users')
+    .selectAll()
+    .where('id', '=', '')
+    .where('deleted_at', 'is', null)
+    .compile();
   const { rows } = await db.executeQuery<User>({ ...findById, parameters: [id] });
   return rows[0];
 }
 
 export function findUserByEmail(db: Db, email: string): Promise<User | undefined> {
-  return db.selectFrom('users').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst();
+  return db
+    .selectFrom('users')
+    .selectAll()
+    .where('email', '=', email.toLowerCase())
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
 }
 
 export async function getUser(db: Db, id: string): Promise<User> {
@@ -198,29 +215,56 @@ async function keepingASuperuser<T>(db: Db, id: string, change: (trx: Db) => Pro
  * Deletes a user and, by cascade, their workspaces; their workspaces' stored files are purged
  * after the commit. The user's row is locked first, so no workspace is created in between and
  * missed. A superuser cannot delete itself, and the last active superuser cannot be deleted (409).
+ *
+ * A user whose workspaces are too large to delete within a request ({@link fitsInline}) is
+ * deleted for everyone at once all the same: the row is marked (`deleted_at`; inactive, its
+ * tokens and email void, so the address is free again) and their workspaces too; the ingest
+ * worker deletes the workspaces in the background and the user's row with the last of them.
  */
 export async function deleteUser(
   db: Db,
   actor: User,
   id: string,
-  purge: Purge = defaultPurge,
+  deps: DeleteDeps = defaultDeleteDeps(),
 ): Promise<void> {
   if (actor.id === id && actor.is_superuser) {
     throw new ForbiddenError('Super users are not allowed to delete themselves');
   }
-  const workspaceIds = await keepingASuperuser(db, id, async (trx) => {
+  const { workspaceIds, background } = await keepingASuperuser(db, id, async (trx) => {
     const user = await trx
       .selectFrom('users')
       .select('id')
       .where('id', '=', id)
+      .where('deleted_at', 'is', null)
       .forUpdate()
       .executeTakeFirst();
     if (!user) throw new NotFoundError('User not found');
-    const owned = await trx.selectFrom('workspaces').select('id').where('owner_id', '=', id).execute();
-    await trx.deleteFrom('users').where('id', '=', id).execute();
-    return owned.map((w) => w.id);
+    const owned = (await trx.selectFrom('workspaces').select('id').where('owner_id', '=', id).execute()).map(
+      (w) => w.id,
+    );
+    if (await fitsInline(trx, { workspaceIds: owned }, deps.inlineMaxRecords)) {
+      await trx.deleteFrom('users').where('id', '=', id).execute();
+      return { workspaceIds: owned, background: false };
+    }
+    await markWorkspacesDeleted(trx, owned);
+    await trx
+      .updateTable('users')
+      .set((eb) => ({
+        deleted_at: sql<Date>`now()`,
+        is_active: false,
+        email: `${id}@deleted.invalid`,
+        token_version: eb('token_version', '+', 1),
+      }))
+      .where('id', '=', id)
+      .execute();
+    return { workspaceIds: owned, background: true };
   });
-  await purge(workspaceIds.map(workspaceFolder));
+  if (background)
+    await sendDeletes(
+      deps,
+      workspaceIds.map((workspaceId) => ({ kind: 'delete_workspace', workspace_id: workspaceId })),
+    );
+  else await purgeFolders(deps.adapters, deps.ingestQueue)(workspaceIds.map(workspaceFolder));
 }
 
 /** A page of users in creation order, with the total. */
@@ -228,7 +272,7 @@ export async function listUsers(
   db: Db,
   paging: Paging,
 ): Promise<{ data: User[]; count: number; next_cursor: string | null }> {
-  return keysetPage<User>(db.selectFrom('users'), paging);
+  return keysetPage<User>(db.selectFrom('users').where('deleted_at', 'is', null), paging);
 }
 
 /**

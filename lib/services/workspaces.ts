@@ -7,7 +7,14 @@ import type { Paging } from '#lib/http/schemas/common.ts';
 import { newId } from '#lib/ids.ts';
 import { workspaceFolder } from '#lib/ingest/messages.ts';
 import { requireWorkspace } from './access.ts';
-import { defaultPurge, type Purge } from './purge.ts';
+import {
+  type DeleteDeps,
+  defaultDeleteDeps,
+  fitsInline,
+  markWorkspacesDeleted,
+  sendDeletes,
+} from './deletes.ts';
+import { purgeFolders } from './purge.ts';
 import { insertScheme } from './schemes.ts';
 
 export const DEFAULT_WORKSPACE_NAME = 'Default Workspace';
@@ -66,7 +73,10 @@ export async function listWorkspaces(
   owner: Pick<User, 'id'>,
   paging: Paging,
 ): Promise<{ data: Workspace[]; count: number; next_cursor: string | null }> {
-  return keysetPage<Workspace>(db.selectFrom('workspaces').where('owner_id', '=', owner.id), paging);
+  return keysetPage<Workspace>(
+    db.selectFrom('workspaces').where('owner_id', '=', owner.id).where('deleted_at', 'is', null),
+    paging,
+  );
 }
 
 export async function updateWorkspace(
@@ -82,6 +92,7 @@ export async function updateWorkspace(
     .set(values)
     .where('id', '=', id)
     .where('owner_id', '=', owner.id)
+    .where('deleted_at', 'is', null)
     .returningAll()
     .executeTakeFirst();
   if (!updated) throw new NotFoundError('Workspace not found');
@@ -90,21 +101,45 @@ export async function updateWorkspace(
 
 /**
  * Deletes a workspace; everything in it goes with it (ON DELETE CASCADE), and its stored files
- * are purged once the delete has committed.
+ * are purged once the delete has committed. A workspace too large to delete within a request
+ * ({@link fitsInline}) is marked deleted instead, gone for everyone at once, and the ingest
+ * worker deletes its records in chunks, then its row and files (lib/services/deletes.ts).
  */
 export async function deleteWorkspace(
   db: Db,
   owner: Pick<User, 'id'>,
   id: string,
-  purge: Purge = defaultPurge,
+  deps: DeleteDeps = defaultDeleteDeps(),
 ): Promise<void> {
-  const result = await db
-    .deleteFrom('workspaces')
-    .where('id', '=', id)
-    .where('owner_id', '=', owner.id)
-    .executeTakeFirst();
-  if (result.numDeletedRows === 0n) throw new NotFoundError('Workspace not found');
-  await purge([workspaceFolder(id)]);
+  await requireWorkspace(db, owner, id);
+  const inline = await fitsInline(db, { workspaceIds: [id] }, deps.inlineMaxRecords);
+  const marked = await db.transaction().execute(async (trx) => {
+    if (inline) {
+      const result = await trx
+        .deleteFrom('workspaces')
+        .where('id', '=', id)
+        .where('owner_id', '=', owner.id)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (result.numDeletedRows === 0n) throw new NotFoundError('Workspace not found');
+      return false;
+    }
+    const [workspace] = await markWorkspacesDeleted(
+      trx,
+      (
+        await trx
+          .selectFrom('workspaces')
+          .select('id')
+          .where('id', '=', id)
+          .where('owner_id', '=', owner.id)
+          .execute()
+      ).map((w) => w.id),
+    );
+    if (!workspace) throw new NotFoundError('Workspace not found');
+    return true;
+  });
+  if (marked) await sendDeletes(deps, [{ kind: 'delete_workspace', workspace_id: id }]);
+  else await purgeFolders(deps.adapters, deps.ingestQueue)([workspaceFolder(id)]);
 }
 
 /**
@@ -120,6 +155,7 @@ export function ensureDefaultWorkspace(db: Db, owner: Pick<User, 'id'>): Promise
       .selectFrom('workspaces')
       .selectAll()
       .where('owner_id', '=', owner.id)
+      .where('deleted_at', 'is', null)
       .orderBy('created_at')
       .orderBy('id')
       .limit(1)

@@ -13,8 +13,11 @@ const KINDS = new Set([
   'scrape_urls',
   'purge_objects',
   'append_url',
+  'index_search',
   'export_bundle',
   'share_bundle',
+  'delete_datasource',
+  'delete_workspace',
 ]);
 
 /** A message's kind for the duration metric: its `kind`, `upload` for S3's notifications (a bounded set). */
@@ -52,6 +55,7 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
           scraperAllowPrivateHosts: c.scraperAllowPrivateHosts,
           bundleMaxUncompressedBytes: c.bundleMaxUncompressedBytes,
           uploadUrlExpireSeconds: c.uploadUrlExpireSeconds,
+          deleteChunkRecords: c.deleteChunkRecords,
         },
       },
       record.body,

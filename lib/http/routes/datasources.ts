@@ -87,10 +87,21 @@ export const datasources = {
     method: 'DELETE',
     path: `${WS}/datasources/{datasource_id}`,
     auth: 'user',
-    summary: 'Delete a datasource with its records and stored files',
+    summary:
+      'Delete a datasource with its records and stored files: a small one at once (204); a large one, or one being processed, in the background (202 with the datasource, `status: deleting`, its records disappearing as the delete goes; 404 once it is gone)',
     tags: ['datasources'],
     params: DatasourceParams,
-    response: { status: 204 },
+    response: {
+      status: 204,
+      alternatives: [
+        {
+          status: 202,
+          description: 'Being deleted in the background: the datasource to poll, `status: deleting`',
+          schema: DatasourcePublic,
+          location: true,
+        },
+      ],
+    },
     errors: [404],
     compat: {},
   }),
@@ -104,7 +115,7 @@ export const datasources = {
     tags: ['datasources'],
     params: DatasourceParams,
     response: { status: 202, schema: DatasourcePublic },
-    errors: [404],
+    errors: [404, 409],
     compat: {
       own: false,
       output: referenceDatasource,

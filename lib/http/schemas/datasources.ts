@@ -125,7 +125,10 @@ export const DatasourcePublic = z
     name: z.string(),
     type: z.enum(['text_block', 'url', 'url_list', 'csv', 'pdf']),
     options: z.record(z.string(), z.unknown()),
-    status: z.enum(['awaiting_upload', 'pending', 'processing', 'complete', 'failed']),
+    status: z.enum(['awaiting_upload', 'pending', 'processing', 'complete', 'failed', 'deleting']).meta({
+      description:
+        '`deleting`: deleted, its records going in the background (`record_count` falls as they go); changes to it answer 409',
+    }),
     error_message: z.string().nullable(),
     metadata: z.record(z.string(), z.unknown()),
     record_count: z.number().int(),

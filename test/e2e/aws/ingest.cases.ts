@@ -31,6 +31,9 @@ export function ingestCases(emulator: Emulator): void {
       INGEST_QUEUE: queue,
       QUEUE_VISIBILITY_TIMEOUT_SECONDS: '1',
       MAX_UPLOAD_BYTES: '1000000',
+      // Datasources over 100 records are deleted in the background, 40 records a chunk.
+      DELETE_INLINE_MAX_RECORDS: '100',
+      DELETE_CHUNK_RECORDS: '40',
     });
     const admin = await app.api.login(SUPERUSER.email, SUPERUSER.password);
     token = (await app.api.newUser(admin)).token;
@@ -207,6 +210,34 @@ export function ingestCases(emulator: Emulator): void {
       expect((await app.api.delete(`${base()}/${source.id}`, { token })).status).toBe(204);
       expect((await sendUpload(source.upload, 'a,b\n1,2\n', 'late.csv')).status).toBe(204);
       await expect.poll(() => exists(source.upload.fields.key), { timeout: 10_000 }).toBe(false);
+    });
+
+    it('a large datasource is deleted in the background through SQS (202, deleting), then gone with its objects', async () => {
+      const source = (await create({ name: 'Large', type: 'csv', options: {} })).body.data[0];
+      const rows = [['text'], ...Array.from({ length: 300 }, (_, i) => [`row ${i}`])];
+      expect((await sendUpload(source.upload, makeCsv(rows), 'rows.csv')).status).toBe(204);
+      await waitForDatasource(app.api, token, ws, source.id);
+      const db = await app.db();
+      const { object_key } = await db
+        .selectFrom('datasources')
+        .select('object_key')
+        .where('id', '=', source.id)
+        .executeTakeFirstOrThrow();
+      const res = await app.api.delete(`${base()}/${source.id}`, { token });
+      expect(res.status).toBe(202);
+      expect(res.body.status).toBe('deleting');
+      await expect
+        .poll(async () => (await app.api.get(`${base()}/${source.id}`, { token })).status, {
+          timeout: 20_000,
+        })
+        .toBe(404);
+      const left = await db
+        .selectFrom('records')
+        .select('id')
+        .where('datasource_id', '=', source.id)
+        .executeTakeFirst();
+      expect(left).toBeUndefined();
+      await expect.poll(() => exists(object_key!), { timeout: 10_000 }).toBe(false);
     });
 
     it('deleting a workspace purges its objects', async () => {
