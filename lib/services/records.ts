@@ -15,6 +15,7 @@ import {
   cappedTotal,
   countSearchMatches,
   EXACT_SEARCH_COUNT_MAX,
+  FEW_SEARCH_MATCHES,
   indexRecords,
   matchesSearch,
 } from './record-search.ts';
@@ -96,12 +97,17 @@ export const RECORD_COLUMNS = [
  * The workspace's records narrowed by the filters (datasource, full-text `q`, event time), as
  * a query with nothing selected yet: the records list pages it, datasets materialize it.
  */
-export function filterRecords(db: Db, workspaceId: string, filters: Omit<RecordFilters, 'limit' | 'cursor'>) {
+export function filterRecords(
+  db: Db,
+  workspaceId: string,
+  filters: Omit<RecordFilters, 'limit' | 'cursor'>,
+  fewMatches = false,
+) {
   return db
     .selectFrom('records')
     .where('workspace_id', '=', workspaceId)
     .$if(filters.datasource_id !== undefined, (q) => q.where('datasource_id', '=', filters.datasource_id!))
-    .$if(filters.q !== undefined, (q) => q.where(matchesSearch(workspaceId, filters.q!)))
+    .$if(filters.q !== undefined, (q) => q.where(matchesSearch(workspaceId, filters.q!, fewMatches)))
     .$if(filters.event_time_from !== undefined, (q) =>
       q.where('event_timestamp', '>=', new Date(filters.event_time_from!)),
     )
@@ -131,7 +137,13 @@ export async function listRecords(
   exactCountMax = EXACT_SEARCH_COUNT_MAX,
 ) {
   await requireWorkspace(db, user, workspaceId);
-  const filtered = filterRecords(db, workspaceId, filters);
+  // With q the workspace's matches are counted first (on the search documents alone, through
+  // the GIN index): they say whether the matches are few (see matchesSearch) and, with no
+  // other filter, they are the total.
+  const matches =
+    filters.q === undefined ? undefined : await countSearchMatches(db, workspaceId, filters.q, exactCountMax);
+  const few = matches?.exact === true && matches.count <= FEW_SEARCH_MATCHES;
+  const filtered = filterRecords(db, workspaceId, filters, few);
   const [rows, total] = await Promise.all([
     filtered
       .select(RECORD_COLUMNS.filter((c) => c !== 'text_content'))
@@ -144,13 +156,13 @@ export async function listRecords(
       .orderBy('id')
       .limit(filters.limit + 1)
       .execute(),
-    filters.q === undefined
+    matches === undefined
       ? filtered
           .select((eb) => eb.fn.countAll<string>().as('count'))
           .executeTakeFirstOrThrow()
           .then(({ count }) => ({ count: Number(count), exact: true }))
       : onlySearch(filters)
-        ? countSearchMatches(db, workspaceId, filters.q, exactCountMax)
+        ? matches
         : cappedTotal(db, filtered, exactCountMax),
   ]);
   const page = toPage(rows as (DataRecord & { text_length: number })[], filters.limit);
