@@ -219,8 +219,15 @@ async function hasRecords(db: Db, owner: Owner): Promise<boolean> {
  * would wait on its records' row locks instead, and deadlock with the run's own final lock.
  */
 async function waitForRuns(trx: Db, datasourceIds: string[]): Promise<void> {
-  for (const id of datasourceIds)
-    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${id}, 0))`.execute(trx);
+  for (const id of datasourceIds) await lockDatasourceRun(trx, id);
+}
+
+/**
+ * Takes the advisory lock of a datasource's run until the caller's transaction ends: the run
+ * holds it for its whole transaction, a background delete waits on it ({@link waitForRuns}).
+ */
+export async function lockDatasourceRun(trx: Db, datasourceId: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${datasourceId}, 0))`.execute(trx);
 }
 
 /**

@@ -28,7 +28,7 @@ import {
 import { type ObjectStore, readAll } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { failExport, failImport, runExport, runImport, runShareExport } from './bundles.ts';
-import { deleteDatasourceStep, deleteWorkspaceStep } from './deletes.ts';
+import { deleteDatasourceStep, deleteWorkspaceStep, lockDatasourceRun } from './deletes.ts';
 import { INLINE_INDEX_MAX_RECORDS, indexDatasource, indexRecords } from './record-search.ts';
 
 // pdf.js and the scraper (undici, cheerio) are most of the ingest worker's bundle, and most
@@ -734,7 +734,7 @@ async function syncRecordsOnce(
   };
   return withConnection(db, (conn, client) =>
     conn.transaction().execute(async (trx) => {
-      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${source.id}, 0))`.execute(trx);
+      await lockDatasourceRun(trx, source.id);
       const current = await trx
         .selectFrom('datasources')
         .select(['status', 'run_id'])
