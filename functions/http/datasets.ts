@@ -1,8 +1,6 @@
-import { config } from '#lib/config.ts';
 import { httpHandler } from '#lib/http/handler.ts';
 import { downloadResponse } from '#lib/http/response.ts';
 import { datasets } from '#lib/http/routes/datasets.ts';
-import { platform } from '#lib/platform.ts';
 import {
   addMembers,
   createDatasetWithMembers,
@@ -54,18 +52,14 @@ export const members = httpHandler(datasets.members, async ({ db, user, params, 
 
 // Over EXPORT_INLINE_MAX_BYTES the export is written in the background: a 202 with it to poll.
 const exportHandler = httpHandler(datasets.export, async ({ db, user, params, query }) => {
-  const { objects, queue } = platform();
   const options = { format: query.format, includeText: query.include_text };
   const file = await datasetFile(db, user, params.workspace_id, params.dataset_id, options);
   return downloadResponse(
-    await answerMemberExport(
-      { db, objects, queue },
-      user,
-      params.workspace_id,
-      file,
-      { type: 'dataset', resource_id: params.dataset_id, include_text: query.include_text },
-      { ingestQueue: config().ingestQueue, inlineMaxBytes: config().exportInlineMaxBytes },
-    ),
+    await answerMemberExport(db, user, params.workspace_id, file, {
+      type: 'dataset',
+      resource_id: params.dataset_id,
+      include_text: query.include_text,
+    }),
   );
 });
 

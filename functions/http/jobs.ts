@@ -144,17 +144,13 @@ export const failures = httpHandler(jobs.failures, async ({ db, user, params }) 
 
 export const exportHandler = httpHandler(jobs.export, async ({ db, user, params, query }) => {
   const job = await requireJob(db, user, params.workspace_id, params.job_id);
-  const { objects, queue } = platform();
   const file = await jobResultsFile(db, user, job, { format: query.format, includeText: query.include_text });
   return downloadResponse(
-    await answerMemberExport(
-      { db, objects, queue },
-      user,
-      params.workspace_id,
-      file,
-      { type: 'classification_job', resource_id: job.id, include_text: query.include_text },
-      { ingestQueue: config().ingestQueue, inlineMaxBytes: config().exportInlineMaxBytes },
-    ),
+    await answerMemberExport(db, user, params.workspace_id, file, {
+      type: 'classification_job',
+      resource_id: job.id,
+      include_text: query.include_text,
+    }),
   );
 });
 export { exportHandler as export };

@@ -1,9 +1,11 @@
 import { exportKey } from '#lib/bundles/keys.ts';
+import { config } from '#lib/config.ts';
 import type { Db } from '#lib/db/database.ts';
 import type { BundleExport, BundleType, ExportFileFormat, User } from '#lib/db/schema.ts';
 import { NotFoundError, UnavailableError, ValidationError } from '#lib/errors.ts';
 import { newId } from '#lib/ids.ts';
 import type { ExportBundle } from '#lib/ingest/messages.ts';
+import { platform } from '#lib/platform.ts';
 import type { ObjectStore } from '#lib/ports/objects/store.ts';
 import type { QueueSender } from '#lib/ports/queue/queue.ts';
 import { refuseDeletingDatasources, requireWorkspace } from './access.ts';
@@ -154,32 +156,40 @@ export async function requireExport(db: Db, user: Pick<User, 'id'>, workspaceId:
   return row;
 }
 
+/** What a workspace's export route needs besides the database. */
+export type MemberExportDeps = {
+  objects: ObjectStore;
+  queue: QueueSender;
+  ingestQueue: string;
+  inlineMaxBytes: number;
+};
+
+/** {@link MemberExportDeps} of the process (its adapters and config). */
+function defaultMemberExportDeps(): MemberExportDeps {
+  const { objects, queue } = platform();
+  const c = config();
+  return { objects, queue, ingestQueue: c.ingestQueue, inlineMaxBytes: c.exportInlineMaxBytes };
+}
+
 /**
  * The answer of a workspace's export route (a job's results, a dataset): the file inline up to
  * `inlineMaxBytes`, else the same export started in the background, to poll.
  */
 export function answerMemberExport(
-  deps: { db: Db; objects: ObjectStore; queue: QueueSender },
+  db: Db,
   user: Pick<User, 'id'>,
   workspaceId: string,
   file: FileSource,
   input: { type: 'classification_job' | 'dataset'; resource_id: string; include_text: boolean },
-  settings: { ingestQueue: string; inlineMaxBytes: number },
+  deps: MemberExportDeps = defaultMemberExportDeps(),
 ): Promise<ExportAnswer<ExportOut>> {
   return answerExport(deps.objects, file, {
-    inlineMaxBytes: settings.inlineMaxBytes,
+    inlineMaxBytes: deps.inlineMaxBytes,
     large: {
       defer: async () =>
         toExportOut(
           deps.objects,
-          await createExport(
-            deps.db,
-            deps.queue,
-            user,
-            workspaceId,
-            { ...input, format: file.format },
-            settings,
-          ),
+          await createExport(db, deps.queue, user, workspaceId, { ...input, format: file.format }, deps),
         ),
     },
   });
